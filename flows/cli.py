@@ -1,0 +1,127 @@
+"""The `govflow` command line: parse, call `governance/` or a flow, print. Nothing else lives here.
+
+Exit codes (DESIGN.md): 0 success or pass; 1 a compliance check failed or blocked; 2 bad input,
+usage, config or unreadable data; 3 an internal error (one line here, the traceback in
+``<home>/govflow.log``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from checks.errors import GovflowError
+from governance.ledger import Ledger, resolve_home
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compliance and traceability for machine-learning models.")
+
+
+@dataclass
+class Context:
+    db: str | None
+    home: Path
+    _ledger: Ledger | None = field(default=None, repr=False)
+
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger.open(self.db, self.home)
+        return self._ledger
+
+
+def ctx(typer_ctx: typer.Context) -> Context:
+    return typer_ctx.obj  # type: ignore[no-any-return]
+
+
+@app.callback()
+def _global(
+    typer_ctx: typer.Context,
+    db: Annotated[str | None, typer.Option("--db", help="Ledger URL (beats GOVFLOW_DB_URL).")] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="govflow home (default ./.govflow or GOVFLOW_HOME).")] = None,
+) -> None:
+    from flows import settings
+
+    resolved = resolve_home(home)
+    settings.configure(resolved)
+    typer_ctx.obj = Context(db=db, home=resolved)
+
+
+@app.command()
+def verify(
+    typer_ctx: typer.Context,
+    head: Annotated[str | None, typer.Option("--head", help="A chain head exported earlier that must still be in the chain.")] = None,
+) -> None:
+    """Recompute the hash chain, check every history row and re-hash every stored file."""
+    from governance.verify import append_head, logged_heads, verify as run_verify
+
+    c = ctx(typer_ctx)
+    ledger = c.ledger()
+    ledger_id = ledger.ledger_id()
+    heads = logged_heads(c.home, ledger_id) + ([head] if head else [])
+    report = run_verify(ledger, heads)
+    purged = f", {report.purged_payloads} prediction payload(s) purged under tombstones" if report.purged_payloads else ""
+    if report.intact:
+        append_head(c.home, ledger_id, report.head_seq, report.head_hash)
+        typer.echo(
+            f"ledger intact: {report.entries} entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
+            f"head {report.head_seq} {report.head_hash}"
+        )
+        return
+    first = report.first()
+    typer.echo(f"TAMPERING FOUND: {len(report.findings)} finding(s); first broken: {first}", err=True)
+    for finding in report.findings[1:20]:
+        typer.echo(f"  {finding}", err=True)
+    typer.echo(f"head {report.head_seq} {report.head_hash} (not trusted)")
+    raise typer.Exit(1)
+
+
+def register(module: Any) -> None:
+    """Commands defined in other modules attach themselves to `app` on import."""
+
+
+def _log_path() -> Path:
+    return resolve_home(_home_from_argv()) / "govflow.log"
+
+
+def _home_from_argv() -> str | None:
+    argv = sys.argv
+    for i, arg in enumerate(argv):
+        if arg == "--home" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--home="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def main() -> None:
+    """Entry point: one line on screen for any error, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except GovflowError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - the one place that turns surprises into exit 3
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # a usage error from the parser
+            e.show()
+            sys.exit(2)
+        log = _log_path()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=log, level=logging.ERROR)
+        logging.getLogger("govflow").error("internal error\n%s", traceback.format_exc())
+        typer.echo(f"internal error: {type(e).__name__}: {e} (traceback in {log})", err=True)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

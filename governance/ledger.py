@@ -1,0 +1,298 @@
+"""The lineage ledger: opening it, and the one way to write to it.
+
+Every write goes through `Ledger.write`, one transaction that buffers the rows a step produced,
+then stamps them with the next audit sequence number, inserts them and appends exactly one
+hash-chained audit entry covering them (see `governance.canonical` for the encoding). Writers are
+serialised (SQLite ``BEGIN IMMEDIATE``; a PostgreSQL transaction-scoped advisory lock) so the chain
+never forks, and a transaction either lands whole or not at all.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout; ``synchronous=NORMAL`` is
+durable against a process crash, ``GOVFLOW_SQLITE_SYNCHRONOUS=FULL`` also against power loss.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+
+from checks.errors import LedgerError
+from governance import canonical as canon
+from governance.artifacts import ArtifactStore
+from governance.ids import new_id
+from governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "govflow_schema_version"
+PG_WRITE_LOCK = 0x676F76666C6F77  # "govflow": serialises appends to the chain
+PG_MIGRATE_LOCK = PG_WRITE_LOCK + 1
+
+NOT_A_LEDGER = (
+    "{where} is not a govflow ledger: it holds tables ({tables}) but no govflow schema version. "
+    "Point --db (or GOVFLOW_DB_URL) at a govflow ledger or at an empty database."
+)
+NEWER_SCHEMA = (
+    "the ledger at {where} has schema version {found}, newer than this govflow knows (up to {known}). "
+    "Upgrade govflow to open it; this version will not touch it."
+)
+UNREACHABLE = (
+    "cannot reach the ledger database at {where} ({reason}). "
+    "Start the database server, or point --db (or GOVFLOW_DB_URL) at a reachable one."
+)
+CORRUPT = (
+    "the ledger file {where} is not a SQLite database or is corrupted ({reason}). "
+    "Restore it from a backup, or point --db at another file."
+)
+BAD_SCHEME = (
+    "unsupported ledger URL scheme '{scheme}' in {where}: use sqlite:///PATH (the default) "
+    "or postgresql://USER@HOST:PORT/DBNAME."
+)
+BAD_URL = "cannot parse the ledger URL '{url}': use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME."
+
+
+def resolve_home(home: str | Path | None = None) -> Path:
+    """The govflow home: ``--home``, else ``GOVFLOW_HOME``, else ``./.govflow``."""
+    return Path(home or os.environ.get("GOVFLOW_HOME") or ".govflow").absolute()
+
+
+def resolve_url(url: str | None, home: Path) -> str:
+    """The ledger URL: ``--db``, else ``GOVFLOW_DB_URL``, else the SQLite file in the home."""
+    return url or os.environ.get("GOVFLOW_DB_URL") or f"sqlite:///{home / 'ledger.db'}"
+
+
+def _driver_url(url: str) -> tuple[Any, str]:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise LedgerError(BAD_URL.format(url=url)) from e
+    shown = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg"), shown
+    if backend == "sqlite" and parsed.get_driver_name() in ("pysqlite", "sqlite", ""):
+        return parsed, shown
+    raise LedgerError(BAD_SCHEME.format(scheme=parsed.drivername, where=shown))
+
+
+def _column_kinds(table: Table) -> list[tuple[str, str]]:
+    kinds = []
+    for column in table.columns:
+        python_type = column.type.python_type if not isinstance(column.type, UTCDateTime) else datetime
+        kind = {datetime: "dt", float: "float", int: "int"}.get(python_type, "str")
+        kinds.append((column.name, kind))
+    return kinds
+
+
+COLUMN_KINDS: dict[str, list[tuple[str, str]]] = {t.name: _column_kinds(t) for t in HISTORY_TABLES}
+TABLES: dict[str, Table] = {t.name: t for t in HISTORY_TABLES}
+
+
+def normalise(value: Any, kind: str) -> Any:
+    """A column value in the exact form it reads back from either backend."""
+    if value is None:
+        return None
+    if kind == "float":
+        return float(value)
+    if kind == "int":
+        return int(value)
+    if kind == "str":
+        return str(value)
+    return value
+
+
+def row_hash(table: str, row: dict[str, Any]) -> str:
+    """sha256 of a ledger row's canonical form (see `governance.canonical`)."""
+    encoded = {
+        name: canon.format_ts(value) if kind == "dt" and value is not None else value
+        for name, kind in COLUMN_KINDS[table]
+        for value in (row.get(name),)
+    }
+    return canon.hash_value({"table": table, "row": encoded})
+
+
+class Writer:
+    """The rows of one ledger transaction, buffered until it commits."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.seq: int | None = None
+        self.entry_hash: str | None = None
+
+    def add(self, model: type[Base], **values: Any) -> dict[str, Any]:
+        """Buffer one row of a history table; returns it (with its generated ``id``)."""
+        table = model.__tablename__
+        if table not in COLUMN_KINDS:
+            raise ValueError(f"{table} is not a history table")
+        if "id" not in values and "id" in TABLES[table].c:
+            values["id"] = new_id()
+        row = {name: normalise(values.get(name), kind) for name, kind in COLUMN_KINDS[table]}
+        unknown = set(values) - set(row)
+        if unknown:
+            raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
+        self.rows.setdefault(table, []).append(row)
+        return row
+
+    def _commit(self, event_type: str, subject: str) -> None:
+        head = self.conn.execute(
+            select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, canon.GENESIS)
+        hashes: dict[str, list[str]] = {}
+        for table, rows in self.rows.items():
+            for row in rows:
+                row["audit_seq"] = seq
+            hashes[table] = [row_hash(table, row) for row in rows]
+            self.conn.execute(TABLES[table].insert(), rows)
+        payload = canon.payload_of(hashes)
+        payload_json = canon.canonical(payload).decode("utf-8")
+        payload_hash = canon.sha256_hex(payload_json.encode("utf-8"))
+        recorded_at = canon.format_ts(canon.utc_now())
+        entry = canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev)
+        self.conn.execute(
+            AuditEntry.__table__.insert(),
+            dict(seq=seq, recorded_at=recorded_at, event_type=event_type, subject=subject,
+                 payload_json=payload_json, payload_hash=payload_hash, prev_hash=prev,
+                 entry_hash=entry),
+        )
+        self.seq, self.entry_hash = seq, entry
+
+
+class Ledger:
+    """An open ledger: its engine, its govflow home and its artifact store."""
+
+    def __init__(self, engine: Engine, home: Path, shown_url: str) -> None:
+        self.engine = engine
+        self.home = home
+        self.url = shown_url
+        self.artifacts = ArtifactStore(home / "artifacts")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @classmethod
+    def open(cls, url: str | None = None, home: str | Path | None = None) -> Ledger:
+        """Open (creating and migrating as needed) the ledger; bad input raises `LedgerError`."""
+        home_path = resolve_home(home)
+        driver_url, shown = _driver_url(resolve_url(url, home_path))
+        if driver_url.get_backend_name() == "sqlite" and driver_url.database:
+            Path(driver_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = _make_engine(driver_url)
+        ledger = cls(engine, home_path, shown)
+        try:
+            ledger._migrate()
+        except LedgerError:
+            engine.dispose()
+            raise
+        except (OperationalError, DatabaseError) as e:
+            engine.dispose()
+            raise ledger._explain(e) from e
+        return ledger
+
+    def _explain(self, error: Exception) -> LedgerError:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        if isinstance(getattr(error, "orig", None), sqlite3.DatabaseError) and (
+            "not a database" in reason or "malformed" in reason or "corrupt" in reason
+        ):
+            return LedgerError(CORRUPT.format(where=self.url.removeprefix("sqlite:///"), reason=reason))
+        return LedgerError(UNREACHABLE.format(where=self.url, reason=reason))
+
+    def _migrate(self) -> None:
+        script = ScriptDirectory(str(MIGRATIONS))
+        known = script.get_current_head()
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(govflow_write=True)
+            with conn.begin():
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATE_LOCK})
+                tables = set(inspect(conn).get_table_names())
+                if tables and VERSION_TABLE not in tables:
+                    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+                    raise LedgerError(NOT_A_LEDGER.format(where=self.url, tables=listed))
+                found = None
+                if VERSION_TABLE in tables:
+                    found = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+                if found == known:
+                    return
+                if found is not None and found not in {rev.revision for rev in script.walk_revisions()}:
+                    raise LedgerError(NEWER_SCHEMA.format(where=self.url, found=found, known=known))
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if found is None:
+                    self._genesis(conn)
+
+    def _genesis(self, conn: Connection) -> None:
+        writer = Writer(conn)
+        writer._commit("ledger.created", f"ledger {new_id()}")
+
+    @contextmanager
+    def write(self, event_type: str, subject: str) -> Iterator[Writer]:
+        """One transaction: rows added to the writer land with exactly one audit entry."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(govflow_write=True)
+            with conn.begin():
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_WRITE_LOCK})
+                writer = Writer(conn)
+                yield writer
+                writer._commit(event_type, subject)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def head(self) -> tuple[int, str]:
+        with self.read() as conn:
+            row = conn.execute(
+                select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+            ).one()
+        return int(row[0]), str(row[1])
+
+    def ledger_id(self) -> str:
+        with self.read() as conn:
+            subject = conn.execute(select(AuditEntry.subject).where(AuditEntry.seq == 1)).scalar_one()
+        return str(subject).removeprefix("ledger ")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: Any) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    engine = create_engine(url, connect_args={"timeout": 60})
+    synchronous = os.environ.get("GOVFLOW_SQLITE_SYNCHRONOUS", "NORMAL").upper()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the write lock up front, so its reads and its append are one snapshot.
+        immediate = conn.get_execution_options().get("govflow_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,188 @@
+"""`govflow verify`: is the ledger exactly what its hash chain says it is?
+
+Three passes, each streaming (memory does not grow with the ledger):
+1. the chain: sequence numbers contiguous from 1, each ``prev_hash`` the previous ``entry_hash``,
+   each ``entry_hash`` and ``payload_hash`` recomputed;
+2. the rows: every row of every history table, grouped by the ``audit_seq`` that claims it, must hash
+   to what that entry's payload says (a row changed, added or removed behind the chain is caught);
+3. the files: every stored artifact and model re-hashed; every prediction payload still present
+   re-hashed, and every absent one accounted for by a purge tombstone.
+An exported head (``--head``, and every head earlier verifies appended to ``heads.log``) must still be
+in the chain: a rewrite of the whole chain is caught too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from governance import canonical as canon
+from governance.ledger import TABLES, Ledger, row_hash
+from governance.schema import Artifact, AuditEntry, ModelVersion, PredictionPayload, Prediction, PurgedPayload
+
+
+@dataclass(frozen=True)
+class Finding:
+    seq: int | None  # the first audit entry concerned, when there is one
+    record: str
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.seq}" if self.seq is not None else "outside the chain"
+        return f"{where}: {self.record}: {self.problem}"
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    rows: int = 0
+    artifacts: int = 0
+    head_seq: int = 0
+    head_hash: str = canon.GENESIS
+    purged_payloads: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+    def first(self) -> Finding | None:
+        ordered = sorted(self.findings, key=lambda f: (f.seq is None, f.seq or 0))
+        return ordered[0] if ordered else None
+
+
+def verify(ledger: Ledger, heads: list[str] = ()) -> Report:  # type: ignore[assignment]
+    report = Report()
+    expected = _check_chain(ledger, report)
+    _check_rows(ledger, expected, report)
+    _check_files(ledger, report)
+    known = _present(ledger, list(heads))
+    for head in heads:
+        if head not in known:
+            report.findings.append(Finding(None, f"head {head[:16]}...", "an exported chain head is no longer in the chain: the chain was rewritten"))
+    return report
+
+
+def _entries(ledger: Ledger) -> Iterator[tuple[int, str, str, str, str, str, str, str]]:
+    with ledger.read() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+            select(AuditEntry.seq, AuditEntry.recorded_at, AuditEntry.event_type, AuditEntry.subject,
+                   AuditEntry.payload_json, AuditEntry.payload_hash, AuditEntry.prev_hash,
+                   AuditEntry.entry_hash).order_by(AuditEntry.seq)
+        )
+        for row in result:
+            yield tuple(row)  # type: ignore[misc]
+
+
+def _check_chain(ledger: Ledger, report: Report) -> dict[int, dict[str, dict[str, object]]]:
+    expected: dict[int, dict[str, dict[str, object]]] = {}
+    prev, want_seq = canon.GENESIS, 1
+    sha = canon.sha256_hex
+    for seq, recorded_at, event_type, subject, payload_json, payload_hash, prev_hash, entry in _entries(ledger):
+        report.entries += 1
+        where = f"audit entry {seq} ({event_type}, {subject})"
+        if seq != want_seq:
+            report.findings.append(Finding(min(seq, want_seq), f"audit entry {want_seq}", f"missing: the next entry is {seq}"))
+        if prev_hash != prev:
+            report.findings.append(Finding(seq, where, f"prev_hash {prev_hash[:16]}... does not link to the entry before it ({prev[:16]}...)"))
+        if sha(payload_json.encode("utf-8")) != payload_hash:
+            report.findings.append(Finding(seq, where, "its payload does not match its payload_hash"))
+        if canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev_hash) != entry:
+            report.findings.append(Finding(seq, where, "entry_hash does not match the entry's content"))
+        tables = json.loads(payload_json).get("tables", {})
+        if tables:
+            expected[seq] = tables
+        prev, want_seq = entry, seq + 1
+        report.head_seq, report.head_hash = seq, entry
+    return expected
+
+
+def _check_rows(ledger: Ledger, expected: dict[int, dict[str, dict[str, object]]], report: Report) -> None:
+    for name, table in TABLES.items():
+        claimed = {seq: tables[name] for seq, tables in expected.items() if name in tables}
+        seen: set[int] = set()
+        with ledger.read() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                select(table).order_by(table.c.audit_seq)
+            )
+            group_seq, group_hashes = None, []
+            for row in result.mappings():
+                report.rows += 1
+                seq = row["audit_seq"]
+                if seq != group_seq:
+                    if group_seq is not None:
+                        _compare(name, group_seq, group_hashes, claimed, report)
+                        seen.add(group_seq)
+                    group_seq, group_hashes = seq, []
+                group_hashes.append(row_hash(name, dict(row)))
+            if group_seq is not None:
+                _compare(name, group_seq, group_hashes, claimed, report)
+                seen.add(group_seq)
+        for seq in sorted(set(claimed) - seen):
+            report.findings.append(Finding(seq, f"table {name}", f"all {claimed[seq]['rows']} row(s) recorded by this entry were removed"))
+
+
+def _compare(name: str, seq: int, hashes: list[str], claimed: dict[int, dict[str, object]], report: Report) -> None:
+    want = claimed.get(seq)
+    if want is None:
+        report.findings.append(Finding(seq, f"table {name}", f"{len(hashes)} row(s) claim this entry, which recorded none in {name}: added behind the chain"))
+        return
+    if len(hashes) != want["rows"]:
+        verb = "added behind the chain" if len(hashes) > int(want["rows"]) else "removed"  # type: ignore[call-overload]
+        report.findings.append(Finding(seq, f"table {name}", f"entry recorded {want['rows']} row(s), found {len(hashes)}: row(s) {verb}"))
+    elif canon.sha256_hex("".join(sorted(hashes)).encode()) != want["hash"]:
+        report.findings.append(Finding(seq, f"table {name}", "a row recorded by this entry was changed"))
+
+
+def _check_files(ledger: Ledger, report: Report) -> None:
+    with ledger.read() as conn:
+        stored = conn.execute(select(Artifact.content_hash, Artifact.audit_seq, Artifact.name)).all()
+        stored += conn.execute(select(ModelVersion.artifact_hash, ModelVersion.audit_seq, ModelVersion.system)).all()
+        for content_hash, seq, name in stored:
+            report.artifacts += 1
+            problem = ledger.artifacts.problem(content_hash)
+            if problem:
+                report.findings.append(Finding(seq, f"artifact {name}", problem))
+        purged = set(conn.execute(select(PurgedPayload.payload_hash)).scalars())
+        report.purged_payloads = len(purged)
+        present = conn.execute(select(PredictionPayload)).mappings()
+        have = set()
+        for payload in present:
+            have.add(payload["payload_hash"])
+            if payload_hash_of(payload["salt"], payload["features_json"], payload["sensitive_json"]) != payload["payload_hash"]:
+                report.findings.append(Finding(None, f"prediction payload {payload['payload_hash'][:16]}...", "its content no longer matches its hash"))
+        for seq, payload_hash, pid in conn.execute(select(Prediction.audit_seq, Prediction.payload_hash, Prediction.id)):
+            if payload_hash not in have and payload_hash not in purged:
+                report.findings.append(Finding(seq, f"prediction {pid}", "its payload was removed without a purge tombstone"))
+
+
+def payload_hash_of(salt: str, features_json: str, sensitive_json: str) -> str:
+    return canon.hash_value({"salt": salt, "features": json.loads(features_json), "sensitive": json.loads(sensitive_json)})
+
+
+def _present(ledger: Ledger, heads: list[str]) -> set[str]:
+    with ledger.read() as conn:
+        return set(conn.execute(select(AuditEntry.entry_hash).where(AuditEntry.entry_hash.in_(heads))).scalars())
+
+
+def append_head(home: Path, ledger_id: str, seq: int, head: str) -> None:
+    """Keep the head outside the database too (``heads.log``), one line per verify."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "heads.log", "a", encoding="utf-8") as log:
+        log.write(f"{canon.format_ts(canon.utc_now())} {ledger_id} {seq} {head}\n")
+
+
+def logged_heads(home: Path, ledger_id: str) -> list[str]:
+    path = home / "heads.log"
+    if not path.exists():
+        return []
+    heads = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[1] == ledger_id:
+            heads.append(parts[3])
+    return heads
