@@ -60,6 +60,7 @@ class _Frame:
 
 
 _current: contextvars.ContextVar[_Frame | None] = contextvars.ContextVar("govflow_flow", default=None)
+_task_run: contextvars.ContextVar[str | None] = contextvars.ContextVar("govflow_task", default=None)
 _by_prefect_flow_run: dict[str, _Frame] = {}
 _ledger: Ledger | None = None
 _ledger_lock = threading.Lock()
@@ -101,14 +102,14 @@ def _notify(event: str, rec: RunRecord) -> None:
 
 
 def current_run_id() -> str | None:
-    """The ledger run id of the innermost recorded flow (for records a step writes itself)."""
+    """The ledger run id of the innermost recorded task or flow (for records a step writes itself)."""
     frame = _current.get()
-    return frame.run_id if frame else None
+    return _task_run.get() or (frame.run_id if frame else None)
 
 
 # -- facts about code and environment, computed once per process --------------------------------
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment() -> dict[str, str]:
     versions = {"python": ".".join(map(str, __import__("sys").version_info[:3]))}
     for name in KEY_PACKAGES:
@@ -119,7 +120,7 @@ def environment() -> dict[str, str]:
     return versions
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _git_commit(folder: str) -> str | None:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
@@ -131,7 +132,7 @@ def _git_commit(folder: str) -> str | None:
     return f"git:{sha}{'+dirty' if dirty else ''}" if sha else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_reference(fn: Callable[..., Any]) -> tuple[str, str | None]:
     """``(code_ref, source_hash)``: git commit where available, else the package version."""
     try:
@@ -147,6 +148,9 @@ def code_reference(fn: Callable[..., Any]) -> tuple[str, str | None]:
 
 def describe(role: str, value: Any) -> EntityRef:
     """The ledger's view of one input or output."""
+    if hasattr(value, "model_dump"):  # a pydantic model, e.g. the config
+        kind, fp = fingerprint(value.model_dump(mode="json"))
+        return EntityRef(role=role, kind=kind, fingerprint=fp, name=type(value).__name__)
     if hasattr(value, "to_dict") and not isinstance(value, pd.DataFrame | pd.Series):
         kind, fp = fingerprint(value.to_dict())
         return EntityRef(role=role, kind=kind, fingerprint=fp, name=type(value).__name__)
@@ -246,6 +250,7 @@ def _record_task(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             rec = replace(rec, parent_run_id=frame.run_id, root_run_id=frame.root_run_id)
         else:
             rec = replace(rec, root_run_id=rec.run_id)
+        token = _task_run.set(rec.run_id)
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
@@ -253,6 +258,8 @@ def _record_task(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             _write("task", name, record_run, failed)
             _notify("FAIL", failed)
             raise
+        finally:
+            _task_run.reset(token)
         checks = collect_checks(result)
         done = replace(rec, state="completed", ended_at=canon.utc_now(), outputs=describe_outputs(result),
                        checks=tuple(checks))

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from governance import canonical as canon
 from governance.ledger import Ledger, Writer
-from governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
+from governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run, RunState
 
 
 @dataclass(frozen=True)
@@ -163,3 +163,12 @@ def find_run_by_prefect_id(ledger: Ledger, prefect_run_id: str) -> str | None:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def add_artifact(w: Writer, store: Any, *, kind: str, name: str, data: bytes, media_type: str,
+                 run_id: str | None = None, model_version_id: str | None = None) -> dict[str, Any]:
+    """Store a file by content hash and record it in the same transaction as the writer's rows."""
+    content_hash = store.put(data)
+    return w.add(Artifact, kind=kind, name=name, content_hash=content_hash, uri=store.uri(content_hash),
+                 media_type=media_type, size=len(data), produced_by_run_id=run_id,
+                 model_version_id=model_version_id, created_at=canon.utc_now())

@@ -1,0 +1,191 @@
+"""`govflow.yaml`: one file per AI system, validated on load.
+
+Unknown keys are errors (a misspelt policy must not pass silently). Every error names the key path
+and a fix, and is raised as `ConfigError` (exit 2). Paths in the file are relative to its folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from checks.errors import ConfigError
+from governance import canonical as canon
+
+ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
+MIN_RETENTION_DAYS = 183  # EU AI Act Art. 19 / 26(6): logs kept at least six months
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SensitiveFeature(_Strict):
+    column: str = Field(description="Column holding the sensitive attribute.")
+    bins: list[float] | None = Field(None, description="Left-closed bin edges for a continuous attribute.")
+
+    @field_validator("bins")
+    @classmethod
+    def _increasing(cls, bins: list[float] | None) -> list[float] | None:
+        if bins is not None and (len(bins) < 2 or any(nxt <= prev for prev, nxt in zip(bins, bins[1:]))):
+            raise ValueError("bins need at least two strictly increasing edges, e.g. [0, 25, 120]")
+        return bins
+
+
+class SystemSection(_Strict):
+    name: str = Field(description="NAME in NAME:VERSION; lower-case letters, digits, '-' and '_'.")
+    intended_purpose: str = Field(description="What the system is for, in one sentence (Annex IV 1(a)).")
+    annex_iii: str | None = Field(None, description='The declared EU AI Act Annex III point, e.g. "5(b)", or null.')
+    provider: str | None = Field(None, description="Who places the system on the market (Annex IV 1(a)).")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", name):
+            raise ValueError("use lower-case letters, digits, '-' and '_' (e.g. credit-scoring)")
+        return name
+
+
+class DataSection(_Strict):
+    train: str = Field(description="Training data file (csv or parquet), relative to this file.")
+    target: str = Field(description="The label column.")
+    positive_label: str | int | bool = Field(description="The favourable outcome's label value.")
+    sensitive_features: list[str | SensitiveFeature] = Field(default_factory=list)
+    id_column: str | None = Field(None, description="A unique id per row (kept out of the model).")
+    exclude: list[str] = Field(default_factory=list, description="Columns the model must not see.")
+    sensitive_as_features: bool = Field(False, description="Let the model see the sensitive attributes.")
+    test_size: float = Field(0.3, gt=0, lt=1, description="Held-out share for the gate's checks.")
+    seed: int = Field(42, description="Seed of the train/test split and the estimator.")
+    contract: dict[str, Any] | None = Field(None, description="A written data contract; else inferred.")
+    name: str | None = Field(None, description="Data set name in documents (default: the file name).")
+    origin: str | None = Field(None, description="Where the data comes from (datasheet).")
+
+    def sensitive(self) -> list[SensitiveFeature]:
+        return [SensitiveFeature(column=s) if isinstance(s, str) else s for s in self.sensitive_features]
+
+
+class ModelSection(_Strict):
+    estimator: str = Field("logistic_regression", description=f"One of {', '.join(ESTIMATORS)}.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Estimator keyword arguments.")
+    mitigation: Literal["none", "reweighing", "exponentiated_gradient"] = Field(
+        "none", description="Bias mitigation applied when training.")
+
+    @field_validator("estimator")
+    @classmethod
+    def _known(cls, estimator: str) -> str:
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator '{estimator}'; choose one of: {', '.join(ESTIMATORS)}")
+        return estimator
+
+
+class MonitoringSection(_Strict):
+    schedule: str = Field("0 6 * * *", description="Cron schedule of the monitoring flow.")
+    window: str = Field("7d", description="Monitoring window, e.g. 7d, 24h.")
+
+
+class LoggingSection(_Strict):
+    redact: list[str] = Field(default_factory=list, description="Input fields stored only as salted hashes.")
+    retention_days: int = Field(MIN_RETENTION_DAYS, description="Days prediction payloads are kept (>= 183).")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _six_months(cls, days: int) -> int:
+        if days < MIN_RETENTION_DAYS:
+            raise ValueError(f"must be at least {MIN_RETENTION_DAYS} days: EU AI Act Art. 19 keeps logs at least six months")
+        return days
+
+
+class LineageSection(_Strict):
+    openlineage: dict[str, Any] | None = Field(None, description="{transport: file|http|console, ...}")
+
+
+class GovflowConfig(_Strict):
+    system: SystemSection
+    data: DataSection
+    model: ModelSection = Field(default_factory=ModelSection)
+    policy: dict[str, Any] = Field(default_factory=dict)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    lineage: LineageSection = Field(default_factory=LineageSection)
+    base_dir: str = Field("", exclude=True)
+
+    @property
+    def train_path(self) -> Path:
+        return Path(self.base_dir) / self.data.train
+
+    def policy_model(self) -> Any:
+        from checks.policy import Policy
+
+        return Policy.from_mapping(self.policy)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The config in force, stored with each model version (`serve` needs no -c)."""
+        return {**self.model_dump(mode="json"), "base_dir": self.base_dir}
+
+    def config_hash(self) -> str:
+        return canon.hash_value(self.model_dump(mode="json"))
+
+
+def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"] if not str(p).startswith(("function-", "SensitiveFeature")))
+    path = re.sub(r"\.(str)$", "", path)
+    if error["type"] == "extra_forbidden":
+        parent: Any = raw
+        for part in error["loc"][:-1]:
+            parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+        key = str(error["loc"][-1])
+        allowed = _allowed_keys(error["loc"][:-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        return f"{path}: unknown key; {hint}"
+    if error["type"] == "missing":
+        return f"{path}: required key is missing; add it (see `govflow init` for a commented example)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = GovflowConfig
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return sorted(getattr(model, "model_fields", {}).keys() - {"base_dir"})
+
+
+def parse_config(raw: Any, base_dir: Path, source: str = "govflow.yaml") -> GovflowConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping with system:, data:, ... at the top; see `govflow init`")
+    try:
+        config = GovflowConfig.model_validate({**raw, "base_dir": str(base_dir)})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ConfigError(f"{source}: {_describe(dict(first), raw)}") from None
+    config.policy_model()  # validates the policy section; raises ConfigError with its key path
+    return config
+
+
+def load_config(path: str | Path) -> GovflowConfig:
+    """Read and validate a config file; the data file's presence is checked too."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"config file {file} not found; pass -c PATH, or create one with `govflow init`")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{file}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    config = parse_config(raw, file.parent.absolute(), source=str(file))
+    if not config.train_path.exists():
+        raise ConfigError(
+            f"{file}: data.train: file '{config.data.train}' not found (looked for {config.train_path}); "
+            "paths are relative to the config file's folder"
+        )
+    return config
