@@ -7,10 +7,11 @@ usage, config or unreadable data; 3 an internal error (one line here, the traceb
 
 from __future__ import annotations
 
-import logging
 import sys
+import tempfile
 import traceback
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,7 +59,8 @@ def verify(
     head: Annotated[str | None, typer.Option("--head", help="A chain head exported earlier that must still be in the chain.")] = None,
 ) -> None:
     """Recompute the hash chain, check every history row and re-hash every stored file."""
-    from governance.verify import append_head, logged_heads, verify as run_verify
+    from governance.verify import append_head, logged_heads
+    from governance.verify import verify as run_verify
 
     c = ctx(typer_ctx)
     ledger = c.ledger()
@@ -73,10 +75,12 @@ def verify(
             f"head {report.head_seq} {report.head_hash}"
         )
         return
-    first = report.first()
-    typer.echo(f"TAMPERING FOUND: {len(report.findings)} finding(s); first broken: {first}", err=True)
-    for finding in report.findings[1:20]:
+    ordered = report.ordered()
+    typer.echo(f"TAMPERING FOUND: {len(ordered)} finding(s); first broken: {ordered[0]}", err=True)
+    for finding in ordered[1:20]:
         typer.echo(f"  {finding}", err=True)
+    if len(ordered) > 20:
+        typer.echo(f"  ... and {len(ordered) - 20} more", err=True)
     typer.echo(f"head {report.head_seq} {report.head_hash} (not trusted)")
     raise typer.Exit(1)
 
@@ -102,7 +106,10 @@ def _home_from_argv() -> str | None:
 def main() -> None:
     """Entry point: one line on screen for any error, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode, typer returns a `typer.Exit`'s code instead of exiting with it.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except GovflowError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
@@ -115,12 +122,25 @@ def main() -> None:
         if hasattr(e, "show") and hasattr(e, "exit_code"):  # a usage error from the parser
             e.show()
             sys.exit(2)
-        log = _log_path()
-        log.parent.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(filename=log, level=logging.ERROR)
-        logging.getLogger("govflow").error("internal error\n%s", traceback.format_exc())
-        typer.echo(f"internal error: {type(e).__name__}: {e} (traceback in {log})", err=True)
+        log = _write_traceback(traceback.format_exc())
+        reason = (str(e).strip().splitlines() or [""])[0]  # one line: SQLAlchemy errors span several
+        where = f"traceback in {log}" if log else "the traceback could not be written"
+        typer.echo(f"internal error: {type(e).__name__}: {reason} ({where})", err=True)
         sys.exit(3)
+
+
+def _write_traceback(text: str) -> Path | None:
+    """Append a traceback to ``<home>/govflow.log``, else (home unusable) to the temp dir's."""
+    stamp = datetime.now(UTC).isoformat()
+    for log in (_log_path(), Path(tempfile.gettempdir()) / "govflow.log"):
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(f"{stamp} internal error\n{text}\n")
+            return log
+        except OSError:
+            continue
+    return None
 
 
 if __name__ == "__main__":

@@ -96,6 +96,12 @@ def _column_kinds(table: Table) -> list[tuple[str, str]]:
 
 COLUMN_KINDS: dict[str, list[tuple[str, str]]] = {t.name: _column_kinds(t) for t in HISTORY_TABLES}
 TABLES: dict[str, Table] = {t.name: t for t in HISTORY_TABLES}
+# Scalar column defaults declared on the models (e.g. ``runs.attempt = 1``): `Writer.add` fills every
+# column itself, so it must apply them too, or an omitted column would be written as NULL.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    t.name: {c.name: c.default.arg for c in t.columns if c.default is not None and c.default.is_scalar}  # type: ignore[attr-defined]
+    for t in HISTORY_TABLES
+}
 
 
 def normalise(value: Any, kind: str) -> Any:
@@ -137,7 +143,8 @@ class Writer:
             raise ValueError(f"{table} is not a history table")
         if "id" not in values and "id" in TABLES[table].c:
             values["id"] = new_id()
-        row = {name: normalise(values.get(name), kind) for name, kind in COLUMN_KINDS[table]}
+        defaults = DEFAULTS[table]
+        row = {name: normalise(values.get(name, defaults.get(name)), kind) for name, kind in COLUMN_KINDS[table]}
         unknown = set(values) - set(row)
         if unknown:
             raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
@@ -203,9 +210,7 @@ class Ledger:
 
     def _explain(self, error: Exception) -> LedgerError:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
-        if isinstance(getattr(error, "orig", None), sqlite3.DatabaseError) and (
-            "not a database" in reason or "malformed" in reason or "corrupt" in reason
-        ):
+        if _corrupt(error):
             return LedgerError(CORRUPT.format(where=self.url.removeprefix("sqlite:///"), reason=reason))
         return LedgerError(UNREACHABLE.format(where=self.url, reason=reason))
 
@@ -255,8 +260,15 @@ class Ledger:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            yield conn
+        """A connection for reading. A database lost or found corrupted on the way is a `LedgerError`."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DatabaseError as e:
+            # A page damaged past the schema only shows when it is read, long after `open`.
+            if isinstance(e, OperationalError) or _corrupt(e):
+                raise self._explain(e) from e
+            raise
 
     def head(self) -> tuple[int, str]:
         with self.read() as conn:
@@ -272,6 +284,15 @@ class Ledger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _corrupt(error: Exception) -> bool:
+    """A SQLite file that is not a database, or a damaged one."""
+    orig = getattr(error, "orig", None)
+    reason = str(orig)
+    return isinstance(orig, sqlite3.DatabaseError) and (
+        "not a database" in reason or "malformed" in reason or "corrupt" in reason
+    )
 
 
 def _make_engine(url: Any) -> Engine:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from governance import canonical as canon
 from governance.ledger import TABLES, Ledger, row_hash
-from governance.schema import Artifact, AuditEntry, ModelVersion, PredictionPayload, Prediction, PurgedPayload
+from governance.schema import Artifact, AuditEntry, ModelVersion, Prediction, PredictionPayload, PurgedPayload
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,12 @@ class Report:
     def intact(self) -> bool:
         return not self.findings
 
+    def ordered(self) -> list[Finding]:
+        """The findings by entry (stable within one entry), those outside the chain last."""
+        return sorted(self.findings, key=lambda f: (f.seq is None, f.seq or 0))
+
     def first(self) -> Finding | None:
-        ordered = sorted(self.findings, key=lambda f: (f.seq is None, f.seq or 0))
+        ordered = self.ordered()
         return ordered[0] if ordered else None
 
 

@@ -1,0 +1,116 @@
+"""Shared fixtures: a fresh ledger on SQLite and on PostgreSQL, and `ledger` over both.
+
+PostgreSQL comes from ``GOVFLOW_TEST_PG_URL`` (default: the local server, user ``postgres``, trust
+auth). Each test gets its own database ``gf_<random>``, dropped afterwards. Where the server cannot
+be reached the PostgreSQL tests are skipped with the reason shown (``-ra``), except under CI
+(``CI=true``), where they fail: a green CI must have run them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before anything imports Prefect: offline, quiet, and no ~/.prefect.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="govflow-test-prefect-"))
+
+import secrets  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from governance.ledger import Ledger  # noqa: E402
+
+PG_URL = os.environ.get("GOVFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_FIXTURES = {"pg_url", "pg_ledger"}
+_pg_problem: list[str | None] = []  # probed once per session
+
+
+def _admin_conninfo() -> str:
+    """The server URL in the form psycopg takes (no SQLAlchemy driver suffix)."""
+    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _probe_pg() -> str | None:
+    """None when the server answers, else why not."""
+    if not _pg_problem:
+        import psycopg
+
+        try:
+            with psycopg.connect(_admin_conninfo(), connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            _pg_problem.append(None)
+        except Exception as e:  # noqa: BLE001 - any failure means "not reachable" here
+            _pg_problem.append(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+    return _pg_problem[0]
+
+
+def require_pg() -> None:
+    """Skip (fail under CI) when the test PostgreSQL server is unreachable."""
+    problem = _probe_pg()
+    if problem is None:
+        return
+    message = f"PostgreSQL not reachable at {PG_URL} (set GOVFLOW_TEST_PG_URL): {problem}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true requires PostgreSQL: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that asks for a PostgreSQL fixture is a PostgreSQL test, marked or not.
+    for item in items:
+        if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty database ``gf_<random>`` on the test server; dropped after."""
+    require_pg()
+    import psycopg
+
+    name = f"gf_{secrets.token_hex(6)}"
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """A fresh ledger in the default place: SQLite in a new govflow home."""
+    ledger = Ledger.open(home=tmp_path / "home")
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
+def pg_ledger(pg_url: str, tmp_path: Path) -> Iterator[Ledger]:
+    """A fresh ledger in its own PostgreSQL database (its home, for artifacts, in tmp_path)."""
+    ledger = Ledger.open(pg_url, home=tmp_path / "home")
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def ledger(request: pytest.FixtureRequest) -> Ledger:
+    """The same test on both backends."""
+    name = "sqlite_ledger" if request.param == "sqlite" else "pg_ledger"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
