@@ -1,0 +1,181 @@
+"""The compliance policy: the thresholds the checks apply (the `policy:` section of govflow.yaml).
+
+Every key is optional and has a documented default; an unknown key is an error, so a misspelt
+threshold cannot pass silently. `Policy.hash()` identifies the policy a decision applied: sha256
+over the canonical JSON of the fully defaulted policy, so writing a default out explicitly or
+leaving it implicit gives the same hash, while changing any value changes it.
+
+Examples
+--------
+>>> Policy.from_mapping({"fairness": {"min_group_size": 50}}).fairness.min_group_size
+50
+>>> Policy.from_mapping({"fairness": {"min_group_size": 50}}).hash() == Policy().hash()
+False
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from checks.canonical import content_hash
+from checks.errors import ConfigError
+
+NOT_A_MAPPING = "{path}: expected a mapping of keys to values, got {type}; see DESIGN.md for the policy keys"
+UNKNOWN_KEY = "{path}: unknown key; did you mean {suggestion}?"
+UNKNOWN_KEY_NO_MATCH = "{path}: unknown key; allowed keys: {allowed}"
+INVALID_VALUE = "{path}: {message} (got {value!r})"
+
+DriftSeverity = Literal["critical", "warning", "off"]
+# Evidently 0.7 stattest names (evidently.legacy.calculations.stattests), by the column type they take.
+NumericalStatTest = Literal["anderson", "cramer_von_mises", "ed", "empirical_mmd", "es", "hellinger",
+                            "jensenshannon", "kl_div", "ks", "mannw", "psi", "t_test", "wasserstein"]
+CategoricalStatTest = Literal["chisquare", "fisher_exact", "g_test", "hellinger", "jensenshannon", "kl_div",
+                              "psi", "TVD", "z"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FairnessPolicy(_Section):
+    """Bounds on between-group disparities (fairlearn definitions; REGULATIONS.md)."""
+
+    demographic_parity_difference_max: float = Field(
+        0.1, ge=0, le=1, description="Largest allowed gap in selection rate between groups (default 0.1).")
+    equalized_odds_difference_max: float = Field(
+        0.1, ge=0, le=1, description="Largest allowed gap in true- or false-positive rate (default 0.1).")
+    disparate_impact_ratio_min: float = Field(
+        0.8, ge=0, le=1, description="Smallest allowed ratio of selection rates, four-fifths rule (default 0.8).")
+    min_group_size: int = Field(
+        30, ge=1, description="Groups with fewer rows are reported as too small to judge (default 30).")
+    bootstrap_samples: int = Field(
+        200, ge=0, description="Bootstrap resamples for confidence intervals; 0 disables them (default 200).")
+    confidence_level: float = Field(
+        0.95, gt=0, lt=1, description="Coverage of the bootstrap confidence intervals (default 0.95).")
+    random_seed: int = Field(0, description="Seed of the bootstrap, so reruns give the same intervals (default 0).")
+    intersectional: bool = Field(
+        True, description="Also judge the intersection of all sensitive features (default true).")
+    intersection_severity: Literal["critical", "warning"] = Field(
+        "warning", description="Severity of intersectional results; small cells make them noisy (default warning).")
+
+
+class DriftPolicy(_Section):
+    """When the current data counts as drifted from the reference (Evidently tests)."""
+
+    drifted_column_share_max: float = Field(
+        0.3, ge=0, le=1, description="Largest allowed share of drifted feature columns (default 0.3).")
+    numerical_method: NumericalStatTest | None = Field(
+        None, description="Evidently test for numeric columns; null: K-S up to 1000 rows, else Wasserstein (default).")
+    numerical_threshold: float | None = Field(
+        None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
+    categorical_method: CategoricalStatTest | None = Field(
+        None, description="Evidently test for categorical columns; null: chi-square/Z up to 1000 rows, else Jensen-Shannon (default).")
+    categorical_threshold: float | None = Field(
+        None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
+    prediction_drift: DriftSeverity = Field(
+        "critical", description="Severity when the predictions drift, or off (default critical).")
+    target_drift: DriftSeverity = Field(
+        "warning", description="Severity when the labels drift (when both sets have them), or off (default warning).")
+
+
+class PerformancePolicy(_Section):
+    """Minimum model quality on held-out data; null means not checked."""
+
+    roc_auc_min: float | None = Field(0.7, ge=0, le=1, description="Smallest allowed ROC AUC (default 0.7).")
+    accuracy_min: float | None = Field(None, ge=0, le=1, description="Smallest allowed accuracy (default: not checked).")
+    precision_min: float | None = Field(None, ge=0, le=1, description="Smallest allowed precision (default: not checked).")
+    recall_min: float | None = Field(None, ge=0, le=1, description="Smallest allowed recall (default: not checked).")
+    brier_max: float | None = Field(None, ge=0, le=1, description="Largest allowed Brier score (default: not checked).")
+    decision_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Score at or above which a prediction is positive (default 0.5).")
+    per_group: bool = Field(
+        True, description="Also apply the minimums to each sensitive group, as warnings (default true).")
+
+
+class ValidationPolicy(_Section):
+    """How a data contract is inferred from training data and how strictly it is applied."""
+
+    null_rate_tolerance: float = Field(
+        0.01, ge=0, le=1, description="Added to a column's training null rate; null-free columns stay null-free (default 0.01).")
+    range_slack: float = Field(
+        0.1, ge=0, description="Widens inferred numeric ranges by this share of the observed range on each side (default 0.1).")
+    max_categories: int = Field(
+        50, ge=1, description="Text columns with at most this many distinct values get an allowed set (default 50).")
+    unexpected_share_max: float = Field(
+        0.0, ge=0, le=1, description="Share of a column's values allowed outside its range or set (default 0).")
+
+
+class Policy(_Section):
+    """The whole `policy:` section."""
+
+    fairness: FairnessPolicy = Field(default_factory=FairnessPolicy, description="Fairness bounds.")
+    drift: DriftPolicy = Field(default_factory=DriftPolicy, description="Drift bounds.")
+    performance: PerformancePolicy = Field(default_factory=PerformancePolicy, description="Performance minimums.")
+    validation: ValidationPolicy = Field(default_factory=ValidationPolicy, description="Data contract settings.")
+    approvals: list[str] = Field(
+        default_factory=lambda: ["model_owner", "risk_officer"],
+        description="Roles that must approve a model version before production (default model_owner, risk_officer).")
+
+    @field_validator("approvals")
+    @classmethod
+    def _distinct_roles(cls, roles: list[str]) -> list[str]:
+        if len(set(roles)) != len(roles) or any(not r.strip() for r in roles):
+            raise ValueError("roles must be distinct, non-empty names")
+        return roles
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully defaulted policy as JSON-safe values."""
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """sha256 (hex) over the canonical JSON of the fully defaulted policy."""
+        return content_hash(self.to_dict())
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, *, path: str = "policy") -> Policy:
+        """Validate a `policy:` mapping (None or {} gives the defaults).
+
+        Raises
+        ------
+        ConfigError
+            Naming the key path, e.g. ``policy.fairness.min_group_size: ...``, and the fix.
+        """
+        if mapping is None:
+            return cls()
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(NOT_A_MAPPING.format(path=path, type=type(mapping).__name__))
+        try:
+            return cls.model_validate(dict(mapping))
+        except ValidationError as e:
+            raise ConfigError(describe_errors(e, cls, path)) from None
+
+
+def describe_errors(error: ValidationError, model: type[BaseModel], path: str) -> str:
+    """One line naming each invalid key path and what to do, for a pydantic error on `model`."""
+    return "; ".join(_describe(err, model, path) for err in error.errors())
+
+
+def _describe(err: Any, model: type[BaseModel], path: str) -> str:
+    loc = tuple(err["loc"])
+    where = ".".join([path, *(str(p) for p in loc)])
+    if err["type"] == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        if close:
+            return UNKNOWN_KEY.format(path=where, suggestion=close[0])
+        return UNKNOWN_KEY_NO_MATCH.format(path=where, allowed=", ".join(allowed))
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return INVALID_VALUE.format(path=where, message=message, value=err.get("input"))
+
+
+def _fields_at(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    for part in loc:
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        model = info.annotation
+    return list(getattr(model, "model_fields", {}))
