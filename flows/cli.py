@@ -7,13 +7,14 @@ usage, config or unreadable data; 3 an internal error (one line here, the traceb
 
 from __future__ import annotations
 
+import importlib
 import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -85,10 +86,6 @@ def verify(
     raise typer.Exit(1)
 
 
-def register(module: Any) -> None:
-    """Commands defined in other modules attach themselves to `app` on import."""
-
-
 def _log_path() -> Path:
     return resolve_home(_home_from_argv()) / "govflow.log"
 
@@ -142,6 +139,11 @@ def _write_traceback(text: str) -> Path | None:
             continue
     return None
 
+
+# Commands defined in their own modules attach themselves to `app` when imported.
+COMMAND_MODULES = ("flows.cli_run", "flows.cli_registry", "flows.cli_lineage")
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module)
 
 if __name__ == "__main__":
     main()

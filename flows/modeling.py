@@ -56,59 +56,108 @@ def reweighing_weights(y: pd.Series, group: pd.Series) -> np.ndarray:
 
 
 class FairClassifier:
-    """A fairlearn `ExponentiatedGradient` over a fitted preprocessing step.
+    """A fairlearn `ExponentiatedGradient` (equalized odds) over a fitted preprocessing step.
 
-    Trained with the sensitive attribute, it predicts from the features alone (randomised over the
-    mixture of classifiers it found, seeded), so serving does not need the sensitive attribute.
+    Trained with the sensitive attributes, it predicts from the features alone, so serving does
+    not need the sensitive attributes. Its guarantee holds for the randomised classifier, so a
+    decision is drawn from the mixture's probability (`row_draw`), not thresholded at 0.5.
     """
+
+    needs_sensitive = False
 
     def __init__(self, prep: ColumnTransformer, mitigator: Any) -> None:
         self.prep = prep
         self.mitigator = mitigator
-        self.classes_ = np.array([0, 1])
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> FairClassifier:  # noqa: N803 - sklearn naming
-        return self
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        return np.asarray(self.mitigator.predict(self.prep.transform(X), random_state=0))
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn naming
         positive = np.asarray(self.mitigator._pmf_predict(self.prep.transform(X)))[:, 1]
         return np.column_stack([1 - positive, positive])
 
+    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        return (row_draw(X) < self.predict_proba(X)[:, 1]).astype(int)
 
-def sensitive_groups(config: GovflowConfig, frame: pd.DataFrame) -> pd.Series:
-    """The first sensitive feature, binned as configured, as group labels (for mitigation)."""
-    feature = config.data.sensitive()[0]
-    values = frame[feature.column]
-    if feature.bins:
-        return pd.cut(values, bins=feature.bins, right=False).astype(str)
-    return values.astype(str)
+
+def row_draw(frame: pd.DataFrame) -> np.ndarray:
+    """A uniform [0, 1) number per row from a hash of the row: randomised decisions made reproducible.
+
+    The same applicant always gets the same decision, alone or in a batch.
+    """
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy() / float(2**64)
+
+
+class GroupThresholdClassifier:
+    """fairlearn's `ThresholdOptimizer` (equalized odds) over the intersection of the sensitive features.
+
+    Post-processing: per group thresholds on a fitted pipeline's scores. It NEEDS the sensitive
+    attributes at prediction time (``needs_sensitive``): serving must receive them with each request.
+    For some groups it randomises between two thresholds; the draw is `row_draw`.
+    """
+
+    needs_sensitive = True
+
+    def __init__(self, optimizer: Any, features: list[str], sensitive: list[Any]) -> None:
+        self.optimizer = optimizer
+        self.features = features
+        self.sensitive = sensitive
+
+    def groups(self, frame: pd.DataFrame) -> pd.Series:
+        return intersection_groups(self.sensitive, frame)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return (row_draw(frame[self.features]) < self.predict_proba(frame)[:, 1]).astype(int)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        positive = np.asarray(self.optimizer._pmf_predict(frame[self.features],
+                                                          sensitive_features=self.groups(frame)))[:, 1]
+        return np.column_stack([1 - positive, positive])
+
+
+def intersection_groups(sensitive: list[Any], frame: pd.DataFrame) -> pd.Series:
+    """One label per row for the intersection of the sensitive features, binned as configured."""
+    parts = []
+    for feature in sensitive:
+        values = frame[feature.column]
+        parts.append(pd.cut(values, bins=feature.bins, right=False).astype(str) if feature.bins else values.astype(str))
+    labels = parts[0]
+    for part in parts[1:]:
+        labels = labels + " & " + part
+    return labels.reset_index(drop=True)
 
 
 def fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
-    features = train[feature_columns(config, train)]
+    columns = feature_columns(config, train)
+    features = train[columns]
     y = binary_target(config, train[config.data.target])
     pipeline = build_pipeline(config, features)
-    if config.model.mitigation == "reweighing" and config.data.sensitive():
-        weights = reweighing_weights(y, sensitive_groups(config, train))
+    sensitive = config.data.sensitive()
+    mitigation = config.model.mitigation if sensitive else "none"
+    if mitigation == "reweighing":
+        weights = reweighing_weights(y, intersection_groups(sensitive, train))
         return pipeline.fit(features, y, model__sample_weight=weights)
-    if config.model.mitigation == "exponentiated_gradient" and config.data.sensitive():
-        from fairlearn.reductions import DemographicParity, ExponentiatedGradient
+    if mitigation == "exponentiated_gradient":
+        from fairlearn.reductions import EqualizedOdds, ExponentiatedGradient
 
         prep = pipeline.named_steps["prep"].fit(features)
-        mitigator = ExponentiatedGradient(pipeline.named_steps["model"], constraints=DemographicParity())
-        mitigator.fit(prep.transform(features), y, sensitive_features=sensitive_groups(config, train))
+        mitigator = ExponentiatedGradient(pipeline.named_steps["model"], constraints=EqualizedOdds(difference_bound=0.01))
+        mitigator.fit(prep.transform(features), y, sensitive_features=intersection_groups(sensitive, train))
         return FairClassifier(prep, mitigator)
+    if mitigation == "threshold_optimizer":
+        from fairlearn.postprocessing import ThresholdOptimizer
+
+        optimizer = ThresholdOptimizer(estimator=pipeline, constraints="equalized_odds",
+                                       predict_method="predict_proba", prefit=False)
+        optimizer.fit(features, y, sensitive_features=intersection_groups(sensitive, train))
+        return GroupThresholdClassifier(optimizer, columns, sensitive)
     return pipeline.fit(features, y)
 
 
 def score(config: GovflowConfig, model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """``(predictions 0/1, scores = probability of the favourable outcome)``."""
-    features = frame[feature_columns(config, frame)]
-    scores = np.asarray(model.predict_proba(features))[:, 1]
-    return (scores >= 0.5).astype(int), scores
+    """``(decisions 0/1, scores = probability of the favourable outcome)``."""
+    given = frame if getattr(model, "needs_sensitive", False) else frame[feature_columns(config, frame)]
+    scores = np.asarray(model.predict_proba(given))[:, 1]
+    randomised = isinstance(model, FairClassifier | GroupThresholdClassifier)
+    decisions = np.asarray(model.predict(given)) if randomised else scores >= 0.5
+    return decisions.astype(int), scores
 
 
 def model_bytes(model: Any) -> bytes:

@@ -56,7 +56,7 @@ class _Frame:
     root_run_id: str
     name: str
     checks: list[Any] = field(default_factory=list)
-    outputs: list[EntityRef] = field(default_factory=list)
+    model_version_id: str | None = None
 
 
 _current: contextvars.ContextVar[_Frame | None] = contextvars.ContextVar("govflow_flow", default=None)
@@ -99,6 +99,14 @@ def _notify(event: str, rec: RunRecord) -> None:
             listener(event, rec)
         except Exception as e:  # the ledger is the record; an emitted copy failing must not stop it
             log.warning("lineage listener failed for %s: %s", rec.name, e)
+
+
+def link_model_version(model_version_id: str) -> None:
+    """Link the check results of the current flow's tasks (from now on) to a model version."""
+    frame = _current.get()
+    if frame is None:
+        raise RuntimeError("link_model_version() must be called inside a govflow @flow")
+    frame.model_version_id = model_version_id
 
 
 def current_run_id() -> str | None:
@@ -174,6 +182,13 @@ def describe_outputs(value: Any) -> tuple[EntityRef, ...]:
     return (describe("return", value),)
 
 
+def _named(step: str, refs: tuple[EntityRef, ...]) -> tuple[EntityRef, ...]:
+    """Data sets without a name of their own (``frame.attrs["govflow:name"]``) are named
+    ``<step>.<role>`` (e.g. ``load.return``), not just by the bare role, which every step shares."""
+    return tuple(replace(r, name=f"{step}.{r.role}") if r.kind == "dataset" and r.name == r.role else r
+                 for r in refs)
+
+
 def describe_kind(value: Any) -> str:
     return "value" if isinstance(value, str | int | float | bool | None) else fingerprint(value)[0]
 
@@ -217,7 +232,7 @@ def _write(kind: str, name: str, writer: Callable[[Ledger, RunRecord], int], rec
 
 
 def _base_record(kind: str, name: str, fn: Callable[..., Any], bound: inspect.BoundArguments) -> RunRecord:
-    inputs = tuple(describe(arg, value) for arg, value in bound.arguments.items())
+    inputs = _named(name, tuple(describe(arg, value) for arg, value in bound.arguments.items()))
     code_ref, source_hash = code_reference(fn)
     return RunRecord(run_id=new_id(), kind=kind, name=name, started_at=canon.utc_now(), state="running",
                      params=_params(bound, inputs), code_ref=code_ref, source_hash=source_hash,
@@ -261,8 +276,8 @@ def _record_task(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         finally:
             _task_run.reset(token)
         checks = collect_checks(result)
-        done = replace(rec, state="completed", ended_at=canon.utc_now(), outputs=describe_outputs(result),
-                       checks=tuple(checks))
+        done = replace(rec, state="completed", ended_at=canon.utc_now(), outputs=_named(name, describe_outputs(result)),
+                       checks=tuple(checks), model_version_id=frame.model_version_id if frame else None)
         _write("task", name, record_run, done)
         if frame is not None:
             frame.checks.extend(checks)
@@ -307,7 +322,7 @@ def _record_flow(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             _current.reset(token)
             if prefect_id:
                 _by_prefect_flow_run.pop(prefect_id, None)
-        done = replace(rec, state="completed", ended_at=canon.utc_now(), outputs=describe_outputs(result),
+        done = replace(rec, state="completed", ended_at=canon.utc_now(), outputs=_named(name, describe_outputs(result)),
                        checks=tuple(collect_checks(result)))
         _write("flow", name, record_run_end, done)
         _publish(done, frame)

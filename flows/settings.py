@@ -16,12 +16,14 @@ OFFLINE = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_UI_V2_ENABLED": "false",
     "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
-    "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+    "PREFECT_LOGGING_LEVEL": "CRITICAL",  # govflow prints its own story; GOVFLOW_VERBOSE=1 shows Prefect logs
 }
 
 
 def configure(home: Path) -> None:
     for key, value in OFFLINE.items():
+        if key == "PREFECT_LOGGING_LEVEL" and os.environ.get("GOVFLOW_VERBOSE"):
+            continue
         os.environ.setdefault(key, value)
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
     os.environ["GOVFLOW_HOME"] = str(home)

@@ -72,8 +72,9 @@ class DataSection(_Strict):
 class ModelSection(_Strict):
     estimator: str = Field("logistic_regression", description=f"One of {', '.join(ESTIMATORS)}.")
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator keyword arguments.")
-    mitigation: Literal["none", "reweighing", "exponentiated_gradient"] = Field(
-        "none", description="Bias mitigation applied when training.")
+    mitigation: Literal["none", "reweighing", "exponentiated_gradient", "threshold_optimizer"] = Field(
+        "none", description="Bias mitigation over the intersection of the sensitive features; "
+        "threshold_optimizer needs the sensitive attributes at prediction time.")
 
     @field_validator("estimator")
     @classmethod

@@ -251,3 +251,14 @@ def attachment(ledger: Ledger, model_version_id: str, kind: str) -> bytes | None
             .order_by(Artifact.audit_seq.desc()).limit(1)
         ).scalar()
     return None if content_hash is None else ledger.artifacts.read(content_hash)
+
+
+def record_decision(ledger: Ledger, version: VersionRef, *, outcome: str, reasons: list[str], policy_hash: str,
+                    run_id: str | None) -> dict[str, Any]:
+    """The gate's outcome for one exact version (pass or block), with every reason."""
+    assert outcome in ("pass", "block"), outcome
+    from governance.runs import to_json
+
+    with ledger.write(f"gate.{outcome}", str(version)) as w:
+        return w.add(Decision, model_version_id=version.id, run_id=run_id, outcome=outcome,
+                     reasons_json=to_json(reasons), policy_hash=policy_hash, decided_at=canon.utc_now())

@@ -1,0 +1,71 @@
+"""`govflow init | approve | promote`: the human side of the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from checks.errors import InputError
+from flows.cli import app, ctx
+from governance import registry
+from governance.schema import ModelVersion
+
+STARTER = Path(__file__).parent / "templates" / "govflow.yaml"
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("govflow.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter govflow.yaml."""
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists; pass --force to overwrite it, or choose another path")
+    path.write_text(STARTER.read_text(encoding="utf-8"), encoding="utf-8")
+    typer.echo(f"wrote {path}: edit system, data and policy, then run `govflow run train -c {path}`")
+
+
+def required_roles(typer_ctx: typer.Context, ref: str) -> list[str]:
+    """The approval roles of the policy in force for that version (its config snapshot)."""
+    ledger = ctx(typer_ctx).ledger()
+    with ledger.read() as conn:
+        version = registry.resolve(conn, ref)
+        snapshot = conn.execute(select(ModelVersion.config_snapshot).where(ModelVersion.id == version.id)).scalar_one()
+    from checks.policy import Policy
+
+    return list(Policy.from_mapping(json.loads(snapshot).get("policy", {})).approvals)
+
+
+@app.command()
+def approve(
+    typer_ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
+    approver: Annotated[str, typer.Option("--as", help="Your name, as it should stand in the record.")],
+    role: Annotated[str, typer.Option("--role", help="The role you approve in, e.g. risk_officer.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: it is part of the record.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Record a rejection instead.")] = False,
+) -> None:
+    """Record a named human approval (or rejection) of a gated model version."""
+    roles = required_roles(typer_ctx, ref)
+    if role not in roles:
+        raise InputError(f"role '{role}' is not one the policy asks for ({', '.join(roles)}); use --role with one of them")
+    row = registry.approve(ctx(typer_ctx).ledger(), ref, approver=approver, role=role, reason=reason,
+                           reject=reject, required_roles=roles)
+    verb = "rejected" if reject else "approved"
+    typer.echo(f"{row['version']} {verb} by {approver} ({role}, OS user {row['os_user']}); "
+               f"evidence hash {row['evidence_hash'][:16]}...")
+
+
+@app.command()
+def promote(
+    typer_ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
+) -> None:
+    """Put a version in production: only when its gate passed and every required role approved."""
+    roles = required_roles(typer_ctx, ref)
+    version = registry.promote(ctx(typer_ctx).ledger(), ref, by=registry.os_user(), required_roles=roles)
+    typer.echo(f"{version} is now in production")

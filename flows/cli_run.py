@@ -1,0 +1,63 @@
+"""`govflow run train|gate -c govflow.yaml`: the recorded flows, from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli import app, ctx
+from governance.config import GovflowConfig, load_config
+
+run_app = typer.Typer(help="Run a recorded flow for one AI system.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's govflow.yaml.")]
+
+
+def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
+    """Load the config and point recording at this command's ledger."""
+    from flows import recording
+
+    config = load_config(config_path)
+    recording.set_ledger(ctx(typer_ctx).ledger())
+    try:
+        from flows.lineage import configure_openlineage
+    except ImportError:  # pragma: no cover - OpenLineage support is optional at import time
+        return config
+    configure_openlineage(config.lineage.openlineage)
+    return config
+
+
+@run_app.command("train")
+def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml")) -> None:
+    """Load, validate, split, fit, evaluate and register a candidate version."""
+    from flows.train import train_flow
+
+    cfg = prepare(typer_ctx, config)
+    typer.echo(f"training {cfg.system.name} on {cfg.data.train} ...")
+    outcome = train_flow(str(config))
+    typer.echo(f"registered {outcome.version} as candidate "
+               f"(validation {'passed' if outcome.validation.passed else 'FAILED'}, "
+               f"held-out performance {'passed' if outcome.performance.passed else 'below the policy'})")
+    typer.echo(f"next: govflow run gate -c {config} --version {outcome.version.rsplit(':', 1)[1]}")
+
+
+@run_app.command("gate")
+def run_gate(
+    typer_ctx: typer.Context,
+    config: ConfigOption = Path("govflow.yaml"),
+    version: Annotated[str, typer.Option("--version", help="Version number, or latest.")] = "latest",
+) -> None:
+    """Check one version against the policy, write its documents and record pass or block."""
+    from flows.gate import gate_flow
+
+    prepare(typer_ctx, config)
+    outcome = gate_flow(str(config), version)
+    typer.echo(f"gate {outcome.outcome.upper()} for {outcome.version} (policy {outcome.policy_hash[:12]})")
+    for reason in outcome.reasons:
+        typer.echo(f"  - {reason}")
+    typer.echo(f"documents: {', '.join(outcome.documents)}")
+    if outcome.outcome != "pass":
+        raise typer.Exit(1)

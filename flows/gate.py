@@ -1,0 +1,179 @@
+"""The pre-deployment gate: one exact model version, checked against the policy, decided, documented.
+
+Validation, performance and fairness run on the version's own held-out data; a check that errors
+blocks (fail closed). The decision (pass or block, each reason, the policy hash) is recorded, then
+the documents (model card, datasheets, Annex IV) are generated from the ledger and stored with the
+version, and the outcome is published as Prefect artifacts. Promotion later needs this decision to
+be a pass for that very version, plus the named approvals the policy requires.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from checks.errors import InputError
+from checks.results import SuiteResult
+from flows import modeling, steps
+from flows.recording import current_run_id, flow, get_ledger, link_model_version, task
+from governance import registry
+from governance.config import GovflowConfig
+from governance.ledger import Ledger
+
+WRONG_SYSTEM = "version {version} belongs to system '{found}', but the config is for '{expected}'; pass the matching -c file"
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    version: str
+    outcome: str  # pass | block
+    reasons: tuple[str, ...]
+    policy_hash: str
+    suites: tuple[SuiteResult, ...]
+    documents: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "outcome": self.outcome, "reasons": list(self.reasons),
+                "policy_hash": self.policy_hash, "documents": list(self.documents)}
+
+
+@task
+def load_version_model(model_version_id: str) -> Any:
+    """The exact model bytes registered for the version (their hash is checked on read)."""
+    ledger = get_ledger()
+    with ledger.read() as conn:
+        row = registry.version_row(conn, model_version_id)
+    problem = ledger.artifacts.problem(row["artifact_hash"])
+    if problem:
+        raise InputError(f"cannot load the model of {row['system']}:{row['version']}: {problem}")
+    return modeling.load_model(ledger.artifacts.read(row["artifact_hash"]))
+
+
+@task
+def load_version_frame(model_version_id: str, kind: str) -> pd.DataFrame:
+    data = registry.attachment(get_ledger(), model_version_id, kind)
+    if data is None:
+        raise InputError(f"model version {model_version_id} has no stored {kind}; retrain it with `govflow run train`")
+    return steps.read_parquet_bytes(data, kind)
+
+
+@task
+def load_version_contract(model_version_id: str) -> dict[str, Any]:
+    data = registry.attachment(get_ledger(), model_version_id, "data_contract")
+    if data is None:
+        raise InputError(f"model version {model_version_id} has no stored data contract; retrain it")
+    return dict(json.loads(data))
+
+
+def describe_failure(result: Any) -> str:
+    bound = f" (bound {result.threshold})" if result.threshold is not None else ""
+    observed = f"{result.observed:.3f}" if isinstance(result.observed, float) else str(result.observed)
+    return f"{result.kind.value}: {result.name} on {result.subject} = {observed}{bound}"
+
+
+def decide(suites: list[SuiteResult], errors: list[str]) -> tuple[str, list[str]]:
+    """Block on any errored check or failed critical result; otherwise pass, noting the findings."""
+    reasons = [f"check errored (fail closed): {e}" for e in errors]
+    reasons += [describe_failure(r) for suite in suites for r in suite.blocking]
+    if reasons:
+        return "block", reasons
+    notes = [f"{s.kind.value}: all critical results passed ({s.counts()['passed']} passed, "
+             f"{s.counts()['not_judged']} not judged)" for s in suites]
+    notes += [f"finding: {describe_failure(r) if r.failed else r.kind.value + ': ' + r.name + ' on ' + r.subject + ' not judged'}"
+              for s in suites for r in s.findings][:20]
+    return "pass", notes
+
+
+@task
+def record_gate_decision(version: str, outcome: str, reasons: list[str], policy_hash: str) -> dict[str, Any]:
+    ledger = get_ledger()
+    with ledger.read() as conn:
+        ref = registry.resolve(conn, version)
+    row = registry.record_decision(ledger, ref, outcome=outcome, reasons=reasons, policy_hash=policy_hash,
+                                   run_id=current_run_id())
+    return {"decision_id": row["id"], "outcome": outcome}
+
+
+@task
+def write_documents(config: GovflowConfig, model_version_id: str) -> list[str]:
+    """Model card, datasheets and Annex IV from the ledger, stored with the version."""
+    return store_documents(get_ledger(), config, model_version_id, current_run_id())
+
+
+def store_documents(ledger: Ledger, config: GovflowConfig, model_version_id: str, run_id: str | None) -> list[str]:
+    from governance.documents import render_documents
+    from governance.evidence import gather
+    from governance.runs import add_artifact
+
+    documents = render_documents(gather(ledger, model_version_id))
+    names = []
+    with ledger.write("documents.generated", model_version_id) as w:
+        for doc in documents:
+            for suffix, media, text in ((".md", "text/markdown", doc.markdown), (".html", "text/html", doc.html)):
+                name = doc.name.removesuffix(".md") + suffix
+                add_artifact(w, ledger.artifacts, kind=doc.kind, name=name, data=text.encode("utf-8"),
+                             media_type=media, run_id=run_id, model_version_id=model_version_id)
+                names.append(name)
+    return names
+
+
+def _run_check(name: str, fn: Any, *args: Any) -> tuple[SuiteResult | None, str | None]:
+    try:
+        return fn(*args), None
+    except Exception as e:  # any error in a check blocks the gate; it is recorded as a failed task
+        return None, f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+@flow(name="gate")
+def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
+    """Gate ``version`` (a number, or latest) of the system that ``config_path`` describes."""
+    config = steps.load_system_config(Path(config_path).absolute())
+    if ":" not in version:
+        version = f"{config.system.name}:{version}"
+    ledger = get_ledger()
+    with ledger.read() as conn:
+        ref = registry.resolve(conn, version)
+    if ref.system != config.system.name:
+        raise InputError(WRONG_SYSTEM.format(version=ref, found=ref.system, expected=config.system.name))
+    link_model_version(ref.id)
+    policy = config.policy_model()
+    model = load_version_model(ref.id)
+    holdout = load_version_frame(ref.id, "holdout_data")
+    contract = load_version_contract(ref.id)
+    suites, errors = [], []
+    for name, fn, args in (("validation", steps.validate_data, (holdout, contract)),
+                           ("performance", steps.evaluate_model, (config, model, holdout)),
+                           ("fairness", steps.assess_model_fairness, (config, model, holdout))):
+        suite, error = _run_check(name, fn, *args)
+        if suite is not None:
+            suites.append(suite)
+        if error:
+            errors.append(error)
+    outcome, reasons = decide(suites, errors)
+    record_gate_decision(str(ref), outcome, reasons, policy.hash())
+    try:
+        documents = write_documents(config, ref.id)
+    except Exception as e:
+        reasons = [*reasons, f"documents could not be generated (fail closed): {type(e).__name__}: {e}"]
+        record_gate_decision(str(ref), "block", reasons, policy.hash())
+        raise
+    _publish(str(ref), outcome, reasons, policy.hash(), suites)
+    return GateOutcome(version=str(ref), outcome=outcome, reasons=tuple(reasons), policy_hash=policy.hash(),
+                       suites=tuple(suites), documents=tuple(documents))
+
+
+def _publish(version: str, outcome: str, reasons: list[str], policy_hash: str, suites: list[SuiteResult]) -> None:
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    lines = [f"# Gate decision for {version}: **{outcome.upper()}**", "", f"policy hash `{policy_hash}`", ""]
+    lines += [f"* {r}" for r in reasons]
+    create_markdown_artifact(markdown="\n".join(lines), key="govflow-gate-decision",
+                             description=f"gate decision for {version}")
+    fairness = next((s for s in suites if s.kind.value == "fairness"), None)
+    if fairness is not None and fairness.tables.get("by_group"):
+        create_table_artifact(table=[dict(row) for row in fairness.tables["by_group"]],
+                              key="govflow-fairness-by-group", description="fairness by group (held-out data)")

@@ -1,0 +1,86 @@
+"""The training flow: load -> validate -> seeded split -> fit -> evaluate -> register a candidate.
+
+Every step is recorded. A candidate is registered with its model bytes, its held-out and training
+splits (the gate checks exactly that held-out data; monitoring compares against that reference),
+its data contract and the config in force. Registration emits the Prefect event
+``govflow.model.candidate``, which a deployment triggers the gate on (deployments/prefect.yaml).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from checks.errors import ComplianceBlocked
+from checks.results import SuiteResult
+from flows import modeling, steps
+from flows.recording import current_run_id, flow, get_ledger, task
+from governance import registry
+from governance.config import GovflowConfig
+from governance.fingerprint import fingerprint_model
+
+CANDIDATE_EVENT = "govflow.model.candidate"
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    version: str  # NAME:VERSION
+    model_version_id: str
+    validation: SuiteResult
+    performance: SuiteResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "model_version_id": self.model_version_id,
+                "validation_passed": self.validation.passed, "performance_passed": self.performance.passed}
+
+
+@task
+def register_candidate(config: GovflowConfig, model: Any, train: pd.DataFrame, holdout: pd.DataFrame,
+                       contract: dict[str, Any], training_run_id: str) -> str:
+    """Register the fitted model as a new candidate version; returns NAME:VERSION."""
+    model_data = modeling.model_bytes(model)
+    attachments = [
+        registry.Attachment("holdout_data", "holdout.parquet", steps.parquet_bytes(holdout), "application/vnd.apache.parquet"),
+        registry.Attachment("reference_data", "reference.parquet", steps.parquet_bytes(train), "application/vnd.apache.parquet"),
+        registry.Attachment("data_contract", "data_contract.json", steps.contract_bytes(contract), "application/json"),
+    ]
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    hyperparams = {"estimator": config.model.estimator, "mitigation": config.model.mitigation,
+                   "params": config.model.params, "steps": {k: repr(v) for k, v in params.items()}}
+    version = registry.register_version(
+        get_ledger(), system=config.system.name, model_data=model_data, fingerprint=fingerprint_model(model),
+        training_run_id=training_run_id, hyperparams=hyperparams, config_snapshot=config.snapshot(),
+        attachments=attachments, by=registry.os_user(),
+    )
+    _emit_candidate_event(config, str(version))
+    return str(version)
+
+
+def _emit_candidate_event(config: GovflowConfig, version: str) -> None:
+    from prefect.events import emit_event
+
+    emit_event(event=CANDIDATE_EVENT, resource={"prefect.resource.id": f"govflow.model.{version}",
+                                                "govflow.system": config.system.name, "govflow.version": version})
+
+
+@flow(name="train")
+def train_flow(config_path: str) -> TrainOutcome:
+    config = steps.load_system_config(Path(config_path).absolute())
+    raw = steps.load_data(config)
+    contract = steps.infer_data_contract(config, raw)
+    validation = steps.validate_data(raw, contract)
+    if not validation.passed:
+        reasons = "; ".join(f"{r.subject}: {r.name}" for r in validation.blocking[:5])
+        raise ComplianceBlocked(f"training data failed validation against its contract: {reasons}")
+    train, holdout = steps.split_data(config, raw)
+    model = steps.fit_model(config, train)
+    performance = steps.evaluate_model(config, model, holdout)
+    run_id = current_run_id()
+    assert run_id is not None
+    version = register_candidate(config, model, train, holdout, contract, run_id)
+    with get_ledger().read() as conn:
+        ref = registry.resolve(conn, version)
+    return TrainOutcome(version=version, model_version_id=ref.id, validation=validation, performance=performance)
