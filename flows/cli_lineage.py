@@ -1,0 +1,106 @@
+"""`govflow trace | export | ui`: reading the lineage graph, replaying it, and showing run history.
+
+``trace`` is a sub-app, so more subjects can be added next to ``model``, ``dataset`` and ``run``::
+
+    from flows.cli_lineage import trace_app
+
+    @trace_app.command("prediction")
+    def trace_prediction(...): ...
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from checks.errors import InputError
+from flows.cli import app, ctx
+from governance import lineage_graph as graph
+from governance import openlineage as ol
+from governance import registry
+from governance.ledger import Ledger
+from governance.trace import Node, Tracer, render
+
+trace_app = typer.Typer(no_args_is_help=True, help="Walk the lineage graph upstream and downstream.")
+app.add_typer(trace_app, name="trace")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the tree as JSON.")]
+DepthOpt = Annotated[int, typer.Option("--depth", min=1, help="How many steps to walk each way.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many users of one piece of content.")]
+
+
+def _show(node: Node, as_json: bool) -> None:
+    typer.echo(json.dumps(node.to_dict(), indent=2, ensure_ascii=False) if as_json else render(node))
+
+
+@trace_app.command("model")
+def trace_model(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
+                as_json: JsonOpt = False, depth: DepthOpt = 10, limit: LimitOpt = 25) -> None:
+    """A model version: how it was made (runs, data, checks), its approvals and where it is used."""
+    with ctx(typer_ctx).ledger().read() as conn:
+        version = registry.resolve(conn, ref)
+        _show(Tracer(conn, depth=depth, limit=limit).trace_model(version.id), as_json)
+
+
+@trace_app.command("dataset")
+def trace_dataset(typer_ctx: typer.Context,
+                  fingerprint: Annotated[str, typer.Argument(help="A fingerprint, or a unique prefix of 8+ characters.")],
+                  as_json: JsonOpt = False, depth: DepthOpt = 10, limit: LimitOpt = 25) -> None:
+    """A data set (or model, or file) by fingerprint: where it came from and where it went."""
+    with ctx(typer_ctx).ledger().read() as conn:
+        fp = graph.resolve_fingerprint(conn, fingerprint)
+        _show(Tracer(conn, depth=depth, limit=limit).trace_entity(fp), as_json)
+
+
+@trace_app.command("run")
+def trace_run(typer_ctx: typer.Context,
+              run_id: Annotated[str, typer.Argument(metavar="ID", help="A ledger or Prefect run id, or a unique prefix of 8+ characters.")],
+              as_json: JsonOpt = False, depth: DepthOpt = 10, limit: LimitOpt = 25) -> None:
+    """A run: its flow, steps, checks, what it took and what it produced."""
+    with ctx(typer_ctx).ledger().read() as conn:
+        resolved = graph.resolve_run(conn, run_id)
+        _show(Tracer(conn, depth=depth, limit=limit).trace_run(resolved), as_json)
+
+
+# -- export ------------------------------------------------------------------------------------
+
+def export_openlineage(ledger: Ledger, ref: str, out: Path) -> str:
+    """Every run behind a model version as OpenLineage events, one JSON object per line."""
+    with ledger.read() as conn:
+        version = registry.resolve(conn, ref)
+        run_ids = graph.run_ids_for_model(conn, version.id)
+    events = ol.replay_events(ledger, run_ids, namespace=ol.namespace_for(version.system))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in events), encoding="utf-8")
+    return f"wrote {len(events)} OpenLineage events for {len(run_ids)} runs of {version} to {out}"
+
+
+# Formats `export` knows; others register theirs here: f(ledger, "NAME:VERSION", path) -> message.
+EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {"openlineage": export_openlineage}
+
+
+@app.command()
+def export(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
+           fmt: Annotated[str, typer.Option("--format", help="openlineage (events as JSON lines)")],
+           output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")]) -> None:
+    """Export the record of a model version."""
+    exporter = EXPORTERS.get(fmt)
+    if exporter is None:
+        raise InputError(f"unknown export format '{fmt}'; choose one of: {', '.join(sorted(EXPORTERS))}")
+    typer.echo(exporter(ctx(typer_ctx).ledger(), ref, output))
+
+
+# -- ui ----------------------------------------------------------------------------------------
+
+@app.command()
+def ui(typer_ctx: typer.Context,
+       host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+       port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 4200) -> None:
+    """Start the Prefect UI (offline) and send later govflow runs to it, until Ctrl-C."""
+    from flows.ui import serve
+
+    serve(ctx(typer_ctx).home, host, port, typer.echo)

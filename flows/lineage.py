@@ -1,0 +1,159 @@
+"""Live OpenLineage emission: a recording listener that sends each recorded run as RunEvents.
+
+Off by default. Configured from ``lineage: {openlineage: {...}}`` in govflow.yaml (the caller
+passes that mapping to `configure_openlineage`), or from the environment, which wins:
+
+* ``GOVFLOW_OPENLINEAGE_FILE=/path/events.jsonl``: the file transport (one JSON event per line);
+* ``GOVFLOW_OPENLINEAGE_URL=http://marquez:5000``: the HTTP transport (Marquez's API);
+* ``GOVFLOW_OPENLINEAGE=console`` the console transport, ``off`` none at all.
+
+Settings keys: ``transport`` (file | http | console), ``path`` and ``append`` (file; a relative
+path is taken from the current folder: resolve it against the config's folder before calling),
+``url``, ``endpoint``, ``timeout``, ``api_key`` (http), ``namespace`` (default
+``govflow://<system or home>``).
+
+Events are built after the ledger write, from the ledger (`governance.openlineage`), so they carry
+exactly what was recorded. A failing transport is logged, never fails the step: the ledger is the
+record; the events are a copy of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from checks.errors import ConfigError
+from governance import openlineage as ol
+from governance.runs import RunRecord
+
+log = logging.getLogger("govflow.lineage")
+
+TRANSPORTS = ("file", "http", "console")
+KEYS = {
+    "file": {"transport", "path", "append", "namespace"},
+    "http": {"transport", "url", "endpoint", "timeout", "api_key", "namespace"},
+    "console": {"transport", "namespace"},
+}
+BAD_TRANSPORT = "lineage.openlineage.transport must be one of file, http, console (got {got!r})"
+UNKNOWN_KEYS = "lineage.openlineage has unknown key(s) {keys} for the {transport} transport; allowed: {allowed}"
+MISSING_KEY = "lineage.openlineage with transport {transport} needs '{key}'"
+BAD_ENV = "GOVFLOW_OPENLINEAGE must be console or off (got {got!r}); use GOVFLOW_OPENLINEAGE_FILE or _URL for the others"
+
+_installed: OpenLineageEmitter | None = None
+
+
+class OpenLineageEmitter:
+    """A recording listener: ``emitter(event, record)`` sends the record's RunEvents."""
+
+    def __init__(self, client: Any, namespace: str, settings: Mapping[str, Any]) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.settings = dict(settings)
+
+    def __call__(self, event: str, rec: RunRecord) -> None:
+        from flows.recording import get_ledger
+
+        with get_ledger().read() as conn:
+            ctx = ol.context_for(conn, rec, self.namespace)
+        # A task is written once, when it ends: its START (at its start time) goes out then too.
+        wanted = ["START", event] if rec.kind == "task" and event != "START" else [event]
+        for event_type in wanted:
+            self.client.emit(ol.build_event(rec, event_type, ctx))
+
+    def close(self) -> None:
+        try:
+            self.client.close(timeout=5)
+        except Exception as e:  # noqa: BLE001 - closing a copy's transport must not fail the caller
+            log.warning("closing the OpenLineage transport failed: %s", e)
+
+
+def resolve_settings(settings: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The effective transport settings: the environment beats the config; None means off."""
+    env_file = os.environ.get("GOVFLOW_OPENLINEAGE_FILE")
+    env_url = os.environ.get("GOVFLOW_OPENLINEAGE_URL")
+    env_mode = os.environ.get("GOVFLOW_OPENLINEAGE", "").strip().lower()
+    base = {k: v for k, v in (settings or {}).items() if k == "namespace"}
+    if env_mode == "off":
+        return None
+    if env_file:
+        return {**base, "transport": "file", "path": env_file, "append": True}
+    if env_url:
+        return {**base, "transport": "http", "url": env_url}
+    if env_mode == "console":
+        return {**base, "transport": "console"}
+    if env_mode:
+        raise ConfigError(BAD_ENV.format(got=env_mode))
+    if not settings:
+        return None
+    return dict(settings)
+
+
+def validate(settings: Mapping[str, Any]) -> None:
+    transport = settings.get("transport")
+    if transport not in TRANSPORTS:
+        raise ConfigError(BAD_TRANSPORT.format(got=transport))
+    unknown = set(settings) - KEYS[transport]
+    if unknown:
+        raise ConfigError(UNKNOWN_KEYS.format(keys=", ".join(sorted(unknown)), transport=transport,
+                                              allowed=", ".join(sorted(KEYS[transport]))))
+    needed = {"file": "path", "http": "url"}.get(transport)
+    if needed and not settings.get(needed):
+        raise ConfigError(MISSING_KEY.format(transport=transport, key=needed))
+
+
+def make_client(settings: Mapping[str, Any]) -> Any:
+    """An `OpenLineageClient` with exactly the transport asked for (no env or file discovery)."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.console import ConsoleConfig, ConsoleTransport
+    from openlineage.client.transport.file import FileConfig, FileTransport
+    from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
+
+    transport = settings["transport"]
+    if transport == "file":
+        path = Path(settings["path"]).absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return OpenLineageClient(transport=FileTransport(FileConfig(
+            log_file_path=str(path), append=bool(settings.get("append", True)))))
+    if transport == "http":
+        extra: dict[str, Any] = {}
+        if settings.get("api_key"):
+            extra["auth"] = ApiKeyTokenProvider({"apiKey": settings["api_key"]})
+        return OpenLineageClient(transport=HttpTransport(HttpConfig(
+            url=settings["url"], endpoint=settings.get("endpoint", "api/v1/lineage"),
+            timeout=float(settings.get("timeout", 5.0)),
+            retry={"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.3,
+                   "status_forcelist": [500, 502, 503, 504], "allowed_methods": ["HEAD", "POST"]},
+            **extra)))
+    return OpenLineageClient(transport=ConsoleTransport(ConsoleConfig()))
+
+
+def configure_openlineage(settings: Mapping[str, Any] | None, *, system: str | None = None,
+                          home: Path | str | None = None) -> OpenLineageEmitter | None:
+    """Install (or remove) the live emitter; returns it, or None when lineage emission is off.
+
+    Calling it again replaces the previous emitter, so a process emits through one transport.
+    """
+    from flows.recording import add_listener, remove_listener
+
+    global _installed
+    effective = resolve_settings(settings)
+    if effective is not None:
+        validate(effective)
+    if _installed is not None:
+        remove_listener(_installed)
+        _installed.close()
+        _installed = None
+    if effective is None:
+        return None
+    namespace = effective.get("namespace") or ol.namespace_for(system, home or os.environ.get("GOVFLOW_HOME"))
+    emitter = OpenLineageEmitter(make_client(effective), namespace, effective)
+    add_listener(emitter)
+    _installed = emitter
+    return emitter
+
+
+def installed() -> OpenLineageEmitter | None:
+    return _installed

@@ -1,0 +1,47 @@
+"""Flow tests: one Prefect test harness (temporary database + API server) for the whole session.
+
+`recorder` points govflow's recording at a fresh ledger (both backends, from ``ledger``) for one
+test and detaches it, and any OpenLineage emitter, afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.lineage import configure_openlineage
+from flows.recording import set_ledger
+from governance.ledger import Ledger
+
+OPENLINEAGE_ENV = ("GOVFLOW_OPENLINEAGE", "GOVFLOW_OPENLINEAGE_FILE", "GOVFLOW_OPENLINEAGE_URL")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def prefect_harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_lineage_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in OPENLINEAGE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    yield
+    configure_openlineage(None)
+
+
+@pytest.fixture
+def recorder(ledger: Ledger) -> Iterator[Ledger]:
+    """The ledger that govflow's @task/@flow record into, for this test."""
+    set_ledger(ledger)
+    yield ledger
+    set_ledger(None)
+
+
+@pytest.fixture
+def sqlite_recorder(sqlite_ledger: Ledger) -> Iterator[Ledger]:
+    set_ledger(sqlite_ledger)
+    yield sqlite_ledger
+    set_ledger(None)

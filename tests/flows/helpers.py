@@ -1,0 +1,165 @@
+"""Recorded pipelines the flow tests run, and ways to read what they left in the ledger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+from sqlalchemy import select
+
+from checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from flows.recording import flow, task
+from governance.ledger import Ledger
+from governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
+
+T = TypeVar("T")
+ATTEMPTS: dict[str, int] = {}
+
+
+def poll(fetch: Callable[[], T | None], *, timeout: float = 30.0, what: str = "the condition") -> T:
+    """``fetch()`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+# -- pipelines ---------------------------------------------------------------------------------
+
+@task
+def load(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"age": [20 + i % 50 for i in range(n)], "income": [1000.0 * i for i in range(n)],
+                         "label": ["good" if i % 3 else "bad" for i in range(n)]})
+
+
+@task
+def clean(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["income"] > 0].reset_index(drop=True)
+
+
+@task
+def count_rows(frame: pd.DataFrame) -> int:
+    return len(frame)
+
+
+@task
+def validate(frame: pd.DataFrame) -> SuiteResult:
+    nulls = int(frame["age"].isna().sum())
+    return SuiteResult(kind=CheckKind.VALIDATION, results=(
+        CheckResult(kind=CheckKind.VALIDATION, name="expect_column_values_to_not_be_null", subject="age",
+                    observed=nulls, threshold=0, passed=nulls == 0, severity=Severity.CRITICAL),
+        CheckResult(kind=CheckKind.VALIDATION, name="expect_table_row_count_to_be_between", subject="table",
+                    observed=len(frame), threshold=1000, passed=len(frame) >= 1000, severity=Severity.WARNING,
+                    details={"min_value": 1000}),
+        CheckResult(kind=CheckKind.FAIRNESS, name="selection_rate", subject="label=bad", observed=None,
+                    threshold=30, passed=None, severity=Severity.WARNING, details={"reason": "group too small"}),
+    ))
+
+
+@task
+def explode(frame: pd.DataFrame) -> None:
+    raise ValueError(f"cannot score {len(frame)} rows: column 'income' has negative values")
+
+
+@task(retries=1, retry_delay_seconds=0)
+def flaky(key: str) -> str:
+    ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
+    if ATTEMPTS[key] == 1:
+        raise ConnectionError("feature store timed out")
+    return "ok"
+
+
+@flow
+def prepare(n: int = 30) -> pd.DataFrame:
+    """load -> clean -> count_rows; returns the cleaned frame."""
+    frame = clean(load(n))
+    count_rows(frame)
+    return frame
+
+
+@flow
+def consume(frame: pd.DataFrame) -> int:
+    """A later flow that takes the cleaned frame as its parameter."""
+    return count_rows(frame)
+
+
+@flow
+def checked(n: int = 30) -> SuiteResult:
+    frame = load(n)
+    return validate(frame)
+
+
+@flow
+def with_failure(n: int = 30) -> str:
+    frame = load(n)
+    state = explode(frame, return_state=True)
+    return state.type.value
+
+
+@flow
+def retried(key: str) -> str:
+    return flaky(key)
+
+
+@flow
+def failing_flow(n: int = 5) -> None:
+    explode(load(n))
+
+
+# -- reading the ledger ------------------------------------------------------------------------
+
+def rows(ledger: Ledger, model: Any, *where: Any) -> list[dict[str, Any]]:
+    with ledger.read() as conn:
+        query = select(model)
+        for cond in where:
+            query = query.where(cond)
+        return [dict(r) for r in conn.execute(query.order_by(model.audit_seq)).mappings()]
+
+
+def runs_named(ledger: Ledger, name: str) -> list[dict[str, Any]]:
+    return rows(ledger, Run, Run.name == name)
+
+
+def states(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
+    return rows(ledger, RunState, RunState.run_id == run_id)
+
+
+def edges(ledger: Ledger, run_id: str, direction: str | None = None) -> list[dict[str, Any]]:
+    found = rows(ledger, Edge, Edge.run_id == run_id)
+    return [e for e in found if direction is None or e["direction"] == direction]
+
+
+def dataset(ledger: Ledger, fingerprint: str) -> list[dict[str, Any]]:
+    return rows(ledger, DatasetVersion, DatasetVersion.fingerprint == fingerprint)
+
+
+def checks(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
+    return rows(ledger, CheckResultRow, CheckResultRow.run_id == run_id)
+
+
+# -- a ledger outage ---------------------------------------------------------------------------
+
+OUTCOME: dict[str, Any] = {}
+
+
+@task
+def drop_the_ledger(admin_url: str, database: str) -> str:
+    """What an outage looks like from here: the ledger's database is gone (connections cut too)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+    return "dropped"
+
+
+@flow
+def outage(admin_url: str, database: str) -> None:
+    load(3)
+    state = drop_the_ledger(admin_url, database, return_state=True)
+    OUTCOME["outage"] = state.result(raise_on_failure=False)
