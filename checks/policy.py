@@ -45,77 +45,77 @@ class FairnessPolicy(_Section):
     """Bounds on between-group disparities (fairlearn definitions; REGULATIONS.md)."""
 
     demographic_parity_difference_max: float = Field(
-        0.1, ge=0, le=1, description="Largest allowed gap in selection rate between groups (default 0.1).")
+        default=0.1, ge=0, le=1, description="Largest allowed gap in selection rate between groups (default 0.1).")
     equalized_odds_difference_max: float = Field(
-        0.1, ge=0, le=1, description="Largest allowed gap in true- or false-positive rate (default 0.1).")
+        default=0.1, ge=0, le=1, description="Largest allowed gap in true- or false-positive rate (default 0.1).")
     disparate_impact_ratio_min: float = Field(
-        0.8, ge=0, le=1, description="Smallest allowed ratio of selection rates, four-fifths rule (default 0.8).")
+        default=0.8, ge=0, le=1, description="Smallest allowed ratio of selection rates, four-fifths rule (default 0.8).")
     min_group_size: int = Field(
-        30, ge=1, description="Groups with fewer rows are reported as too small to judge (default 30).")
+        default=30, ge=1, description="Groups with fewer rows are reported as too small to judge (default 30).")
     bootstrap_samples: int = Field(
-        200, ge=0, description="Bootstrap resamples for confidence intervals; 0 disables them (default 200).")
+        default=200, ge=0, description="Bootstrap resamples for confidence intervals; 0 disables them (default 200).")
     confidence_level: float = Field(
-        0.95, gt=0, lt=1, description="Coverage of the bootstrap confidence intervals (default 0.95).")
-    random_seed: int = Field(0, description="Seed of the bootstrap, so reruns give the same intervals (default 0).")
+        default=0.95, gt=0, lt=1, description="Coverage of the bootstrap confidence intervals (default 0.95).")
+    random_seed: int = Field(default=0, description="Seed of the bootstrap, so reruns give the same intervals (default 0).")
     intersectional: bool = Field(
-        True, description="Also judge the intersection of all sensitive features (default true).")
+        default=True, description="Also judge the intersection of all sensitive features (default true).")
     intersection_severity: Literal["critical", "warning"] = Field(
-        "warning", description="Severity of intersectional results; small cells make them noisy (default warning).")
+        default="warning", description="Severity of intersectional results; small cells make them noisy (default warning).")
 
 
 class DriftPolicy(_Section):
     """When the current data counts as drifted from the reference (Evidently tests)."""
 
     drifted_column_share_max: float = Field(
-        0.3, ge=0, le=1, description="Largest allowed share of drifted feature columns (default 0.3).")
+        default=0.3, ge=0, le=1, description="Largest allowed share of drifted feature columns (default 0.3).")
     numerical_method: NumericalStatTest | None = Field(
-        None, description="Evidently test for numeric columns; null: K-S up to 1000 rows, else Wasserstein (default).")
+        default=None, description="Evidently test for numeric columns; null: K-S up to 1000 rows, else Wasserstein (default).")
     numerical_threshold: float | None = Field(
-        None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
+        default=None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
     categorical_method: CategoricalStatTest | None = Field(
-        None, description="Evidently test for categorical columns; null: chi-square/Z up to 1000 rows, else Jensen-Shannon (default).")
+        default=None, description="Evidently test for categorical columns; null: chi-square/Z up to 1000 rows, else Jensen-Shannon (default).")
     categorical_threshold: float | None = Field(
-        None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
+        default=None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
     prediction_drift: DriftSeverity = Field(
-        "critical", description="Severity when the predictions drift, or off (default critical).")
+        default="critical", description="Severity when the predictions drift, or off (default critical).")
     target_drift: DriftSeverity = Field(
-        "warning", description="Severity when the labels drift (when both sets have them), or off (default warning).")
+        default="warning", description="Severity when the labels drift (when both sets have them), or off (default warning).")
 
 
 class PerformancePolicy(_Section):
     """Minimum model quality on held-out data; null means not checked."""
 
-    roc_auc_min: float | None = Field(0.7, ge=0, le=1, description="Smallest allowed ROC AUC (default 0.7).")
-    accuracy_min: float | None = Field(None, ge=0, le=1, description="Smallest allowed accuracy (default: not checked).")
-    precision_min: float | None = Field(None, ge=0, le=1, description="Smallest allowed precision (default: not checked).")
-    recall_min: float | None = Field(None, ge=0, le=1, description="Smallest allowed recall (default: not checked).")
-    brier_max: float | None = Field(None, ge=0, le=1, description="Largest allowed Brier score (default: not checked).")
+    roc_auc_min: float | None = Field(default=0.7, ge=0, le=1, description="Smallest allowed ROC AUC (default 0.7).")
+    accuracy_min: float | None = Field(default=None, ge=0, le=1, description="Smallest allowed accuracy (default: not checked).")
+    precision_min: float | None = Field(default=None, ge=0, le=1, description="Smallest allowed precision (default: not checked).")
+    recall_min: float | None = Field(default=None, ge=0, le=1, description="Smallest allowed recall (default: not checked).")
+    brier_max: float | None = Field(default=None, ge=0, le=1, description="Largest allowed Brier score (default: not checked).")
     decision_threshold: float = Field(
-        0.5, gt=0, lt=1, description="Score at or above which a prediction is positive (default 0.5).")
+        default=0.5, gt=0, lt=1, description="Score at or above which a prediction is positive (default 0.5).")
     per_group: bool = Field(
-        True, description="Also apply the minimums to each sensitive group, as warnings (default true).")
+        default=True, description="Also apply the minimums to each sensitive group, as warnings (default true).")
 
 
 class ValidationPolicy(_Section):
     """How a data contract is inferred from training data and how strictly it is applied."""
 
     null_rate_tolerance: float = Field(
-        0.01, ge=0, le=1, description="Added to a column's training null rate; null-free columns stay null-free (default 0.01).")
+        default=0.01, ge=0, le=1, description="Added to a column's training null rate; null-free columns stay null-free (default 0.01).")
     range_slack: float = Field(
-        0.1, ge=0, description="Widens inferred numeric ranges by this share of the observed range on each side (default 0.1).")
+        default=0.1, ge=0, description="Widens inferred numeric ranges by this share of the observed range on each side (default 0.1).")
     max_categories: int = Field(
-        50, ge=1, description="Text columns with at most this many distinct values get an allowed set (default 50).")
+        default=50, ge=1, description="Text columns with at most this many distinct values get an allowed set (default 50).")
     unexpected_share_max: float = Field(
-        0.0, ge=0, le=1, description="Share of a column's values allowed outside its range or set (default 0).")
+        default=0.0, ge=0, le=1, description="Share of a column's values allowed outside its range or set (default 0).")
 
 
 class Policy(_Section):
     """The whole `policy:` section."""
 
-    fairness: FairnessPolicy = Field(default_factory=FairnessPolicy, description="Fairness bounds.")
-    drift: DriftPolicy = Field(default_factory=DriftPolicy, description="Drift bounds.")
-    performance: PerformancePolicy = Field(default_factory=PerformancePolicy, description="Performance minimums.")
-    validation: ValidationPolicy = Field(default_factory=ValidationPolicy, description="Data contract settings.")
+    fairness: FairnessPolicy = Field(default=FairnessPolicy(), description="Fairness bounds.")
+    drift: DriftPolicy = Field(default=DriftPolicy(), description="Drift bounds.")
+    performance: PerformancePolicy = Field(default=PerformancePolicy(), description="Performance minimums.")
+    validation: ValidationPolicy = Field(default=ValidationPolicy(), description="Data contract settings.")
     approvals: list[str] = Field(
         default_factory=lambda: ["model_owner", "risk_officer"],
         description="Roles that must approve a model version before production (default model_owner, risk_officer).")

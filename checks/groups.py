@@ -1,0 +1,140 @@
+"""Sensitive features and the groups they define, for the fairness and performance checks.
+
+A sensitive feature is written in govflow.yaml as a column name, or as ``{column: NAME, bins: [...]}``
+for a continuous attribute. Bins are LEFT-CLOSED: ``bins: [0, 25, 120]`` makes the groups
+``[0, 25)`` and ``[25, 120)``, so an age of 25 is in the second group. Missing values form their own
+group, ``(missing)``, so that they stay visible.
+
+Examples
+--------
+>>> frame = pd.DataFrame({"age": [19, 25, 70]})
+>>> list(group_labels(frame, [SensitiveFeature("age", (0, 25, 120))])["age"])
+['[0, 25)', '[25, 120)', '[25, 120)']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from checks.errors import ConfigError, DataError
+from checks.inputs import SINGLE_GROUP, listing, require_columns, require_not_all_null, require_numeric
+
+MISSING_GROUP = "(missing)"
+BAD_SPEC = (
+    "sensitive feature {spec!r}: write a column name or {{column: NAME, bins: [e0, e1, ...]}} "
+    "with at least two strictly increasing edges"
+)
+OUTSIDE_BINS = (
+    "column '{column}' has {count} values outside its bins [{low}, {high}) (e.g. {examples}): "
+    "widen the first or last edge in data.sensitive_features"
+)
+
+
+def _edge(value: float) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+@dataclass(frozen=True)
+class SensitiveFeature:
+    """A sensitive attribute: a column, binned into left-closed intervals when `bins` is given."""
+
+    column: str  #: the column holding the attribute
+    bins: tuple[float, ...] | None = None  #: left-closed bin edges, strictly increasing; None: categorical
+
+    @classmethod
+    def parse(cls, spec: Any) -> SensitiveFeature:
+        """From a column name, a ``{column, bins}`` mapping, or an object with those attributes."""
+        if isinstance(spec, SensitiveFeature):
+            return spec
+        if isinstance(spec, str):
+            return cls(spec)
+        raw = spec if isinstance(spec, Mapping) else {"column": getattr(spec, "column", None),
+                                                       "bins": getattr(spec, "bins", None)}
+        column, bins = raw.get("column"), raw.get("bins")
+        if not isinstance(column, str) or set(raw) - {"column", "bins"}:
+            raise ConfigError(BAD_SPEC.format(spec=spec))
+        if bins is None:
+            return cls(column)
+        try:
+            edges = tuple(float(b) for b in bins)
+        except (TypeError, ValueError):
+            raise ConfigError(BAD_SPEC.format(spec=spec)) from None
+        if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+            raise ConfigError(BAD_SPEC.format(spec=spec))
+        return cls(column, edges)
+
+    @property
+    def labels(self) -> list[str]:
+        """The group labels of the bins, e.g. ``["[0, 25)", "[25, 120)"]``."""
+        edges = self.bins or ()
+        return [f"[{_edge(a)}, {_edge(b)})" for a, b in zip(edges, edges[1:])]
+
+
+def parse_features(specs: Sequence[Any] | None, sensitive: pd.DataFrame) -> tuple[SensitiveFeature, ...]:
+    """The features from config specs; with none given, every column of `sensitive`, as categories."""
+    if specs is None:
+        return tuple(SensitiveFeature(str(c)) for c in sensitive.columns)
+    features = tuple(SensitiveFeature.parse(s) for s in specs)
+    if not features:
+        raise ConfigError("no sensitive features given: list at least one in data.sensitive_features")
+    return features
+
+
+def _labels_of(series: pd.Series, feature: SensitiveFeature, what: str) -> pd.Series:
+    require_not_all_null(series, what)
+    if feature.bins is None:
+        labels = series.astype(object).map(str).where(series.notna(), MISSING_GROUP)
+        return labels.astype(str)
+    require_numeric(series, what, "a numeric dtype, because it has bins",
+                    "convert it to numbers, or remove its bins to treat it as categories")
+    edges = np.asarray(feature.bins, dtype=float)
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    outside = ~np.isnan(values) & ((values < edges[0]) | (values >= edges[-1]))
+    if outside.any():
+        raise DataError(OUTSIDE_BINS.format(
+            column=feature.column, count=int(outside.sum()), low=_edge(edges[0]), high=_edge(edges[-1]),
+            examples=listing(sorted(set(series[outside].tolist()))[:3])))
+    codes = np.searchsorted(edges, values, side="right") - 1  # left-closed: edge e starts bin e
+    names = np.asarray([*feature.labels, MISSING_GROUP], dtype=object)
+    return pd.Series(names[np.where(np.isnan(values), len(feature.labels), codes)],
+                     name=feature.column, dtype=str)
+
+
+def group_labels(sensitive: pd.DataFrame, features: Sequence[SensitiveFeature],
+                 what: str = "the sensitive features") -> pd.DataFrame:
+    """One string column of group labels per feature, over a fresh RangeIndex.
+
+    Raises
+    ------
+    DataError
+        A column is missing, all-null, not numeric though binned, has values outside its bins, or
+        has a single group.
+    """
+    require_columns(sensitive, [f.column for f in features], what)
+    columns = {}
+    for feature in features:
+        labels = _labels_of(sensitive[feature.column].reset_index(drop=True), feature, what)
+        distinct = pd.unique(labels)
+        if len(distinct) < 2:
+            raise DataError(SINGLE_GROUP.format(column=feature.column, group=distinct[0]))
+        columns[feature.column] = labels
+    return pd.DataFrame(columns)
+
+
+def intersection_name(features: Sequence[SensitiveFeature]) -> str:
+    """The name of the intersection of several features, e.g. ``"sex & age"``."""
+    return " & ".join(f.column for f in features)
+
+
+def intersect(labels: pd.DataFrame) -> pd.Series:
+    """Each row's intersectional group, e.g. ``"female & [0, 25)"``."""
+    joined = labels.iloc[:, 0].astype(str)
+    for column in labels.columns[1:]:
+        joined = joined + " & " + labels[column].astype(str)
+    return joined.rename(" & ".join(map(str, labels.columns)))
