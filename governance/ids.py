@@ -1,16 +1,34 @@
-"""Identifiers: UUIDv7 (time-ordered, so ids sort by creation), as 36-character strings."""
+"""Identifiers: UUIDv7 (time-ordered, so ids sort by creation), as 36-character strings.
+
+Within one process the ids are strictly increasing, also within one millisecond (RFC 9562,
+section 6.2, method 1: the 74 random bits of an id made in the same millisecond as the previous
+one are the previous ones plus one). So rows written in one transaction (a run's check results,
+its edges) read back in the order they were added when sorted by id.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
+_RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
+_lock = threading.Lock()
+_last: tuple[int, int] = (0, 0)  # (unix millis, 74 random bits) of the previous id
+
 
 def new_id() -> str:
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & ((1 << 48) - 1)) << 80 | rand & ((1 << 80) - 1)
-    value = value & ~(0xF << 76) | (0x7 << 76)  # version 7
-    value = value & ~(0x3 << 62) | (0x2 << 62)  # RFC 4122 variant
+    global _last
+    with _lock:
+        millis = time.time_ns() // 1_000_000
+        rand = int.from_bytes(os.urandom(10), "big") & ((1 << _RAND_BITS) - 1)
+        last_millis, last_rand = _last
+        if millis <= last_millis:
+            millis, rand = last_millis, last_rand + 1
+            if rand >> _RAND_BITS:  # 2**74 ids in one millisecond: borrow the next one
+                millis, rand = millis + 1, 0
+        _last = (millis, rand)
+    rand_a, rand_b = rand >> 62, rand & ((1 << 62) - 1)
+    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0x2 << 62 | rand_b
     return str(uuid.UUID(int=value))
