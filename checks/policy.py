@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -173,9 +173,15 @@ def _describe(err: Any, model: type[BaseModel], path: str) -> str:
 
 
 def _fields_at(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the (nested) model at `loc`; through ``dict[str, Model]`` values too."""
+    mapping_value = False
     for part in loc:
+        if mapping_value:  # `part` is a key of a dict[str, Model]: step into the value type
+            model, mapping_value = get_args(model)[1], False
+            continue
         info = getattr(model, "model_fields", {}).get(part)
         if info is None:
             return []
         model = info.annotation
+        mapping_value = get_origin(model) is dict
     return list(getattr(model, "model_fields", {}))
