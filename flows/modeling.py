@@ -70,7 +70,7 @@ class FairClassifier:
         self.mitigator = mitigator
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn naming
-        positive = np.asarray(self.mitigator._pmf_predict(self.prep.transform(X)))[:, 1]
+        positive = np.clip(np.asarray(self.mitigator._pmf_predict(self.prep.transform(X)))[:, 1], 0.0, 1.0)
         return np.column_stack([1 - positive, positive])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

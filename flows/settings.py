@@ -7,6 +7,7 @@ user set one), and, when `govflow ui` has a server running, its API URL so runs 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,7 @@ OFFLINE = {
 
 
 def configure(home: Path) -> None:
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     for key, value in OFFLINE.items():
         if key == "PREFECT_LOGGING_LEVEL" and os.environ.get("GOVFLOW_VERBOSE"):
             continue

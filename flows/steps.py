@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,10 @@ def assess_model_fairness(config: GovflowConfig, model: Any, frame: pd.DataFrame
         sensitive=_sensitive(config, frame), positive_label=1,
         sensitive_features=[s.model_dump() for s in config.data.sensitive()], policy=config.policy_model(),
     )
+
+
+# Prefect's logging set-up (at its import) would show Great Expectations' INFO chatter on screen.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

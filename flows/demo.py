@@ -1,0 +1,150 @@
+"""`govflow demo`: the credit-scoring story, as it really happens on the bundled German credit data.
+
+Train a candidate, gate it against the policy, and where the gate blocks, train a mitigated version
+and gate it in turn; record the humans' approvals or rejections; try to promote; verify the ledger.
+Nothing is tuned for the story: the policy is the documented default, the data is the real data,
+and whatever the gate decides is what the demo shows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from checks.errors import ComplianceBlocked
+from flows.cli import app, ctx
+from governance import registry
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+CONFIGS = {"credit": ("credit-scoring.govflow.yaml", "credit-scoring-mitigated.govflow.yaml")}
+
+
+class Story:
+    """Progress on screen: numbered steps with their elapsed time."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.step, self.started = steps, 0, time.perf_counter()
+
+    def begin(self, title: str) -> None:
+        self.step += 1
+        typer.secho(f"\n[{self.step}/{self.steps}] {title}", bold=True)
+
+    def say(self, text: str = "") -> None:
+        typer.echo(f"    {text}" if text else "")
+
+    def elapsed(self) -> str:
+        return f"{time.perf_counter() - self.started:.1f} s"
+
+
+def _fmt(value: Any) -> str:
+    return "   -  " if value is None else f"{value:6.3f}"
+
+
+def show_fairness(story: Story, outcome: Any) -> None:
+    fairness = next((s for s in outcome.suites if s.kind.value == "fairness"), None)
+    if fairness is None:
+        story.say("fairness: not assessed (the check errored; the gate failed closed)")
+        return
+    story.say("fairness on the held-out data, per group (selection rate = share given credit):")
+    story.say(f"{'group':58} {'n':>4} {'select':>6} {'TPR':>6} {'FPR':>6}")
+    for row in fairness.tables.get("by_group", ()):
+        if " & " in row["feature"]:
+            continue
+        mark = "" if row["judged"] else "  too small to judge"
+        story.say(f"{row['feature'] + '=' + row['group']:58.58} {row['count']:>4} {_fmt(row['selection_rate'])} "
+                  f"{_fmt(row['tpr'])} {_fmt(row['fpr'])}{mark}")
+    story.say("against the policy's bounds:")
+    for result in fairness.results:
+        if result.name in ("demographic_parity_difference", "disparate_impact_ratio", "equalized_odds_difference") \
+                and " & " not in result.subject:
+            verdict = {True: "pass", False: "FAIL", None: "not judged"}[result.passed]
+            bound = "max" if result.name != "disparate_impact_ratio" else "min"
+            story.say(f"  {result.name:32} {result.subject:26} {_fmt(result.observed)}  ({bound} {result.threshold})  {verdict}")
+
+
+def run_credit_demo(ledger: Any, story: Story) -> None:
+    from flows.gate import gate_flow
+    from flows.train import train_flow
+
+    plain, mitigated = (str(DATA / name) for name in CONFIGS["credit"])
+    gated: list[tuple[str, Any]] = []
+    for config_path, label in ((plain, "a logistic regression, no mitigation"),
+                               (mitigated, "the same model with bias mitigation (fairlearn ExponentiatedGradient, equalized odds)")):
+        story.begin(f"train a candidate: {label}")
+        trained = train_flow(config_path)
+        story.say(f"registered {trained.version} as candidate; training data validated against its inferred contract "
+                  f"({'passed' if trained.validation.passed else 'FAILED'})")
+        story.begin(f"pre-deployment gate for {trained.version}")
+        outcome = gate_flow(config_path, trained.version.rsplit(":", 1)[1])
+        show_fairness(story, outcome)
+        story.say(f"decision: {outcome.outcome.upper()} (policy {outcome.policy_hash[:12]})")
+        for reason in outcome.reasons[:6]:
+            story.say(f"  - {reason}")
+        gated.append((trained.version, outcome))
+        if outcome.outcome == "pass":
+            break
+    version, outcome = gated[-1]
+    roles = ["model_owner", "risk_officer"]
+    story.begin(f"named human oversight for {version}")
+    if outcome.outcome == "pass":
+        decisions = [("Dana Meyer", "model_owner", False, "model card and fairness results reviewed"),
+                     ("Ravi Patel", "risk_officer", False, "within the fairness policy; monitoring plan agreed")]
+    else:
+        decisions = [("Dana Meyer", "model_owner", False, "mitigation narrows the gap; asking risk for a decision"),
+                     ("Ravi Patel", "risk_officer", True, "the gate blocked it: the fairness gap is above the policy's bound")]
+    for name, role, reject, reason in decisions:
+        row = registry.approve(ledger, version, approver=name, role=role, reason=reason, reject=reject,
+                               required_roles=roles)
+        story.say(f"{'rejected' if reject else 'approved'} by {name} ({role}, OS user {row['os_user']}): {reason}")
+    story.begin(f"promote {version} to production")
+    try:
+        registry.promote(ledger, version, by=registry.os_user(), required_roles=roles)
+        story.say(f"{version} is in production; it was the only way in: gate passed, both roles approved")
+    except ComplianceBlocked as refused:
+        story.say(f"refused, as it must be: {refused}")
+        story.say("approvals do not override the gate. Options for the team: more data for the small groups, "
+                  "another model, or a policy change decided (and recorded) by the risk officer, never by the tool.")
+
+
+def run_demo(ledger: Any, home: Path, scenario: str, progress: Callable[[str], None] | None = None) -> None:
+    from governance.verify import append_head, verify
+
+    story = Story(steps=7)
+    typer.secho(f"govflow demo ({scenario}): ledger {ledger.url}, home {home}", bold=True)
+    run_credit_demo(ledger, story)
+    story.begin("verify the ledger end to end")
+    report = verify(ledger)
+    append_head(home, ledger.ledger_id(), report.head_seq, report.head_hash)
+    story.say(f"{'intact' if report.intact else 'TAMPERED'}: {report.entries} chained entries, {report.rows} rows, "
+              f"{report.artifacts} stored files re-hashed; head {report.head_seq} {report.head_hash[:16]}...")
+    story.say()
+    story.say(f"done in {story.elapsed()}. Where to look:")
+    story.say(f"  documents (model card, datasheets, Annex IV): {home / 'artifacts'} — listed by `govflow trace model credit-scoring:latest`")
+    story.say("  the lineage of a version:  govflow trace model credit-scoring:1")
+    story.say("  check nothing was altered: govflow verify")
+    story.say("  run history in a browser:  govflow ui   (then run the demo again: runs appear in the Prefect UI)")
+
+
+@app.command()
+def demo(
+    typer_ctx: typer.Context,
+    scenario: str = typer.Option("credit", "--scenario", help="credit (German credit) or employment (ACS)."),
+) -> None:
+    """Run a whole scenario on bundled real data and tell what happened."""
+    from flows import recording
+
+    if scenario not in ("credit", "employment"):
+        raise typer.BadParameter("choose credit or employment", param_hint="--scenario")
+    context = ctx(typer_ctx)
+    ledger = context.ledger()
+    recording.set_ledger(ledger)
+    if scenario == "employment":
+        from flows.employment import run_employment_demo
+
+        run_employment_demo(ledger, context.home)
+        return
+    run_demo(ledger, context.home, scenario)
