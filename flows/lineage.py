@@ -127,6 +127,11 @@ def make_client(settings: Mapping[str, Any]) -> Any:
             retry={"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.3,
                    "status_forcelist": [500, 502, 503, 504], "allowed_methods": ["HEAD", "POST"]},
             **extra)))
+    # The console transport logs each event at INFO: make sure that reaches the terminal (stderr).
+    console_log = logging.getLogger("openlineage.client.transport.console")
+    console_log.setLevel(logging.INFO)
+    if not console_log.handlers:
+        console_log.addHandler(logging.StreamHandler())
     return OpenLineageClient(transport=ConsoleTransport(ConsoleConfig()))
 
 
@@ -136,16 +141,13 @@ def configure_openlineage(settings: Mapping[str, Any] | None, *, system: str | N
 
     Calling it again replaces the previous emitter, so a process emits through one transport.
     """
-    from flows.recording import add_listener, remove_listener
+    from flows.recording import add_listener
 
     global _installed
     effective = resolve_settings(settings)
     if effective is not None:
         validate(effective)
-    if _installed is not None:
-        remove_listener(_installed)
-        _installed.close()
-        _installed = None
+    uninstall()
     if effective is None:
         return None
     namespace = effective.get("namespace") or ol.namespace_for(system, home or os.environ.get("GOVFLOW_HOME"))
@@ -157,3 +159,14 @@ def configure_openlineage(settings: Mapping[str, Any] | None, *, system: str | N
 
 def installed() -> OpenLineageEmitter | None:
     return _installed
+
+
+def uninstall() -> None:
+    """Stop emitting (and close the transport)."""
+    from flows.recording import remove_listener
+
+    global _installed
+    if _installed is not None:
+        remove_listener(_installed)
+        _installed.close()
+        _installed = None

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.lineage import configure_openlineage
+from flows.lineage import uninstall
 from flows.recording import set_ledger
 from governance.ledger import Ledger
 
@@ -29,7 +29,7 @@ def _no_lineage_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in OPENLINEAGE_ENV:
         monkeypatch.delenv(name, raising=False)
     yield
-    configure_openlineage(None)
+    uninstall()
 
 
 @pytest.fixture
