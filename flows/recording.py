@@ -372,7 +372,7 @@ def task(fn: F | None = None, /, *, name: str | None = None, **prefect_options: 
     def decorate(func: F) -> Any:
         task_name = name or func.__name__
         prefect_options.setdefault("cache_policy", NO_CACHE)
-        return prefect_task(_record_task(func, task_name), name=task_name, **prefect_options)
+        return prefect_task(_record_task(func, task_name), name=task_name, **prefect_options)  # type: ignore[call-overload]
 
     return decorate(fn) if fn is not None else decorate
 
@@ -383,7 +383,7 @@ def flow(fn: F | None = None, /, *, name: str | None = None, **prefect_options: 
 
     def decorate(func: F) -> Any:
         flow_name = name or func.__name__.replace("_", "-")
-        return prefect_flow(_record_flow(func, flow_name), name=flow_name, **prefect_options)
+        return prefect_flow(_record_flow(func, flow_name), name=flow_name, **prefect_options)  # type: ignore[call-overload]
 
     return decorate(fn) if fn is not None else decorate
 
