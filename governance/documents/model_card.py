@@ -1,0 +1,248 @@
+"""The model card of a model version (after Mitchell et al., "Model Cards for Model Reporting", 2019).
+
+Sections as in the paper: model details, intended use, factors, metrics, evaluation data, training
+data, quantitative analyses (per group, with the policy's bounds), ethical considerations, caveats and
+recommendations; plus the instructions for use that EU AI Act Art. 13 asks for (how the logs are
+collected, kept and read). Every value comes from `Evidence`; what no record holds is *Not recorded*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from governance.documents import checks_view as view
+from governance.documents import datasheet
+from governance.documents.render import Builder, Document, as_json, code, document, esc, fmt, header, ref, ts
+from governance.evidence import CheckFact, DatasetFacts, Evidence, Ref
+
+
+def file_name(evidence: Evidence) -> str:
+    return f"model-card-{evidence.version.system}-v{evidence.version.version}.md"
+
+
+def _sensitive(evidence: Evidence) -> list[str]:
+    items = []
+    for s in evidence.section("data").get("sensitive_features") or []:
+        if isinstance(s, Mapping):
+            bins = f" binned at {code(as_json(s['bins']))} (left-closed edges)" if s.get("bins") else ""
+            items.append(f"{code(s.get('column'))}{bins}")
+        else:
+            items.append(code(s))
+    return items
+
+
+def _results(evidence: Evidence, kind: str) -> tuple[str, tuple[CheckFact, ...]]:
+    """The gate's results of a kind, else the training run's; with a phrase saying which."""
+    for phase, where in (("gate", "the gate run"), ("training", "the training run")):
+        found = evidence.checks_of(phase, kind)
+        if found:
+            return where, found
+    return "", ()
+
+
+def _dataset(b: Builder, d: DatasetFacts | None, what: str, sheets: dict[str, str]) -> None:
+    if d is None:
+        b.gap(f"the {what} data set", "It is recorded by the training flow's `split_data` task.")
+        return
+    b.fields([
+        ("Data set", f"{esc(d.name)} ({ref(Ref('dataset_versions', d.id))})"),
+        ("Fingerprint", code(d.fingerprint)),
+        ("Rows", fmt(d.row_count) if d.row_count is not None else None),
+        ("Columns", str(len(d.schema)) if d.schema is not None else None),
+        ("Origin", esc(d.origin) if d.origin else None),
+        ("Datasheet", code(sheets[d.id])),
+    ])
+
+
+def _analyses(b: Builder, e: Evidence, kind: str, title: str) -> None:
+    b.heading(3, title)
+    where, found = _results(e, kind)
+    if not found:
+        b.gap(f"{kind} results of this version", "The gate records them on the held-out data.")
+        return
+    flow = e.gate_run if where == "the gate run" else e.training_run
+    tasks = ", ".join(dict.fromkeys(f"{code(c.task)} ({ref(Ref('runs', c.run_id))})" for c in found))
+    on = f" ({ref(Ref('runs', flow.id))})" if flow else ""
+    b.para(f"As recorded by {where}{on}, task {tasks}, on the held-out data.")
+    header_, rows = view.summary_rows(found)
+    if rows:
+        b.table(header_, rows)
+    for feature, head, body in view.group_tables(found):
+        b.heading(4, f"{title} by group: {code(feature)}")
+        b.table(head, body)
+
+
+def _approvals(b: Builder, evidence: Evidence) -> list[str]:
+    lines = []
+    in_force = evidence.approvals_in_force
+    for role in evidence.required_roles:
+        a = in_force.get(role)
+        if a is None:
+            continue
+        verb = "approved" if a.decision == "approve" else "rejected"
+        lines.append(f"{code(role)}: {verb} by {esc(a.approver)} (OS user {code(a.os_user)}) at {code(ts(a.decided_at))}: "
+                     f"\u201c{esc(a.rationale)}\u201d ({ref(Ref('approvals', a.id))})")
+    return lines
+
+
+def render(evidence: Evidence) -> Document:
+    e, v = evidence, evidence.version
+    system, data, model, logging = (e.section(s) for s in ("system", "data", "model", "logging"))
+    title = f"Model card: {v.label}"
+    b = Builder("model card")
+    header(b, title, e)
+    mv, sheets = Ref("model_versions", v.id), datasheet.names(e)
+    run = e.training_run
+
+    b.heading(2, "Model details")
+    stage = e.stages[-1] if e.stages else None
+    b.fields([
+        ("System and version", f"{code(v.label)} ({ref(mv)})"),
+        ("Registered", code(ts(v.created_at))),
+        ("Current stage", f"{code(stage.stage)} since {code(ts(stage.at))} ({ref(Ref('stage_changes', stage.id))})"
+         if stage else None),
+        ("Provider", esc(system["provider"]) if system.get("provider") else None),
+        ("Model type", code(model["estimator"]) if model.get("estimator") else None),
+        ("Bias mitigation", code(model["mitigation"]) if model.get("mitigation") else None),
+        ("Hyperparameters", code(as_json(dict(v.hyperparams)))),
+        ("Model fingerprint", code(v.fingerprint)),
+        ("Model artifact (sha256)", code(v.artifact_hash)),
+        ("Training run", f"{ref(Ref('runs', run.id))}, code {code(run.code_ref)}" if run and run.code_ref
+         else ref(Ref("runs", run.id)) if run else None),
+        ("Software", esc(", ".join(f"{k} {val}" for k, val in run.env.items())) if run and run.env else None),
+        ("Licence", None),
+        ("Contact for questions", None),
+    ])
+
+    b.heading(2, "Intended use")
+    annex = ("annex_iii" in system) and (code(system["annex_iii"]) if system["annex_iii"] else
+                                         "none declared (`system.annex_iii` is null)")
+    b.fields([
+        ("Primary intended use", esc(system["intended_purpose"]) if system.get("intended_purpose") else None),
+        ("EU AI Act Annex III point, as declared", annex or None),
+        ("Primary intended users", None),
+        ("Out-of-scope uses", None),
+    ])
+
+    b.heading(2, "Factors")
+    sensitive = _sensitive(e)
+    if sensitive:
+        b.para("Sensitive features evaluated for fairness (`data.sensitive_features`):")
+        b.bullets(sensitive)
+    else:
+        b.gap("sensitive features to evaluate", "Declare them in `data.sensitive_features`.")
+    groups = view.groups(_results(e, "fairness")[1])
+    b.fields([
+        ("Groups evaluated", "; ".join(f"{code(f)}: {', '.join(code(x) for x in g)}" for f, g in groups.items())
+         if groups else None),
+        ("Sensitive attributes given to the model as features",
+         fmt(bool(data.get("sensitive_as_features"))) if "sensitive_as_features" in data else None),
+        ("Columns kept out of the model", esc(", ".join(map(str, data.get("exclude") or []))) or "none"),
+        ("Other relevant factors (instrumentation, environment)", None),
+    ])
+
+    b.heading(2, "Metrics")
+    metrics = [c for kind in ("performance", "fairness") for c in _results(e, kind)[1] if not view.is_group_row(c)]
+    if metrics:
+        b.table(("Metric", "Kind", "Subject", "Bound"),
+                [(code(c.name), esc(c.kind), code(c.subject), esc(view.bound(c.threshold))) for c in metrics])
+    else:
+        b.gap("the metrics this version was measured with")
+    cis = any(k.endswith("ci") for c in _results(e, "fairness")[1] for k in c.details)
+    decision = e.decision
+    b.fields([
+        ("Policy in force (`policy:`)", code(as_json(dict(e.policy)))),
+        ("Policy hash", f"{code(decision.policy_hash)} ({ref(Ref('decisions', decision.id))})" if decision else None),
+        ("Decision threshold of the classifier", None),
+        ("Variation approaches", "confidence intervals per group, as recorded in the check details" if cis else None),
+    ])
+
+    b.heading(2, "Evaluation data")
+    _dataset(b, e.dataset("held-out"), "held-out (evaluation)", sheets)
+    b.heading(2, "Training data")
+    _dataset(b, e.dataset("train"), "training", sheets)
+
+    b.heading(2, "Quantitative analyses")
+    _analyses(b, e, "performance", "Performance")
+    _analyses(b, e, "fairness", "Fairness")
+
+    b.heading(2, "Ethical considerations")
+    fairness = _results(e, "fairness")[1]
+    items = []
+    if sensitive:
+        uses = "given to the model as features" if data.get("sensitive_as_features") else "kept out of the model's features"
+        items.append(f"The data holds the sensitive attributes {', '.join(sensitive)}; they are {uses}.")
+    if fairness:
+        bad = view.failed(fairness)
+        items += [f"Fairness finding: {view.describe(c)}" for c in bad] or ["No recorded fairness check failed."]
+    if model.get("mitigation"):
+        items.append(f"Bias mitigation applied when training: {code(model['mitigation'])} (`model.mitigation`).")
+    items.append(b.not_recorded("Risks to health, safety or fundamental rights beyond the measured fairness metrics"))
+    b.bullets(items)
+
+    b.heading(2, "Caveats and recommendations")
+    _caveats(b, e, fairness)
+
+    b.heading(2, "Instructions for use (EU AI Act Art. 13)")
+    b.para(_instructions(e, logging))
+    return document("model_card", file_name(e), title, b)
+
+
+def _caveats(b: Builder, e: Evidence, fairness: tuple[CheckFact, ...]) -> None:
+    decision = e.decision
+    if decision is None:
+        b.gap("a gate decision on this version", "Run `govflow run gate -c govflow.yaml`.")
+    else:
+        b.para(f"Gate decision: **{esc(decision.outcome)}** at {code(ts(decision.decided_at))} "
+               f"({ref(Ref('decisions', decision.id))}).")
+        if decision.reasons:
+            b.bullets(esc(r) for r in decision.reasons)
+    approved = _approvals(b, e)
+    if approved:
+        b.para("Human approvals in force:")
+        b.bullets(approved)
+    for role in e.required_roles:
+        if role not in e.approvals_in_force:
+            b.gap(f"an approval by the role {code(role)}",
+                  f"Record it with `govflow approve {e.version.label} --as NAME --role {role} --reason TEXT`.")
+    small = view.not_judged(fairness)
+    items = []
+    if small:
+        passed = [c for c in fairness if c.passed and not view.is_group_row(c)]
+        note = " A passing summary metric does not cover these groups." if passed else ""
+        items.append(f"{len(small)} result(s) not judged (too small at the policy's minimum group size): "
+                     + "; ".join(view.describe(c) for c in small) + "." + note)
+    trained = [c for c in e.checks_of("training") if c.passed is False]
+    items += [f"Failed at training time: {view.describe(c)}" for c in trained]
+    held_out = e.dataset("held-out")
+    if held_out is not None:
+        items.append(f"The quantitative analyses were measured on the held-out data {code(held_out.fingerprint)} "
+                     f"({fmt(held_out.row_count)} rows), not on data seen in use; monitoring results are recorded "
+                     "separately.")
+    if items:
+        b.para("Caveats drawn from the records:")
+        b.bullets(items)
+
+
+def _instructions(e: Evidence, logging: Mapping[str, Any]) -> str:
+    label = e.version.label
+    retention = logging.get("retention_days")
+    redact = logging.get("redact") or []
+    kept = (f"The inputs are kept apart, for {retention} days (`logging.retention_days`), then purged; "
+            if retention is not None else "The retention period of the inputs is not recorded; ")
+    redacted = (f"the fields {esc(', '.join(map(str, redact)))} are stored only as salted hashes (`logging.redact`). "
+                if redact else "no field is redacted (`logging.redact` is empty). ")
+    roles = ", ".join(code(r) for r in e.required_roles)
+    return (
+        f"Every prediction that `govflow serve` makes with this version is logged automatically in the govflow "
+        f"ledger with its prediction id, request id, the model version ({code(label)}), the output, the latency "
+        f"and a salted hash of its input. {kept}{redacted}Each ledger transaction is appended to a hash chain, so "
+        f"a later change to any record is detectable. To read the logs: `govflow trace prediction ID` shows a "
+        f"prediction with the model version, training run, data and approvals behind it; `govflow trace model "
+        f"{label}` shows this version's lineage; `govflow verify` recomputes the chain and re-hashes every stored "
+        f"document, and `govflow verify --head HASH` checks that a head exported earlier (such as the chain head "
+        f"printed on this card) is still in the chain. Human oversight: a version reaches production only through "
+        f"`govflow promote`, which requires a passing gate for that exact version and approvals by the roles "
+        f"{roles}; the system can be frozen on an incident."
+    )
