@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from governance.canonical import canonical
 
@@ -43,11 +44,33 @@ def schema_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(canonical(frame_schema(frame))).hexdigest()
 
 
+MISSING = np.iinfo(np.uint64).max  # the cell hash pandas gives a missing value (categorize=True)
+
+
 def _column_hashes(column: pd.Series) -> np.ndarray:
-    if column.dtype == object:
-        # Normalise every kind of missing value to one, so None and NaN hash alike.
-        column = column.where(column.notna(), None)
+    """The uint64 cell hashes of one column: ``hash_pandas_object(column, index=False)``.
+
+    With pandas' default ``categorize=True`` every missing value (None, NaN, NaT, pd.NA) in an
+    object column hashes alike, and unlike the string "None". A column of strings with mostly
+    distinct values takes a faster route to the very same hashes (factorizing 1M distinct strings
+    costs five times the hashing): each string hashed directly, missing cells then set as above.
+    """
+    if column.dtype == object and len(column) > 10_000 and _mostly_distinct_strings(column):
+        values = column.to_numpy()
+        hashes = pd.util.hash_array(values, categorize=False)
+        if infer_dtype(values, skipna=False) != "string":  # some cells are missing
+            hashes[pd.isna(values)] = MISSING
+        return hashes.astype("<u8", copy=False)
     return pd.util.hash_pandas_object(column, index=False).to_numpy(dtype="<u8")
+
+
+def _mostly_distinct_strings(column: pd.Series) -> bool:
+    # Only where the result is provably the same: every present value a str (a mixed column is
+    # stringified differently with and without categorizing).
+    if infer_dtype(column, skipna=True) != "string":
+        return False
+    sample = column.iloc[:10_000]
+    return bool(sample.nunique() > len(sample) // 2)
 
 
 def fingerprint_frame(frame: pd.DataFrame) -> str:
@@ -57,7 +80,7 @@ def fingerprint_frame(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     digest.update(canonical({"rows": len(frame), "schema": frame_schema(frame)}))
     for name in sorted(frame.columns, key=str):
-        digest.update(_column_hashes(frame[name]).tobytes())
+        digest.update(np.ascontiguousarray(_column_hashes(frame[name])).data)  # the buffer, no copy
     return _tag(digest.hexdigest())
 
 

@@ -13,8 +13,8 @@ in the chain: a rewrite of the whole chain is caught too.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,49 +71,78 @@ def verify(ledger: Ledger, heads: list[str] = ()) -> Report:  # type: ignore[ass
     return report
 
 
-def _entries(ledger: Ledger) -> Iterator[tuple[int, str, str, str, str, str, str, str]]:
+def _check_chain(ledger: Ledger, report: Report) -> dict[int, str]:
+    """Pass 1: links and hashes. Returns each entry's payload text, for the rows pass to read.
+
+    The hot loop of verify (it must keep up with ledgers of millions of entries): the row tuple is
+    unpacked as it comes, and messages are only formatted for a finding.
+    """
+    payloads: dict[int, str] = {}
+    prev, want_seq, count = canon.GENESIS, 1, 0
+    sha256, link, findings = hashlib.sha256, canon.entry_hash, report.findings
     with ledger.read() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(
             select(AuditEntry.seq, AuditEntry.recorded_at, AuditEntry.event_type, AuditEntry.subject,
                    AuditEntry.payload_json, AuditEntry.payload_hash, AuditEntry.prev_hash,
                    AuditEntry.entry_hash).order_by(AuditEntry.seq)
         )
-        for row in result:
-            yield tuple(row)  # type: ignore[misc]
+        for seq, recorded_at, event_type, subject, payload_json, payload_hash, prev_hash, entry in result:
+            count += 1
+            if seq != want_seq:
+                findings.append(Finding(min(seq, want_seq), f"audit entry {want_seq}", f"missing: the next entry is {seq}"))
+            if prev_hash != prev:
+                findings.append(Finding(seq, _where(seq, event_type, subject), f"prev_hash {prev_hash[:16]}... does not link to the entry before it ({prev[:16]}...)"))
+            if sha256(payload_json.encode("utf-8")).hexdigest() != payload_hash:
+                findings.append(Finding(seq, _where(seq, event_type, subject), "its payload does not match its payload_hash"))
+            if link(seq, recorded_at, event_type, subject, payload_hash, prev_hash) != entry:
+                findings.append(Finding(seq, _where(seq, event_type, subject), "entry_hash does not match the entry's content"))
+            if payload_json != EMPTY_PAYLOAD:
+                payloads[seq] = payload_json
+            prev, want_seq = entry, seq + 1
+    report.entries = count
+    if count:
+        report.head_seq, report.head_hash = want_seq - 1, prev
+    else:
+        findings.append(Finding(1, "audit entry 1", "missing: the chain is empty, even its genesis entry is gone"))
+    return payloads
 
 
-def _check_chain(ledger: Ledger, report: Report) -> dict[int, dict[str, dict[str, object]]]:
-    expected: dict[int, dict[str, dict[str, object]]] = {}
-    prev, want_seq = canon.GENESIS, 1
-    sha = canon.sha256_hex
-    for seq, recorded_at, event_type, subject, payload_json, payload_hash, prev_hash, entry in _entries(ledger):
-        report.entries += 1
-        where = f"audit entry {seq} ({event_type}, {subject})"
-        if seq != want_seq:
-            report.findings.append(Finding(min(seq, want_seq), f"audit entry {want_seq}", f"missing: the next entry is {seq}"))
-        if prev_hash != prev:
-            report.findings.append(Finding(seq, where, f"prev_hash {prev_hash[:16]}... does not link to the entry before it ({prev[:16]}...)"))
-        if sha(payload_json.encode("utf-8")) != payload_hash:
-            report.findings.append(Finding(seq, where, "its payload does not match its payload_hash"))
-        if canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev_hash) != entry:
-            report.findings.append(Finding(seq, where, "entry_hash does not match the entry's content"))
-        tables = json.loads(payload_json).get("tables", {})
-        if tables:
-            expected[seq] = tables
-        prev, want_seq = entry, seq + 1
-        report.head_seq, report.head_hash = seq, entry
-    return expected
+EMPTY_PAYLOAD = canon.canonical(canon.payload_of({})).decode("utf-8")
 
 
-def _check_rows(ledger: Ledger, expected: dict[int, dict[str, dict[str, object]]], report: Report) -> None:
+def _where(seq: int, event_type: str, subject: str) -> str:
+    return f"audit entry {seq} ({event_type}, {subject})"
+
+
+def _claims(payloads: dict[int, str], report: Report) -> dict[str, dict[int, dict[str, object]]]:
+    """What each entry's payload says it recorded, by table then seq. A malformed payload is a finding."""
+    claimed: dict[str, dict[int, dict[str, object]]] = {}
+    for seq, payload_json in payloads.items():
+        try:
+            tables = json.loads(payload_json)["tables"]
+            for name, info in tables.items():
+                if not (isinstance(info.get("rows"), int) and isinstance(info.get("hash"), str)):
+                    raise TypeError(name)
+                claimed.setdefault(name, {})[seq] = info
+        except (ValueError, KeyError, TypeError, AttributeError):
+            report.findings.append(Finding(seq, f"audit entry {seq}", "its payload is not a well-formed govflow payload"))
+    for name in sorted(set(claimed) - set(TABLES)):
+        for seq in sorted(claimed[name]):
+            report.findings.append(Finding(seq, f"table {name}", "this entry recorded rows in a table the ledger does not have"))
+    return claimed
+
+
+def _check_rows(ledger: Ledger, payloads: dict[int, str], report: Report) -> None:
+    claimed_by_table = _claims(payloads, report)
     for name, table in TABLES.items():
-        claimed = {seq: tables[name] for seq, tables in expected.items() if name in tables}
+        claimed = claimed_by_table.get(name, {})
         seen: set[int] = set()
         with ledger.read() as conn:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
                 select(table).order_by(table.c.audit_seq)
             )
-            group_seq, group_hashes = None, []
+            group_seq: int | None = None
+            group_hashes: list[str] = []
             for row in result.mappings():
                 report.rows += 1
                 seq = row["audit_seq"]
@@ -122,7 +151,7 @@ def _check_rows(ledger: Ledger, expected: dict[int, dict[str, dict[str, object]]
                         _compare(name, group_seq, group_hashes, claimed, report)
                         seen.add(group_seq)
                     group_seq, group_hashes = seq, []
-                group_hashes.append(row_hash(name, dict(row)))
+                group_hashes.append(row_hash(name, row))
             if group_seq is not None:
                 _compare(name, group_seq, group_hashes, claimed, report)
                 seen.add(group_seq)
@@ -144,7 +173,7 @@ def _compare(name: str, seq: int, hashes: list[str], claimed: dict[int, dict[str
 
 def _check_files(ledger: Ledger, report: Report) -> None:
     with ledger.read() as conn:
-        stored = conn.execute(select(Artifact.content_hash, Artifact.audit_seq, Artifact.name)).all()
+        stored = list(conn.execute(select(Artifact.content_hash, Artifact.audit_seq, Artifact.name)))
         stored += conn.execute(select(ModelVersion.artifact_hash, ModelVersion.audit_seq, ModelVersion.system)).all()
         for content_hash, seq, name in stored:
             report.artifacts += 1

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from governance.fingerprint import (
+    _column_hashes,
     fingerprint,
     fingerprint_file,
     fingerprint_frame,
@@ -27,6 +28,7 @@ GOLDEN_SCHEMA = "db550d9bddda81262cac3c224c14d5b7af4a9706848efef531ab4840df3e9e6
 GOLDEN_NO_ROWS = "fp1:c0b7a93e3c473d3aba6c74070f9ba7047eddedeb6b369757796e78c6c6653f75"
 GOLDEN_EMPTY = "fp1:c5c4305c62806190440c01926d63613d788165f3ae7bfc155289f09f95068a7c"
 GOLDEN_VALUE = "fp1:cacedc786abc936ff5388c20aad7a580a43bd81efb4e8df98d138f3816b04bab"
+GOLDEN_DISTINCT_STRINGS = "fp1:e427e799fd13917a62561dbfd2238f4845994c3fc2983867e6081c1cb303fcdc"
 HELLO_SHA256 = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"  # sha256(b"hello\n")
 
 
@@ -68,6 +70,34 @@ def test_golden_edge_cases_are_pinned() -> None:
     assert fingerprint_frame(golden_frame().iloc[:0]) == GOLDEN_NO_ROWS
     assert fingerprint_frame(pd.DataFrame()) == GOLDEN_EMPTY
     assert fingerprint_value({"b": [1, 2.5, "x"], "a": None}) == GOLDEN_VALUE
+
+
+def distinct_strings_frame() -> pd.DataFrame:
+    """20,000 distinct strings with three missing cells: the fast route for id-like columns."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"id": np.array([f"customer-{k:06d}" for k in rng.permutation(20000)], dtype=object)})
+    frame.loc[[0, 9999, 19999], "id"] = [None, np.nan, pd.NA]
+    return frame
+
+
+def test_golden_fingerprint_of_distinct_strings_is_pinned() -> None:
+    assert fingerprint_frame(distinct_strings_frame()) == GOLDEN_DISTINCT_STRINGS
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, pd.NA, pd.NaT])
+@pytest.mark.parametrize("rows", [50, 30_000])
+def test_column_hashes_are_pandas_own(missing: object, rows: int) -> None:
+    """Whatever route a column takes, its cell hashes are `hash_pandas_object`'s, all missing alike."""
+    rng = np.random.default_rng(5)
+    values = np.array([f"ü-{k}" for k in range(rows)], dtype=object)
+    values[rng.integers(0, rows, rows // 10)] = missing
+    column = pd.Series(values)
+    reference = pd.util.hash_pandas_object(column.where(column.notna(), None), index=False).to_numpy()
+    assert (_column_hashes(column) == reference).all()
+    mixed = column.copy()
+    mixed.iloc[:3] = [7, 7.0, True]  # mixed objects: stringified by pandas, the slow route
+    reference = pd.util.hash_pandas_object(mixed.where(mixed.notna(), None), index=False).to_numpy()
+    assert (_column_hashes(mixed) == reference).all()
 
 
 # --- stability ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -117,6 +117,27 @@ def test_rows_read_back_hash_as_written(ledger: Ledger) -> None:
             stored = conn.execute(TABLES[table].select().where(TABLES[table].c.id == row["id"])).mappings().one()
             assert row_hash(table, dict(stored)) == row_hash(table, row), table
     assert chain_and_row_findings(ledger) == []
+
+
+@pytest.mark.parametrize("text_value", ["", "ü€", 'q"uo\\te', "\x00\x1f\n\t", "\u2028", "😀", "</script>"])
+def test_row_hash_is_the_documented_canonical_form(text_value: str) -> None:
+    """`row_hash` is hand-written for speed; it must equal the spec in `governance.canonical`."""
+    values: dict[str, Any] = {"dt": MOMENT, "int": -(2**70), "float": 5e-324, "str": text_value}
+    for table, kinds in COLUMN_KINDS.items():
+        for blank in (None, *[name for name, _ in kinds]):
+            row = {name: None if name == blank else values[kind] for name, kind in kinds}
+            documented = {name: canon.format_ts(v) if kind == "dt" and v is not None else v
+                          for name, kind in kinds for v in (row[name],)}
+            assert row_hash(table, row) == canon.hash_value({"table": table, "row": documented}), table
+    with pytest.raises(ValueError):
+        row_hash("predictions", {"latency_ms": float("nan")})
+
+
+def test_timestamps_are_rfc3339_utc_with_microseconds() -> None:
+    assert canon.format_ts(MOMENT) == "2026-11-29T20:30:40.123456Z"
+    assert canon.format_ts(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000000Z"
+    plus_two = timezone(timedelta(hours=2))
+    assert canon.format_ts(datetime(2026, 1, 1, 1, 0, tzinfo=plus_two)) == "2025-12-31T23:00:00.000000Z"
 
 
 def test_failed_write_leaves_nothing(ledger: Ledger) -> None:
