@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -69,3 +73,40 @@ def test_eight_processes_create_the_same_ledger_at_once(backend: str, tmp_path: 
         assert verify(ledger).intact
     finally:
         ledger.close()
+
+
+WRITER = """
+import sys
+from governance import canonical as canon
+from governance.ledger import Ledger
+from governance.schema import RunState
+ledger = Ledger.open(sys.argv[1], sys.argv[2])
+while True:
+    with ledger.write("test.append", "until killed") as w:
+        w.add(RunState, run_id="victim", state="running", at=canon.utc_now())
+    print(w.seq, w.entry_hash, flush=True)
+"""
+
+
+def test_every_acknowledged_write_survives_kill_9(ledger: Ledger) -> None:
+    """Durable against a process crash: what `write` returned from is there after SIGKILL."""
+    process = subprocess.Popen([sys.executable, "-c", WRITER, db_url(ledger), str(ledger.home)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    acknowledged = []
+    for line in process.stdout:
+        acknowledged.append(line.split())
+        if len(acknowledged) == 200:
+            break
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    reopened = Ledger.open(db_url(ledger), ledger.home)
+    try:
+        chain = {str(e["seq"]): e["entry_hash"] for e in entries(reopened)}
+        assert all(chain.get(seq) == entry_hash for seq, entry_hash in acknowledged)
+        report = verify(reopened)
+        assert report.intact, report.findings[:3]
+        assert report.entries >= 201
+    finally:
+        reopened.close()

@@ -310,3 +310,19 @@ def test_cli_verify_names_the_first_broken_entry(book: dict[str, Any]) -> None:
     assert result.stdout == f"head 8 {book['head']} (not trusted)\n"
     assert "Traceback" not in result.stderr
     assert not (ledger.home / "heads.log").exists()
+
+
+def test_payload_replaced_by_garbage_is_a_finding_not_a_crash(book: dict[str, Any]) -> None:
+    ledger = book["ledger"]
+    execute(ledger, "UPDATE audit_log SET payload_json = 'not json' WHERE seq = 3")
+    report = verify(ledger)
+    assert first(report) == (
+        "entry 3: audit entry 3 (task.completed, run train-1): its payload does not match its payload_hash")
+    assert "entry 3: audit entry 3: its payload is not a well-formed govflow payload" in {str(f) for f in report.findings}
+
+
+def test_emptied_ledger(book: dict[str, Any]) -> None:
+    ledger = book["ledger"]
+    for table in [*TABLES, "audit_log"]:
+        execute(ledger, f"DELETE FROM {table}")
+    assert first(verify(ledger)) == "entry 1: audit entry 1: missing: the chain is empty, even its genesis entry is gone"
