@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,9 @@ PHASE_TRAINING, PHASE_GATE, PHASE_EARLIER_GATE = "training", "gate", "earlier-ga
 DATASET_ROLES = ("source", "train", "held-out", "input")
 # The copies of the splits the training flow stores with a version, by data set role.
 STORED_COPY_KINDS = {"held-out": "holdout_data", "train": "reference_data"}
+# A JSON artifact holding the fairness check's by-group table (count, selection rate, TPR, FPR, intervals),
+# as a list of rows, {"by_group": rows}, or a whole `SuiteResult.to_dict()`; linked to the version.
+GROUP_TABLE_KIND = "fairness_by_group"
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,10 @@ class Evidence:
     chain_head: ChainHead
     ledger_id: str
     generated_at: datetime
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    policy_in_force: Mapping[str, Any] = field(default_factory=dict)  #: the policy with its defaults filled in
+    policy_hash: str | None = None  #: its hash, as a gate decision records it (None: the policy is invalid)
+    group_table: tuple[Mapping[str, Any], ...] = ()  #: fairness metrics by group, from `group_table_ref`
+    group_table_ref: ArtifactFacts | None = None
 
     @property
     def decision(self) -> DecisionFacts | None:
@@ -290,6 +296,24 @@ def required_roles(policy: Mapping[str, Any]) -> tuple[str, ...]:
     if "approvals" not in policy or policy["approvals"] is None:
         return DEFAULT_REQUIRED_ROLES
     return tuple(str(r.get("role") if isinstance(r, Mapping) else r) for r in policy["approvals"])
+
+
+def effective_policy(policy: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+    """The policy with every default filled in, and its hash; the policy as written if it is invalid."""
+    from checks.errors import ConfigError
+    from checks.policy import Policy
+
+    try:
+        found = Policy.from_mapping(policy)
+    except ConfigError:
+        return policy, None
+    return found.to_dict(), found.hash()
+
+
+def _group_rows(data: Any) -> tuple[Mapping[str, Any], ...]:
+    if isinstance(data, Mapping):
+        data = data.get("by_group", (data.get("tables") or {}).get("by_group"))
+    return tuple(r for r in data if isinstance(r, Mapping)) if isinstance(data, list) else ()
 
 
 def _run_tree(conn: Connection, root_id: str) -> list[dict[str, Any]]:
@@ -364,9 +388,17 @@ def _dataset_role(name: str, edges: list[dict[str, Any]]) -> str:
 
 
 def gather(ledger: Ledger, model_version_id: str, *, clock: Callable[[], datetime] = canon.utc_now) -> Evidence:
-    """Read every record about a model version into an `Evidence`, in one read transaction (no writes)."""
+    """Read every record about a model version into an `Evidence`, in one read transaction (no writes).
+
+    Stored files are read from the artifact store only for the by-group table (see `GROUP_TABLE_KIND`).
+    """
     with ledger.read() as conn, conn.begin():
-        return _Reader(conn).evidence(model_version_id, clock())
+        evidence = _Reader(conn).evidence(model_version_id, clock())
+    table = next((a for a in reversed(evidence.artifacts) if a.kind == GROUP_TABLE_KIND), None)
+    if table is None or ledger.artifacts.problem(table.content_hash):  # missing or altered: `verify` reports it
+        return evidence
+    rows = _group_rows(_json(ledger.artifacts.read(table.content_hash).decode("utf-8")))
+    return replace(evidence, group_table=rows, group_table_ref=table)
 
 
 class _Reader:
@@ -429,6 +461,7 @@ class _Reader:
         states = _states(conn, tree_ids)
         head = conn.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).one()
         ledger_id = conn.execute(select(AuditEntry.subject).where(AuditEntry.seq == 1)).scalar() or ""
+        policy, policy_hash = effective_policy(config.get("policy") or {})
         return Evidence(
             version=VersionFacts(
                 id=mv["id"], system=mv["system"], version=mv["version"], fingerprint=mv["fingerprint"],
@@ -443,6 +476,7 @@ class _Reader:
             stages=_stages(conn, [mv_id]).get(mv_id, ()), required_roles=required_roles(config.get("policy") or {}),
             artifacts=artifacts, versions=_versions(conn, mv["system"]), chain_head=ChainHead(int(head[0]), str(head[1])),
             ledger_id=str(ledger_id).removeprefix("ledger "), generated_at=generated_at,
+            policy_in_force=policy, policy_hash=policy_hash,
         )
 
     def _trees(self, training_root: str | None, decisions: tuple[DecisionFacts, ...],

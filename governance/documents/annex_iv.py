@@ -12,7 +12,20 @@ from dataclasses import dataclass, field
 
 from governance.documents import checks_view as view
 from governance.documents import datasheet, model_card
-from governance.documents.render import Builder, Document, as_json, code, document, esc, fmt, header, ref, ts
+from governance.documents.render import (
+    Builder,
+    Document,
+    as_json,
+    code,
+    document,
+    esc,
+    flatten,
+    fmt,
+    header,
+    ref,
+    ts,
+    val,
+)
 from governance.evidence import Evidence, Ref
 
 VERBS = {"approve": "approved", "reject": "rejected"}
@@ -210,10 +223,15 @@ def section_3(e: Evidence) -> list[Item]:
     if not overall:
         a.gap("performance results of this version")
     b = Item("3", "Accuracy for specific persons or groups of persons")
-    for feature, head, body in view.group_tables(perf) + view.group_tables(fair):
-        b.tables.append((f"By {code(feature)}:", head, body))
+    source = f", with the stored by-group table ({ref(Ref('artifacts', e.group_table_ref.id))})" if e.group_table_ref else ""
+    for feature, head, body in view.group_tables(perf):
+        b.tables.append((f"Performance by {code(feature)}:", head, body))
+    for feature, head, body in view.group_tables(fair, e.group_table):
+        b.tables.append((f"Fairness by {code(feature)}{source}:", head, body))
     if not b.tables:
         b.gap("results per group of persons", "The gate's fairness checks record them per sensitive feature.")
+    elif not view.has_group_metrics(fair, e.group_table):
+        b.gap("the selection rate, TPR and FPR of each group", "The gate stores them as a by-group table artifact.")
     c = Item("3", "Foreseeable unintended outcomes and sources of risk, incl. discrimination")
     c.facts += [f"{view.describe(x)} ({ref(Ref('check_results', x.id))})" for x in view.failed(fair)]
     c.facts += [f"{view.describe(x)} ({ref(Ref('check_results', x.id))})" for x in view.not_judged(fair)]
@@ -237,10 +255,10 @@ def section_3(e: Evidence) -> list[Item]:
 
 def section_4(e: Evidence) -> list[Item]:
     item = Item("4", "Appropriateness of the performance metrics")
-    metrics = [c for c in e.checks_of("gate") if c.kind in ("performance", "fairness") and not view.is_group_row(c)]
+    metrics = [c for c in e.checks_of("gate") if c.kind in ("performance", "fairness") and view.is_metric(c)]
     if metrics:
         item.fact("Metrics and bounds applied: " + "; ".join(
-            f"{code(c.name)} on {code(c.subject)} ({esc(c.kind)}), bound {esc(view.bound(c.threshold))}"
+            f"{code(c.name)} on {code(c.subject)} ({esc(c.kind)}), bound {view.bound(c)}"
             for c in metrics)
             + (f" ({ref(Ref('decisions', e.decision.id))})" if e.decision else ""))
     else:
@@ -251,7 +269,11 @@ def section_4(e: Evidence) -> list[Item]:
 
 def section_5(e: Evidence) -> list[Item]:
     item = Item("5", "Risk management system (Art. 9)")
-    item.fact(f"Thresholds defined before testing (`policy:`): {code(as_json(dict(e.policy)))} ({_cfg(e, 'policy')})")
+    item.fact(f"Metrics and thresholds defined before testing: the policy below (`policy:` with its defaults), "
+              f"hash {model_card.policy_hash(e) or 'not computable: the recorded policy does not validate'} "
+              f"({_cfg(e, 'policy')})")
+    item.tables.append(("Policy in force:", ["Policy key", "Value"],
+                        [[code(f"policy.{k}"), val(v)] for k, v in flatten(e.policy_in_force)]))
     if e.decision is not None:
         reasons = "; ".join(esc(r) for r in e.decision.reasons) or "no reasons recorded"
         item.fact(f"Tested against them: gate {code(e.decision.outcome)} ({reasons}) ({ref(Ref('decisions', e.decision.id))})")

@@ -48,6 +48,21 @@ def _column_role(column: str, evidence: Evidence) -> str:
     return "feature"
 
 
+def _validation(b: Builder, d: DatasetFacts) -> None:
+    """Counts per check and run, then every result that did not pass in full (the rest is in the ledger)."""
+    counts: dict[tuple[str, str, str], Counter[str]] = {}
+    for c in d.validation:
+        counts.setdefault((c.phase, c.task, c.run_id), Counter())[view.mark(c)] += 1
+    b.table(("Phase", "Task", "Results", "Run"), [
+        (esc(phase), code(task), esc(", ".join(f"{n} {m}" for m, n in marks.items())), ref(Ref("runs", run)))
+        for (phase, task, run), marks in counts.items()])
+    other = [c for c in d.validation if c.passed is not True]
+    if other:
+        b.table(*view.summary_rows(other, phase=True))
+    else:
+        b.para(f"Every one of the {len(d.validation)} results passed; each is a `check_results` row of the run cited.")
+
+
 def render(evidence: Evidence, d: DatasetFacts, name: str) -> Document:
     v = evidence.version
     data = evidence.section("data")
@@ -110,7 +125,7 @@ def render(evidence: Evidence, d: DatasetFacts, name: str) -> Document:
     ])
     b.heading(3, "Validation results")
     if d.validation:
-        b.table(*view.summary_rows(d.validation, phase=True))
+        _validation(b, d)
     else:
         b.gap("validation of this data set", "Validation runs in the training flow's `validate_data` task.")
 

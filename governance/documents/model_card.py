@@ -13,8 +13,21 @@ from typing import Any
 
 from governance.documents import checks_view as view
 from governance.documents import datasheet
-from governance.documents.render import Builder, Document, as_json, code, document, esc, fmt, header, ref, ts
-from governance.evidence import CheckFact, DatasetFacts, Evidence, Ref
+from governance.documents.render import (
+    Builder,
+    Document,
+    as_json,
+    code,
+    document,
+    esc,
+    flatten,
+    fmt,
+    header,
+    ref,
+    ts,
+    val,
+)
+from governance.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
 
 
 def file_name(evidence: Evidence) -> str:
@@ -25,7 +38,8 @@ def _sensitive(evidence: Evidence) -> list[str]:
     items = []
     for s in evidence.section("data").get("sensitive_features") or []:
         if isinstance(s, Mapping):
-            bins = f" binned at {code(as_json(s['bins']))} (left-closed edges)" if s.get("bins") else ""
+            edges = "[" + ", ".join(fmt(x) for x in s["bins"]) + "]" if s.get("bins") else ""
+            bins = f" binned at {code(edges)} (left-closed edges)" if edges else ""
             items.append(f"{code(s.get('column'))}{bins}")
         else:
             items.append(code(s))
@@ -68,9 +82,27 @@ def _analyses(b: Builder, e: Evidence, kind: str, title: str) -> None:
     header_, rows = view.summary_rows(found)
     if rows:
         b.table(header_, rows)
-    for feature, head, body in view.group_tables(found):
+    table = e.group_table if kind == "fairness" else ()
+    for feature, head, body in view.group_tables(found, table):
         b.heading(4, f"{title} by group: {code(feature)}")
         b.table(head, body)
+    if kind == "fairness" and table and e.group_table_ref is not None:
+        b.para(f"Group metrics from the stored by-group table ({ref(Ref('artifacts', e.group_table_ref.id))}).")
+    if kind == "fairness" and not view.has_group_metrics(found, table):
+        b.gap("the selection rate, TPR and FPR of each group",
+              f"The fairness check computes them; the gate stores them as a `{GROUP_TABLE_KIND}` artifact.")
+
+
+def policy_hash(e: Evidence) -> str | None:
+    """The policy's hash, and whether the gate decision applied that same policy."""
+    if e.policy_hash is None:
+        return None
+    decision = e.decision
+    if decision is None:
+        return code(e.policy_hash)
+    same = ("the policy the gate decision applied" if decision.policy_hash == e.policy_hash else
+            f"differs from the policy the gate decision applied, {code(decision.policy_hash)}")
+    return f"{code(e.policy_hash)}: {same} ({ref(Ref('decisions', decision.id))})"
 
 
 def _approvals(b: Builder, evidence: Evidence) -> list[str]:
@@ -132,7 +164,7 @@ def render(evidence: Evidence) -> Document:
         b.bullets(sensitive)
     else:
         b.gap("sensitive features to evaluate", "Declare them in `data.sensitive_features`.")
-    groups = view.groups(_results(e, "fairness")[1])
+    groups = view.groups(_results(e, "fairness")[1], e.group_table)
     b.fields([
         ("Groups evaluated", "; ".join(f"{code(f)}: {', '.join(code(x) for x in g)}" for f, g in groups.items())
          if groups else None),
@@ -143,20 +175,27 @@ def render(evidence: Evidence) -> Document:
     ])
 
     b.heading(2, "Metrics")
-    metrics = [c for kind in ("performance", "fairness") for c in _results(e, kind)[1] if not view.is_group_row(c)]
+    metrics = [c for kind in ("performance", "fairness") for c in _results(e, kind)[1] if view.is_metric(c)]
     if metrics:
         b.table(("Metric", "Kind", "Subject", "Bound"),
-                [(code(c.name), esc(c.kind), code(c.subject), esc(view.bound(c.threshold))) for c in metrics])
+                [(code(c.name), esc(c.kind), code(c.subject), view.bound(c)) for c in metrics])
     else:
         b.gap("the metrics this version was measured with")
-    cis = any(k.endswith("ci") for c in _results(e, "fairness")[1] for k in c.details)
-    decision = e.decision
+    fairness_rows = [dict(c.details) for c in _results(e, "fairness")[1]] + [dict(r) for r in e.group_table]
+    cis = any(k.endswith("ci") and v for row in fairness_rows for k, v in row.items())
+    levels = sorted({fmt(r["confidence_level"]) for r in fairness_rows if r.get("confidence_level")})
+    performance = e.policy_in_force.get("performance")
+    threshold = performance.get("decision_threshold") if isinstance(performance, Mapping) else None
     b.fields([
-        ("Policy in force (`policy:`)", code(as_json(dict(e.policy)))),
-        ("Policy hash", f"{code(decision.policy_hash)} ({ref(Ref('decisions', decision.id))})" if decision else None),
-        ("Decision threshold of the classifier", None),
-        ("Variation approaches", "confidence intervals per group, as recorded in the check details" if cis else None),
+        ("Policy hash", policy_hash(e)),
+        ("Decision threshold of the classifier",
+         f"{fmt(threshold)} (`policy.performance.decision_threshold`)" if threshold is not None else None),
+        ("Variation approaches", (f"bootstrap confidence intervals{' at level ' + ', '.join(levels) if levels else ''}, "
+                                  "as recorded with the fairness results") if cis else None),
     ])
+    b.para("The bounds of the policy in force (`policy:` with its defaults):")
+    b.table(("Policy key", "Value"), [(code(f"policy.{k}"), val(v)) for k, v in flatten(e.policy_in_force)
+                                      if k.split(".")[0] in ("fairness", "performance", "approvals")])
 
     b.heading(2, "Evaluation data")
     _dataset(b, e.dataset("held-out"), "held-out (evaluation)", sheets)
@@ -206,15 +245,19 @@ def _caveats(b: Builder, e: Evidence, fairness: tuple[CheckFact, ...]) -> None:
         if role not in e.approvals_in_force:
             b.gap(f"an approval by the role {code(role)}",
                   f"Record it with `govflow approve {e.version.label} --as NAME --role {role} --reason TEXT`.")
-    small = view.not_judged(fairness)
     items = []
+    small = [c for c in view.not_judged(fairness) if view.is_group_row(c)]
     if small:
-        passed = [c for c in fairness if c.passed and not view.is_group_row(c)]
-        note = " A passing summary metric does not cover these groups." if passed else ""
-        items.append(f"{len(small)} result(s) not judged (too small at the policy's minimum group size): "
-                     + "; ".join(view.describe(c) for c in small) + "." + note)
-    trained = [c for c in e.checks_of("training") if c.passed is False]
-    items += [f"Failed at training time: {view.describe(c)}" for c in trained]
+        listed = "; ".join(f"{code(fmt(c.details['group']))} of {code(view.feature_of(c))} ({val(c.observed)} rows)"
+                           for c in small)
+        items.append(f"Groups too small to judge at the policy's minimum group size: {listed}. The disparities "
+                     "above leave them out; a passing disparity does not cover them.")
+    unjudged = [c for c in view.not_judged(fairness) if not view.is_group_row(c)]
+    items += [f"Not judged: {view.describe(c)}" for c in unjudged]
+    # Failures that did not block (a blocking one is a reason of the decision above); fairness ones are above.
+    phase = "gate" if e.checks_of("gate") else "training"
+    items += [f"Below its bound ({phase}): {view.describe(c)}" for c in view.failed(e.checks_of(phase))
+              if c.kind != "fairness" and c.severity not in ("critical", "error")]
     held_out = e.dataset("held-out")
     if held_out is not None:
         items.append(f"The quantitative analyses were measured on the held-out data {code(held_out.fingerprint)} "

@@ -28,7 +28,7 @@ DISCLAIMER = (
     "the system complies with any law. Items without recorded evidence are marked, never filled in."
 )
 # Characters that can start inline markup anywhere; "_" only at a word edge (intraword "_" is inert).
-_MD_SPECIAL = re.compile(r"([\\`*\[<|~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+_MD_SPECIAL = re.compile(r"([\\`*\[<|~]|&(?=#?\w+;)|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 # What would open a block (heading, quote, list, rule) at the start of a line or list item.
 _MD_BLOCK_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
@@ -109,6 +109,14 @@ def val(value: Any) -> str:
     numeric = isinstance(value, int | float) or (
         isinstance(value, list | tuple) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value))
     return fmt(value) if value is None or numeric else esc(fmt(value))
+
+
+def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """A nested mapping as (dotted key path, leaf value) pairs, keys sorted."""
+    if isinstance(value, Mapping) and value:
+        return [pair for key in sorted(value, key=str)
+                for pair in flatten(value[key], f"{prefix}.{key}" if prefix else str(key))]
+    return [(prefix, value)]
 
 
 def ts(moment: Any) -> str:

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from governance import canonical as canon
+from governance.evidence import effective_policy
 from governance.ledger import Ledger, Writer
+from governance.runs import add_artifact
 from governance.schema import (
     Approval,
     Artifact,
@@ -102,10 +104,10 @@ def _check(w: Writer, run_id: str, kind: str, name: str, subject: str, passed: b
 
 
 def _validation(w: Writer, run_id: str, mv: str | None = None) -> None:
-    _check(w, run_id, "validation", "expect_column_values_to_not_be_null", "credit_amount", True, 0.0, 0.0,
-           {"unexpected_count": 0}, mv)
-    _check(w, run_id, "validation", "expect_column_values_to_be_in_set", "purpose", True, 0, 0,
-           {"unexpected_count": 0, "value_set": ["business", "car (new)", "education"]}, mv)
+    _check(w, run_id, "validation", "null_rate", "credit_amount", True, 0.0, 0.0, {"unexpected_count": 0}, mv,
+           severity="critical")
+    _check(w, run_id, "validation", "allowed_values", "purpose", True, 0, 0,
+           {"unexpected_count": 0, "value_set": ["business", "car (new)", "education"]}, mv, severity="critical")
 
 
 def record_training(ledger: Ledger, config: dict[str, Any] | None = None) -> Recorded:
@@ -130,7 +132,8 @@ def record_training(ledger: Ledger, config: dict[str, Any] | None = None) -> Rec
         _edge(w, t["fit_model"], "input", "train", _NAMES["train"], rec)
         _edge(w, t["fit_model"], "output", "return", "model", rec, kind="model")
         _edge(w, t["evaluate_model"], "input", "test", _NAMES["held-out"], rec)
-        _check(w, t["evaluate_model"], "performance", "roc_auc", "overall", True, 0.7712, {"min": 0.7})
+        _check(w, t["evaluate_model"], "performance", "roc_auc", "overall", True, 0.7712, 0.7, {"bound": "min"},
+               severity="critical")
     with ledger.write("model.registered", "credit-scoring") as w:
         mv = w.add(ModelVersion, system="credit-scoring", version=1, fingerprint=fp("model"),
                    artifact_hash=hashlib.sha256(b"model").hexdigest(), artifact_uri="artifacts/x",
@@ -148,17 +151,50 @@ def record_training(ledger: Ledger, config: dict[str, Any] | None = None) -> Rec
     return rec
 
 
-GROUPS = [  # feature, group, count, selection rate, ci, tpr, fpr
-    ("personal_status_and_sex", "female", 93, 0.6344, [0.53, 0.73], 0.8361, 0.3125),
-    ("personal_status_and_sex", "male", 193, 0.7047, [0.64, 0.77], 0.8741, 0.3860),
-    ("personal_status_and_sex", "male : single, widowed", 14, 0.7143, [0.43, 0.93], 0.9, 0.25),
-    ("age_in_years", "[0, 25)", 52, 0.5962, [0.46, 0.73], 0.8065, 0.2857),
-    ("age_in_years", "[25, 120)", 248, 0.7056, [0.65, 0.76], 0.8715, 0.3797),
+GROUPS = [  # feature, group, count, selection rate, its interval, accuracy, tpr, fpr
+    ("age_in_years", "[0, 25)", 52, 0.5962, [0.4615, 0.7308], 0.6923, 0.8065, 0.2857),
+    ("age_in_years", "[25, 120)", 248, 0.7056, [0.6492, 0.7621], 0.7621, 0.8715, 0.3797),
+    ("personal_status_and_sex", "female", 93, 0.6344, [0.5376, 0.7312], 0.7312, 0.8361, 0.3125),
+    ("personal_status_and_sex", "male", 193, 0.7047, [0.6425, 0.7668], 0.7617, 0.8741, 0.3860),
+    ("personal_status_and_sex", "male : single, widowed", 14, 0.7143, [0.4286, 0.9286], 0.7857, 0.9, 0.25),
+]
+DISPARITIES = [  # feature, metric, value, bound, value with all groups, interval, excluded groups
+    ("age_in_years", "demographic_parity_difference", 0.1094, 0.1, 0.1094, [0.0312, 0.1877], []),
+    ("age_in_years", "disparate_impact_ratio", 0.845, 0.8, 0.845, [0.7312, 0.9521], []),
+    ("personal_status_and_sex", "demographic_parity_difference", 0.0704, 0.1, 0.0799, [0.0051, 0.1412], ["male : single, widowed"]),
+    ("personal_status_and_sex", "disparate_impact_ratio", 0.9001, 0.8, 0.8881, [0.8012, 0.9934], ["male : single, widowed"]),
 ]
 
 
-def record_gate(ledger: Ledger, rec: Recorded, *, fairness: bool = True) -> None:
-    """The gate flow on the held-out data: validation, performance, fairness, a passing decision."""
+def _fairness(w: Writer, ledger: Ledger, run_id: str, mv: str, table: bool) -> None:
+    """What `checks.fairness.assess_fairness` returns, recorded as the gate records it."""
+    for feature, group, count, *_ in GROUPS:
+        judged = count >= 30
+        _check(w, run_id, "fairness", "group_size", f"{feature}={group}", True if judged else None, count, 30,
+               {"feature": feature, "group": group, "status": "judged" if judged else "too small to judge"},
+               mv=mv, severity="info" if judged else "warning")
+    for feature, metric, value, limit, with_all, ci, excluded in DISPARITIES:
+        passed = value >= limit if metric.endswith("ratio") else value <= limit
+        _check(w, run_id, "fairness", metric, feature, passed, value, limit,
+               {"feature": feature, "groups_judged": [g[1] for g in GROUPS if g[0] == feature and g[2] >= 30],
+                "excluded_groups": excluded, "value_with_all_groups": with_all, "ci": ci, "confidence_level": 0.95},
+               mv=mv, severity="critical")
+    _check(w, run_id, "fairness", "small_group_exclusion", "personal_status_and_sex", False, 0.0799, 0.1,
+           {"metric": "demographic_parity_difference", "value_judged_groups": 0.0704, "value_with_all_groups": 0.0799,
+            "excluded_groups": ["male : single, widowed"],
+            "message": "demographic_parity_difference passes (0.070) only because male : single, widowed "
+                       "(fewer than 30 rows) were left out; with them it is 0.080"}, mv=mv, severity="warning")
+    if not table:
+        return
+    rows = [{"feature": f, "group": g, "count": n, "judged": n >= 30, "selection_rate": sr, "accuracy": acc,
+             "tpr": tpr, "fpr": fpr, "mean_score": None, "selection_rate_ci": ci, "accuracy_ci": None, "tpr_ci": None,
+             "fpr_ci": None} for f, g, n, sr, ci, acc, tpr, fpr in GROUPS]
+    add_artifact(w, ledger.artifacts, kind="fairness_by_group", name="fairness_by_group.json",
+                 data=canon.canonical(rows), media_type="application/json", run_id=run_id, model_version_id=mv)
+
+
+def record_gate(ledger: Ledger, rec: Recorded, *, fairness: bool = True, group_table: bool = True) -> None:
+    """The gate flow on the held-out data: validation, performance, fairness, then its decision."""
     mv = rec.model_version_id
     start = T0 + timedelta(hours=1)
     with ledger.write("flow.completed", "flow gate") as w:
@@ -168,26 +204,18 @@ def record_gate(ledger: Ledger, rec: Recorded, *, fairness: bool = True) -> None
         for task in tasks.values():
             _edge(w, task, "input", "frame", _NAMES["held-out"], rec)
         _validation(w, tasks["validate_holdout"], mv)
-        _check(w, tasks["evaluate"], "performance", "roc_auc", "overall", True, 0.7712, {"min": 0.7}, mv=mv)
-        _check(w, tasks["evaluate"], "performance", "accuracy", "overall", None, 0.7533, None, mv=mv, severity="info")
+        _check(w, tasks["evaluate"], "performance", "roc_auc", "overall", True, 0.7712, 0.7, {"bound": "min"},
+               mv=mv, severity="critical")
+        _check(w, tasks["evaluate"], "performance", "accuracy", "overall", None, 0.7533, None, {"bound": "min"},
+               mv=mv, severity="info")
         # The flow returns its results too, so the flow run records them a second time (no model version link).
-        _check(w, root, "performance", "roc_auc", "overall", True, 0.7712, {"min": 0.7})
+        _check(w, root, "performance", "roc_auc", "overall", True, 0.7712, 0.7, {"bound": "min"}, severity="critical")
         if fairness:
-            for feature, group, count, rate, ci, tpr, fpr in GROUPS:
-                _check(w, tasks["assess_fairness"], "fairness", "group_size", f"{feature}={group}",
-                       None if count < 30 else True, count, {"min": 30},
-                       {"feature": feature, "group": group, "count": count, "selection_rate": rate, "ci": ci,
-                        "tpr": tpr, "fpr": fpr}, mv=mv, severity="info")
-            for feature, dpd, dir_ in (("personal_status_and_sex", 0.0704, 0.9001), ("age_in_years", 0.1094, 0.8450)):
-                _check(w, tasks["assess_fairness"], "fairness", "demographic_parity_difference", feature,
-                       dpd <= 0.1, dpd, {"max": 0.1}, mv=mv)
-                _check(w, tasks["assess_fairness"], "fairness", "disparate_impact_ratio", feature, True, dir_,
-                       {"min": 0.8}, {"too_small_groups": ["male : single, widowed"]} if feature != "age_in_years" else {},
-                       mv=mv)
-        reasons = (["fairness: demographic_parity_difference on age_in_years = 0.1094 > 0.1"] if fairness
-                   else ["passed: validation 2/2, performance 1/1"])
+            _fairness(w, ledger, tasks["assess_fairness"], mv, group_table)
+        reasons = (["fairness: demographic_parity_difference on age_in_years = 0.109 (bound 0.1)"] if fairness
+                   else ["validation: all critical results passed (2 passed, 0 not judged)"])
         w.add(Decision, model_version_id=mv, run_id=root, outcome="block" if fairness else "pass",
-              reasons_json=js(reasons), policy_hash=canon.hash_value(CONFIG["policy"]),
+              reasons_json=js(reasons), policy_hash=effective_policy(CONFIG["policy"])[1],
               decided_at=start + timedelta(minutes=5))
 
 

@@ -125,6 +125,18 @@ def test_missing_approvals_and_fairness_are_gaps_not_content(fresh: Ledger) -> N
     assert annex.markdown.split("## Gaps\n\n", 1)[1].count("\n") == len(annex.gaps)
 
 
+def test_per_group_metrics_not_stored_are_a_gap(fresh: Ledger) -> None:
+    rec = scenario.record_training(fresh)
+    scenario.record_gate(fresh, rec, group_table=False)
+    docs = render(fresh, rec)
+    card, annex = docs["model-card-credit-scoring-v1.md"], docs["annex-iv-credit-scoring-v1.md"]
+    # The group sizes the fairness results hold are shown; the rates they do not hold are a gap.
+    assert "| `male : single, widowed` | 14 | ≥ 30 | ○ too small to judge |" in card.markdown
+    assert "> ⚠ **Gap:** no evidence recorded for the selection rate, TPR and FPR of each group." in card.markdown
+    assert "Selection rate" not in card.markdown
+    assert "Annex IV 3: the selection rate, TPR and FPR of each group" in annex.gaps
+
+
 def test_an_ungated_version_shows_the_gate_as_missing(fresh: Ledger) -> None:
     rec = scenario.record_training(fresh)
     docs = render(fresh, rec)

@@ -58,17 +58,22 @@ def test_gather_reads_a_recorded_version(ledger: Ledger) -> None:
 
     assert list(e.training_checks) == ["validation", "performance"]
     assert list(e.gate_checks) == ["validation", "performance", "fairness"]
-    assert len(e.gate_checks["fairness"]) == 5 + 4
+    assert len(e.gate_checks["fairness"]) == 5 + 4 + 1  # groups, disparities, a small-group exclusion warning
     assert e.monitoring_checks == ()
 
     assert e.decision is not None and e.decision.outcome == "block"
-    assert e.decision.reasons == ("fairness: demographic_parity_difference on age_in_years = 0.1094 > 0.1",)
+    assert e.decision.reasons == ("fairness: demographic_parity_difference on age_in_years = 0.109 (bound 0.1)",)
     assert [(a.role, a.decision, a.os_user) for a in e.approvals] == [
         ("model_owner", "approve", "alice"), ("risk_officer", "reject", "bob")]
     assert e.required_roles == DEFAULT_REQUIRED_ROLES
     assert e.missing_roles == ("risk_officer",)
     assert [s.stage for s in e.stages] == ["candidate"] and e.stage == "candidate"
-    assert [a.kind for a in e.artifacts] == ["data_contract", "holdout_data", "reference_data"]
+    assert [a.kind for a in e.artifacts] == ["data_contract", "holdout_data", "reference_data", "fairness_by_group"]
+    assert e.group_table_ref == e.artifacts[-1]
+    assert [(r["group"], r["selection_rate"]) for r in e.group_table][:2] == [("[0, 25)", 0.5962), ("[25, 120)", 0.7056)]
+    assert e.policy_in_force["fairness"]["min_group_size"] == 30
+    assert e.policy_in_force["performance"]["decision_threshold"] == 0.5
+    assert e.policy_hash == e.decision.policy_hash
     assert [(v.version, v.stage) for v in e.versions] == [(1, "candidate")]
 
 
@@ -102,6 +107,15 @@ def test_monitoring_results_linked_to_the_version_are_their_own_phase(fresh: Led
               threshold_json='{"max":0.3}', severity="error", details_json="{}")
     e = gather(fresh, rec.model_version_id)
     assert [(c.phase, c.name) for c in e.monitoring_checks] == [("monitor", "drifted_column_share")]
+
+
+def test_an_altered_group_table_is_left_out(fresh: Ledger) -> None:
+    rec = scenario.full(fresh)
+    table = gather(fresh, rec.model_version_id).group_table_ref
+    assert table is not None
+    fresh.artifacts.path(table.content_hash).write_bytes(b"[]")
+    e = gather(fresh, rec.model_version_id)
+    assert (e.group_table, e.group_table_ref) == ((), None)
 
 
 def test_gather_refuses_an_unknown_version(fresh: Ledger) -> None:

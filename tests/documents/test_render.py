@@ -63,30 +63,73 @@ def test_marks() -> None:
     assert view.mark(check(passed=True)) == "✔ pass"
     assert view.mark(check(passed=False)) == "✘ fail"
     assert view.mark(check(passed=None)) == "○ not judged"
-    assert view.mark(check(passed=None, details={"group": "a"})) == "○ too small to judge"
+    assert view.mark(check(name="group_size", passed=True, details={"group": "a", "status": "judged"})) == "judged"
+    assert view.mark(check(name="group_size", passed=None, details={"group": "a"})) == "○ too small to judge"
+    assert view.mark(check(name="roc_auc", passed=False, details={"group": "a"})) == "✘ fail"
 
 
-def test_group_tables_show_every_detail_key_known_ones_first() -> None:
-    rows = [
-        check(subject="sex=f", observed=None, details={"group": "f", "zeta": 1, "tpr": 0.8, "count": 40}),
-        check(subject="sex=m", observed=None, passed=None, details={"group": "m", "count": 12, "precision_ci": [0.1, 0.3]}),
-    ]
-    [(feature, header, body)] = view.group_tables(rows)
+@pytest.mark.parametrize(("name", "threshold", "details", "expected"), [
+    ("disparate_impact_ratio", 0.8, {}, "≥ 0.8"),
+    ("demographic_parity_difference", 0.1, {}, "≤ 0.1"),
+    ("roc_auc", 0.7, {"bound": "min"}, "≥ 0.7"),
+    ("brier", 0.25, {"bound": "max"}, "≤ 0.25"),
+    ("custom", 3, {}, "3"),
+    ("custom", {"max": 0.3}, {}, "max: 0.3"),
+    ("custom", None, {}, "—"),
+])
+def test_bounds_carry_their_direction(name: str, threshold: Any, details: dict[str, Any], expected: str) -> None:
+    assert view.bound(check(name=name, threshold=threshold, details=details)) == expected
+
+
+def group_size(feature: str, group: str, count: int, **details: Any) -> CheckFact:
+    return check(name="group_size", subject=f"{feature}={group}", passed=True if count >= 30 else None,
+                 observed=count, threshold=30, details={"feature": feature, "group": group, **details})
+
+
+def test_group_tables_merge_results_with_the_stored_table_known_keys_first() -> None:
+    results = [group_size("sex", "f", 40, status="judged"), group_size("sex", "m", 12, status="too small to judge")]
+    table = [{"feature": "sex", "group": "f", "count": 40, "judged": True, "zeta": 1, "tpr": 0.8, "selection_rate": 0.5},
+             {"feature": "sex", "group": "m", "count": 12, "judged": False, "precision_ci": [0.1, 0.3]},
+             {"feature": "sex", "group": "x", "count": 3, "judged": False}]
+    [(feature, header, body)] = view.group_tables(results, table)
     assert feature == "sex"
-    assert header == ["Group", "Count", "TPR", "Precision ci", "Zeta", "Result"]
-    assert body == [["`f`", "40", "0.8", "—", "1", "✔ pass"], ["`m`", "12", "—", "[0.1, 0.3]", "—", "○ too small to judge"]]
+    assert header == ["Group", "Count", "Selection rate", "TPR", "Precision ci", "Zeta", "Bound", "Result"]
+    assert body == [
+        ["`f`", "40", "0.5", "0.8", "—", "1", "≥ 30", "judged"],
+        ["`m`", "12", "—", "—", "[0.1, 0.3]", "—", "≥ 30", "○ too small to judge"],
+        ["`x`", "3", "—", "—", "—", "—", "—", "○ too small to judge"],
+    ]
+
+
+def test_group_tables_without_the_stored_table_show_what_the_results_hold() -> None:
+    [(_, header, body)] = view.group_tables([group_size("age", "[0, 25)", 52, status="judged")])
+    assert header == ["Group", "Count", "Bound", "Result"]
+    assert body == [["`[0, 25)`", "52", "≥ 30", "judged"]]
+
+
+def test_per_group_results_of_other_checks_get_a_row_each() -> None:
+    rows = [check(name="roc_auc", subject="sex=f", observed=0.71, threshold=0.7, details={"feature": "sex", "group": "f",
+                                                                                         "count": 40, "bound": "min"}),
+            check(name="accuracy", subject="sex=f", observed=0.6, threshold=0.65, passed=False,
+                  details={"feature": "sex", "group": "f", "count": 40, "bound": "min"})]
+    [(_, header, body)] = view.group_tables(rows)
+    assert header == ["Group", "Count", "Check", "Observed", "Bound", "Result"]
+    assert body == [["`f`", "40", "`roc_auc`", "0.71", "≥ 0.7", "✔ pass"],
+                    ["`f`", "40", "`accuracy`", "0.6", "≥ 0.65", "✘ fail"]]
 
 
 def test_group_tables_group_by_the_feature_detail_or_the_subject() -> None:
     rows = [check(subject="x", details={"group": "a", "feature": "age"}),
             check(subject="sex=f", details={"group": "f"}),
             check(subject="age", details={"group": "b", "feature": "age"})]
-    assert [(f, [r[0] for r in body]) for f, _, body in view.group_tables(rows)] == [
-        ("age", ["`a`", "`b`"]), ("sex", ["`f`"])]
+    assert view.groups(rows) == {"age": ["a", "b"], "sex": ["f"]}
 
 
-def test_summary_rows_leave_group_rows_out() -> None:
-    header, body = view.summary_rows([check(name="dpd", subject="sex", observed=0.12, threshold={"max": 0.1},
-                                            passed=False), check(details={"group": "a"})])
-    assert header == ["Check", "Subject", "Observed", "Bound", "Result", "Severity"]
-    assert body == [["`dpd`", "`sex`", "0.12", "max: 0.1", "✘ fail", "error"]]
+def test_summary_rows_leave_group_rows_out_and_show_intervals() -> None:
+    header, body = view.summary_rows([
+        check(name="demographic_parity_difference", subject="sex", observed=0.12, threshold=0.1, passed=False,
+              details={"feature": "sex", "ci": [0.05, 0.2], "confidence_level": 0.95, "excluded_groups": ["m"]}),
+        check(details={"group": "a"})])
+    assert header == ["Check", "Subject", "Observed", "CI", "Bound", "Result", "Severity", "Details"]
+    assert body == [["`demographic_parity_difference`", "`sex`", "0.12", "[0.05, 0.2]", "≤ 0.1", "✘ fail", "error",
+                     "excluded_groups: m"]]
