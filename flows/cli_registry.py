@@ -67,5 +67,9 @@ def promote(
 ) -> None:
     """Put a version in production: only when its gate passed and every required role approved."""
     roles = required_roles(typer_ctx, ref)
-    version = registry.promote(ctx(typer_ctx).ledger(), ref, by=registry.os_user(), required_roles=roles)
-    typer.echo(f"{version} is now in production")
+    from governance.documents.store import store_documents
+
+    ledger = ctx(typer_ctx).ledger()
+    version = registry.promote(ledger, ref, by=registry.os_user(), required_roles=roles)
+    names = store_documents(ledger, version.id, None, occasion="promotion")
+    typer.echo(f"{version} is now in production; its documents were regenerated with the approvals: {', '.join(names[::2])}")

@@ -102,7 +102,10 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
         story.say(f"{'rejected' if reject else 'approved'} by {name} ({role}, OS user {row['os_user']}): {reason}")
     story.begin(f"promote {version} to production")
     try:
-        registry.promote(ledger, version, by=registry.os_user(), required_roles=roles)
+        from governance.documents.store import store_documents
+
+        promoted = registry.promote(ledger, version, by=registry.os_user(), required_roles=roles)
+        store_documents(ledger, promoted.id, None, occasion="promotion")
         story.say(f"{version} is in production; it was the only way in: gate passed, both roles approved")
     except ComplianceBlocked as refused:
         story.say(f"refused, as it must be: {refused}")

@@ -22,7 +22,6 @@ from flows import modeling, steps
 from flows.recording import current_run_id, flow, get_ledger, link_model_version, task
 from governance import registry
 from governance.config import GovflowConfig
-from governance.ledger import Ledger
 
 WRONG_SYSTEM = "version {version} belongs to system '{found}', but the config is for '{expected}'; pass the matching -c file"
 
@@ -99,26 +98,25 @@ def record_gate_decision(version: str, outcome: str, reasons: list[str], policy_
 
 
 @task
-def write_documents(config: GovflowConfig, model_version_id: str) -> list[str]:
-    """Model card, datasheets and Annex IV from the ledger, stored with the version."""
-    return store_documents(get_ledger(), config, model_version_id, current_run_id())
-
-
-def store_documents(ledger: Ledger, config: GovflowConfig, model_version_id: str, run_id: str | None) -> list[str]:
-    from governance.documents import render_documents
-    from governance.evidence import gather
+def store_group_table(model_version_id: str, rows: list[dict[str, Any]]) -> str:
+    """The per-group fairness table (rates with their intervals), stored with the version for documents."""
+    from governance.canonical import canonical
     from governance.runs import add_artifact
 
-    documents = render_documents(gather(ledger, model_version_id))
-    names = []
-    with ledger.write("documents.generated", model_version_id) as w:
-        for doc in documents:
-            for suffix, media, text in ((".md", "text/markdown", doc.markdown), (".html", "text/html", doc.html)):
-                name = doc.name.removesuffix(".md") + suffix
-                add_artifact(w, ledger.artifacts, kind=doc.kind, name=name, data=text.encode("utf-8"),
-                             media_type=media, run_id=run_id, model_version_id=model_version_id)
-                names.append(name)
-    return names
+    ledger = get_ledger()
+    with ledger.write("fairness.table", model_version_id) as w:
+        row = add_artifact(w, ledger.artifacts, kind="fairness_by_group", name="fairness_by_group.json",
+                           data=canonical(rows), media_type="application/json", run_id=current_run_id(),
+                           model_version_id=model_version_id)
+    return str(row["content_hash"])
+
+
+@task
+def write_documents(config: GovflowConfig, model_version_id: str) -> list[str]:
+    """Model card, datasheets and Annex IV from the ledger, stored with the version."""
+    from governance.documents.store import store_documents
+
+    return store_documents(get_ledger(), model_version_id, current_run_id())
 
 
 def _run_check(name: str, fn: Any, *args: Any) -> tuple[SuiteResult | None, str | None]:
@@ -154,6 +152,9 @@ def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
         if error:
             errors.append(error)
     outcome, reasons = decide(suites, errors)
+    fairness = next((suite for suite in suites if suite.kind.value == "fairness"), None)
+    if fairness is not None:
+        store_group_table(ref.id, list(fairness.tables.get("by_group", ())))
     record_gate_decision(str(ref), outcome, reasons, policy.hash())
     try:
         documents = write_documents(config, ref.id)

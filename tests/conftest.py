@@ -114,3 +114,16 @@ def ledger(request: pytest.FixtureRequest) -> Ledger:
     """The same test on both backends."""
     name = "sqlite_ledger" if request.param == "sqlite" else "pg_ledger"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test harness (temporary database + API server) for the whole session.
+
+    Every directory whose tests run flows asks for it (an autouse fixture in its conftest), so the
+    session starts one harness, not one per directory.
+    """
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.lineage import uninstall
 from flows.recording import set_ledger
@@ -19,9 +18,8 @@ OPENLINEAGE_ENV = ("GOVFLOW_OPENLINEAGE", "GOVFLOW_OPENLINEAGE_FILE", "GOVFLOW_O
 
 
 @pytest.fixture(autouse=True, scope="session")
-def prefect_harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+def _prefect(prefect_harness: None) -> None:
+    """Flow tests run under the session's one Prefect harness (tests/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)
