@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from checks.errors import DataError
 from checks.fairness import assess_fairness
 from checks.performance import assess_performance
 from checks.results import SuiteResult
@@ -64,8 +65,18 @@ def fit_model(config: GovflowConfig, train: pd.DataFrame) -> Any:
     return modeling.fit(config, train)
 
 
+MISSING_SENSITIVE = (
+    "data.sensitive_features: column '{column}' is not in the data being checked ({name}); "
+    "use the config the version was trained with, or retrain with this one"
+)
+
+
 def _sensitive(config: GovflowConfig, frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[[s.column for s in config.data.sensitive()]]
+    columns = [s.column for s in config.data.sensitive()]
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(MISSING_SENSITIVE.format(column=column, name=frame.attrs.get("govflow:name", "frame")))
+    return frame[columns]
 
 
 @task

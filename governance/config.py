@@ -168,7 +168,10 @@ def parse_config(raw: Any, base_dir: Path, source: str = "govflow.yaml") -> Govf
     except ValidationError as e:
         first = e.errors()[0]
         raise ConfigError(f"{source}: {_describe(dict(first), raw)}") from None
-    config.policy_model()  # validates the policy section; raises ConfigError with its key path
+    try:
+        config.policy_model()  # validates the policy section
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     return config
 
 
