@@ -1,7 +1,8 @@
 """`/dashboard`: the prediction trail at a glance, server-rendered HTML with plotly charts.
 
-Mounted on the serving app (`flows.serve.create_app`) with
-``app.include_router(dashboard_router(ledger, authenticate=...))``:
+Mounted on the serving app by `install` (an extension of `flows.serve.create_app`, which passes its
+shared state: the ledger and the token cache of ``/audit``), or on any FastAPI app with
+``app.include_router(dashboard_router(ledger))``:
 
 * ``GET /dashboard``: every system, its predictions in the period and its flag counts;
 * ``GET /dashboard/{system}``: requests over time by model version, favourable-decision rates by
@@ -180,6 +181,18 @@ def _exposure_charts(data: dd.DashboardData, titles: dict[str, str]) -> list[dic
 
 
 # -- the router --------------------------------------------------------------------------------
+
+def install(app: Any, state: Any) -> None:
+    """`flows.serve` extension: the dashboard on the serving app, with the same token cache as ``/audit``.
+
+    ``state`` is the app's ``ServeState`` (``.ledger``, and ``.auth.known()``: token hash -> info).
+    """
+    def authenticate(token: str) -> str | None:
+        info = state.auth.known().get(tokens.hash_secret(token))
+        return None if info is None else str(info.role)
+
+    app.include_router(dashboard_router(state.ledger, authenticate=authenticate))
+
 
 def _catalog(ledger: Ledger, system: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The newest version's item catalogue (recommenders register one), as categories and titles."""

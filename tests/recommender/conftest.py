@@ -1,0 +1,32 @@
+"""Recommender fixtures: a synthetic ratings set with its config, and a Prefect harness for the flow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.recording import set_ledger
+from governance.ledger import Ledger
+from tests.recommender.synthetic import write_config
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "system")
+
+
+@pytest.fixture
+def recorder(sqlite_ledger: Ledger, prefect_harness: None) -> Iterator[Ledger]:
+    set_ledger(sqlite_ledger)
+    yield sqlite_ledger
+    set_ledger(None)
