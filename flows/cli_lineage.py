@@ -85,7 +85,7 @@ EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {"openlineage": expor
 
 @app.command()
 def export(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
-           fmt: Annotated[str, typer.Option("--format", help="openlineage (events as JSON lines)")],
+           fmt: Annotated[str, typer.Option("--format", help="openlineage (events as JSON lines), bundle (the auditor's zip), prov (W3C PROV-JSON)")],
            output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")]) -> None:
     """Export the record of a model version."""
     exporter = EXPORTERS.get(fmt)

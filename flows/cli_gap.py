@@ -1,0 +1,145 @@
+"""`govflow gap | evidence | retention | erase | access`, and the bundle and PROV export formats.
+
+Thin: parse, call `governance.gap`, `governance.retention`, `governance.access`, `governance.bundle`,
+print. ``export --format bundle|prov`` plug into `flows.cli_lineage.EXPORTERS`.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from checks.errors import InputError
+from flows.cli import app, ctx
+from flows.cli_lineage import EXPORTERS
+from governance import access, bundle, gap, retention
+from governance.config import load_config
+from governance.gap_report import summary_lines
+
+ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's govflow.yaml.")]
+
+EXPORTERS["bundle"] = lambda ledger, ref, out: bundle.build_bundle(ledger, ref, out).describe()
+EXPORTERS["prov"] = bundle.write_prov
+
+
+@app.command("gap")
+def gap_command(
+    typer_ctx: typer.Context,
+    config: ConfigOption = Path("govflow.yaml"),
+    framework: Annotated[list[str] | None, typer.Option("--framework", help="eu_ai_act, nist_ai_rmf, iso_42001 (repeatable; default all).")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="The version under review (default: the latest).")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report here (.md or .html).")] = None,
+) -> None:
+    """Which obligations apply, and what evidence is missing: recorded as a gap report (exit 1: a mandatory gap)."""
+    cfg = load_config(config)
+    ledger = ctx(typer_ctx).ledger()
+    report = gap.record_gap(ledger, cfg, frameworks=framework or None, version=version)
+    for line in summary_lines(report):
+        typer.echo(line)
+    typer.echo(f"  recorded: gap report artifacts {', '.join(f'{k} {v}' for k, v in report.artifact_ids.items())} "
+               f"(run {report.run_id})")
+    if out is not None:
+        from governance.gap_report import render
+
+        out.write_bytes(render(report, "html" if out.suffix.lower() in (".html", ".htm") else "md"))
+        typer.echo(f"  wrote {out}")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+evidence_app = typer.Typer(help="Documents people write, recorded as evidence.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+
+
+@evidence_app.command("attach")
+def evidence_attach(
+    typer_ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
+    file: Annotated[Path, typer.Argument(help="The document (Markdown, PDF, ...).")],
+    kind: Annotated[str, typer.Option("--kind", help="risk_register, quality_management, post_market_monitoring_plan, "
+                                      "standards_applied or declaration_of_conformity.")],
+) -> None:
+    """Record a plan, register or declaration as evidence for a version (later versions inherit it)."""
+    if not file.is_file():
+        raise InputError(f"{file} not found; give the path of the document to attach")
+    media = mimetypes.guess_type(file.name)[0] or ("text/markdown" if file.suffix == ".md" else "application/octet-stream")
+    row = gap.attach_evidence(ctx(typer_ctx).ledger(), ref, kind=kind, name=file.name, data=file.read_bytes(), media_type=media)
+    typer.echo(f"attached {file.name} to {row['version']} as {kind}: artifacts/{row['id']} sha256 {row['content_hash']}")
+
+
+retention_app = typer.Typer(help="Purge personal data in prediction payloads after the retention period.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("apply")
+def retention_apply(
+    typer_ctx: typer.Context,
+    config: ConfigOption = Path("govflow.yaml"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be purged; change nothing.")] = False,
+) -> None:
+    """Purge the payloads older than logging.retention_days (never under 183 days), under a tombstone."""
+    cfg = load_config(config)
+    result = retention.apply_retention(ctx(typer_ctx).ledger(), cfg.system.name, cfg.logging.retention_days, dry_run=dry_run)
+    typer.echo(result.describe())
+
+
+@retention_app.command("list")
+def retention_list(typer_ctx: typer.Context) -> None:
+    """Every purge tombstone: when, why, by whom, how many payloads."""
+    from governance.canonical import format_ts
+
+    with ctx(typer_ctx).ledger().read() as conn:
+        rows = retention.purges(conn)
+    if not rows:
+        typer.echo("no purge recorded")
+    for r in rows:
+        typer.echo(f"{format_ts(r['at'])} {r['kind']} {r['count']} payload(s) by {r['by']} (entry {r['audit_seq']}, "
+                   f"purges/{r['id']}): {r['reason']} {r['criteria_json']}")
+
+
+@app.command()
+def erase(
+    typer_ctx: typer.Context,
+    subject: Annotated[str, typer.Option("--subject", help="The data subject's id, as sent with the predictions.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (e.g. the request's legal basis); part of the record.")] = "erasure request",
+    request: Annotated[str | None, typer.Option("--request", help="The request's reference (ticket number).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be purged; change nothing.")] = False,
+) -> None:
+    """Purge one data subject's prediction payloads (the chained predictions keep only their hashes)."""
+    result = retention.erase_subject(ctx(typer_ctx).ledger(), subject, reason=reason, request=request, dry_run=dry_run)
+    typer.echo(result.describe())
+
+
+access_app = typer.Typer(help="Database roles for auditors (PostgreSQL).", no_args_is_help=True)
+app.add_typer(access_app, name="access")
+RoleName = Annotated[str, typer.Option("--name", help="The role's name, e.g. auditor.")]
+
+
+@access_app.command("create-auditor-role")
+def access_create(
+    typer_ctx: typer.Context,
+    name: RoleName = "auditor",
+    password_env: Annotated[str | None, typer.Option("--password-env", help="Read the role's password from this environment variable.")] = None,
+) -> None:
+    """Create a read-only PostgreSQL role (SELECT only; every session read-only) and print what was done."""
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            raise InputError(f"environment variable {password_env} is not set; export the password there first")
+    ledger = ctx(typer_ctx).ledger()
+    for statement in access.create_auditor_role(ledger, name, password):
+        typer.echo(f"  {statement};")
+    typer.echo(f"role {name} can read the ledger and cannot write to it; connect with: "
+               f"govflow --db {access.auditor_url(ledger, name)} verify")
+
+
+@access_app.command("drop-role")
+def access_drop(typer_ctx: typer.Context, name: RoleName) -> None:
+    """Remove an auditor role's privileges on this ledger and drop the role."""
+    for statement in access.drop_auditor_role(ctx(typer_ctx).ledger(), name):
+        typer.echo(f"  {statement};")

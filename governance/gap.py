@@ -1,0 +1,456 @@
+"""Regulatory gap analysis: requirement catalogues as data, evidence from the ledger, progress over time.
+
+`load_catalogues` reads every ``governance/regulations/*.yaml`` (one framework per file: adding a
+framework is adding a file) and validates it strictly: an unknown key, record kind, scope or severity
+is an error naming the file and the requirement. `record_gap` evaluates each requirement against the
+ledger for one system (the evidence queries are in `governance.gap_queries`), classifies the system
+(`governance.classification`), compares with the system's previous gap report, and records it all in
+one ledger transaction: a ``command`` run ``gap``, the classification (an artifact
+``risk_classification`` and a ``check_results`` row), and the report as artifacts of kind
+``gap_report`` (Markdown, HTML and the JSON the next report compares with), linked to the version under
+review. `GapReport.passed` is false when a mandatory requirement of a high-risk system is missing or
+stale (`govflow gap` then exits 1); voluntary frameworks (``binding: false``) never fail it.
+
+The report cites public texts and reports only what the ledger records; it is not legal advice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Connection, select
+
+from checks.errors import ConfigError, InputError
+from governance import canonical as canon
+from governance import gap_queries as gq
+from governance.classification import Classification, classify_config, record_classification
+from governance.gap_queries import Link, Status, Subject
+from governance.ledger import Ledger
+from governance.registry import VersionRef, production_version, resolve
+from governance.schema import Artifact, AuditEntry, Edge, ModelVersion, Run, RunState
+
+REGULATIONS = Path(__file__).parent / "regulations"
+SEVERITIES = ("critical", "high", "medium", "low")
+SCOPES = ("candidate", "production", "system")
+REPORT_KIND = "gap_report"
+FRAMEWORK_KEYS = {"framework", "title", "binding", "requirements", "annex_iii"}
+REQUIREMENT_KEYS = {"id", "citation", "title", "mandatory_high_risk", "severity", "scope", "evidence", "remediation"}
+ITEM_KEYS = {"record", "kind", "check", "outcome", "passed", "key", "min", "origin", "consistent", "fresh"}
+
+UNKNOWN_FRAMEWORK = "unknown framework '{name}'; the catalogues are: {known}"
+BAD_CATALOGUE = "{file}: {where}: {problem}"
+
+
+class CatalogueError(ConfigError):
+    """A requirement catalogue file is malformed (its message names the file and the requirement)."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    framework: str
+    id: str
+    citation: str
+    title: str
+    mandatory_high_risk: bool  #: mandatory for a high-risk system (only in a binding framework)
+    severity: str  #: critical | high | medium | low
+    scope: str  #: candidate | production | system
+    evidence: tuple[Mapping[str, Any], ...]  #: every item must hold (see `governance.gap_queries`)
+    remediation: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.framework}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    title: str
+    binding: bool  #: a legal obligation (its mandatory requirements decide the exit code)
+    requirements: tuple[Requirement, ...]
+    content_hash: str  #: sha256 of the catalogue file, recorded with every report
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One requirement, judged against the ledger."""
+
+    requirement: Requirement
+    status: Status
+    detail: str
+    links: tuple[Link, ...]
+    version: str | None  #: NAME:VERSION it was judged on (None for the system as a whole)
+    mandatory: bool  #: mandatory here: binding framework, mandatory for high-risk, and the system is high-risk
+
+    @property
+    def failing(self) -> bool:
+        return self.mandatory and self.status in (Status.MISSING, Status.STALE)
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.requirement
+        return {"key": r.key, "framework": r.framework, "id": r.id, "citation": r.citation, "title": r.title,
+                "severity": r.severity, "scope": r.scope, "mandatory": self.mandatory, "status": self.status.value,
+                "detail": self.detail, "version": self.version, "remediation": r.remediation,
+                "evidence": [{"table": x.table, "id": x.id, "note": x.note} for x in self.links]}
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    title: str
+    before: str | None  #: the status in the previous report (None: not assessed then)
+    after: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How this report compares with the system's previous one."""
+
+    previous_artifact_id: str
+    previous_generated_at: str
+    previous_version: str | None
+    previous_counts: Mapping[str, int]
+    changes: tuple[Change, ...]
+
+    @property
+    def improved(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.after == Status.SATISFIED.value)
+
+    @property
+    def regressed(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.before == Status.SATISFIED.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"previous_artifact_id": self.previous_artifact_id, "previous_generated_at": self.previous_generated_at,
+                "previous_version": self.previous_version, "previous_counts": dict(self.previous_counts),
+                "changes": [c.__dict__ for c in self.changes]}
+
+
+@dataclass(frozen=True)
+class GapReport:
+    system: str
+    generated_at: datetime
+    candidate: str | None  #: the version under review (NAME:VERSION)
+    production: str | None
+    classification: Classification
+    frameworks: tuple[Framework, ...]
+    assessments: tuple[Assessment, ...]
+    evaluated_at_seq: int  #: the chain head the evidence was read at
+    evaluated_at_hash: str
+    progress: Progress | None = None
+    run_id: str | None = None
+    artifact_ids: Mapping[str, str] = field(default_factory=dict)  #: md / html / json -> artifacts.id
+
+    def counts(self, framework: str | None = None) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for a in self.assessments:
+            if framework is None or a.requirement.framework == framework:
+                counts[a.status.value] += 1
+        return counts
+
+    @property
+    def failing(self) -> tuple[Assessment, ...]:
+        """Mandatory requirements of a high-risk system that are missing or stale."""
+        return tuple(a for a in self.assessments if a.failing)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failing
+
+    def status_of(self, key: str) -> Status:
+        return next(a.status for a in self.assessments if a.requirement.key == key)
+
+    def assessment(self, key: str) -> Assessment:
+        return next(a for a in self.assessments if a.requirement.key == key)
+
+    def remediation(self) -> list[Assessment]:
+        """Everything missing or stale: by severity, mandatory first, then by framework and citation order."""
+        order = {a.requirement.key: i for i, a in enumerate(self.assessments)}
+        todo = [a for a in self.assessments if a.status in (Status.MISSING, Status.STALE)]
+        return sorted(todo, key=lambda a: (SEVERITIES.index(a.requirement.severity), not a.mandatory, order[a.requirement.key]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "system": self.system, "generated_at": canon.format_ts(self.generated_at), "candidate": self.candidate,
+            "production": self.production, "classification": self.classification.to_dict(),
+            "frameworks": [{"name": f.name, "title": f.title, "binding": f.binding, "catalogue_sha256": f.content_hash}
+                           for f in self.frameworks],
+            "passed": self.passed, "counts": self.counts(),
+            "failing": [a.requirement.key for a in self.failing],
+            "remediation": [a.requirement.key for a in self.remediation()],
+            "assessments": [a.to_dict() for a in self.assessments],
+            "evaluated_at": {"seq": self.evaluated_at_seq, "entry_hash": self.evaluated_at_hash},
+            "progress": self.progress.to_dict() if self.progress else None,
+            "run_id": self.run_id,
+            "disclaimer": "Generated by govflow from its ledger's records; it cites public texts and is not legal advice.",
+        }
+
+
+# -- catalogues ------------------------------------------------------------------------------------
+
+def _bad(file: Path, where: str, problem: str) -> CatalogueError:
+    return CatalogueError(BAD_CATALOGUE.format(file=file.name, where=where, problem=problem))
+
+
+def _requirement(file: Path, framework: str, raw: Any, index: int) -> Requirement:
+    where = f"requirements[{index}]" + (f" ({raw.get('id')})" if isinstance(raw, dict) and raw.get("id") else "")
+    if not isinstance(raw, dict):
+        raise _bad(file, where, "expected a mapping")
+    unknown = set(raw) - REQUIREMENT_KEYS
+    if unknown:
+        raise _bad(file, where, f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(REQUIREMENT_KEYS))}")
+    missing = REQUIREMENT_KEYS - set(raw)
+    if missing:
+        raise _bad(file, where, f"missing key(s) {sorted(missing)}")
+    if raw["severity"] not in SEVERITIES:
+        raise _bad(file, where, f"severity '{raw['severity']}' is not one of {', '.join(SEVERITIES)}")
+    if raw["scope"] not in SCOPES:
+        raise _bad(file, where, f"scope '{raw['scope']}' is not one of {', '.join(SCOPES)}")
+    if not isinstance(raw["mandatory_high_risk"], bool):
+        raise _bad(file, where, "mandatory_high_risk must be true or false")
+    items = raw["evidence"]
+    if not isinstance(items, list) or not items:
+        raise _bad(file, where, "evidence must be a non-empty list of {record: KIND, ...}")
+    for item in items:
+        if not isinstance(item, dict) or item.get("record") not in gq.RECORD_KINDS:
+            raise _bad(file, where, f"evidence item {item!r}: record must be one of {', '.join(gq.RECORD_KINDS)}")
+        if set(item) - ITEM_KEYS:
+            raise _bad(file, where, f"evidence item {item!r}: unknown key(s) {sorted(set(item) - ITEM_KEYS)}")
+        if item["record"] == "artifact" and not item.get("kind") or item["record"] == "check_results" and not item.get("check") \
+                or item["record"] == "config" and not item.get("key"):
+            raise _bad(file, where, f"evidence item {item!r}: needs kind (artifact), check (check_results) or key (config)")
+        if raw["scope"] == "system" and item["record"] not in gq.SYSTEM_QUERIES:
+            raise _bad(file, where, f"record {item['record']} needs a version: use scope candidate or production")
+    return Requirement(framework=framework, id=str(raw["id"]), citation=str(raw["citation"]), title=str(raw["title"]),
+                       mandatory_high_risk=raw["mandatory_high_risk"], severity=raw["severity"], scope=raw["scope"],
+                       evidence=tuple(items), remediation=" ".join(str(raw["remediation"]).split()))
+
+
+def load_catalogue(file: Path) -> Framework:
+    text = file.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise _bad(file, "file", f"not valid YAML: {e}") from None
+    if not isinstance(raw, dict) or not raw.get("framework") or not isinstance(raw.get("requirements"), list):
+        raise _bad(file, "file", "expected framework:, title:, binding: and requirements: at the top")
+    if set(raw) - FRAMEWORK_KEYS:
+        raise _bad(file, "file", f"unknown key(s) {sorted(set(raw) - FRAMEWORK_KEYS)}")
+    name = str(raw["framework"])
+    requirements = tuple(_requirement(file, name, r, i) for i, r in enumerate(raw["requirements"]))
+    ids = [r.id for r in requirements]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise _bad(file, "requirements", f"duplicate id(s) {duplicates}")
+    return Framework(name=name, title=str(raw.get("title") or name), binding=bool(raw.get("binding", False)),
+                     requirements=requirements, content_hash=canon.sha256_hex(text.encode("utf-8")))
+
+
+@cache
+def _all(folder: Path) -> tuple[Framework, ...]:
+    return tuple(load_catalogue(f) for f in sorted(folder.glob("*.yaml")))
+
+
+def load_catalogues(frameworks: Sequence[str] | None = None, folder: Path = REGULATIONS) -> tuple[Framework, ...]:
+    """The catalogues of ``folder`` (all, or those named), in file-name order."""
+    every = _all(folder)
+    if not frameworks:
+        return every
+    known = {f.name: f for f in every}
+    for name in frameworks:
+        if name not in known:
+            raise InputError(UNKNOWN_FRAMEWORK.format(name=name, known=", ".join(sorted(known))))
+    return tuple(f for f in every if f.name in frameworks)
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+
+def _combine(outcomes: list[gq.Outcome]) -> tuple[Status, str, tuple[Link, ...]]:
+    links = tuple(link for o in outcomes for link in o.links)
+    for status in (Status.MISSING, Status.STALE):
+        bad = [o for o in outcomes if o.status == status]
+        if bad:
+            return status, "; ".join(o.detail for o in bad), links
+    if all(o.status == Status.NOT_APPLICABLE for o in outcomes):
+        return Status.NOT_APPLICABLE, "; ".join(o.detail for o in outcomes), links
+    return Status.SATISFIED, "; ".join(o.detail for o in outcomes if o.status == Status.SATISFIED), links
+
+
+def assess(conn: Connection, subject: Subject, requirement: Requirement, binding: bool) -> Assessment:
+    """Judge one requirement (pure reads)."""
+    mandatory = binding and requirement.mandatory_high_risk and subject.classification.high_risk
+    version: VersionRef | None = None
+    outcomes: list[gq.Outcome] = []
+    if requirement.scope == "candidate":
+        version = subject.candidate
+        if version is None:
+            outcomes.append(gq.Outcome(Status.MISSING, f"no model version recorded for {subject.system}: "
+                                       "train one with `govflow run train -c govflow.yaml`"))
+    elif requirement.scope == "production":
+        version = subject.production
+        if version is None:
+            outcomes.append(gq.Outcome(Status.NOT_APPLICABLE, f"applies once a version of {subject.system} is in production"))
+    if not outcomes:
+        for item in requirement.evidence:
+            record = item["record"]
+            if record in gq.SYSTEM_QUERIES:
+                outcomes.append(gq.SYSTEM_QUERIES[record](conn, subject, version, item))
+            else:
+                assert version is not None
+                outcomes.append(gq.VERSION_QUERIES[record](conn, subject, version, item))
+    status, detail, links = _combine(outcomes)
+    return Assessment(requirement, status, detail, links, str(version) if version else None, mandatory)
+
+
+def _versions(conn: Connection, system: str, version: str | None) -> tuple[VersionRef | None, VersionRef | None]:
+    production = production_version(conn, system)
+    if version is not None:
+        return resolve(conn, f"{system}:{version}"), production
+    try:
+        return resolve(conn, f"{system}:latest"), production
+    except InputError:
+        return None, production
+
+
+def _config_mapping(config: Any) -> dict[str, Any]:
+    return dict(config.snapshot()) if hasattr(config, "snapshot") else dict(config)
+
+
+def _head(conn: Connection) -> tuple[int, str]:
+    row = conn.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).one()
+    return int(row[0]), str(row[1])
+
+
+def evaluate(conn: Connection, config: Any, *, frameworks: Sequence[str] | None = None, version: str | None = None,
+             now: datetime | None = None, classification_ids: dict[str, str] | None = None) -> GapReport:
+    """Judge every requirement of the chosen catalogues for the config's system (reads only)."""
+    mapping = _config_mapping(config)
+    system = str(mapping["system"]["name"])
+    chosen = load_catalogues(frameworks)
+    candidate, production = _versions(conn, system, version)
+    subject = Subject(system=system, config=mapping, candidate=candidate, production=production,
+                      now=now or canon.utc_now(), classification=classify_config(mapping),
+                      classification_ids=dict(classification_ids or {}))
+    assessments = tuple(assess(conn, subject, r, f.binding) for f in chosen for r in f.requirements)
+    seq, head = _head(conn)
+    return GapReport(system=system, generated_at=subject.now, candidate=str(candidate) if candidate else None,
+                     production=str(production) if production else None, classification=subject.classification,
+                     frameworks=chosen, assessments=assessments, evaluated_at_seq=seq, evaluated_at_hash=head)
+
+
+# -- progress over time ------------------------------------------------------------------------------
+
+def report_name(system: str, suffix: str) -> str:
+    return f"gap-report-{system}{suffix}"
+
+
+def previous_report(conn: Connection, ledger: Ledger, system: str) -> tuple[str, dict[str, Any]] | None:
+    """The system's latest recorded gap report (its artifact id and JSON), if any."""
+    row = conn.execute(select(Artifact.id, Artifact.content_hash).where(
+        Artifact.kind == REPORT_KIND, Artifact.name == report_name(system, ".json"))
+        .order_by(Artifact.audit_seq.desc()).limit(1)).first()
+    if row is None or ledger.artifacts.problem(row[1]):
+        return None
+    return str(row[0]), json.loads(ledger.artifacts.read(row[1]))
+
+
+def compare(report: GapReport, previous_id: str, previous: Mapping[str, Any]) -> Progress:
+    before = {a["key"]: a["status"] for a in previous.get("assessments", [])}
+    changes = tuple(Change(a.requirement.key, a.requirement.title, before.get(a.requirement.key), a.status.value)
+                    for a in report.assessments if before.get(a.requirement.key) != a.status.value)
+    return Progress(previous_artifact_id=previous_id, previous_generated_at=str(previous.get("generated_at")),
+                    previous_version=previous.get("candidate"), previous_counts=dict(previous.get("counts", {})),
+                    changes=changes)
+
+
+# -- recording -------------------------------------------------------------------------------------
+
+def record_gap(ledger: Ledger, config: Any, *, frameworks: Sequence[str] | None = None, version: str | None = None,
+               clock: Callable[[], datetime] = canon.utc_now, by: str | None = None) -> GapReport:
+    """Evaluate, classify, compare and record the gap report in one ledger transaction."""
+    from dataclasses import replace
+
+    from governance.gap_report import render
+    from governance.ids import new_id
+    from governance.registry import os_user
+    from governance.runs import add_artifact, to_json
+
+    mapping = _config_mapping(config)
+    system = str(mapping["system"]["name"])
+    now = clock()
+    with ledger.write("gap.report", system) as w:
+        run_id = new_id()
+        candidate, _ = _versions(w.conn, system, version)
+        mv_id = candidate.id if candidate else None
+        w.add(Run, id=run_id, kind="command", name="gap", params_json=to_json(
+            {"system": system, "frameworks": list(frameworks or []), "version": version, "by": by or os_user()}),
+            code_ref=_package_version(), env_json=to_json({"govflow": _package_version()}),
+            config_hash=canon.hash_value({k: v for k, v in mapping.items() if k != "base_dir"}), started_at=now)
+        w.add(RunState, run_id=run_id, state="running", at=now)
+        ids = record_classification(w, ledger.artifacts, classify_config(mapping), run_id=run_id, model_version_id=mv_id)
+        report = evaluate(w.conn, mapping, frameworks=frameworks, version=version, now=now, classification_ids=ids)
+        previous = previous_report(w.conn, ledger, system)
+        if previous is not None:
+            report = replace(report, progress=compare(report, *previous))
+        report = replace(report, run_id=run_id)
+        if candidate is not None:
+            fingerprint = w.conn.execute(select(ModelVersion.fingerprint).where(ModelVersion.id == candidate.id)).scalar_one()
+            w.add(Edge, run_id=run_id, direction="input", role="version", entity_kind="model", entity_id=None,
+                  fingerprint=fingerprint)
+        artifact_ids = {}
+        for suffix, media, data in ((".md", "text/markdown", render(report, "md")),
+                                    (".html", "text/html", render(report, "html")),
+                                    (".json", "application/json", canon.canonical(report.to_dict()))):
+            row = add_artifact(w, ledger.artifacts, kind=REPORT_KIND, name=report_name(system, suffix), data=data,
+                               media_type=media, run_id=run_id, model_version_id=mv_id)
+            artifact_ids[suffix.lstrip(".")] = str(row["id"])
+            w.add(Edge, run_id=run_id, direction="output", role=f"report{suffix}", entity_kind="artifact",
+                  entity_id=row["id"], fingerprint=f"sha256:{row['content_hash']}")
+        w.add(RunState, run_id=run_id, state="completed", at=canon.utc_now())
+    return replace(report, artifact_ids=artifact_ids)
+
+
+def _package_version() -> str:
+    import importlib.metadata
+
+    try:
+        return "govflow " + importlib.metadata.version("govflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "govflow (source)"
+
+
+def attach_evidence(ledger: Ledger, ref: str, *, kind: str, name: str, data: bytes, media_type: str,
+                    by: str | None = None) -> dict[str, Any]:
+    """Record a document people wrote (a plan, a register, a declaration) as evidence for a version.
+
+    Only the kinds the catalogues ask people to provide (`gap_queries.ATTACHABLE_KINDS`) are taken, so a
+    typo cannot file evidence nobody will find. Recorded as a ``command`` run ``evidence.attach``.
+    """
+    from governance.ids import new_id
+    from governance.registry import os_user
+    from governance.runs import add_artifact, to_json
+
+    if kind not in gq.ATTACHABLE_KINDS:
+        raise InputError(f"unknown evidence kind '{kind}'; choose one of: {', '.join(gq.ATTACHABLE_KINDS)}")
+    if not data.strip():
+        raise InputError(f"{name} is empty: attach the document itself")
+    now = canon.utc_now()
+    with ledger.write("evidence.attached", f"{ref} {kind}") as w:
+        version = resolve(w.conn, ref)
+        run_id = new_id()
+        w.add(Run, id=run_id, kind="command", name="evidence.attach", started_at=now, env_json="{}",
+              params_json=to_json({"version": str(version), "kind": kind, "name": name, "by": by or os_user()}))
+        w.add(RunState, run_id=run_id, state="running", at=now)
+        row = add_artifact(w, ledger.artifacts, kind=kind, name=name, data=data, media_type=media_type,
+                           run_id=run_id, model_version_id=version.id)
+        w.add(Edge, run_id=run_id, direction="output", role="document", entity_kind="artifact", entity_id=row["id"],
+              fingerprint=f"sha256:{row['content_hash']}")
+        w.add(RunState, run_id=run_id, state="completed", at=canon.utc_now())
+    return {"version": str(version), **row}

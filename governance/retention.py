@@ -1,0 +1,156 @@
+"""Retention and erasure of the personal data in prediction payloads, each purge under a tombstone.
+
+``prediction_payloads`` is the ledger's one purgeable table (DESIGN.md): the features, sensitive
+attributes and subject id of each logged prediction. Two ways to purge, both audited:
+
+* `apply_retention`: the payloads of one system's predictions older than ``logging.retention_days``.
+  Never younger than six months (EU AI Act Art. 19 / 26(6)): a shorter period is refused, not clamped.
+* `erase_subject`: every payload of one data subject (a data-protection erasure request). The subject
+  id itself is *not* written into the chained tombstone (that would keep the very data being erased);
+  the tombstone holds the request reference, the count and the payload hashes.
+
+Each purge is one transaction that first records the tombstone (a ``purges`` row and one
+``purged_payloads`` row per payload hash, chained by one audit entry) and then deletes the payloads;
+the database refuses the DELETE of any payload whose hash no tombstone names. The chained
+``predictions`` rows keep their ``payload_hash``, so `govflow verify` still passes and counts what
+was purged. Large purges are split into transactions of at most `BATCH` payloads, each with its own
+tombstone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Executable, delete, select, text
+
+from checks.errors import InputError, LedgerError
+from governance import canonical as canon
+from governance.config import MIN_RETENTION_DAYS
+from governance.ledger import PG_WRITE_LOCK, Ledger, Writer
+from governance.registry import os_user
+from governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
+
+BATCH = 5000
+TOO_SHORT = ("retention of {days} days is shorter than the {min} days the EU AI Act requires (Art. 19, Art. 26(6)); "
+             "set logging.retention_days to {min} or more")
+NO_SUBJECT = "give the data subject's id: --subject ID"
+DELETED_OTHER = "purge aborted: {deleted} payload(s) deleted where {expected} were recorded; nothing was changed"
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    kind: str  #: retention | erasure
+    count: int  #: payloads purged (or that would be, in a dry run)
+    purge_ids: tuple[str, ...]  #: the tombstones written (one per batch)
+    seqs: tuple[int, ...]  #: their audit entries
+    cutoff: datetime | None = None  #: retention: payloads created before this were purged
+    dry_run: bool = False
+
+    def describe(self) -> str:
+        what = "would purge" if self.dry_run else "purged"
+        scope = f" created before {canon.format_ts(self.cutoff)}" if self.cutoff else ""
+        tomb = "" if self.dry_run or not self.purge_ids else (
+            f"; tombstone(s) {', '.join(self.purge_ids)} in audit entr{'y' if len(self.seqs) == 1 else 'ies'} "
+            f"{', '.join(map(str, self.seqs))}")
+        return f"{self.kind}: {what} {self.count} prediction payload(s){scope}{tomb}"
+
+
+def cutoff_for(days: int, now: datetime) -> datetime:
+    """The creation time before which payloads are past retention; refuses less than six months."""
+    if days < MIN_RETENTION_DAYS:
+        raise InputError(TOO_SHORT.format(days=days, min=MIN_RETENTION_DAYS))
+    return now - timedelta(days=days)
+
+
+@contextmanager
+def _tombstone_then_delete(ledger: Ledger, event_type: str,
+                           subject: str) -> Iterator[tuple[Writer, list[tuple[Executable, int]]]]:
+    """`Ledger.write`, with statements run after the chained rows are inserted and before the commit.
+
+    `Ledger.write` inserts the buffered rows when the block ends, but the DELETE must come after the
+    tombstone rows exist (the database trigger checks them) and in the same transaction. This mirrors
+    its locking (SQLite ``BEGIN IMMEDIATE``; the PostgreSQL write lock), so the chain cannot fork. Each
+    statement must affect exactly its expected number of rows, or the whole transaction rolls back.
+    """
+    with ledger.engine.connect() as conn:
+        if ledger.is_sqlite:
+            conn = conn.execution_options(govflow_write=True)
+        with conn.begin():
+            if not ledger.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_WRITE_LOCK})
+            writer = Writer(conn)
+            after: list[tuple[Executable, int]] = []
+            yield writer, after
+            if writer.rows:
+                writer._commit(event_type, subject)
+                for statement, expected in after:
+                    done = conn.execute(statement).rowcount  # type: ignore[attr-defined]
+                    if done != expected:
+                        raise LedgerError(DELETED_OTHER.format(deleted=done, expected=expected))
+
+
+def _purge(ledger: Ledger, *, kind: str, criteria: dict[str, Any], reason: str, by: str,
+           select_batch: Callable[[Connection, int], list[str]], dry_run: bool, cutoff: datetime | None) -> PurgeResult:
+    if dry_run:
+        with ledger.read() as conn:
+            count = len(select_batch(conn, 10**12))
+        return PurgeResult(kind, count, (), (), cutoff, True)
+    total, ids, seqs = 0, [], []
+    while True:
+        with _tombstone_then_delete(ledger, f"payloads.purged.{kind}", f"{kind}: {reason}"[:500]) as (w, after):
+            hashes = select_batch(w.conn, BATCH)
+            if not hashes:
+                break
+            tomb = w.add(Purge, kind=kind, at=canon.utc_now(), by=by, reason=reason,
+                         criteria_json=canon.canonical(criteria).decode("utf-8"), count=len(hashes))
+            for payload_hash in hashes:
+                w.add(PurgedPayload, purge_id=tomb["id"], payload_hash=payload_hash)
+            after.append((delete(PredictionPayload).where(PredictionPayload.payload_hash.in_(hashes)), len(hashes)))
+        total += len(hashes)
+        ids.append(str(tomb["id"]))
+        assert w.seq is not None
+        seqs.append(w.seq)
+        if len(hashes) < BATCH:
+            break
+    return PurgeResult(kind, total, tuple(ids), tuple(seqs), cutoff)
+
+
+def apply_retention(ledger: Ledger, system: str, retention_days: int, *, now: datetime | None = None,
+                    by: str | None = None, dry_run: bool = False) -> PurgeResult:
+    """Purge the payloads of ``system``'s predictions created more than ``retention_days`` ago."""
+    cutoff = cutoff_for(retention_days, now or canon.utc_now())
+
+    def batch(conn: Connection, limit: int) -> list[str]:
+        return list(conn.execute(
+            select(PredictionPayload.payload_hash).join(Prediction, Prediction.payload_hash == PredictionPayload.payload_hash)
+            .where(Prediction.system == system, PredictionPayload.created_at < cutoff)
+            .distinct().order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
+
+    criteria = {"system": system, "retention_days": retention_days, "created_before": canon.format_ts(cutoff)}
+    return _purge(ledger, kind="retention", criteria=criteria, by=by or os_user(), select_batch=batch,
+                  reason=f"retention period of {retention_days} days (logging.retention_days) passed",
+                  dry_run=dry_run, cutoff=cutoff)
+
+
+def erase_subject(ledger: Ledger, subject_id: str, *, reason: str, request: str | None = None,
+                  by: str | None = None, dry_run: bool = False) -> PurgeResult:
+    """Purge every payload of one data subject (an erasure request)."""
+    if not subject_id or not subject_id.strip():
+        raise InputError(NO_SUBJECT)
+
+    def batch(conn: Connection, limit: int) -> list[str]:
+        return list(conn.execute(select(PredictionPayload.payload_hash).where(PredictionPayload.subject_id == subject_id)
+                                 .order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
+
+    criteria = {"subject": "withheld: the subject id is personal data", "request": request}
+    return _purge(ledger, kind="erasure", criteria=criteria, by=by or os_user(), select_batch=batch,
+                  reason=reason or "erasure request", dry_run=dry_run, cutoff=None)
+
+
+def purges(conn: Connection) -> list[dict[str, Any]]:
+    """Every tombstone, oldest first."""
+    return [dict(r) for r in conn.execute(select(Purge).order_by(Purge.audit_seq)).mappings()]
