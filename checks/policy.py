@@ -33,8 +33,9 @@ DriftSeverity = Literal["critical", "warning", "off"]
 # Evidently 0.7 stattest names (evidently.legacy.calculations.stattests), by the column type they take.
 NumericalStatTest = Literal["anderson", "cramer_von_mises", "ed", "empirical_mmd", "es", "hellinger",
                             "jensenshannon", "kl_div", "ks", "mannw", "psi", "t_test", "wasserstein"]
-CategoricalStatTest = Literal["chisquare", "fisher_exact", "g_test", "hellinger", "jensenshannon", "kl_div",
-                              "psi", "TVD", "z"]
+# plus govflow's own two-sample chi-square (checks.drift), the default for small categorical samples.
+CategoricalStatTest = Literal["chisquare", "chisquare_two_sample", "fisher_exact", "g_test", "hellinger",
+                              "jensenshannon", "kl_div", "psi", "TVD", "z"]
 
 
 class _Section(BaseModel):
@@ -73,7 +74,7 @@ class DriftPolicy(_Section):
     numerical_threshold: float | None = Field(
         default=None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
     categorical_method: CategoricalStatTest | None = Field(
-        default=None, description="Evidently test for categorical columns; null: chi-square/Z up to 1000 rows, else Jensen-Shannon (default).")
+        default=None, description="Evidently test for categorical columns; null: two-sample chi-square/Z up to 1000 rows, else Jensen-Shannon (default).")
     categorical_threshold: float | None = Field(
         default=None, gt=0, description="Threshold of that test (a p-value or a distance); null: its own default (default).")
     prediction_drift: DriftSeverity = Field(
