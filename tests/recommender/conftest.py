@@ -1,4 +1,5 @@
-"""Recommender fixtures: a synthetic ratings set with its config, and a Prefect harness for the flow."""
+"""Recommender fixtures: a synthetic ratings set with its config; flows run under the session's one
+Prefect harness (``prefect_harness`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,6 @@ import pytest
 from flows.recording import set_ledger
 from governance.ledger import Ledger
 from tests.recommender.synthetic import write_config
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
 
 
 @pytest.fixture
