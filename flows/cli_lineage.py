@@ -18,19 +18,24 @@ from typing import Annotated
 import typer
 
 from checks.errors import InputError
-from flows.cli import app, ctx
 from governance import lineage_graph as graph
 from governance import openlineage as ol
 from governance import registry
 from governance.ledger import Ledger
 from governance.trace import Node, Tracer, render
 
+# What other command modules import from here is defined before `flows.cli` is imported: importing
+# `flows.cli` imports every command module, and one of them may import this module, half-loaded.
 trace_app = typer.Typer(no_args_is_help=True, help="Walk the lineage graph upstream and downstream.")
-app.add_typer(trace_app, name="trace")
-
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the tree as JSON.")]
 DepthOpt = Annotated[int, typer.Option("--depth", min=1, help="How many steps to walk each way.")]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many users of one piece of content.")]
+# Formats `export` knows; others register theirs here: f(ledger, "NAME:VERSION", path) -> message.
+EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {}
+
+from flows.cli import app, ctx  # noqa: E402
+
+app.add_typer(trace_app, name="trace")
 
 
 def _show(node: Node, as_json: bool) -> None:
@@ -79,8 +84,7 @@ def export_openlineage(ledger: Ledger, ref: str, out: Path) -> str:
     return f"wrote {len(events)} OpenLineage events for {len(run_ids)} runs of {version} to {out}"
 
 
-# Formats `export` knows; others register theirs here: f(ledger, "NAME:VERSION", path) -> message.
-EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {"openlineage": export_openlineage}
+EXPORTERS["openlineage"] = export_openlineage
 
 
 @app.command()

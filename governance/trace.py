@@ -12,8 +12,10 @@ Content already expanded elsewhere in the tree is marked and not expanded again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -40,11 +42,13 @@ class Node:
     label: str
     data: dict[str, Any] = field(default_factory=dict)
     children: list[Node] = field(default_factory=list)
+    text_only: bool = False  # a line for reading whose facts are already in the parent's data
 
     def to_dict(self) -> dict[str, Any]:
         out = {"type": self.type, **self.data}
-        if self.children:
-            out["children"] = [c.to_dict() for c in self.children]
+        children = [c.to_dict() for c in self.children if not c.text_only]
+        if children:
+            out["children"] = children
         return out
 
 
@@ -64,6 +68,11 @@ def render(root: Node) -> str:
 
 def _ts(moment: datetime | None) -> str | None:
     return None if moment is None else canon.format_ts(moment)
+
+
+def _num(value: Any) -> str:
+    """A figure for reading (JSON output keeps the exact value)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _when(moment: datetime | None) -> str:
@@ -116,29 +125,38 @@ class Tracer:
         return Node(kind, label, data)
 
     @staticmethod
-    def check_node(row: dict[str, Any]) -> Node:
-        passed = None if row["passed"] is None else bool(row["passed"])
-        observed, threshold = json.loads(row["observed_json"]), json.loads(row["threshold_json"])
-        verdict = {True: "passed", False: "FAILED", None: "not judged"}[passed]
-        label = (f"check {row['kind']} {row['name']} [{row['subject']}] {verdict}: observed {observed}, "
-                 f"threshold {threshold} ({row['severity']})")
-        return Node("check", label, {"kind": row["kind"], "name": row["name"], "subject": row["subject"],
-                                     "passed": passed, "observed": observed, "threshold": threshold,
-                                     "severity": row["severity"], "run_id": row["run_id"]})
+    def check_data(row: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": row["kind"], "name": row["name"], "subject": row["subject"],
+                "passed": None if row["passed"] is None else bool(row["passed"]),
+                "observed": json.loads(row["observed_json"]), "threshold": json.loads(row["threshold_json"]),
+                "severity": row["severity"], "run_id": row["run_id"]}
 
     def checks_node(self, rows: list[dict[str, Any]]) -> Node:
-        passed = sum(r["passed"] == 1 for r in rows)
-        failed = sum(r["passed"] == 0 for r in rows)
+        """A summary line; below it (as text) the results that failed or could not be judged.
+
+        The JSON form holds every result under ``results``.
+        """
+        results = [self.check_data(r) for r in rows]
+        passed = sum(r["passed"] is True for r in results)
+        failed = sum(r["passed"] is False for r in results)
         label = f"checks: {len(rows)} ({passed} passed, {failed} failed, {len(rows) - passed - failed} not judged)"
-        return Node("checks", label, {"total": len(rows), "passed": passed, "failed": failed},
-                    [self.check_node(r) for r in rows])
+        node = Node("checks", label, {"total": len(rows), "passed": passed, "failed": failed, "results": results})
+        for r in results:
+            if r["passed"] is False or (r["passed"] is None and r["severity"] != "info"):
+                verdict = "FAILED" if r["passed"] is False else "not judged"
+                node.children.append(Node(
+                    "check", f"{verdict}: {r['kind']} {r['name']} [{r['subject']}] observed {_num(r['observed'])}, "
+                    f"threshold {_num(r['threshold'])} ({r['severity']})", r, text_only=True))
+        return node
 
     # -- walks ---------------------------------------------------------------------------------
 
     def _runs_touching(self, fp: str, direction: str, exclude: set[str] | None = None) -> list[RunView]:
+        """Runs with an edge to this content, oldest first; a flow is left out where one of its
+        own steps has the same edge (a flow returns what its last step produced)."""
         ids = [e.run_id for e in graph.edges_of_content(self.conn, [fp], direction) if e.run_id not in (exclude or ())]
         views = graph.runs(self.conn, ids)
-        ordered = [views[i] for i in dict.fromkeys(ids) if i in views]
+        ordered = sorted((views[i] for i in dict.fromkeys(ids) if i in views), key=lambda v: (v.started_at, v.id))
         nested_under = {v.parent_run_id for v in ordered}
         return [v for v in ordered if not (v.kind == "flow" and v.id in nested_under)]
 
@@ -147,33 +165,52 @@ class Tracer:
                  if e.direction == direction and e.kind in LINEAGE_KINDS]
         return list({e.fingerprint: e for e in reversed(edges)}.values())[::-1]
 
-    def upstream(self, fp: str, depth: int) -> list[Node]:
-        """The run that produced this content, and recursively what it took."""
+    def upstream(self, fp: str, depth: int, before: datetime | None = None) -> list[Node]:
+        """The run that produced this content (the last one before ``before``), and what it took."""
         producers = self._runs_touching(fp, "output")
-        if not producers:
+        earlier = [p for p in producers if before is None or p.started_at <= before]
+        if not earlier:
             return [Node("note", "not produced by any recorded run (an original input)", {"original": True})]
-        first, others = producers[0], producers[1:]
-        node = self.run_node(first)
+        chosen = earlier[-1] if before is not None else earlier[0]
+        others = [p for p in producers if p.id != chosen.id]
+        node = self.run_node(chosen)
         node.label = "produced by " + node.label
-        checks = graph.checks_of_runs(self.conn, [first.id]).get(first.id, [])
+        checks = graph.checks_of_runs(self.conn, [chosen.id]).get(chosen.id, [])
         if checks:
             node.children.append(self.checks_node(checks))
-        inputs = self._lineage_edges(first.id, "input")
+        inputs = self._lineage_edges(chosen.id, "input")
         ents = graph.entities(self.conn, [e.fingerprint for e in inputs])
         for edge in inputs:
             child = self.entity_node(edge.fingerprint, ents.get(edge.fingerprint), edge.role)
-            self._expand(child, edge.fingerprint, depth - 1, self.upstream)
+            child.children = self.checked_by(edge.fingerprint, exclude={chosen.id})
+            child.children += self._expand(child, f"up:{edge.fingerprint}", depth - 1,
+                                           partial(self._upstream_of, edge.fingerprint, chosen.started_at))
             node.children.append(child)
         out = [node]
         if others:
-            out.append(Node("note", f"also produced by {len(others)} later run(s): "
+            out.append(Node("note", f"the same content was also produced by {len(others)} other run(s): "
                             + ", ".join(short(o.id, 13) for o in others[:5]) + (", ..." if len(others) > 5 else ""),
                             {"also_produced_by": [o.id for o in others]}))
         return out
 
-    def downstream(self, fp: str, depth: int, exclude: set[str] | None = None) -> list[Node]:
-        """The runs that took this content, and recursively what they produced."""
+    def checked_by(self, fp: str, exclude: set[str]) -> list[Node]:
+        """The runs that took this content and recorded check results: the evidence about it."""
         consumers = self._runs_touching(fp, "input", exclude)
+        checks = graph.checks_of_runs(self.conn, [r.id for r in consumers])
+        out = []
+        for run in consumers:
+            if run.id in checks and f"checked:{fp}:{run.id}" not in self.expanded:
+                self.expanded.add(f"checked:{fp}:{run.id}")
+                node = self.run_node(run)
+                node.label = "checked by " + node.label
+                node.children.append(self.checks_node(checks[run.id]))
+                out.append(node)
+        return out
+
+    def downstream(self, fp: str, depth: int, after: datetime | None = None,
+                   exclude: set[str] | None = None) -> list[Node]:
+        """The runs that took this content (from ``after`` on), and recursively what they produced."""
+        consumers = [r for r in self._runs_touching(fp, "input", exclude) if after is None or r.started_at >= after]
         out: list[Node] = []
         for run in consumers[: self.limit]:
             node = self.run_node(run)
@@ -185,7 +222,8 @@ class Tracer:
             ents = graph.entities(self.conn, [e.fingerprint for e in outputs])
             for edge in outputs:
                 child = self.entity_node(edge.fingerprint, ents.get(edge.fingerprint), "produced")
-                self._expand(child, edge.fingerprint, depth - 1, self.downstream)
+                child.children = self._expand(child, f"down:{edge.fingerprint}", depth - 1,
+                                              partial(self._downstream_of, edge.fingerprint, run.started_at))
                 node.children.append(child)
             out.append(node)
         if len(consumers) > self.limit:
@@ -193,28 +231,36 @@ class Tracer:
                             {"more": len(consumers) - self.limit}))
         return out
 
-    def _expand(self, node: Node, fp: str, depth: int, walk: Any) -> None:
-        key = f"{walk.__name__}:{fp}"
+    def _upstream_of(self, fp: str, before: datetime, depth: int) -> list[Node]:
+        return self.upstream(fp, depth, before)
+
+    def _downstream_of(self, fp: str, after: datetime, depth: int, exclude: set[str] | None = None) -> list[Node]:
+        return self.downstream(fp, depth, after, exclude)
+
+    def _expand(self, node: Node, key: str, depth: int, walk: Callable[[int], list[Node]]) -> list[Node]:
+        """``walk(depth)`` unless this content was expanded already (or the depth is spent)."""
         if key in self.expanded:
             node.label += " (shown above)"
-            return
+            return []
         if depth <= 0:
             node.label += " (depth limit)"
-            return
+            return []
         self.expanded.add(key)
-        node.children = walk(fp, depth)
+        return walk(depth)
 
     # -- the three traces ----------------------------------------------------------------------
 
     def trace_entity(self, fp: str) -> Node:
         ent = graph.entities(self.conn, [fp]).get(fp)
         root = self.entity_node(fp, ent)
-        self.expanded |= {f"upstream:{fp}", f"downstream:{fp}"}
+        self.expanded |= {f"up:{fp}", f"down:{fp}"}
         root.children = [Node("upstream", "upstream (where it came from)", {}, self.upstream(fp, self.depth)),
                          Node("downstream", "downstream (where it went)", {}, self.downstream(fp, self.depth))]
         return root
 
     def trace_run(self, run_id: str) -> Node:
+        """A run with its flow, its steps and checks; what it took (from outside) and what it
+        produced, with where that went afterwards (outside the run)."""
         run = graph.runs(self.conn, [run_id])[run_id]
         root = self.run_node(run)
         parent_id = run.parent_run_id
@@ -239,24 +285,22 @@ class Tracer:
             root.children.append(self.checks_node(checks))
         edges = [e for e in graph.edges_of_runs(self.conn, scope) if e.kind in LINEAGE_KINDS]
         produced = {e.fingerprint for e in edges if e.direction == "output"}
-        taken = {e.fingerprint for e in edges if e.direction == "input"}
-        external_inputs = list(dict.fromkeys(e.fingerprint for e in edges
-                                             if e.direction == "input" and e.fingerprint not in produced))
-        results = list(dict.fromkeys(e.fingerprint for e in edges if e.direction == "output"))
-        own_results = {e.fingerprint for e in edges if e.direction == "output" and e.run_id == run_id}
-        roles = {e.fingerprint: e.role for e in edges}
-        ents = graph.entities(self.conn, external_inputs + results)
+        taken = [e for e in edges if e.direction == "input" and e.fingerprint not in produced]
+        made = [e for e in edges if e.direction == "output"]
+        taken = list({e.fingerprint: e for e in reversed(taken)}.values())[::-1]
+        made = list({e.fingerprint: e for e in reversed(made)}.values())[::-1]
+        ents = graph.entities(self.conn, [e.fingerprint for e in taken + made])
         up = Node("upstream", "upstream (what it took)")
-        for fp in external_inputs:
-            child = self.entity_node(fp, ents.get(fp), roles[fp])
-            self._expand(child, fp, self.depth, self.upstream)
+        for edge in taken:
+            child = self.entity_node(edge.fingerprint, ents.get(edge.fingerprint), edge.role)
+            child.children = self._expand(child, f"up:{edge.fingerprint}", self.depth,
+                                          partial(self._upstream_of, edge.fingerprint, run.started_at))
             up.children.append(child)
-        down = Node("downstream", "downstream (what it produced, and where that went)")
-        for fp in results:
-            child = self.entity_node(fp, ents.get(fp), roles[fp])
-            child.children = self.downstream(fp, self.depth, exclude=set(scope))
-            if fp in taken and fp not in own_results and not child.children:
-                continue  # an intermediate result, used only inside this run
+        down = Node("downstream", "downstream (what it produced, and where that went afterwards)")
+        for edge in made:
+            child = self.entity_node(edge.fingerprint, ents.get(edge.fingerprint), edge.role)
+            child.children = self._expand(child, f"down:{edge.fingerprint}", self.depth, partial(
+                self._downstream_of, edge.fingerprint, run.started_at, exclude=set(scope)))
             down.children.append(child)
         for section, empty in ((up, "nothing but plain parameters"), (down, "nothing recorded")):
             if not section.children:
@@ -273,6 +317,11 @@ class Tracer:
                     {"system": mv["system"], "version": mv["version"], "model_version_id": mv["id"],
                      "fingerprint": mv["fingerprint"], "stage": stage, "artifact_hash": mv["artifact_hash"],
                      "training_run_id": mv["training_run_id"], "created_at": _ts(mv["created_at"])})
+        training = graph.runs(self.conn, [mv["training_run_id"]]).get(mv["training_run_id"] or "")
+        if training is not None:
+            node = self.run_node(training)
+            node.label = "trained in " + node.label
+            root.children.append(node)
         if stages:
             root.children.append(Node("stages", "stages: " + " → ".join(s["stage"] for s in stages), {}, [
                 Node("stage", f"{s['stage']} · {_when(s['at'])} · by {s['by']} · {s['reason']}",
@@ -303,7 +352,7 @@ class Tracer:
                      {"kind": d["kind"], "name": d["name"], "content_hash": d["content_hash"], "uri": d["uri"]})
                 for d in docs]))
         fp = mv["fingerprint"]
-        self.expanded |= {f"upstream:{fp}", f"downstream:{fp}"}
+        self.expanded |= {f"up:{fp}", f"down:{fp}"}
         up = self.upstream(fp, self.depth)
         if up and up[0].type == "note" and mv["training_run_id"]:
             up = [self.trace_run(mv["training_run_id"])]

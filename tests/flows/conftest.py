@@ -6,6 +6,7 @@ test and detaches it, and any OpenLineage emitter, afterwards.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -43,3 +44,30 @@ def sqlite_recorder(sqlite_ledger: Ledger) -> Iterator[Ledger]:
     set_ledger(sqlite_ledger)
     yield sqlite_ledger
     set_ledger(None)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def module_ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A ledger shared by the tests of one module (for expensive set-ups), on both backends."""
+    home = tmp_path_factory.mktemp("home")
+    if request.param == "sqlite":
+        ledger = Ledger.open(home=home)
+        yield ledger
+        ledger.close()
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL, _admin_conninfo, require_pg
+
+    require_pg()
+    name = f"gf_{secrets.token_hex(6)}"
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    ledger = Ledger.open(make_url(PG_URL).set(database=name).render_as_string(hide_password=False), home=home)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+        with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -163,3 +163,99 @@ def outage(admin_url: str, database: str) -> None:
     load(3)
     state = drop_the_ledger(admin_url, database, return_state=True)
     OUTCOME["outage"] = state.result(raise_on_failure=False)
+
+
+# -- a model, registered -----------------------------------------------------------------------
+
+@task
+def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return frame.iloc[: len(frame) * 2 // 3].reset_index(drop=True), frame.iloc[len(frame) * 2 // 3:].reset_index(drop=True)
+
+
+@task
+def fit(train: pd.DataFrame) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=200).fit(train[["age", "income"]], train["label"])
+
+
+@task
+def evaluate(model: Any, test: pd.DataFrame) -> SuiteResult:
+    accuracy = float((model.predict(test[["age", "income"]]) == test["label"]).mean())
+    return SuiteResult(kind=CheckKind.PERFORMANCE, results=(
+        CheckResult(kind=CheckKind.PERFORMANCE, name="accuracy", subject="overall", observed=accuracy,
+                    threshold=0.5, passed=accuracy >= 0.5, severity=Severity.CRITICAL),
+        CheckResult(kind=CheckKind.PERFORMANCE, name="accuracy", subject="label=bad", observed=None,
+                    threshold=0.5, passed=None, severity=Severity.WARNING),
+    ))
+
+
+@task
+def register(model: Any, system: str, training_run_id: str) -> str:
+    from flows.recording import get_ledger
+    from governance import registry
+    from governance.fingerprint import fingerprint_model, model_bytes
+
+    version = registry.register_version(
+        get_ledger(), system=system, model_data=model_bytes(model), fingerprint=fingerprint_model(model),
+        training_run_id=training_run_id, hyperparams={"max_iter": 200}, config_snapshot={"system": {"name": system}},
+        attachments=[], by="test")
+    return str(version)
+
+
+@flow
+def train_model(system: str, n: int = 60) -> str:
+    from flows.recording import current_run_id
+
+    frame = clean(load(n))
+    validate(frame)
+    train, test = split(frame)
+    model = fit(train)
+    evaluate(model, test)
+    return register(model, system, current_run_id())
+
+
+# -- the command line, in this process ---------------------------------------------------------
+
+def cli(monkeypatch: Any, capsys: Any, ledger: Ledger, *args: str) -> tuple[int, str, str]:
+    """Run `govflow --db <ledger> --home <its home> ARGS` through its real entry point."""
+    import os
+    import sys
+
+    from flows.cli import main
+
+    for name in ("GOVFLOW_HOME", "PREFECT_API_URL"):  # the CLI sets these: restore them after
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setattr(sys, "argv", ["govflow", "--db", url, "--home", str(ledger.home), *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@task
+def predict(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"prediction": model.predict(frame[["age", "income"]])})
+
+
+@flow
+def score(ref: str, n: int = 10) -> pd.DataFrame:
+    """A later flow that loads a registered model from the ledger and scores with it."""
+    import pickle
+
+    from flows.recording import get_ledger
+    from governance import registry
+
+    ledger = get_ledger()
+    with ledger.read() as conn:
+        row = registry.version_row(conn, registry.resolve(conn, ref).id)
+    model = pickle.loads(ledger.artifacts.read(row["artifact_hash"]))
+    return predict(model, load(n))
