@@ -103,6 +103,11 @@ def _layout(fig: go.Figure, y_title: str, **extra: Any) -> go.Figure:
     return fig
 
 
+def _period(fig: go.Figure, data: dd.DashboardData) -> None:
+    """Time charts span the whole period shown, whatever windows hold data."""
+    fig.update_xaxes(type="date", range=[data.start, data.end])
+
+
 def _div(fig: go.Figure, key: str) -> str:
     return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{key}",
                            config={"displaylogo": False, "responsive": True}))
@@ -116,9 +121,11 @@ def charts(data: dd.DashboardData, titles: dict[str, str]) -> list[dict[str, str
     fig = go.Figure()
     for i, version in enumerate(sorted({c.version for c in data.counts})):
         counts = [c for c in data.counts if c.version == version]
-        fig.add_bar(x=[c.window for c in counts], y=[c.requests for c in counts], name=version,
-                    marker_color=PALETTE[i % len(PALETTE)])
+        fig.add_bar(x=[c.window + data.bucket / 2 for c in counts], y=[c.requests for c in counts], name=version,
+                    width=data.bucket.total_seconds() * 1000 * 0.9, marker_color=PALETTE[i % len(PALETTE)],
+                    hovertemplate="%{y} requests")
     _layout(fig, "requests", barmode="stack")
+    _period(fig, data)
     out.append({"key": "requests", "title": "Requests over time by model version", "note": "",
                 "html": _div(fig, "requests")})
     overall = [r for r in data.rates if not r.attribute]
@@ -133,6 +140,7 @@ def charts(data: dd.DashboardData, titles: dict[str, str]) -> list[dict[str, str
         fig.add_scatter(x=[r.window for r in overall], y=[r.rate for r in overall], mode="lines", name="all",
                         line=dict(color="#555", dash="dot"))
         _layout(fig, "favourable rate", yaxis_range=[0, 1.05])
+        _period(fig, data)
         out.append({"key": f"rates-{attribute}", "title": f"Favourable-decision rate by {attribute}",
                     "note": "", "html": _div(fig, f"rates-{attribute}")})
     if data.ratios:
@@ -146,6 +154,7 @@ def charts(data: dd.DashboardData, titles: dict[str, str]) -> list[dict[str, str
         fig.add_hline(y=data.rules.ratio_min, line=dict(color="#c0392b", dash="dash"),
                       annotation_text=f"policy bound {data.rules.ratio_min:g}")
         _layout(fig, "lowest / highest group rate", yaxis_range=[0, 1.05])
+        _period(fig, data)
         out.append({"key": "ratios", "title": "Rate ratio between groups (disparate impact)",
                     "note": f"Groups with fewer than {data.rules.min_group_size} decisions in a window are not judged.",
                     "html": _div(fig, "ratios")})
@@ -160,23 +169,23 @@ def _exposure_charts(data: dd.DashboardData, titles: dict[str, str]) -> list[dic
     out = []
     for attribute in sorted({g.attribute for g in report.groups}):
         groups = [g for g in report.groups if g.attribute == attribute]
-        dimension = "genre" if "genre" in report.dimensions else next(iter(report.dimensions), None)
-        if dimension:
-            keys = sorted(report.overall.category_shares[dimension],
-                          key=lambda c: -report.overall.category_shares[dimension][c])
-            labels = keys
-        else:
-            keys = report.top_items(10)
-            labels = [titles.get(k, k) for k in keys]
-        fig = go.Figure()
-        for i, g in enumerate(groups):
-            shares = g.category_shares.get(dimension, {}) if dimension else g.shares
-            fig.add_bar(x=labels, y=[shares.get(k, 0.0) for k in keys], name=f"{attribute}={g.group}",
-                        marker_color=PALETTE[i % len(PALETTE)])
-        _layout(fig, "share of exposure", barmode="group")
-        what = f"item {dimension}" if dimension else "the 10 most exposed items"
-        out.append({"key": f"exposure-{attribute}", "title": f"Exposure by {attribute}: {what}",
-                    "note": "", "html": _div(fig, f"exposure-{attribute}")})
+        for dimension in report.dimensions or [None]:  # type: ignore[list-item]
+            if dimension:
+                overall = report.overall.category_shares[dimension]
+                keys = sorted(overall, key=lambda c: (-overall[c], c))
+                labels = keys
+            else:
+                keys = report.top_items(10)
+                labels = [titles.get(k, k) for k in keys]
+            fig = go.Figure()
+            for i, g in enumerate(groups):
+                shares = g.category_shares.get(dimension, {}) if dimension else g.shares
+                fig.add_bar(x=labels, y=[shares.get(k, 0.0) for k in keys], name=f"{attribute}={g.group}",
+                            marker_color=PALETTE[i % len(PALETTE)])
+            _layout(fig, "share of exposure", barmode="group")
+            what = f"item {dimension}" if dimension else "the 10 most exposed items"
+            key = f"exposure-{attribute}-{dimension or 'items'}"
+            out.append({"key": key, "title": f"Exposure by {attribute}: {what}", "note": "", "html": _div(fig, key)})
     return out
 
 

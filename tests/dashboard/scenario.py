@@ -81,3 +81,22 @@ def decisions(start: datetime, *, days: int, per_day: dict[tuple[str, int], tupl
 
 
 BALANCED = {("female", 22): (40, 24), ("female", 40): (40, 24), ("male", 22): (40, 24), ("male", 40): (40, 24)}
+
+
+CATALOG = {"items": {"a": {"title": "A", "categories": {"genre": ["Action"]}},
+                     "b": {"title": "B", "categories": {"genre": ["Drama"]}},
+                     "c": {"title": "C", "categories": {"genre": ["Action", "Drama"]}}}}
+
+
+def recommender(ledger: Ledger, start: datetime, system: str = "movie-recs") -> registry.VersionRef:
+    """A recommender in production with an item catalogue, and 40 logged lists: women get
+    ``[a, b]``, men ``[b, c]`` (so exposure differs by gender in a way one can check by hand)."""
+    catalog = registry.Attachment("item_catalog", "item_catalog.json", json.dumps(CATALOG).encode(), "application/json")
+    snapshot = {"kind": "recommender", "system": {"name": system, "intended_purpose": "Recommend films"},
+                "data": {"folder": ".", "sensitive_features": ["gender"]}, "policy": {}}
+    version = register(ledger, system, snapshot, attachments=[catalog])
+    to_production(ledger, version)
+    rows = [Logged(start + timedelta(minutes=i), {"items": ["a", "b"] if i % 2 else ["b", "c"], "cold_start": False},
+                   sensitive={"gender": "F" if i % 2 else "M"}, features={"user_id": str(i)}) for i in range(40)]
+    log(ledger, version, rows)
+    return version

@@ -33,6 +33,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         version = scenario.register(ledger, system)
         scenario.to_production(ledger, version)
         scenario.log(ledger, version, scenario.decisions(start, days=4, per_day=BALANCED, collapse=changes))
+    scenario.recommender(ledger, start)
     secret, _ = tokens.create_token(ledger, role="auditor", label="browser-test", created_by="test")
     app = FastAPI()
     app.include_router(dashboard_router(ledger, clock=lambda: start + timedelta(days=5)))
@@ -124,6 +125,21 @@ def test_balanced_page_has_no_flags(browser: Any, site: dict[str, Any]) -> None:
         visit.close()
 
 
+def test_recommender_page_shows_exposure_by_group(browser: Any, site: dict[str, Any]) -> None:
+    visit = Visit(browser, site)
+    try:
+        visit.sign_in(site, "/dashboard/movie-recs")
+        page = visit.page
+        page.wait_for_selector("[data-chart='exposure-gender-genre'] .main-svg", state="attached", timeout=15000)
+        assert page.locator("[data-chart='exposure-gender-genre'] .barlayer .point").count() == 4  # 2 genres x 2 groups
+        shot = page.locator("[data-chart='exposure-gender-genre']").screenshot()
+        assert {(31, 119, 180), (214, 39, 40)} <= set(colour_counts(shot))
+        assert visit.errors == []
+        assert all(u.startswith(site["url"] + "/") for u in visit.requests), visit.requests
+    finally:
+        visit.close()
+
+
 def test_index_lists_both_systems_with_their_flag_counts(browser: Any, site: dict[str, Any]) -> None:
     visit = Visit(browser, site)
     try:
@@ -132,7 +148,8 @@ def test_index_lists_both_systems_with_their_flag_counts(browser: Any, site: dic
         texts = [rows.nth(i).inner_text().split("\t") for i in range(1, rows.count())]
         assert [[cell.strip() for cell in row] for row in texts] == [
             ["credit-scoring", "640", "credit-scoring:1", "2", "4"],
-            ["loans-balanced", "640", "loans-balanced:1", "0", "0"]]
+            ["loans-balanced", "640", "loans-balanced:1", "0", "0"],
+            ["movie-recs", "40", "movie-recs:1", "0", "0"]]
         assert all(u.startswith(site["url"] + "/") for u in visit.requests), visit.requests
     finally:
         visit.close()

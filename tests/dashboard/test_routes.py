@@ -95,3 +95,17 @@ def test_plotly_js_is_served_from_the_installed_package(client: TestClient) -> N
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.content == PLOTLY_JS.read_bytes()
+
+
+def test_exposure_of_a_recommender(sqlite_ledger: Ledger, start: datetime) -> None:
+    scenario.recommender(sqlite_ledger, start)
+    app = FastAPI()
+    app.include_router(dashboard_router(sqlite_ledger, clock=lambda: start + timedelta(days=1)))
+    page = TestClient(app).get("/dashboard/movie-recs", headers=bearer(sqlite_ledger))
+    assert page.status_code == 200
+    assert 'data-chart="exposure-gender-genre"' in page.text and 'data-chart="rates-gender"' not in page.text
+    # F: a 1, b 0.631 -> 0.613 / 0.387; M: b, c likewise; all: a 0.307, b 0.5, c 0.193; distance 0.307 each
+    rows = re.findall(r"<tr><td>gender</td><td>(\w)</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>"
+                      r"<td class=\"num\">([\d.]+)</td></tr>", page.text)
+    assert rows == [("F", "20", "2", "0.307"), ("M", "20", "2", "0.307")]
+    assert 'id="no-flags"' in page.text
