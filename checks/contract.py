@@ -26,6 +26,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -114,16 +115,27 @@ class Contract(BaseModel):
 
         Each expectation's ``meta`` holds ``{"column": ..., "govflow": CONTRACT_VERSION}``.
         """
-        import great_expectations as gx
-
+        gx = great_expectations()
         return gx.ExpectationSuite(name=name or f"govflow-contract-{self.hash()[:12]}",
                                    expectations=expectations(self, mostly=1.0))
 
 
+def great_expectations() -> Any:
+    """The `great_expectations` module, imported on first use with its DeprecationWarnings silenced.
+
+    GX takes seconds to import, so modules that only parse contracts do not pay for it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # e.g. GX's `import sre_constants`
+        import great_expectations as gx
+        import great_expectations.expectations  # noqa: F401
+        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: F401
+    return gx
+
+
 def expectations(contract: Contract, *, mostly: float, present: Sequence[str] | None = None) -> list[Any]:
     """The GX expectations of `contract`; value rules only for the `present` columns (default: all)."""
-    import great_expectations.expectations as gxe
-
+    gxe = great_expectations().expectations
     found: list[Any] = [gxe.ExpectTableRowCountToBeBetween(
         min_value=contract.row_count_min, max_value=contract.row_count_max, meta={"column": None})]
     if contract.extra_columns == "forbid":

@@ -21,7 +21,7 @@ cost independent of the row count.
 Examples
 --------
 >>> y = pd.Series(["good", "bad"] * 40, name="creditability")
->>> sex = pd.DataFrame({"sex": ["f", "m"] * 40})
+>>> sex = pd.DataFrame({"sex": ["f", "f", "m", "m"] * 20})
 >>> suite = assess_fairness(y_true=y, y_pred=y, sensitive=sex, positive_label="good")
 >>> [(r.name, r.passed) for r in suite.results if r.subject == "sex"]
 [('demographic_parity_difference', True), ('disparate_impact_ratio', True), ('equalized_odds_difference', True)]

@@ -21,14 +21,13 @@ Examples
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from checks.canonical import json_safe
-from checks.contract import Contract, expectations, fits, infer_contract
+from checks.contract import Contract, expectations, fits, great_expectations, infer_contract
 from checks.errors import DataError
 from checks.inputs import NOT_A_FRAME
 from checks.policy import Policy
@@ -40,10 +39,9 @@ __all__ = ["Contract", "infer_contract", "validate"]
 
 def _context() -> Any:
     """An ephemeral GX context with its progress bars off, and a batch definition for a frame."""
-    import great_expectations as gx
+    gx = great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas(name="govflow").add_dataframe_asset(name="frame")
@@ -143,8 +141,7 @@ def validate(frame: pd.DataFrame, contract: Contract | Mapping[str, Any], *,
         raise DataError(NOT_A_FRAME.format(what="the data to validate", type=type(frame).__name__))
     if not isinstance(contract, Contract):
         contract = Contract.from_dict(contract)
-    import great_expectations as gx
-
+    gx = great_expectations()
     allowed_share = policy.validation.unexpected_share_max
     types = _type_results(frame, contract)
     typed = [r.subject for r in types if r.passed]  # value rules on a mistyped column would only echo it
