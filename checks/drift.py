@@ -164,7 +164,7 @@ def assess_drift(*, reference: pd.DataFrame, current: pd.DataFrame, policy: Poli
         ``policy.drift``; default `Policy()`.
     columns : sequence of str, optional
         Feature columns to test. Default: every column of `reference` except `id_columns`,
-        `prediction` and `target`.
+        `prediction`, `target` and datetime columns.
     numerical, categorical : sequence of str, optional
         Column types; others are numerical when numeric with more than two values, else categorical.
     id_columns : sequence of str
@@ -191,7 +191,9 @@ def assess_drift(*, reference: pd.DataFrame, current: pd.DataFrame, policy: Poli
     reference = require_frame(reference, "the reference data")
     current = require_frame(current, "the current data")
     special = {c for c in (*id_columns, prediction, target) if c}
-    features = [str(c) for c in (columns if columns is not None else reference.columns) if c not in special]
+    if columns is None:  # timestamps order the rows; they are not features to compare
+        columns = [c for c in reference.columns if not pd.api.types.is_datetime64_any_dtype(reference[c])]
+    features = [str(c) for c in columns if c not in special]
     if not features:
         raise DataError(NO_FEATURES)
     with_target = bool(target) and rules.target_drift != "off" and target in reference and target in current

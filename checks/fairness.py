@@ -43,6 +43,10 @@ from checks.results import CheckKind, CheckResult, Severity, SuiteResult
 
 TOO_SMALL = "too small to judge"
 FEWER_THAN_TWO = "fewer than two groups have at least {min_size} rows: the disparity cannot be judged"
+UNDEFINED = (
+    "undefined for these groups (no favourable prediction in any group, or a group without "
+    "positive or negative labels): the disparity cannot be judged"
+)
 EXCLUSION = (
     "{metric} passes ({judged:.3f}) only because {groups} (fewer than {min_size} rows) "
     "were left out; with them it is {with_all:.3f}"
@@ -221,7 +225,8 @@ def _analyse(name: str, groups: pd.Series, y_true: np.ndarray, y_pred: np.ndarra
         if metric == "equalized_odds_difference":
             details["components"] = ["tpr", "fpr"]
         if value is None:
-            details["reason"] = FEWER_THAN_TWO.format(min_size=policy.min_group_size)
+            details["reason"] = (FEWER_THAN_TWO.format(min_size=policy.min_group_size) if judged.sum() < 2
+                                 else UNDEFINED)
         results.append(CheckResult(kind=CheckKind.FAIRNESS, name=metric, subject=name, observed=value,
                                    threshold=_threshold(metric, policy), passed=passed, severity=severity,
                                    details=details))

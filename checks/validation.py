@@ -64,6 +64,19 @@ def _share(result: Mapping[str, Any]) -> float | None:
     return count / total
 
 
+def _exception(info: Any) -> str | None:
+    """The message of an exception GX caught while evaluating an expectation, if any.
+
+    GX gives either ``{"raised_exception": ..., "exception_message": ...}`` or such dicts keyed by metric.
+    """
+    if not isinstance(info, Mapping):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    nested = (_exception(v) for v in info.values() if isinstance(v, Mapping))
+    return next((m for m in nested if m), None)
+
+
 def _to_result(outcome: Any, contract: Contract, allowed_share: float) -> CheckResult:
     """One GX expectation result as a govflow result."""
     config = outcome.expectation_config
@@ -91,9 +104,9 @@ def _to_result(outcome: Any, contract: Contract, allowed_share: float) -> CheckR
             details.update(min=spec.min, max=spec.max)
         if kind == "expect_column_values_to_be_in_set" and spec:
             details["allowed"] = spec.allowed
-    error = (outcome.exception_info or {}).get("exception_message") if outcome.exception_info else None
+    error = _exception(outcome.exception_info)
     if error:
-        details["error"] = str(error)
+        details["error"] = error
     return CheckResult(kind=CheckKind.VALIDATION, name=kind, subject=column or "table", observed=observed,
                        threshold=threshold, passed=bool(outcome.success), severity=Severity.CRITICAL,
                        details=details)

@@ -172,3 +172,15 @@ def test_intersection_and_table(german: pd.DataFrame) -> None:
                             "mean_score", "selection_rate_ci", "accuracy_ci", "tpr_ci", "fpr_ci"}
     assert 0 <= rows[0]["mean_score"] <= 1
     assert suite.summary["policy_hash"] == Policy().hash()
+
+
+def test_undefined_disparity_is_not_judged(german: pd.DataFrame) -> None:
+    nobody = np.full(len(german), "bad", dtype=object)  # no favourable prediction anywhere: 0 / 0
+    suite = assess_fairness(y_true=german["creditability"], y_pred=nobody, sensitive=german, positive_label="good",
+                            sensitive_features=["personal_status_and_sex"])
+    ratio = by(suite, "disparate_impact_ratio", "personal_status_and_sex")
+    assert (ratio.observed, ratio.passed) == (None, None)
+    assert ratio.details["reason"] == (
+        "undefined for these groups (no favourable prediction in any group, or a group without positive or "
+        "negative labels): the disparity cannot be judged")
+    assert by(suite, "demographic_parity_difference", "personal_status_and_sex").passed is True  # 0 - 0
