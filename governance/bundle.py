@@ -39,8 +39,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, false, or_, select
 
 from governance import canonical as canon
-from governance import lineage_graph as graph
 from governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
+from governance.prov import version_run_ids
 from governance.registry import resolve
 from governance.schema import AuditEntry
 
@@ -110,9 +110,7 @@ def collect(conn: Connection, mv_id: str) -> dict[str, list[dict[str, Any]]]:
     found["model_versions"] = _rows(conn, t["model_versions"], t["model_versions"].c.id == mv_id)
     for name in ("stage_changes", "decisions", "approvals", "artifacts"):
         found[name] = _rows(conn, t[name], t[name].c.model_version_id == mv_id)
-    run_ids = set(graph.run_ids_for_model(conn, mv_id))
-    run_ids |= {a["produced_by_run_id"] for a in found["artifacts"]} | {d["run_id"] for d in found["decisions"]}
-    run_ids.discard(None)
+    run_ids = set(version_run_ids(conn, mv_id))
     found["runs"] = _rows(conn, t["runs"], _in(t["runs"].c.id, run_ids))
     run_ids = {r["id"] for r in found["runs"]}
     found["run_states"] = _rows(conn, t["run_states"], _in(t["run_states"].c.run_id, run_ids))

@@ -454,3 +454,18 @@ def attach_evidence(ledger: Ledger, ref: str, *, kind: str, name: str, data: byt
               fingerprint=f"sha256:{row['content_hash']}")
         w.add(RunState, run_id=run_id, state="completed", at=canon.utc_now())
     return {"version": str(version), **row}
+
+
+def gap_summary(ledger: Ledger, config: Any, *, version: str | None = None,
+                frameworks: Sequence[str] | None = ("eu_ai_act",), plan: int = 6) -> tuple[GapReport, list[str]]:
+    """Record a gap report and return it with its summary lines (for `govflow demo`'s gap steps).
+
+    ``config`` is a `GovflowConfig`, a config mapping, or the path of a govflow.yaml.
+    """
+    from governance.config import load_config
+    from governance.gap_report import summary_lines
+
+    if isinstance(config, str | Path):
+        config = load_config(config)
+    report = record_gap(ledger, config, frameworks=list(frameworks) if frameworks else None, version=version)
+    return report, summary_lines(report, plan=plan)

@@ -2,7 +2,7 @@
 
 Mapping of ledger records to the PROV data model:
 
-* every run behind the version (`lineage_graph.run_ids_for_model`) is an ``activity`` (``run:<id>``),
+* every run behind the version (`version_run_ids`) is an ``activity`` (``run:<id>``),
   with its start and end times and ``govflow:*`` attributes (kind, name, state, code reference); a task
   ``wasStartedBy`` its flow run;
 * every data set, model, file or artifact a run took or produced is an ``entity`` named by its content
@@ -60,6 +60,24 @@ def _qname(fingerprint: str) -> str:
     return "value:" + re.sub(r"[^A-Za-z0-9_.-]", "_", fingerprint)
 
 
+def version_run_ids(conn: Connection, model_version_id: str) -> list[str]:
+    """Every run behind a version: its lineage (`lineage_graph.run_ids_for_model`), the runs that recorded
+    its decisions, documents and linked check results, and every run of the same top-level flows."""
+    from sqlalchemy import or_
+
+    from governance.schema import Run
+
+    ids = set(graph.run_ids_for_model(conn, model_version_id))
+    for column, key in ((Decision.run_id, Decision.model_version_id), (Artifact.produced_by_run_id, Artifact.model_version_id),
+                        (CheckResultRow.run_id, CheckResultRow.model_version_id)):
+        ids |= {i for i in conn.execute(select(column).where(key == model_version_id)).scalars() if i}
+    roots = {v.root_run_id or v.id for v in graph.runs(conn, ids).values()}
+    for i in range(0, len(roots), 500):
+        chunk = sorted(roots)[i:i + 500]
+        ids |= set(conn.execute(select(Run.id).where(or_(Run.id.in_(chunk), Run.root_run_id.in_(chunk)))).scalars())
+    return sorted(ids)
+
+
 def _agent(name: str) -> str:
     return "agent:" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()) or "unknown")
 
@@ -89,8 +107,7 @@ def prov_document(conn: Connection, model_version_id: str) -> dict[str, Any]:
     mv = conn.execute(select(ModelVersion).where(ModelVersion.id == model_version_id)).mappings().one()
     label = f"{mv['system']}:{mv['version']}"
     software = d.agent("govflow", "prov:SoftwareAgent")
-    run_ids = graph.run_ids_for_model(conn, model_version_id)
-    views = graph.runs(conn, run_ids)
+    views = graph.runs(conn, version_run_ids(conn, model_version_id))
     for view in views.values():
         d.doc["activity"][f"run:{view.id}"] = {k: v for k, v in {
             "prov:startTime": canon.format_ts(view.started_at),

@@ -242,3 +242,11 @@ def test_a_system_with_no_version_is_missing_everything_version_bound(sqlite_led
                                                        "`govflow run train -c govflow.yaml`")
     assert r.status_of("eu_ai_act/art-6") == Status.SATISFIED
     assert verify(sqlite_ledger).intact
+
+
+def test_gap_summary_gives_the_demo_its_lines(credit: Scenario, credit_copy: Ledger) -> None:
+    report, lines = gap.gap_summary(credit_copy, credit.relaxed_config, version="1")
+    assert [f.name for f in report.frameworks] == ["eu_ai_act"]
+    assert lines[0] == "credit-scoring: high-risk (Annex III 5(b), declared); version under review credit-scoring:1, in production none"
+    assert lines[-1] == "  result: FAIL, 7 mandatory requirement(s) missing or stale"
+    assert "    1. [high, mandatory] eu_ai_act/art-9.2 (Art. 9(2)) missing: no risk_register recorded for credit-scoring:1" in lines
