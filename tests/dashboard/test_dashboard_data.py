@@ -191,3 +191,22 @@ def test_systems_and_an_empty_period(sqlite_ledger: Ledger, production: VersionR
         assert dd.systems(conn) == ["credit-scoring"]
         data = dd.load_dashboard(conn, "credit-scoring")
     assert (data.total, data.counts, data.flags, data.exposure) == (0, (), (), None)
+
+
+def test_both_backends_agree(ledger: Ledger) -> None:
+    """The same figures and flags from SQLite and PostgreSQL (time comparisons, outer join, counts)."""
+    first = scenario.register(ledger)
+    early = datetime.now(UTC) - DAY
+    scenario.log(ledger, first, scenario.decisions(early, days=1, per_day={("male", 40): (3, 2)}))  # before approval
+    scenario.to_production(ledger, first)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + DAY
+    collapse = {day: {("female", 22): (40, 4), ("female", 40): (40, 4)} for day in (2, 3)}
+    scenario.log(ledger, first, scenario.decisions(start, days=4, per_day=BALANCED, collapse=collapse))
+    with ledger.read() as conn:
+        data = dd.load_dashboard(conn, "credit-scoring", end=start + 5 * DAY, period=timedelta(days=8), bucket=DAY)
+    assert data.total == 643
+    assert sorted((f.kind.value, f.subject) for f in data.flags) == [
+        ("disparate_impact", "sex=female"), ("disparate_impact", "sex=female"),
+        ("rate_shift", "age=[0, 25)"), ("rate_shift", "age=[25, 120)"), ("rate_shift", "all"), ("rate_shift", "sex=female"),
+        ("unapproved_serving", "credit-scoring:1")]
+    assert next(f for f in data.flags if f.kind is dd.FlagKind.UNAPPROVED_SERVING).observed == 3.0
