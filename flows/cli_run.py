@@ -1,4 +1,4 @@
-"""`govflow run train|gate -c govflow.yaml`: the recorded flows, from the command line."""
+"""`govflow run train|gate|score -c govflow.yaml`: the recorded flows, from the command line."""
 
 from __future__ import annotations
 
@@ -61,3 +61,28 @@ def run_gate(
     typer.echo(f"documents: {', '.join(outcome.documents)}")
     if outcome.outcome != "pass":
         raise typer.Exit(1)
+
+
+@run_app.command("score")
+def run_score(
+    typer_ctx: typer.Context,
+    input_file: Annotated[Path, typer.Option("--input", help="The rows to score (csv or parquet).")],
+    config: ConfigOption = Path("govflow.yaml"),
+    output: Annotated[Path | None, typer.Option("--output", help="Also write prediction ids, decisions and scores (csv).")] = None,
+) -> None:
+    """Score a file with the version in production; every row is logged as a prediction."""
+    from flows.score import score_flow
+
+    cfg = prepare(typer_ctx, config)
+    outcome = score_flow(str(config), str(input_file), str(output) if output else None)
+    entries = outcome.audit_entries
+    where = f"audit entries {entries[0]}-{entries[-1]}" if len(entries) > 1 else f"audit entry {entries[0]}"
+    typer.echo(f"scored {outcome.input_rows} rows of {input_file} with {outcome.version}: {outcome.favourable} "
+               f"{cfg.data.positive_label}, {outcome.input_rows - outcome.favourable} not; logged {outcome.logged} "
+               f"predictions in {where}")
+    if outcome.ignored_columns:
+        typer.echo(f"columns not used: {', '.join(outcome.ignored_columns)}")
+    if outcome.output:
+        typer.echo(f"wrote {outcome.output}")
+    typer.echo(f"trace a row: govflow trace prediction {outcome.first_prediction_id}; "
+               f"the run: govflow trace run {outcome.request_id}")

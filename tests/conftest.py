@@ -8,13 +8,17 @@ be reached the PostgreSQL tests are skipped with the reason shown (``-ra``), exc
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-# Before anything imports Prefect: offline, quiet, and no ~/.prefect.
+# Before anything imports Prefect: offline, quiet, and no ~/.prefect (a session directory instead).
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="govflow-test-prefect-"))
+if "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="govflow-test-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 import secrets  # noqa: E402
 from collections.abc import Iterator  # noqa: E402

@@ -1,0 +1,650 @@
+"""`govflow serve`: the prediction API and the read-only auditor API (FastAPI + uvicorn).
+
+``POST /predict/{system}`` takes one record (a JSON object of feature values, plus optional
+``"sensitive": {...}`` and ``"subject_id"``), a list of records, or ``{"records": [...]}`` (at most
+`MAX_BATCH`), checks each against the input schema of the version in production, scores, and answers
+only once every prediction is durable in the ledger. Concurrent requests are committed together:
+one writer thread (`GroupCommitter`) takes what has queued up while the previous commit ran and
+writes it as one transaction with one audit entry, then releases the waiting requests. In that same
+transaction it checks the version is still in production, so no answer of a suspended or replaced
+version is ever confirmed (those requests get 503 and may retry).
+
+Status codes: 200 served and recorded; 400 not JSON, or a bad ``X-Request-ID``; 401 no or unknown
+token; 403 a token of the wrong role; 404 unknown system or prediction; 413 too many records or too
+large a body; 422 a record that does not fit, naming the field (``detail`` as FastAPI gives it: a
+list of ``{loc, msg, type}``); 503 no version in production (with the reason), or the ledger could
+not be written (nothing is served unrecorded).
+
+Tokens (`governance.tokens`): with none created, only 127.0.0.1 is served and ``/predict`` needs no
+token (the caller is logged as ``anonymous@<client address>``); once any exists, ``/predict`` needs
+an operator token (the caller is its label). ``/audit/...`` always needs an auditor token. Logs are
+structured JSON through structlog: request ids, systems, versions, counts, status, latency; never a
+token, a feature value or any other personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from checks.errors import ComplianceBlocked, GovflowError, InputError
+from flows.serving import NotInProduction, ServedModel, UnknownSystem, load_production
+from governance import canonical as canon
+from governance import predictions as preds
+from governance import registry, tokens
+from governance.ids import new_id
+from governance.ledger import Ledger
+
+MAX_BATCH = preds.MAX_BATCH
+MAX_BODY = 16 * 1024 * 1024  # bytes per request body
+COMMIT_ROWS = 5000  # most predictions one group commit writes
+REFRESH_S = 1.0  # how often the production version of a served system is re-checked
+TOKEN_REFRESH_S = 2.0
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
+
+NEED_OPERATOR = "this endpoint needs an operator token (Authorization: Bearer ...): create one with `govflow token create --role operator`"
+NEED_AUDITOR = "auditor endpoints need an auditor token (Authorization: Bearer ...): create one with `govflow token create --role auditor`"
+BAD_TOKEN = "unknown token: check the Authorization: Bearer header (tokens are shown once, by `govflow token create`)"
+WRONG_ROLE = "an {role} token cannot {action}; this needs an {needed} token"
+NOT_JSON = "the request body is not valid JSON: {error}"
+BAD_SHAPE = "expected one record (a JSON object), a list of records, or {{\"records\": [...]}}; got {got}"
+EMPTY = "the batch is empty: send at least one record"
+TOO_MANY = "a batch of {count} records is over the limit of {limit} per request: split it"
+TOO_LARGE = "the request body is over {limit} bytes: split the batch"
+BAD_REQUEST_ID = "X-Request-ID: use 1 to 64 letters, digits or . _ : @ -"
+UNRECORDED = "the prediction could not be recorded in the ledger ({error}); nothing was served: retry later"
+
+log = structlog.get_logger("govflow.serve")
+
+
+class LedgerUnavailable(GovflowError, RuntimeError):
+    """The group commit failed: the requests waiting on it are answered 503, never 200."""
+
+
+# -- the group commit ------------------------------------------------------------------------------
+
+@dataclass
+class _Pending:
+    records: list[preds.PredictionRecord]
+    versions: dict[str, str]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[dict[str, str]]
+
+
+class GroupCommitter:
+    """One writer thread: every pending request's records in one transaction, one audit entry."""
+
+    def __init__(self, ledger: Ledger, *, max_rows: int = COMMIT_ROWS) -> None:
+        self.ledger = ledger
+        self.max_rows = max_rows
+        self.queue: queue.Queue[_Pending | None] = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.batches = 0
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="govflow-group-commit", daemon=True)
+                self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then end the thread."""
+        with self.lock:
+            thread, self.thread = self.thread, None
+        if thread is not None:
+            self.queue.put(None)
+            thread.join(timeout)
+
+    async def submit(self, records: list[preds.PredictionRecord], versions: dict[str, str]) -> dict[str, str]:
+        """Wait until the records are committed; returns the refused ones (id -> reason)."""
+        self.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, str]] = loop.create_future()
+        self.queue.put(_Pending(records, versions, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self.queue.get()
+            if first is None:
+                break
+            batch, rows = [first], len(first.records)
+            while rows < self.max_rows:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+                rows += len(item.records)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
+        records = [r for item in batch for r in item.records]
+        versions = {k: v for item in batch for k, v in item.versions.items()}
+        try:
+            receipt = preds.write_predictions(self.ledger, records, versions=versions)
+        except Exception as e:  # any failure to write: every waiting request is refused, none served
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            log.error("ledger.write_failed", requests=len(batch), rows=len(records), error_type=type(e).__name__)
+            for item in batch:
+                _settle(item, error=LedgerUnavailable(UNRECORDED.format(error=reason)))
+            return
+        self.batches += 1
+        log.info("ledger.batch_committed", seq=receipt.seq, requests=len(batch), rows=receipt.written,
+                 refused=len(receipt.refused), ms=round((time.perf_counter() - started) * 1000, 2))
+        for item in batch:
+            _settle(item, result={r.id: receipt.refused[r.id] for r in item.records if r.id in receipt.refused})
+
+
+def _settle(item: _Pending, *, result: dict[str, str] | None = None, error: Exception | None = None) -> None:
+    def settle() -> None:
+        if item.future.done():  # the client went away; its records are written all the same
+            return
+        if error is not None:
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(result or {})
+
+    try:
+        item.loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the event loop is closed: nobody is waiting any more
+        pass
+
+
+# -- scoring the requests that arrive together in one model call ---------------------------------
+
+class BatchScorer:
+    """Requests that reach the model in the same turn of the event loop are scored in one call.
+
+    A model call has a fixed cost (a scikit-learn pipeline: milliseconds) that dwarfs its cost per
+    row, so under load the records of all requests ready at once go through one call, then each
+    request gets its own slice back. Scores do not depend on the company a row keeps (randomised
+    decisions are drawn from a hash of the row, `flows.modeling.row_draw`).
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[tuple[ServedModel, list[preds.ValidRecord], asyncio.Future[list[dict[str, Any]]]]]] = {}
+        self.scheduled = False
+
+    async def predict(self, served: ServedModel, valid: list[preds.ValidRecord]) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        self.pending.setdefault(served.version.id, []).append((served, valid, future))
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self.scheduled = False
+        pending, self.pending = self.pending, {}
+        for items in pending.values():
+            served = items[0][0]
+            try:
+                outputs = served.predict([v for _, valid, _ in items for v in valid])
+            except Exception as e:  # the model failed: each request of the call gets the error
+                for _, _, future in items:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            start = 0
+            for _, valid, future in items:
+                if not future.done():
+                    future.set_result(outputs[start:start + len(valid)])
+                start += len(valid)
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None) -> None:
+        self.status, self.detail, self.headers = status, detail, headers or {}
+
+
+class Auth:
+    """Who is calling, from the Authorization header; the token table is cached briefly."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._tokens: dict[str, tokens.TokenInfo] = {}
+        self._loaded = 0.0
+        self._lock = threading.Lock()
+
+    def known(self) -> dict[str, tokens.TokenInfo]:
+        now = time.monotonic()
+        if now - self._loaded > TOKEN_REFRESH_S:
+            with self._lock:
+                if now - self._loaded > TOKEN_REFRESH_S:
+                    with self.ledger.read() as conn:
+                        self._tokens = tokens.all_tokens(conn)
+                    self._loaded = now
+        return self._tokens
+
+    def _presented(self, request: Request) -> tokens.TokenInfo | None:
+        header = request.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, secret = header.partition(" ")
+        info = self.known().get(tokens.hash_secret(secret.strip())) if scheme.lower() == "bearer" else None
+        if info is None:
+            raise HTTPProblem(401, BAD_TOKEN, {"WWW-Authenticate": "Bearer"})
+        return info
+
+    def operator(self, request: Request) -> str:
+        """The caller identity for /predict: the token's label, or anonymous while no token exists."""
+        info = self._presented(request)
+        if info is None:
+            host = request.client.host if request.client else "unknown"
+            if self.known() or host not in LOOPBACK:
+                raise HTTPProblem(401, NEED_OPERATOR, {"WWW-Authenticate": "Bearer"})
+            return f"anonymous@{host}"
+        if info.role != "operator":
+            raise HTTPProblem(403, WRONG_ROLE.format(role=info.role, action="request predictions", needed="operator"))
+        return info.label
+
+    def auditor(self, request: Request) -> str:
+        info = self._presented(request)
+        if info is None:
+            raise HTTPProblem(401, NEED_AUDITOR, {"WWW-Authenticate": "Bearer"})
+        if info.role != "auditor":
+            raise HTTPProblem(403, WRONG_ROLE.format(role=info.role, action="read the audit endpoints", needed="auditor"))
+        return info.label
+
+
+# -- the production versions being served ----------------------------------------------------------
+
+class Models:
+    """The `ServedModel` of each system, re-checked against the ledger every `REFRESH_S` seconds."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._cache: dict[str, tuple[ServedModel, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, system: str) -> ServedModel:
+        now = time.monotonic()
+        cached = self._cache.get(system)
+        if cached is not None and now - cached[1] < REFRESH_S:
+            return cached[0]
+        with self._lock:
+            if cached is not None:
+                with self.ledger.read() as conn:
+                    current = registry.production_version(conn, system)
+                if current is not None and current.id == cached[0].version.id:
+                    self._cache[system] = (cached[0], now)
+                    return cached[0]
+            try:
+                served = load_production(self.ledger, system)
+            except (UnknownSystem, NotInProduction):
+                self._cache.pop(system, None)
+                raise
+            self._cache[system] = (served, now)
+            log.info("model.loaded", system=system, model_version=str(served.version))
+            return served
+
+    def forget(self, system: str) -> None:
+        self._cache.pop(system, None)
+
+
+# -- request parsing -------------------------------------------------------------------------------
+
+def parse_records(body: bytes) -> tuple[list[Any], bool]:
+    """``(records, is_batch)`` from a body; `HTTPProblem` for anything else."""
+    if len(body) > MAX_BODY:
+        raise HTTPProblem(413, TOO_LARGE.format(limit=MAX_BODY))
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HTTPProblem(400, NOT_JSON.format(error=str(e).splitlines()[0])) from None
+    if isinstance(data, dict) and set(data) == {"records"}:
+        data = data["records"]
+        if not isinstance(data, list):
+            raise HTTPProblem(422, [{"loc": ["body", "records"], "msg": BAD_SHAPE.format(got=preds._json_type(data)),
+                                     "type": "shape"}])
+    if isinstance(data, dict):
+        return [data], False
+    if not isinstance(data, list):
+        raise HTTPProblem(422, [{"loc": ["body"], "msg": BAD_SHAPE.format(got=preds._json_type(data)), "type": "shape"}])
+    if not data:
+        raise HTTPProblem(422, [{"loc": ["body", "records"], "msg": EMPTY, "type": "empty"}])
+    if len(data) > MAX_BATCH:
+        raise HTTPProblem(413, TOO_MANY.format(count=len(data), limit=MAX_BATCH))
+    return data, True
+
+
+# -- OpenAPI models (documentation of the responses) -----------------------------------------------
+
+class PredictionOut(BaseModel):
+    prediction_id: str = Field(description="Trace it: `govflow trace prediction ID` or GET /audit/predictions/ID.")
+    decision: int = Field(description="1 = the favourable outcome (the config's positive_label), 0 = not.")
+    score: float = Field(description="The model's probability of the favourable outcome.")
+
+
+class PredictResponse(BaseModel):
+    request_id: str = Field(description="Also in the X-Request-ID header; traces a single-record request.")
+    system: str
+    model_version: str = Field(description="NAME:VERSION of the version in production that answered.")
+    model_version_id: str
+    positive_label: Any = Field(description="What decision 1 means.")
+    recorded: bool = Field(description="True: every prediction is durable in the ledger.")
+    predictions: list[PredictionOut]
+
+
+RECORD_EXAMPLE = {"duration_in_month": 12, "credit_amount": 2500, "purpose": "car (new)",
+                  "sensitive": {"personal_status_and_sex": "female : divorced/separated/married", "age_in_years": 31},
+                  "subject_id": "applicant-1042"}
+PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"oneOf": [
+        {"type": "object", "description": "One record: feature values by name (see GET /predict/{system}/schema), "
+                                          "plus optional 'sensitive' (object) and 'subject_id' (string)."},
+        {"type": "array", "items": {"type": "object"}, "maxItems": MAX_BATCH, "description": "A batch of records."},
+        {"type": "object", "properties": {"records": {"type": "array", "items": {"type": "object"}, "maxItems": MAX_BATCH}},
+         "required": ["records"], "description": "A batch of records."}]},
+    "example": RECORD_EXAMPLE}}}}
+ERRORS = {code: {"description": text} for code, text in (
+    (400, "Not JSON, or a bad X-Request-ID"), (401, "No or unknown token"), (403, "A token of the wrong role"),
+    (404, "Unknown system"), (413, f"More than {MAX_BATCH} records, or a body over {MAX_BODY} bytes"),
+    (422, "A record does not fit the input schema; each error names its field"),
+    (503, "No version in production (with the reason), or the ledger could not be written"))}
+
+
+# -- the app ---------------------------------------------------------------------------------------
+
+@dataclass
+class ServeState:
+    """What the routes share; extensions (e.g. the dashboard) reach it as ``app.state.govflow``."""
+
+    ledger: Ledger
+    auth: Auth
+    models: Models
+    committer: GroupCommitter
+    scorer: BatchScorer
+    record: bool
+    started_at: str = field(default_factory=lambda: canon.format_ts(canon.utc_now()))
+
+
+# Callables ``install(app, state)`` that add routes to every app `create_app` builds (the dashboard).
+EXTENSIONS: list[Callable[[FastAPI, ServeState], None]] = []
+
+
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(content, ensure_ascii=False), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
+               extensions: Sequence[Callable[[FastAPI, ServeState], None]] | None = None) -> FastAPI:
+    """The app. ``benchmark_baseline_unrecorded=True`` serves WITHOUT recording anything: it exists only
+    as the baseline of ``bench/bench_serving.py`` (the cost of the audit trail); `govflow serve` never
+    sets it, and every response then says ``"recorded": false``."""
+    record = not benchmark_baseline_unrecorded
+    state = ServeState(ledger, Auth(ledger), Models(ledger), GroupCommitter(ledger), BatchScorer(), record)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        log.info("serve.started", ledger=ledger.url, recording=record)
+        if record:
+            state.committer.start()
+        yield
+        state.committer.stop()
+        log.info("serve.stopped", batches=state.committer.batches)
+
+    app = FastAPI(title="govflow", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Predictions from the model versions in production, every one recorded in the "
+                              "govflow ledger; read-only audit endpoints for auditors.")
+    app.state.govflow = state
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem(request: Request, exc: HTTPProblem) -> Response:
+        return _json({"detail": exc.detail}, exc.status, exc.headers)
+
+    @app.get("/health", tags=["service"], summary="Liveness")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "recording": record, "started_at": state.started_at}
+
+    @app.post("/predict/{system}", tags=["predictions"], summary="Predict with the version in production",
+              response_model=PredictResponse, openapi_extra=PREDICT_BODY, responses=ERRORS)  # type: ignore[arg-type]
+    async def predict(system: str, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or new_id()
+        fields: dict[str, Any] = {"request_id": request_id, "system": system}
+        try:
+            if not REQUEST_ID.fullmatch(request_id):
+                request_id = fields["request_id"] = new_id()
+                raise HTTPProblem(400, BAD_REQUEST_ID)
+            caller = state.auth.operator(request)
+            records, is_batch = parse_records(await request.body())
+            fields["records"] = len(records)
+            try:
+                served = state.models.get(system)
+            except UnknownSystem as e:
+                raise HTTPProblem(404, str(e)) from None
+            except NotInProduction as e:
+                raise HTTPProblem(503, str(e), {"Retry-After": "30"}) from None
+            except ComplianceBlocked as e:
+                raise HTTPProblem(503, str(e)) from None
+            fields["model_version"] = str(served.version)
+            try:
+                valid = served.schema.validate(records, batch=is_batch)
+            except preds.RecordError as e:
+                fields["fields_at_fault"] = sorted({str(loc[-1]) for loc, _, _ in e.errors})
+                raise HTTPProblem(422, [{"loc": list(loc), "msg": msg, "type": kind} for loc, msg, kind in e.errors]) from None
+            outputs = await state.scorer.predict(served, valid)
+            served_at = canon.utc_now()
+            latency = (time.perf_counter() - started) * 1000
+            version_id = served.version.id
+            logged = [preds.make_record(request_id=request_id, system=system, model_version_id=version_id, output=out,
+                                        valid=v, latency_ms=latency, served_at=served_at, caller=caller,
+                                        redaction=served.redaction) for v, out in zip(valid, outputs)]
+            if record:
+                try:
+                    refused = await state.committer.submit(logged, {version_id: str(served.version)})
+                except LedgerUnavailable as e:
+                    raise HTTPProblem(503, str(e)) from None
+                if refused:
+                    state.models.forget(system)
+                    raise HTTPProblem(503, next(iter(refused.values())), {"Retry-After": "1"})
+        except HTTPProblem as problem:
+            problem.headers["X-Request-ID"] = request_id
+            log.info("predict", status=problem.status, ms=round((time.perf_counter() - started) * 1000, 2), **fields)
+            raise
+        body = {"request_id": request_id, "system": system, "model_version": str(served.version),
+                "model_version_id": version_id, "positive_label": served.config.data.positive_label,
+                "recorded": record, "predictions": [{"prediction_id": r.id, **out} for r, out in zip(logged, outputs)]}
+        log.info("predict", status=200, ms=round((time.perf_counter() - started) * 1000, 2), caller=caller, **fields)
+        return _json(body, headers={"X-Request-ID": request_id})
+
+    @app.get("/predict/{system}/schema", tags=["predictions"], summary="The input schema of the version in production",
+             responses=ERRORS)  # type: ignore[arg-type]
+    def input_schema(system: str, request: Request) -> dict[str, Any]:
+        state.auth.operator(request)
+        try:
+            return state.models.get(system).schema.to_dict()
+        except UnknownSystem as e:
+            raise HTTPProblem(404, str(e)) from None
+        except NotInProduction as e:
+            raise HTTPProblem(503, str(e)) from None
+
+    _audit_routes(app, state)
+    for install in (EXTENSIONS if extensions is None else extensions):
+        install(app, state)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(render_docs(app.openapi()))
+
+    return app
+
+
+def _audit_routes(app: FastAPI, state: ServeState) -> None:
+    """Read-only, auditor token only. Sync routes: FastAPI runs them in its thread pool."""
+    from governance.prediction_trace import trace_prediction
+    from governance.trace import Tracer
+
+    def guarded(request: Request, what: str, **fields: Any) -> str:
+        label = state.auth.auditor(request)
+        log.info("audit.read", what=what, caller=label, **fields)
+        return label
+
+    @app.get("/audit/predictions/{prediction_id}", tags=["audit"], summary="Trace one prediction",
+             responses=ERRORS)  # type: ignore[arg-type]
+    def audit_prediction(prediction_id: str, request: Request) -> dict[str, Any]:
+        """Prediction → model version → gate decision and approvals → training run → training data →
+        the checks at approval. The id may be the request id of a single-record request."""
+        guarded(request, "prediction")
+        with state.ledger.read() as conn:
+            try:
+                return trace_prediction(conn, prediction_id)
+            except InputError as e:
+                raise HTTPProblem(404, str(e)) from None
+
+    @app.get("/audit/predictions", tags=["audit"], summary="List predictions (newest first), without their inputs",
+             responses=ERRORS)  # type: ignore[arg-type]
+    def audit_predictions(request: Request, system: str | None = None, since: str | None = None,
+                          until: str | None = None, limit: int = 100) -> dict[str, Any]:
+        guarded(request, "predictions")
+        return list_predictions(state.ledger, system=system, since=since, until=until, limit=limit)
+
+    @app.get("/audit/models/{name}/{version}", tags=["audit"], summary="Trace a model version",
+             responses=ERRORS)  # type: ignore[arg-type]
+    def audit_model(name: str, version: str, request: Request) -> dict[str, Any]:
+        """How it was made, its checks, decisions, approvals and documents, and where it was used.
+        ``version`` is a number, ``latest`` or ``production``."""
+        guarded(request, "model")
+        with state.ledger.read() as conn:
+            try:
+                ref = registry.resolve(conn, f"{name}:{version}")
+            except InputError as e:
+                raise HTTPProblem(404, str(e)) from None
+            return Tracer(conn).trace_model(ref.id).to_dict()
+
+    @app.get("/audit/head", tags=["audit"], summary="The ledger's chain head (compare with `govflow verify`)",
+             responses=ERRORS)  # type: ignore[arg-type]
+    def audit_head(request: Request) -> dict[str, Any]:
+        guarded(request, "head")
+        seq, head = state.ledger.head()
+        return {"seq": seq, "entry_hash": head, "ledger_id": state.ledger.ledger_id()}
+
+
+def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, until: str | None,
+                     limit: int) -> dict[str, Any]:
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from governance.schema import Prediction
+
+    if not 1 <= limit <= 1000:
+        raise HTTPProblem(422, [{"loc": ["query", "limit"], "msg": "limit: between 1 and 1000", "type": "range"}])
+    query = select(Prediction).order_by(Prediction.served_at.desc(), Prediction.id.desc()).limit(limit)
+    for name, text, op in (("since", since, "ge"), ("until", until, "lt")):
+        if text is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+        except ValueError:
+            raise HTTPProblem(422, [{"loc": ["query", name], "msg": f"{name}: an RFC 3339 time with a zone, "
+                                     "e.g. 2026-01-31T00:00:00Z", "type": "datetime"}]) from None
+        query = query.where(Prediction.served_at >= moment if op == "ge" else Prediction.served_at < moment)
+    if system:
+        query = query.where(Prediction.system == system)
+    with ledger.read() as conn:
+        rows = conn.execute(query).mappings().all()
+    return {"predictions": [{"id": r["id"], "request_id": r["request_id"], "system": r["system"],
+                             "model_version_id": r["model_version_id"], "output": json.loads(r["output_json"]),
+                             "served_at": canon.format_ts(r["served_at"]), "caller": r["caller"],
+                             "latency_ms": r["latency_ms"], "payload_hash": r["payload_hash"],
+                             "audit_seq": r["audit_seq"]} for r in rows]}
+
+
+def render_docs(spec: dict[str, Any]) -> str:
+    """The OpenAPI document as one self-contained HTML page (Swagger UI would load from a CDN: no
+    network at run time). The machine-readable spec is at /openapi.json."""
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(spec['info']['title'])} API</title>",
+             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+             "code,pre{background:#f4f4f4;padding:2px 4px}.m{font-weight:bold;display:inline-block;width:4em}"
+             "section{border-top:1px solid #ddd;padding:.5em 0}</style></head><body>",
+             f"<h1>{e(spec['info']['title'])} API</h1><p>{e(spec['info'].get('description', ''))}</p>",
+             "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. Tokens: "
+             "<code>Authorization: Bearer &lt;secret&gt;</code> (made with <code>govflow token create</code>).</p>"]
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            parts.append(f"<section><h3><span class='m'>{e(method.upper())}</span> <code>{e(path)}</code></h3>"
+                         f"<p>{e(op.get('summary', ''))}</p><p>{e(op.get('description', ''))}</p>")
+            params = op.get("parameters", [])
+            if params:
+                parts.append("<p>Parameters: " + ", ".join(
+                    f"<code>{e(p['name'])}</code> ({e(p['in'])}{', required' if p.get('required') else ''})"
+                    for p in params) + "</p>")
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "example" in body:
+                parts.append("<p>Body, e.g.:</p><pre>" + e(json.dumps(body["example"], indent=1)) + "</pre>")
+            codes = ", ".join(f"{e(str(c))} {e(r.get('description', ''))}" for c, r in op.get("responses", {}).items())
+            parts.append(f"<p>Responses: {codes}</p></section>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+# -- running it ------------------------------------------------------------------------------------
+
+NO_TOKENS_PUBLIC = ("no API token exists, so serve listens on 127.0.0.1 only (anyone who can reach it could "
+                    "request predictions); create an operator token first: govflow token create --role operator")
+
+
+def configure_logging() -> None:
+    """Structured JSON logs on stderr (one object per line)."""
+    import logging
+    import sys
+
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr), cache_logger_on_first_use=True)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def check_host(ledger: Ledger, host: str) -> None:
+    if host in LOOPBACK:
+        return
+    with ledger.read() as conn:
+        if not tokens.all_tokens(conn):
+            raise InputError(NO_TOKENS_PUBLIC)
+
+
+def run(ledger: Ledger, *, host: str = "127.0.0.1", port: int = 8000,
+        on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; queued predictions are committed before the process ends."""
+    import uvicorn
+
+    check_host(ledger, host)
+    configure_logging()
+    app = create_app(ledger)
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    if on_ready:
+        on_ready(f"http://{host}:{port}")
+    server.run()

@@ -1,0 +1,144 @@
+"""The model that answers for a system: its version in production, ready to score, check and log.
+
+`load_production(ledger, system)` gives the `ServedModel` of a system: its production version, the
+config stored with that version (so serving needs no -c), the model bytes (hash-checked), the input
+schema from its data contract and training columns, and the system's redaction of logged fields.
+Shared by `govflow serve` (`flows.serve`) and the batch flow (`flows.score`); it imports no Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from checks.errors import ComplianceBlocked, DataError, InputError
+from flows import modeling
+from governance import canonical as canon
+from governance import predictions as preds
+from governance import registry
+from governance.config import GovflowConfig, parse_config
+from governance.datasets import feature_columns
+from governance.ledger import Ledger
+from governance.schema import ModelVersion, StageChange
+
+UNKNOWN_SYSTEM = "unknown system '{system}': no model versions are recorded for it{known}"
+NEVER_PROMOTED = "{system} has no version in production: none has been promoted yet (govflow promote {system}:VERSION)"
+LEFT_PRODUCTION = "{system} has no version in production: {ref} was {stage} at {at} by {by}: {reason}"
+FROZEN = "; the system is frozen (incident {incident})"
+MISSING_COLUMNS = "{file}: column(s) {names} missing: {version} needs its features {all}"
+
+
+class UnknownSystem(InputError):
+    """No model version of this system is recorded."""
+
+
+class NotInProduction(ComplianceBlocked):
+    """The system has no version in production (never promoted, suspended, retired)."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What answers for a system: its production version and everything needed to score and log."""
+
+    version: registry.VersionRef
+    config: GovflowConfig
+    model: Any
+    schema: preds.InputSchema
+    redaction: preds.Redaction
+
+    def predict(self, valid: list[preds.ValidRecord]) -> list[dict[str, Any]]:
+        """One output per record: ``{"decision": 0|1, "score": P(favourable)}``."""
+        decisions, scores = modeling.score(self.config, self.model, self.schema.frame(valid))
+        return [{"decision": int(d), "score": float(s)} for d, s in zip(decisions, scores)]
+
+
+def config_of(snapshot_json: str) -> GovflowConfig:
+    snapshot = dict(json.loads(snapshot_json))
+    base_dir = Path(snapshot.pop("base_dir", "") or ".")
+    return parse_config(snapshot, base_dir, source="the config stored with the version")
+
+
+def why_not_serving(ledger: Ledger, system: str) -> str:
+    """The reason a system has no version in production, for the 503."""
+    with ledger.read() as conn:
+        known = conn.execute(select(ModelVersion.id).where(ModelVersion.system == system).limit(1)).first()
+        if known is None:
+            systems = sorted(set(conn.execute(select(ModelVersion.system)).scalars()))
+            shown = f" (systems: {', '.join(systems)})" if systems else ""
+            raise UnknownSystem(UNKNOWN_SYSTEM.format(system=system, known=shown))
+        last = conn.execute(
+            select(StageChange, ModelVersion.version).join(ModelVersion, ModelVersion.id == StageChange.model_version_id)
+            .where(ModelVersion.system == system, StageChange.stage.in_(("suspended", "retired")))
+            .order_by(StageChange.audit_seq.desc()).limit(1)).mappings().first()
+        state, incident = registry.system_state(conn, system)
+    reason = (NEVER_PROMOTED.format(system=system) if last is None else LEFT_PRODUCTION.format(
+        system=system, ref=f"{system}:{last['version']}", stage=last["stage"], at=canon.format_ts(last["at"]),
+        by=last["by"], reason=last["reason"]))
+    return reason + (FROZEN.format(incident=incident) if state == "frozen" else "")
+
+
+def load_production(ledger: Ledger, system: str) -> ServedModel:
+    """The system's production version, ready to score; `UnknownSystem` / `NotInProduction` else."""
+    with ledger.read() as conn:
+        ref = registry.production_version(conn, system)
+        row = registry.version_row(conn, ref.id) if ref else None
+    if ref is None or row is None:
+        raise NotInProduction(why_not_serving(ledger, system))
+    problem = ledger.artifacts.problem(row["artifact_hash"])
+    if problem:
+        raise ComplianceBlocked(f"cannot load the model of {ref}: {problem}")
+    model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]))
+    config = config_of(row["config_snapshot"])
+    contract_data = registry.attachment(ledger, ref.id, "data_contract")
+    holdout = registry.attachment(ledger, ref.id, "holdout_data")
+    if contract_data is None or holdout is None:
+        raise ComplianceBlocked(f"{ref} has no stored data contract or held-out data: its input schema is unknown; retrain it")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    empty = pq.read_schema(pa.BufferReader(holdout)).empty_table().to_pandas()
+    schema = preds.InputSchema.build(
+        version=str(ref), contract=json.loads(contract_data),
+        columns=[(str(c), str(d)) for c, d in empty.dtypes.items()], feature_names=feature_columns(config, empty),
+        sensitive_names=[s.column for s in config.data.sensitive()],
+        needs_sensitive=bool(getattr(model, "needs_sensitive", False)), id_column=config.data.id_column)
+    redaction = preds.redaction_for(ledger.home, system, config.logging.redact)
+    return ServedModel(ref, config, model, schema, redaction)
+
+
+def records_of(frame: pd.DataFrame, schema: preds.InputSchema) -> tuple[list[dict[str, Any]], list[str]]:
+    """A file's rows as request records (sensitive columns into ``sensitive``); the columns ignored."""
+    features = [f.name for f in schema.features]
+    sensitive = [f.name for f in schema.sensitive if f.name in frame.columns and f.name not in features]
+    keep = set(features) | set(sensitive) | ({schema.id_column} if schema.id_column else set())
+    ignored = [str(c) for c in frame.columns if c not in keep]
+    rows = frame[[c for c in frame.columns if c in keep]].to_dict("records")
+    records = []
+    for row in rows:
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        record = {k: v for k, v in clean.items() if k not in sensitive}
+        if sensitive:
+            record["sensitive"] = {k: clean[k] for k in sensitive}
+        records.append(record)
+    return records, ignored
+
+
+def check_input(frame: pd.DataFrame, schema: preds.InputSchema, file: str) -> tuple[list[preds.ValidRecord], list[str]]:
+    """Every row validated; a file that does not fit is refused whole (`DataError`, exit 2)."""
+    missing = [f.name for f in schema.features if f.name not in frame.columns]
+    if missing:
+        raise DataError(MISSING_COLUMNS.format(file=file, names=", ".join(missing), version=schema.version,
+                                               all=", ".join(f.name for f in schema.features)))
+    records, ignored = records_of(frame, schema)
+    try:
+        valid = schema.validate(records, limit=5)
+    except preds.RecordError as e:
+        shown = "; ".join(f"row {loc[2]}: {msg.split('.', 1)[1] if msg.startswith('records[') else msg}" for loc, msg, _ in e.errors)
+        raise DataError(f"{file}: rows do not fit the input schema of {schema.version}; nothing was scored: {shown}") from e
+    return valid, ignored

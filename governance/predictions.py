@@ -1,0 +1,472 @@
+"""The prediction log: what a served model was given, what it answered, and which version answered.
+
+The ledger side of `govflow serve` and `govflow run score` (EU AI Act Art. 12 automatic logging):
+
+* `InputSchema`: the production version's input schema (its feature columns in training order, their
+  types, ranges and allowed values from its data contract, and its sensitive attributes), and the
+  validation of one request's records against it, with an error per field at fault.
+* `PredictionRecord`: one logged prediction. Its ``output`` is any JSON value (a decision and score
+  for a classifier, a list of items for a recommender).
+* `write_predictions`: a batch of records in ONE ledger transaction with ONE audit entry (group
+  commit), refusing, in that same transaction, the records of a version no longer in production.
+
+Personal data is kept apart (DESIGN.md): the features, the sensitive attributes and the subject id
+go to ``prediction_payloads`` (not chained, purgeable), each payload with its own random salt, and
+``payload_hash = sha256(canonical({"features", "salt", "sensitive"}))`` (what `governance.verify`
+recomputes) stays on the chained ``predictions`` row. Fields listed in the system's
+``logging.redact`` are never stored: in their place goes ``"hmac-sha256:<hex>"``, an HMAC-SHA256 of
+the value's canonical JSON under the system's secret redaction key, kept in the govflow home at
+``secrets/redaction-<system>.key`` (created on first use, mode 0600). Equal values give equal hashes
+under one key, so monitoring can still count and group them; without the key they cannot be linked
+back to a value. Keep that file with the home's backups; with several servers, share it (the home).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+from checks.errors import ComplianceBlocked, InputError
+from governance import canonical as canon
+from governance.ids import new_id
+from governance.ledger import Ledger
+from governance.schema import Prediction, PredictionPayload, StageChange
+
+MAX_BATCH = 1000  # records per request (`govflow serve`); a larger batch is refused with 413
+RESERVED = ("sensitive", "subject_id")  # keys of a record that are not features
+EVENT_TYPE = "predictions.logged"
+
+MISSING = "{where}{field}: required feature is missing"
+UNKNOWN_FIELD = "{where}{field}: unknown field; the features of {version} are: {names}"
+SENSITIVE_AMONG_FEATURES = ("{where}{field}: a sensitive attribute: send it in the record's \"sensitive\" "
+                            "object, apart from the features the model sees")
+UNKNOWN_SENSITIVE = "{where}sensitive.{field}: not a sensitive attribute of {version} (those are: {names})"
+SENSITIVE_REQUIRED = ("{where}sensitive: required: {version} needs the sensitive attributes {names} at "
+                      "prediction time")
+WRONG_TYPE = "{where}{field}: expected {expected}, got {got} {value}"
+NULL_VALUE = "{where}{field}: must not be null (the model was trained without missing values here)"
+OUT_OF_RANGE = "{where}{field}: {value} is outside the range the model was trained on [{low}, {high}]"
+NOT_ALLOWED = "{where}{field}: {value} is not one of the values the model was trained on ({allowed})"
+NOT_A_RECORD = "{at}: expected a JSON object of feature values, got {got}"
+NOT_AN_OBJECT = "{where}sensitive: expected a JSON object of sensitive attributes, got {got}"
+BAD_SUBJECT = "{where}subject_id: expected a string of at most 200 characters"
+NOT_IN_PRODUCTION = "{version} is no longer in production (now {stage}); nothing was served: retry"
+
+_EXPECTED = {"integer": "an integer", "float": "a number", "boolean": "true or false", "string": "a string",
+             "category": "a string", "datetime": "an RFC 3339 date-time string"}
+
+
+class RecordError(InputError):
+    """One or more records do not fit the production version's input schema."""
+
+    def __init__(self, errors: Sequence[tuple[tuple[Any, ...], str, str]]) -> None:
+        self.errors = list(errors)  # (location, message, kind)
+        super().__init__(errors[0][1] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input field: its contract type, whether it may be null, its range and its allowed values."""
+
+    name: str
+    type: str  # integer | float | boolean | string | category | datetime
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[Any, ...] | None = None
+
+    def problem(self, value: Any) -> tuple[str, str] | None:
+        """``(kind, message template)`` when ``value`` does not fit, else None."""
+        if value is None:
+            return None if self.nullable else ("null", NULL_VALUE)
+        kind = self.type
+        ok = {
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, int | float) and not isinstance(value, bool)
+            and (not isinstance(value, float) or math.isfinite(value)),
+            "boolean": isinstance(value, bool),
+            "datetime": isinstance(value, str) and _is_datetime(value),
+        }.get(kind, isinstance(value, str))
+        if not ok:
+            return "type", WRONG_TYPE
+        if self.allowed is not None and value not in self.allowed:
+            return "not_allowed", NOT_ALLOWED
+        if kind in ("integer", "float") and (
+                (self.min is not None and value < self.min) or (self.max is not None and value > self.max)):
+            return "out_of_range", OUT_OF_RANGE
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "nullable": self.nullable, "min": self.min,
+                "max": self.max, "allowed": list(self.allowed) if self.allowed is not None else None}
+
+
+def _is_datetime(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ValidRecord:
+    """A record that fits the schema: the model's features, the sensitive attributes, the subject id."""
+
+    features: dict[str, Any]
+    sensitive: dict[str, Any]
+    subject_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What the version in production accepts, from its data contract and its config snapshot.
+
+    ``columns`` is the training column order with pandas dtypes (sklearn checks the order), of
+    which ``features`` are what the model sees and ``sensitive`` the attributes it is assessed on.
+    """
+
+    version: str  # NAME:VERSION
+    features: tuple[FieldSpec, ...]
+    sensitive: tuple[FieldSpec, ...]
+    needs_sensitive: bool
+    columns: tuple[tuple[str, str], ...]
+    id_column: str | None = None
+    sensitive_as_features: bool = False
+
+    @classmethod
+    def build(cls, *, version: str, contract: Mapping[str, Any], columns: Sequence[tuple[str, str]],
+              feature_names: Sequence[str], sensitive_names: Sequence[str], needs_sensitive: bool,
+              id_column: str | None = None) -> InputSchema:
+        """From a stored data contract (``{"columns": {name: {type, min, max, allowed, ...}}}``)."""
+        specs = contract.get("columns", {})
+
+        def spec(name: str) -> FieldSpec:
+            c = specs.get(name) or {"type": "string", "max_null_rate": 1.0}
+            allowed = c.get("allowed")
+            return FieldSpec(name=name, type=str(c.get("type", "string")), nullable=float(c.get("max_null_rate", 0)) > 0,
+                             min=c.get("min"), max=c.get("max"), allowed=tuple(allowed) if allowed is not None else None)
+
+        return cls(version=version, features=tuple(spec(n) for n in feature_names),
+                   sensitive=tuple(spec(n) for n in sensitive_names), needs_sensitive=needs_sensitive,
+                   columns=tuple((str(n), str(d)) for n, d in columns), id_column=id_column,
+                   sensitive_as_features=any(n in feature_names for n in sensitive_names))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "features": [f.to_dict() for f in self.features],
+                "sensitive": [f.to_dict() for f in self.sensitive], "needs_sensitive": self.needs_sensitive,
+                "id_column": self.id_column, "max_batch": MAX_BATCH}
+
+    def validate(self, records: Sequence[Any], *, batch: bool = True, limit: int = 20) -> list[ValidRecord]:
+        """Every record checked; `RecordError` lists up to ``limit`` problems, each naming its field."""
+        errors: list[tuple[tuple[Any, ...], str, str]] = []
+        valid = []
+        for i, record in enumerate(records):
+            where, loc = (f"records[{i}].", ("body", "records", i)) if batch else ("", ("body",))
+            found = self._check(record, where, loc, errors)
+            if found is not None:
+                valid.append(found)
+            if len(errors) >= limit:
+                break
+        if errors:
+            raise RecordError(errors[:limit])
+        return valid
+
+    def _check(self, record: Any, where: str, loc: tuple[Any, ...],
+               errors: list[tuple[tuple[Any, ...], str, str]]) -> ValidRecord | None:
+        before = len(errors)
+        if not isinstance(record, dict):
+            errors.append((loc, NOT_A_RECORD.format(at=where.rstrip(".") or "body", got=_json_type(record)), "not_a_record"))
+            return None
+        names = {f.name for f in self.features}
+        sensitive_names = [f.name for f in self.sensitive]
+        extra = {self.id_column} if self.id_column else set()
+        for key in record:
+            if key in names or key in RESERVED or key in extra:
+                continue
+            template = SENSITIVE_AMONG_FEATURES if key in sensitive_names else UNKNOWN_FIELD
+            errors.append((loc + (key,), template.format(where=where, field=key, version=self.version,
+                                                         names=", ".join(sorted(names))), "unknown_field"))
+        features: dict[str, Any] = {}
+        for spec in self.features:
+            if spec.name not in record:
+                if spec.name in sensitive_names and spec.name in (record.get("sensitive") or {}):
+                    features[spec.name] = record["sensitive"][spec.name]  # sensitive_as_features
+                    continue
+                errors.append((loc + (spec.name,), MISSING.format(where=where, field=spec.name), "missing"))
+                continue
+            self._value(spec, record[spec.name], where, loc, errors, features)
+        sensitive: dict[str, Any] = {}
+        given = record.get("sensitive", {})
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            errors.append((loc + ("sensitive",), NOT_AN_OBJECT.format(where=where, got=_json_type(given)), "not_an_object"))
+            given = {}
+        for key in given:
+            if key not in sensitive_names:
+                errors.append((loc + ("sensitive", key), UNKNOWN_SENSITIVE.format(
+                    where=where, field=key, version=self.version, names=", ".join(sensitive_names) or "none"), "unknown_field"))
+        for spec in self.sensitive:
+            if spec.name in given:
+                self._value(spec, given[spec.name], f"{where}sensitive.", loc + ("sensitive",), errors, sensitive)
+            elif spec.name in features:
+                sensitive[spec.name] = features[spec.name]
+        missing = [f.name for f in self.sensitive if f.name not in sensitive]
+        if self.needs_sensitive and missing:
+            errors.append((loc + ("sensitive",), SENSITIVE_REQUIRED.format(
+                where=where, version=self.version, names=", ".join(missing)), "missing"))
+        subject = record.get("subject_id")
+        if self.id_column and self.id_column in record:
+            subject = record[self.id_column]
+        if subject is not None and not (isinstance(subject, str | int) and not isinstance(subject, bool)
+                                        and len(str(subject)) <= 200):
+            errors.append((loc + ("subject_id",), BAD_SUBJECT.format(where=where), "type"))
+        if len(errors) > before:
+            return None
+        return ValidRecord(features, sensitive, None if subject is None else str(subject))
+
+    @staticmethod
+    def _value(spec: FieldSpec, value: Any, where: str, loc: tuple[Any, ...],
+               errors: list[tuple[tuple[Any, ...], str, str]], into: dict[str, Any]) -> None:
+        found = spec.problem(value)
+        if found is None:
+            into[spec.name] = value
+            return
+        kind, template = found
+        allowed = ", ".join(_shown(a, 40) for a in (spec.allowed or ())[:12])
+        if spec.allowed and len(spec.allowed) > 12:
+            allowed += ", ..."
+        errors.append((loc + (spec.name,), template.format(
+            where=where, field=spec.name, expected=_EXPECTED.get(spec.type, spec.type), got=_json_type(value),
+            value=_shown(value), low=spec.min, high=spec.max, allowed=allowed), kind))
+
+    def frame(self, records: Sequence[ValidRecord]) -> pd.DataFrame:
+        """The records as the model takes them: training column order and dtypes (sensitive ones too
+        when the model needs them). A column with a null where training had none becomes float/object."""
+        wanted = {f.name for f in self.features}
+        if self.needs_sensitive:
+            wanted |= {f.name for f in self.sensitive}
+        data: dict[str, Any] = {}
+        for name, dtype in self.columns:
+            if name not in wanted:
+                continue
+            values = [r.features[name] if name in r.features else r.sensitive.get(name) for r in records]
+            if dtype.startswith(("int", "uint", "bool")) and any(v is None for v in values):
+                data[name] = pd.Series(values)  # a null where training had none: let pandas choose
+                continue
+            try:
+                data[name] = np.array(values, dtype=dtype if dtype != "category" else object)
+            except (TypeError, ValueError):
+                data[name] = pd.Series(values)
+        return pd.DataFrame(data, copy=False)
+
+
+# -- redaction -----------------------------------------------------------------------------------
+
+KEY_FILE = "secrets/redaction-{system}.key"
+
+
+def redaction_key(home: Path, system: str) -> bytes:
+    """The system's secret redaction key, created on first use (32 random bytes, file mode 0600)."""
+    path = home / KEY_FILE.format(system=system)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text().strip())
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """The fields of a system stored only as keyed hashes (``logging.redact``)."""
+
+    fields: frozenset[str] = frozenset()
+    key: bytes = b""
+
+    def digest(self, value: Any) -> str:
+        return "hmac-sha256:" + hmac.new(self.key, canon.canonical(value), hashlib.sha256).hexdigest()
+
+    def apply(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.fields:
+            return dict(values)
+        return {k: self.digest(v) if k in self.fields else v for k, v in values.items()}
+
+
+NO_REDACTION = Redaction()
+
+
+def redaction_for(home: Path, system: str, fields: Iterable[str]) -> Redaction:
+    chosen = frozenset(fields)
+    return Redaction(chosen, redaction_key(home, system)) if chosen else NO_REDACTION
+
+
+# -- records and their rows ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One prediction to log. ``features`` and ``sensitive`` as stored (already redacted)."""
+
+    request_id: str
+    system: str
+    model_version_id: str
+    output: Any  # any JSON value
+    features: Mapping[str, Any]
+    sensitive: Mapping[str, Any]
+    latency_ms: float
+    served_at: datetime
+    caller: str
+    subject_id: str | None = None
+    id: str = field(default_factory=new_id)
+
+
+def make_record(*, request_id: str, system: str, model_version_id: str, output: Any, valid: ValidRecord,
+                latency_ms: float, served_at: datetime, caller: str, redaction: Redaction = NO_REDACTION,
+                id: str | None = None) -> PredictionRecord:
+    """A record to log, with ``logging.redact`` fields replaced by their keyed hashes."""
+    return PredictionRecord(request_id=request_id, system=system, model_version_id=model_version_id,
+                            output=output, features=redaction.apply(valid.features),
+                            sensitive=redaction.apply(valid.sensitive), latency_ms=latency_ms,
+                            served_at=served_at, caller=caller, subject_id=valid.subject_id, id=id or new_id())
+
+
+def payload_hash(salt: str, features_json: str, sensitive_json: str) -> str:
+    """``sha256(canonical({"features", "salt", "sensitive"}))`` from the members' canonical JSON.
+
+    Equal to `governance.verify.payload_hash_of` (keys in sorted order: features, salt, sensitive),
+    assembled by hand so the canonical text of the features is encoded once.
+    """
+    text = '{"features":' + features_json + ',"salt":' + encode_basestring(salt) + ',"sensitive":' + sensitive_json + "}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical_text(value: Any) -> str:
+    return canon.canonical(value).decode("utf-8")
+
+
+def payload_row(record: PredictionRecord, created_at: datetime) -> dict[str, Any]:
+    features_json, sensitive_json = _canonical_text(dict(record.features)), _canonical_text(dict(record.sensitive))
+    salt = secrets.token_hex(16)
+    return dict(payload_hash=payload_hash(salt, features_json, sensitive_json), salt=salt,
+                features_json=features_json, sensitive_json=sensitive_json, subject_id=record.subject_id,
+                created_at=created_at)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a group commit wrote: the audit entry, and the records refused (id -> reason)."""
+
+    seq: int | None
+    entry_hash: str | None
+    written: int
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class _NothingToWrite(Exception):
+    pass
+
+
+def _production_problems(conn: Connection, records: Sequence[PredictionRecord],
+                         versions: Mapping[str, str]) -> dict[str, str]:
+    """Per model version id no longer in production: why (checked inside the writing transaction)."""
+    from sqlalchemy import select
+
+    problems = {}
+    for mv_id in {r.model_version_id for r in records}:
+        stage = conn.execute(select(StageChange.stage).where(StageChange.model_version_id == mv_id)
+                             .order_by(StageChange.audit_seq.desc(), StageChange.at.desc()).limit(1)).scalar()
+        if stage != "production":
+            problems[mv_id] = NOT_IN_PRODUCTION.format(version=versions.get(mv_id, mv_id), stage=stage or "unknown")
+    return problems
+
+
+def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, require_production: bool = True,
+                      versions: Mapping[str, str] | None = None) -> Receipt:
+    """Log a batch in one transaction with one audit entry; durable when this returns.
+
+    With ``require_production`` the records of a version that is no longer in production when the
+    batch commits are refused (left out, with the reason in the receipt), so no answer of a
+    suspended or replaced version is ever confirmed. ``versions`` names model version ids in messages.
+    """
+    if not records:
+        return Receipt(None, None, 0)
+    refused: dict[str, str] = {}
+    systems: dict[str, int] = {}
+    for r in records:
+        systems[r.system] = systems.get(r.system, 0) + 1
+    subject = ", ".join(f"{s}: {n}" for s, n in sorted(systems.items()))
+    try:
+        with ledger.write(EVENT_TYPE, subject) as w:
+            kept = list(records)
+            if require_production:
+                problems = _production_problems(w.conn, records, versions or {})
+                if problems:
+                    refused = {r.id: problems[r.model_version_id] for r in records if r.model_version_id in problems}
+                    kept = [r for r in records if r.model_version_id not in problems]
+                    if not kept:
+                        raise _NothingToWrite
+            now = canon.utc_now()
+            payloads = []
+            for r in kept:
+                payload = payload_row(r, now)
+                payloads.append(payload)
+                w.add(Prediction, id=r.id, request_id=r.request_id, system=r.system, model_version_id=r.model_version_id,
+                      output_json=_canonical_text(r.output), latency_ms=float(r.latency_ms), served_at=r.served_at,
+                      caller=r.caller, payload_hash=payload["payload_hash"])
+            w.conn.execute(PredictionPayload.__table__.insert(), payloads)  # type: ignore[attr-defined]
+    except _NothingToWrite:
+        return Receipt(None, None, 0, refused)
+    return Receipt(w.seq, w.entry_hash, len(kept), refused)
+
+
+def refuse_unless_written(receipt: Receipt, record_ids: Iterable[str]) -> None:
+    """Raise `ComplianceBlocked` with the first reason when any of these records was refused."""
+    for rid in record_ids:
+        if rid in receipt.refused:
+            raise ComplianceBlocked(receipt.refused[rid])
+
+
+def trace_prediction(conn: Connection, id_or_request_id: str) -> dict[str, Any]:
+    """Prediction → model version → gate decision and approvals → training run → training data →
+    the validation, fairness and performance results the approvals rested on. See
+    `governance.prediction_trace`."""
+    from governance.prediction_trace import trace_prediction as trace
+
+    return trace(conn, id_or_request_id)
