@@ -233,15 +233,15 @@ def test_the_monitoring_interval_follows_the_schedule(schedule: str, hours: floa
     assert monitoring_interval(schedule, canon.utc_now()).total_seconds() / 3600 == pytest.approx(hours)
 
 
-def test_a_system_with_no_version_is_missing_everything_version_bound(sqlite_ledger: Ledger, credit: Scenario) -> None:
+def test_a_system_with_no_version_is_missing_everything_version_bound(ledger: Ledger, credit: Scenario) -> None:
     config = load_config(credit.relaxed_config).snapshot()
     config["system"] = {**config["system"], "name": "new-system"}
-    r = gap.record_gap(sqlite_ledger, config, frameworks=["eu_ai_act"])
+    r = gap.record_gap(ledger, config, frameworks=["eu_ai_act"])
     assert r.candidate is None
     assert r.assessment("eu_ai_act/art-11").detail == ("no model version recorded for new-system: train one with "
                                                        "`govflow run train -c govflow.yaml`")
     assert r.status_of("eu_ai_act/art-6") == Status.SATISFIED
-    assert verify(sqlite_ledger).intact
+    assert verify(ledger).intact
 
 
 def test_gap_summary_gives_the_demo_its_lines(credit: Scenario, credit_copy: Ledger) -> None:
