@@ -23,9 +23,6 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
@@ -243,6 +240,10 @@ class Ledger:
         return LedgerError(UNREACHABLE.format(where=self.url, reason=reason))
 
     def _migrate(self) -> None:
+        from alembic import command  # imported here: opening an up-to-date ledger should stay cheap
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory(str(MIGRATIONS))
         known = script.get_current_head()
         with self.engine.connect() as conn:
