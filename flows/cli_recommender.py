@@ -55,5 +55,6 @@ def recommend(
         attributes[key] = int(value) if value.isdigit() else value
     ledger = ctx(typer_ctx).ledger()
     served = load_production_recommender(ledger, system)
-    body = run(ledger, served, [{"user_id": user, "sensitive": attributes}], caller="cli")
+    user_id = int(user) if user.isdigit() and served.schema.features[0].type == "integer" else user
+    body = run(ledger, served, [{"user_id": user_id, "sensitive": attributes}], caller="cli")
     typer.echo(json.dumps(body, indent=1))

@@ -110,8 +110,10 @@ def evaluate_recommender(config: rec.RecommenderConfig, model: rec.ImplicitSVD, 
 
 
 def input_contract(config: rec.RecommenderConfig, users: pd.DataFrame) -> dict[str, Any]:
-    """What a request may carry: a user id (the feature) and the user's sensitive attributes."""
-    columns: dict[str, Any] = {"user_id": {"type": "string", "max_null_rate": 0.0}}
+    """What a request may carry: a user id (the feature; a number when every known id is one, as in
+    MovieLens) and the user's sensitive attributes. Unknown ids are allowed: they get the cold start."""
+    numeric = bool(users["user_id"].str.fullmatch(r"\d+").all())
+    columns: dict[str, Any] = {"user_id": {"type": "integer" if numeric else "string", "max_null_rate": 0.0}}
     for feature in config.sensitive():
         if feature.column not in users.columns:
             continue

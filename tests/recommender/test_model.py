@@ -96,6 +96,6 @@ def test_input_contract_from_users(tmp_path: Path) -> None:
     cfg = rec.RecommenderConfig.model_validate({"system": {"name": "r", "intended_purpose": "x"},
                                                 "data": {"folder": "."}})
     assert input_contract(cfg, users) == {"columns": {
-        "user_id": {"type": "string", "max_null_rate": 0.0},
+        "user_id": {"type": "integer", "max_null_rate": 0.0},
         "gender": {"type": "category", "allowed": ["F", "M"], "max_null_rate": 0.0},
         "age": {"type": "integer", "min": 19, "max": 62, "max_null_rate": 0.0}}}

@@ -50,7 +50,7 @@ def test_train_register_serve_and_measure_exposure(recorder: Ledger, config_file
     assert registry.attachment(recorder, ref.id, "item_catalog") is not None
 
     served = load_production_recommender(recorder, "movie-recs")
-    requests = [("1", "F", 19), ("2", "F", 44), ("3", "M", 23), ("4", "M", 62), ("999", "M", 30)]
+    requests = [(1, "F", 19), (2, "F", 44), (3, "M", 23), (4, "M", 62), (999, "M", 30)]
     body = recommend(recorder, served, [{"user_id": u, "sensitive": {"gender": g, "age": a}} for u, g, a in requests],
                      caller="test")
     assert body["model_version"] == "movie-recs:1" and len(body["predictions"]) == 5
@@ -91,13 +91,15 @@ def test_bad_requests_and_a_retired_version(recorder: Ledger, config_file: Path)
     trained(recorder, config_file)
     served = load_production_recommender(recorder, "movie-recs")
     with pytest.raises(RecordError) as e:
-        recommend(recorder, served, [{"user_id": "1", "sensitive": {"gender": "X"}}], caller="test")
+        recommend(recorder, served, [{"user_id": 1, "sensitive": {"gender": "X"}}], caller="test")
     assert str(e.value) == 'records[0].sensitive.gender: "X" is not one of the values the model was trained on ("F", "M")'
+    with pytest.raises(RecordError, match="records\\[0\\].user_id: expected an integer, got string"):
+        recommend(recorder, served, [{"user_id": "1"}], caller="test")
     with pytest.raises(RecordError, match=r"records\[0\].gender: a sensitive attribute"):
-        recommend(recorder, served, [{"user_id": "1", "gender": "F"}], caller="test")
+        recommend(recorder, served, [{"user_id": 1, "gender": "F"}], caller="test")
     with recorder.write("model.suspended", "test") as w:
         registry.add_stage(w, served.version.id, "suspended", "tester", "incident")
     with pytest.raises(ComplianceBlocked, match="movie-recs:1 is no longer in production"):
-        recommend(recorder, served, [{"user_id": "1"}], caller="test")
+        recommend(recorder, served, [{"user_id": 1}], caller="test")
     with recorder.read() as conn:
         assert conn.execute(select(Prediction.id)).first() is None  # nothing half-written
