@@ -385,7 +385,14 @@ class ServeState:
 
 
 # Callables ``install(app, state)`` that add routes to every app `create_app` builds (the dashboard).
-EXTENSIONS: list[Callable[[FastAPI, ServeState], None]] = []
+def _dashboard(app: FastAPI, state: ServeState) -> None:
+    """`/dashboard` (flows/dashboard.py), imported here so plotly loads only when an app is built."""
+    from flows.dashboard import install
+
+    install(app, state)
+
+
+EXTENSIONS: list[Callable[[FastAPI, ServeState], None]] = [_dashboard]
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
