@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from flows.dashboard import install
 from governance import tokens
 from governance.ledger import Ledger
 from governance.registry import VersionRef
@@ -22,7 +21,7 @@ def test_mounted_on_the_serving_app(sqlite_ledger: Ledger, production: VersionRe
     scenario.log(sqlite_ledger, production, scenario.decisions(start, days=2, per_day=BALANCED))
     auditor, _ = tokens.create_token(sqlite_ledger, role="auditor", label="auditor-1", created_by="test")
     operator, _ = tokens.create_token(sqlite_ledger, role="operator", label="operator-1", created_by="test")
-    app = serve.create_app(sqlite_ledger, extensions=[install])
+    app = serve.create_app(sqlite_ledger)  # the dashboard is one of its default extensions
     with TestClient(app) as client:
         end = (start + timedelta(days=3)).isoformat()
         assert client.get("/dashboard/credit-scoring", params={"end": end}).status_code == 401
