@@ -259,3 +259,19 @@ def score(ref: str, n: int = 10) -> pd.DataFrame:
         row = registry.version_row(conn, registry.resolve(conn, ref).id)
     model = pickle.loads(ledger.artifacts.read(row["artifact_hash"]))
     return predict(model, load(n))
+
+
+@task
+def remove_the_ledger_folder(folder: str) -> str:
+    """An outage on SQLite: the ledger's folder is deleted (the open connection keeps its file)."""
+    import shutil
+
+    shutil.rmtree(folder)
+    return "removed"
+
+
+@flow
+def folder_outage(folder: str) -> None:
+    load(3)
+    state = remove_the_ledger_folder(folder, return_state=True)
+    OUTCOME["folder_outage"] = state.result(raise_on_failure=False)

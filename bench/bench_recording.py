@@ -1,0 +1,178 @@
+"""Recording benchmarks: what govflow's @task/@flow cost over Prefect's own, in one run.
+
+(a) a flow of 100 trivial tasks, plain Prefect (`prefect.task`, no cache) against govflow's recorded
+    variant (every task written to the SQLite ledger, synchronously, with its audit entry), run in
+    alternation so both see the same machine; the figure is the median of the per-pair ratios of
+    wall time (CPU time of this process beside it). Target: ratio <= 1.20.
+(b) a task whose input is a 1,000,000-row frame, plain against recorded: what recording adds
+    (fingerprinting every cell, the schema, the ledger write). Target: <= 0.3 s.
+
+Prefect runs on its ephemeral API (a temporary server, started once, first flow excluded). The
+machine is noisy: ratios of interleaved runs matter, not absolute times. ``--quick`` runs fewer
+repetitions and a smaller frame (a smoke test of the script itself).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+QUICK = "--quick" in sys.argv
+TMP = Path(tempfile.mkdtemp(prefix="govflow-bench-recording-"))
+# Before Prefect is imported: offline, quiet, and its home in a scratch folder.
+os.environ.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "ERROR",
+                   "PREFECT_HOME": str(TMP / "prefect")})
+os.environ.pop("PREFECT_API_URL", None)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from prefect import flow as prefect_flow  # noqa: E402
+from prefect import task as prefect_task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from flows import recording  # noqa: E402
+from governance.ledger import Ledger  # noqa: E402
+
+TASKS = 100
+REPEATS = 3 if QUICK else 9
+FRAME_ROWS = 100_000 if QUICK else 1_000_000
+FRAME_REPEATS = 3 if QUICK else 7
+
+
+# -- the flows ---------------------------------------------------------------------------------
+
+@prefect_task(cache_policy=NO_CACHE)
+def plain_step(i: int) -> int:
+    return i + 1
+
+
+@recording.task
+def recorded_step(i: int) -> int:
+    return i + 1
+
+
+@prefect_flow
+def plain_100() -> int:
+    return sum(plain_step(i) for i in range(TASKS))
+
+
+@recording.flow
+def recorded_100() -> int:
+    return sum(recorded_step(i) for i in range(TASKS))
+
+
+@prefect_task(cache_policy=NO_CACHE)
+def plain_rows(frame: pd.DataFrame) -> int:
+    return len(frame)
+
+
+@recording.task
+def recorded_rows(frame: pd.DataFrame) -> int:
+    return len(frame)
+
+
+@prefect_flow
+def plain_big(frame: pd.DataFrame) -> int:
+    return plain_rows(frame)
+
+
+@prefect_flow
+def recorded_big(frame: pd.DataFrame) -> int:
+    return recorded_rows(frame)
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall, CPU of this process) seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def spread(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    return (f"median {statistics.median(ordered):.3f} (min {ordered[0]:.3f}, max {ordered[-1]:.3f}, "
+            f"n={len(ordered)})")
+
+
+def big_frame(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    words = np.array([f"category-{k}" for k in range(50)], dtype=object)
+    return pd.DataFrame({
+        "amount": rng.normal(1000, 300, rows), "rate": rng.random(rows),
+        "age": rng.integers(18, 90, rows), "months": rng.integers(1, 72, rows),
+        "purpose": words[rng.integers(0, len(words), rows)], "good": rng.integers(0, 2, rows).astype(bool),
+    })
+
+
+def bench_hundred_tasks() -> bool:
+    print(f"(a) a flow of {TASKS} trivial tasks: plain Prefect vs govflow recording (SQLite ledger), "
+          f"{REPEATS} interleaved pairs", flush=True)
+    plain_100()  # the first flow starts the ephemeral API
+    recorded_100()
+    walls: dict[str, list[float]] = {"plain": [], "recorded": []}
+    cpus: dict[str, list[float]] = {"plain": [], "recorded": []}
+    for i in range(REPEATS):
+        order = [("plain", plain_100), ("recorded", recorded_100)]
+        for name, fn in order if i % 2 == 0 else order[::-1]:
+            wall, cpu = timed(fn)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    for name in ("plain", "recorded"):
+        print(f"  {name:<9} wall s {spread(walls[name])};  CPU s {spread(cpus[name])}")
+    ratios = [r / p for r, p in zip(walls["recorded"], walls["plain"], strict=True)]
+    cpu_ratios = [r / p for r, p in zip(cpus["recorded"], cpus["plain"], strict=True)]
+    per_task = (statistics.median(walls["recorded"]) - statistics.median(walls["plain"])) / TASKS * 1e3
+    ratio = statistics.median(ratios)
+    print(f"  ratio recorded/plain (wall): {spread(ratios)}  target <= 1.20: {'met' if ratio <= 1.2 else 'MISSED'}")
+    print(f"  ratio recorded/plain (CPU):  {spread(cpu_ratios)}")
+    print(f"  recording adds {per_task:.2f} ms per task (difference of medians)", flush=True)
+    return ratio <= 1.2
+
+
+def bench_big_input() -> bool:
+    frame = big_frame(FRAME_ROWS)
+    print(f"(b) a task taking a {len(frame):,} x {frame.shape[1]} frame "
+          f"({', '.join(sorted(set(map(str, frame.dtypes))))}): plain vs recorded, {FRAME_REPEATS} pairs", flush=True)
+    plain_big(frame)
+    recorded_big(frame)
+    plain, recorded = [], []
+    for i in range(FRAME_REPEATS):
+        order = [(plain, lambda: plain_big(frame)), (recorded, lambda: recorded_big(frame))]
+        for samples, fn in order if i % 2 == 0 else order[::-1]:
+            samples.append(timed(fn)[0])
+    added = [r - p for r, p in zip(recorded, plain, strict=True)]
+    median = statistics.median(added)
+    print(f"  plain     wall s {spread(plain)}")
+    print(f"  recorded  wall s {spread(recorded)}")
+    print(f"  recording adds s {spread(added)}  target <= 0.3 s: {'met' if median <= 0.3 else 'MISSED'}", flush=True)
+    return median <= 0.3
+
+
+def main() -> int:
+    print(f"python {sys.version.split()[0]}, pandas {pd.__version__}, {os.cpu_count()} CPUs"
+          f"{', QUICK sizes' if QUICK else ''}")
+    ledger = Ledger.open(home=TMP / "home")
+    recording.set_ledger(ledger)
+    try:
+        met = [bench_hundred_tasks(), bench_big_input()]
+    finally:
+        recording.set_ledger(None)
+        ledger.close()
+        shutil.rmtree(TMP, ignore_errors=True)
+    if not all(met):
+        print("a target was missed (figures above)")
+    return 0  # figures, not a timed test: a miss is reported, not an error
+
+
+if __name__ == "__main__":
+    sys.exit(main())
