@@ -8,7 +8,7 @@ passes that mapping to `configure_openlineage`), or from the environment, which 
 * ``GOVFLOW_OPENLINEAGE=console`` the console transport, ``off`` none at all.
 
 Settings keys: ``transport`` (file | http | console), ``path`` and ``append`` (file; a relative
-path is taken from the current folder: resolve it against the config's folder before calling),
+path is taken from ``base``, the config file's folder, else the current folder),
 ``url``, ``endpoint``, ``timeout``, ``api_key`` (http), ``namespace`` (default
 ``govflow://<system or home>``).
 
@@ -136,9 +136,11 @@ def make_client(settings: Mapping[str, Any]) -> Any:
 
 
 def configure_openlineage(settings: Mapping[str, Any] | None, *, system: str | None = None,
-                          home: Path | str | None = None) -> OpenLineageEmitter | None:
+                          home: Path | str | None = None, base: Path | str | None = None) -> OpenLineageEmitter | None:
     """Install (or remove) the live emitter; returns it, or None when lineage emission is off.
 
+    ``system`` names the namespace (``govflow://<system>``, as `govflow export` does; else the
+    home's path); a relative file ``path`` is taken from ``base`` (the config file's folder).
     Calling it again replaces the previous emitter, so a process emits through one transport.
     """
     from flows.recording import add_listener
@@ -150,6 +152,8 @@ def configure_openlineage(settings: Mapping[str, Any] | None, *, system: str | N
     uninstall()
     if effective is None:
         return None
+    if effective["transport"] == "file" and base is not None and not Path(effective["path"]).is_absolute():
+        effective["path"] = str(Path(base) / effective["path"])
     namespace = effective.get("namespace") or ol.namespace_for(system, home or os.environ.get("GOVFLOW_HOME"))
     emitter = OpenLineageEmitter(make_client(effective), namespace, effective)
     add_listener(emitter)

@@ -166,3 +166,12 @@ def test_a_bad_environment_switch_is_refused(monkeypatch: pytest.MonkeyPatch) ->
         resolve_settings(None)
     assert str(e.value) == ("GOVFLOW_OPENLINEAGE must be console or off (got 'kafka'); use "
                             "GOVFLOW_OPENLINEAGE_FILE or _URL for the others")
+
+
+def test_a_relative_file_path_is_taken_from_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    emitter = configure_openlineage({"transport": "file", "path": "out/events.jsonl"}, system="credit-scoring",
+                                    base=tmp_path / "config")
+    assert emitter is not None
+    assert emitter.settings["path"] == str(tmp_path / "config" / "out" / "events.jsonl")
+    assert emitter.namespace == "govflow://credit-scoring"
