@@ -160,6 +160,16 @@ class Writer:
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.seq: int | None = None
         self.entry_hash: str | None = None
+        self._after: list[tuple[Any, int]] = []
+
+    def then(self, statement: Any, expected_rows: int) -> None:
+        """Run ``statement`` after this transaction's rows are inserted, before it commits.
+
+        For a change that the database allows only once the chained rows exist (a purge of
+        prediction payloads after its tombstone). It must affect exactly ``expected_rows`` rows,
+        or the whole transaction rolls back.
+        """
+        self._after.append((statement, expected_rows))
 
     def add(self, model: type[Base], **values: Any) -> dict[str, Any]:
         """Buffer one row of a history table; returns it (with its generated ``id``)."""
@@ -199,6 +209,13 @@ class Writer:
                  entry_hash=entry),
         )
         self.seq, self.entry_hash = seq, entry
+        for statement, expected in self._after:
+            done = self.conn.execute(statement).rowcount
+            if done != expected:
+                raise LedgerError(
+                    f"a statement after entry {seq} affected {done} row(s), expected {expected}; "
+                    "the transaction was rolled back and nothing was written"
+                )
 
 
 class Ledger:

@@ -19,18 +19,17 @@ tombstone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Executable, delete, select, text
+from sqlalchemy import Connection, delete, select
 
-from checks.errors import InputError, LedgerError
+from checks.errors import InputError
 from governance import canonical as canon
 from governance.config import MIN_RETENTION_DAYS
-from governance.ledger import PG_WRITE_LOCK, Ledger, Writer
+from governance.ledger import Ledger
 from governance.registry import os_user
 from governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
 
@@ -38,7 +37,6 @@ BATCH = 5000
 TOO_SHORT = ("retention of {days} days is shorter than the {min} days the EU AI Act requires (Art. 19, Art. 26(6)); "
              "set logging.retention_days to {min} or more")
 NO_SUBJECT = "give the data subject's id: --subject ID"
-DELETED_OTHER = "purge aborted: {deleted} payload(s) deleted where {expected} were recorded; nothing was changed"
 
 
 @dataclass(frozen=True)
@@ -66,33 +64,6 @@ def cutoff_for(days: int, now: datetime) -> datetime:
     return now - timedelta(days=days)
 
 
-@contextmanager
-def _tombstone_then_delete(ledger: Ledger, event_type: str,
-                           subject: str) -> Iterator[tuple[Writer, list[tuple[Executable, int]]]]:
-    """`Ledger.write`, with statements run after the chained rows are inserted and before the commit.
-
-    `Ledger.write` inserts the buffered rows when the block ends, but the DELETE must come after the
-    tombstone rows exist (the database trigger checks them) and in the same transaction. This mirrors
-    its locking (SQLite ``BEGIN IMMEDIATE``; the PostgreSQL write lock), so the chain cannot fork. Each
-    statement must affect exactly its expected number of rows, or the whole transaction rolls back.
-    """
-    with ledger.engine.connect() as conn:
-        if ledger.is_sqlite:
-            conn = conn.execution_options(govflow_write=True)
-        with conn.begin():
-            if not ledger.is_sqlite:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_WRITE_LOCK})
-            writer = Writer(conn)
-            after: list[tuple[Executable, int]] = []
-            yield writer, after
-            if writer.rows:
-                writer._commit(event_type, subject)
-                for statement, expected in after:
-                    done = conn.execute(statement).rowcount  # type: ignore[attr-defined]
-                    if done != expected:
-                        raise LedgerError(DELETED_OTHER.format(deleted=done, expected=expected))
-
-
 def _purge(ledger: Ledger, *, kind: str, criteria: dict[str, Any], reason: str, by: str,
            select_batch: Callable[[Connection, int], list[str]], dry_run: bool, cutoff: datetime | None) -> PurgeResult:
     if dry_run:
@@ -101,7 +72,7 @@ def _purge(ledger: Ledger, *, kind: str, criteria: dict[str, Any], reason: str, 
         return PurgeResult(kind, count, (), (), cutoff, True)
     total, ids, seqs = 0, [], []
     while True:
-        with _tombstone_then_delete(ledger, f"payloads.purged.{kind}", f"{kind}: {reason}"[:500]) as (w, after):
+        with ledger.write(f"payloads.purged.{kind}", f"{kind}: {reason}"[:500]) as w:
             hashes = select_batch(w.conn, BATCH)
             if not hashes:
                 break
@@ -109,7 +80,8 @@ def _purge(ledger: Ledger, *, kind: str, criteria: dict[str, Any], reason: str, 
                          criteria_json=canon.canonical(criteria).decode("utf-8"), count=len(hashes))
             for payload_hash in hashes:
                 w.add(PurgedPayload, purge_id=tomb["id"], payload_hash=payload_hash)
-            after.append((delete(PredictionPayload).where(PredictionPayload.payload_hash.in_(hashes)), len(hashes)))
+            # The trigger lets a payload go only once its tombstone row exists: delete after the inserts.
+            w.then(delete(PredictionPayload).where(PredictionPayload.payload_hash.in_(hashes)), len(hashes))
         total += len(hashes)
         ids.append(str(tomb["id"]))
         assert w.seq is not None

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DBAPIError
 
+from checks.errors import LedgerError
 from governance import canonical as canon
 from governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
 from governance.schema import (
@@ -183,12 +184,21 @@ def test_prediction_payload_purge_needs_its_tombstone_first(ledger: Ledger) -> N
     assert PAYLOAD_NO_UPDATE in refusal(ledger, "UPDATE prediction_payloads SET subject_id = 'someone else'")
     assert PAYLOAD_NO_DELETE in refusal(ledger, "DELETE FROM prediction_payloads")
 
-    with ledger.write("payloads.purged", "erasure request") as w:
-        purge = w.add(Purge, kind="erasure", at=MOMENT, by="dpo", reason="Art. 17 request",
-                      criteria_json='{"subject_id":"person-1"}', count=1)
-        w.add(PurgedPayload, purge_id=purge["id"], payload_hash=payload_hash)
-    # The writer inserts its rows at commit, so the delete comes after, once the tombstone is in.
-    execute(ledger, "DELETE FROM prediction_payloads WHERE payload_hash = :h", h=payload_hash)
+    def purge(expected_rows: int) -> None:
+        with ledger.write("payloads.purged", "erasure request") as w:
+            tomb = w.add(Purge, kind="erasure", at=MOMENT, by="dpo", reason="Art. 17 request",
+                         criteria_json='{"subject_id":"person-1"}', count=1)
+            w.add(PurgedPayload, purge_id=tomb["id"], payload_hash=payload_hash)
+            # Runs after the tombstone rows are inserted, in the same transaction.
+            w.then(delete(PredictionPayload).where(PredictionPayload.payload_hash == payload_hash), expected_rows)
+
+    head = ledger.head()
+    with pytest.raises(LedgerError) as mismatch:
+        purge(expected_rows=2)
+    assert str(mismatch.value) == (f"a statement after entry {head[0] + 1} affected 1 row(s), expected 2; "
+                                   "the transaction was rolled back and nothing was written")
+    assert ledger.head() == head
+    purge(expected_rows=1)
 
     with ledger.read() as conn:
         assert conn.execute(select(func.count()).select_from(PredictionPayload)).scalar_one() == 0
