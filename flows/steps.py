@@ -52,6 +52,8 @@ def validate_data(frame: pd.DataFrame, contract: dict[str, Any]) -> SuiteResult:
     from checks.contract import Contract
     from checks.validation import validate
 
+    # Prefect's logging set-up would show Great Expectations' INFO chatter on screen.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return validate(frame, Contract.from_dict(contract))
 
 
@@ -99,10 +101,6 @@ def assess_model_fairness(config: GovflowConfig, model: Any, frame: pd.DataFrame
         sensitive=_sensitive(config, frame), positive_label=1,
         sensitive_features=[s.model_dump() for s in config.data.sensitive()], policy=config.policy_model(),
     )
-
-
-# Prefect's logging set-up (at its import) would show Great Expectations' INFO chatter on screen.
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
