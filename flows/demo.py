@@ -31,7 +31,7 @@ class Story:
 
     def begin(self, title: str) -> None:
         self.step += 1
-        typer.secho(f"\n[{self.step}/{self.steps}] {title}", bold=True)
+        typer.secho(f"\n[{self.step}/{self.steps}] {title}  (at {self.elapsed()})", bold=True)
 
     def say(self, text: str = "") -> None:
         typer.echo(f"    {text}" if text else "")
@@ -44,12 +44,12 @@ def _fmt(value: Any) -> str:
     return "   -  " if value is None else f"{value:6.3f}"
 
 
-def show_fairness(story: Story, outcome: Any) -> None:
+def show_fairness(story: Story, outcome: Any, selection: str = "share given credit") -> None:
     fairness = next((s for s in outcome.suites if s.kind.value == "fairness"), None)
     if fairness is None:
         story.say("fairness: not assessed (the check errored; the gate failed closed)")
         return
-    story.say("fairness on the held-out data, per group (selection rate = share given credit):")
+    story.say(f"fairness on the held-out data, per group (selection rate = {selection}):")
     story.say(f"{'group':58} {'n':>4} {'select':>6} {'TPR':>6} {'FPR':>6}")
     for row in fairness.tables.get("by_group", ()):
         if " & " in row["feature"]:
@@ -66,12 +66,23 @@ def show_fairness(story: Story, outcome: Any) -> None:
             story.say(f"  {result.name:32} {result.subject:26} {_fmt(result.observed)}  ({bound} {result.threshold})  {verdict}")
 
 
+def show_gap(ledger: Any, story: Story, config_path: str, version: str | None, title: str) -> None:
+    """A recorded gap analysis against the EU AI Act catalogue, summarised."""
+    from governance.gap import gap_summary
+
+    story.begin(f"gap analysis, {title}")
+    _, lines = gap_summary(ledger, config_path, version=version, plan=4)
+    for line in lines:
+        story.say(line)
+
+
 def run_credit_demo(ledger: Any, story: Story) -> None:
     from flows.gate import gate_flow
     from flows.train import train_flow
 
     plain, mitigated = (str(DATA / name) for name in CONFIGS["credit"])
     gated: list[tuple[str, Any]] = []
+    show_gap(ledger, story, plain, None, "before any model exists: what the EU AI Act asks of this system")
     for config_path, label in ((plain, "a logistic regression, no mitigation"),
                                (mitigated, "the same model with bias mitigation (fairlearn ExponentiatedGradient, equalized odds)")):
         story.begin(f"train a candidate: {label}")
@@ -100,6 +111,8 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
         row = registry.approve(ledger, version, approver=name, role=role, reason=reason, reject=reject,
                                required_roles=roles)
         story.say(f"{'rejected' if reject else 'approved'} by {name} ({role}, OS user {row['os_user']}): {reason}")
+    show_gap(ledger, story, plain, version.rsplit(":", 1)[1],
+             f"after the gate and the humans' decisions: what is satisfied for {version}, what remains")
     story.begin(f"promote {version} to production")
     try:
         from governance.documents.store import store_documents
@@ -116,7 +129,7 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
 def run_demo(ledger: Any, home: Path, scenario: str, progress: Callable[[str], None] | None = None) -> None:
     from governance.verify import append_head, verify
 
-    story = Story(steps=7)
+    story = Story(steps=9)
     typer.secho(f"govflow demo ({scenario}): ledger {ledger.url}, home {home}", bold=True)
     run_credit_demo(ledger, story)
     story.begin("verify the ledger end to end")
