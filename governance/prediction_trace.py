@@ -15,11 +15,12 @@ data; `render` draws it as a tree.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from checks.errors import InputError
 from governance import canonical as canon
@@ -28,15 +29,20 @@ from governance.schema import (
     Approval,
     AuditEntry,
     CheckResultRow,
+    DatasetVersion,
     Decision,
+    Edge,
     ModelVersion,
     Prediction,
     PredictionPayload,
     Purge,
     PurgedPayload,
+    Run,
+    RunState,
     StageChange,
 )
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UNKNOWN_PREDICTION = "no prediction has the id or request id '{given}'"
 SEVERAL_PREDICTIONS = ("request id '{given}' names {count} predictions (a batch request); trace one by its "
                        "prediction id: {shown}")
@@ -46,13 +52,25 @@ def _ts(moment: datetime | None) -> str | None:
     return None if moment is None else canon.format_ts(moment)
 
 
+_PREDICTION_COLUMNS = (*Prediction.__table__.c, PredictionPayload.features_json, PredictionPayload.sensitive_json,
+                       PredictionPayload.subject_id, AuditEntry.recorded_at, AuditEntry.entry_hash)
+
+
+def _with_payload(where: Any) -> Any:
+    """The prediction with its payload (when not purged) and its audit entry: one indexed query."""
+    return (select(*_PREDICTION_COLUMNS)
+            .outerjoin(PredictionPayload, PredictionPayload.payload_hash == Prediction.payload_hash)
+            .outerjoin(AuditEntry, AuditEntry.seq == Prediction.audit_seq).where(where))
+
+
 def find_prediction(conn: Connection, given: str) -> dict[str, Any]:
-    """The prediction row with this id, else the only one with this request id."""
+    """The prediction row (with its payload and audit entry) with this id, else the only one with
+    this request id."""
     text = given.strip()
-    row = conn.execute(select(Prediction).where(Prediction.id == text)).mappings().first()
+    row = conn.execute(_with_payload(Prediction.id == text)).mappings().first()
     if row is not None:
         return dict(row)
-    found = conn.execute(select(Prediction).where(Prediction.request_id == text).order_by(Prediction.id).limit(6)).mappings().all()
+    found = conn.execute(_with_payload(Prediction.request_id == text).order_by(Prediction.id).limit(6)).mappings().all()
     if not found:
         raise InputError(UNKNOWN_PREDICTION.format(given=given))
     if len(found) > 1:
@@ -62,17 +80,30 @@ def find_prediction(conn: Connection, given: str) -> dict[str, Any]:
     return dict(found[0])
 
 
-def _input(conn: Connection, payload_hash: str) -> dict[str, Any]:
-    payload = conn.execute(select(PredictionPayload).where(PredictionPayload.payload_hash == payload_hash)).mappings().first()
-    if payload is not None:
-        return {"features": json.loads(payload["features_json"]), "sensitive": json.loads(payload["sensitive_json"]),
-                "subject_id": payload["subject_id"], "payload_hash": payload_hash}
+def _input(conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    payload_hash = p["payload_hash"]
+    if p["features_json"] is not None:
+        return {"features": json.loads(p["features_json"]), "sensitive": json.loads(p["sensitive_json"]),
+                "subject_id": p["subject_id"], "payload_hash": payload_hash}
     purge = conn.execute(
         select(Purge.kind, Purge.at, Purge.by, Purge.reason).join(PurgedPayload, PurgedPayload.purge_id == Purge.id)
         .where(PurgedPayload.payload_hash == payload_hash).limit(1)).first()
     if purge is None:
         return {"payload_hash": payload_hash, "missing": "the payload is gone without a purge tombstone (run govflow verify)"}
     return {"payload_hash": payload_hash, "purged": {"kind": purge[0], "at": _ts(purge[1]), "by": purge[2], "reason": purge[3]}}
+
+
+def _run(conn: Connection, run_id: str) -> dict[str, Any] | None:
+    """A run with its current (latest) state: two indexed lookups."""
+    run = conn.execute(select(Run.id, Run.name, Run.parent_run_id, Run.started_at, Run.code_ref, Run.prefect_run_id)
+                       .where(Run.id == run_id)).mappings().first()
+    if run is None:
+        return None
+    state = conn.execute(select(RunState.state, RunState.at).where(RunState.run_id == run_id)
+                         .order_by(RunState.audit_seq.desc(), RunState.at.desc()).limit(1)).first()
+    if state is None:
+        return {**run, "state": "running", "ended_at": None}
+    return {**run, "state": state[0], "ended_at": state[1] if state[0] != "running" else None}
 
 
 def _before(rows: Iterable[dict[str, Any]], seq: int | None) -> list[dict[str, Any]]:
@@ -87,20 +118,21 @@ def _check(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gate_checks(conn: Connection, decision: dict[str, Any] | None, mv_id: str) -> list[dict[str, Any]]:
-    """The check results of the gate run behind a decision (its sibling tasks), else the version's own."""
+    """The check results of the gate run behind a decision (its flow's tasks), else the version's own."""
     if decision is None:
         return []
-    rows: list[dict[str, Any]] = []
+    rows: list[Any] = []
     if decision["run_id"]:
-        run = graph.runs(conn, [decision["run_id"]]).get(decision["run_id"])
-        scope = graph.children(conn, run.parent_run_id) if run and run.parent_run_id else [decision["run_id"]]
-        rows = [r for found in graph.checks_of_runs(conn, scope).values() for r in found]
+        parent = conn.execute(select(Run.parent_run_id).where(Run.id == decision["run_id"])).scalar()
+        query = select(CheckResultRow).join(Run, Run.id == CheckResultRow.run_id)
+        query = query.where(Run.parent_run_id == parent) if parent else query.where(Run.id == decision["run_id"])
+        rows = list(conn.execute(query.order_by(CheckResultRow.audit_seq, CheckResultRow.id)).mappings())
     if not rows:
-        rows = [dict(r) for r in conn.execute(
+        rows = list(conn.execute(
             select(CheckResultRow).where(CheckResultRow.model_version_id == mv_id,
                                          CheckResultRow.audit_seq < decision["audit_seq"])
-            .order_by(CheckResultRow.audit_seq, CheckResultRow.id)).mappings()]
-    return [_check(r) for r in rows]
+            .order_by(CheckResultRow.audit_seq, CheckResultRow.id)).mappings())
+    return [_check(dict(r)) for r in rows]
 
 
 def _summary(checks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -112,38 +144,43 @@ def _summary(checks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 def _training(conn: Connection, run_id: str | None, model_fp: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The training run, and every data set it or its tasks took or produced (which one fit the model)."""
     if not run_id:
         return None, []
-    run = graph.runs(conn, [run_id]).get(run_id)
+    run = _run(conn, run_id)
     if run is None:
         return {"run_id": run_id, "missing": True}, []
-    scope = [run_id, *graph.children(conn, run_id)]
-    views = graph.runs(conn, scope)
-    edges = [e for e in graph.edges_of_runs(conn, scope) if e.kind == "dataset"]
-    fit_runs = {e.run_id for e in graph.edges_of_runs(conn, scope) if e.kind == "model" and e.direction == "output"
-                and e.fingerprint == model_fp}
-    ents = graph.entities(conn, [e.fingerprint for e in edges])
+    edges = conn.execute(
+        select(Edge.run_id, Edge.direction, Edge.role, Edge.entity_kind, Edge.fingerprint, Run.name)
+        .join(Run, Run.id == Edge.run_id)
+        .where(or_(Run.id == run_id, Run.parent_run_id == run_id), Edge.entity_kind.in_(("dataset", "model")))
+        .order_by(Edge.audit_seq, Edge.id)).all()
+    fit_runs = {e.run_id for e in edges if e.entity_kind == "model" and e.direction == "output" and e.fingerprint == model_fp}
+    fps = sorted({e.fingerprint for e in edges if e.entity_kind == "dataset"})
+    known = {d.fingerprint: d for d in conn.execute(
+        select(DatasetVersion.fingerprint, DatasetVersion.name, DatasetVersion.row_count, DatasetVersion.uri,
+               DatasetVersion.schema_json).where(DatasetVersion.fingerprint.in_(fps)))} if fps else {}
     data: dict[str, dict[str, Any]] = {}
     for e in edges:
-        ent = ents.get(e.fingerprint)
+        if e.entity_kind != "dataset":
+            continue
+        ds = known.get(e.fingerprint)
         item = data.setdefault(e.fingerprint, {
-            "fingerprint": e.fingerprint, "name": ent.name if ent else e.role,
-            "row_count": ent.row_count if ent else None, "uri": ent.uri if ent else None,
-            "columns": len(ent.schema) if ent and ent.schema else None, "used_by": [], "trained_on": False})
-        step = views[e.run_id].name if e.run_id in views else e.run_id
-        item["used_by"].append(f"{step} ({e.direction} {e.role})")
+            "fingerprint": e.fingerprint, "name": ds.name if ds else f"{e.name}.{e.role}",
+            "row_count": ds.row_count if ds else None, "uri": ds.uri if ds else None,
+            "columns": len(json.loads(ds.schema_json)) if ds and ds.schema_json else None,
+            "used_by": [], "trained_on": False})
+        item["used_by"].append(f"{e.name} ({e.direction} {e.role})")
         if e.direction == "input" and e.run_id in fit_runs:
             item["trained_on"] = True
-    return ({"run_id": run.id, "name": run.name, "state": run.state, "started_at": _ts(run.started_at),
-             "ended_at": _ts(run.ended_at), "code_ref": run.code_ref, "prefect_run_id": run.prefect_run_id},
+    return ({"run_id": run["id"], "name": run["name"], "state": run["state"], "started_at": _ts(run["started_at"]),
+             "ended_at": _ts(run["ended_at"]), "code_ref": run["code_ref"], "prefect_run_id": run["prefect_run_id"]},
             list(data.values()))
 
 
 def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
     """The whole trace of one prediction, as JSON-safe data (see the module docstring)."""
     p = find_prediction(conn, given)
-    entry = conn.execute(select(AuditEntry.seq, AuditEntry.recorded_at, AuditEntry.entry_hash)
-                         .where(AuditEntry.seq == p["audit_seq"])).first()
     mv = conn.execute(select(ModelVersion).where(ModelVersion.id == p["model_version_id"])).mappings().one()
     stages = [dict(s) for s in conn.execute(select(StageChange).where(StageChange.model_version_id == mv["id"])
                                             .order_by(StageChange.audit_seq, StageChange.at)).mappings()]
@@ -160,15 +197,15 @@ def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
         approvals[a["role"]] = a
     checks = _gate_checks(conn, decision, mv["id"])
     training_run, training_data = _training(conn, mv["training_run_id"], mv["fingerprint"])
-    scoring = graph.runs(conn, [p["request_id"]]).get(p["request_id"])  # a batch flow's rows carry its run id
+    scoring = _run(conn, p["request_id"]) if _UUID.fullmatch(p["request_id"]) else None  # a batch flow's run id
     return {
         "prediction": {
             "id": p["id"], "request_id": p["request_id"], "system": p["system"], "served_at": _ts(p["served_at"]),
             "caller": p["caller"], "latency_ms": p["latency_ms"], "output": json.loads(p["output_json"]),
-            "input": _input(conn, p["payload_hash"]),
-            "scoring_run": None if scoring is None else {"run_id": scoring.id, "name": scoring.name, "state": scoring.state},
-            "audit_entry": {"seq": p["audit_seq"], "recorded_at": entry[1] if entry else None,
-                            "entry_hash": entry[2] if entry else None},
+            "input": _input(conn, p),
+            "scoring_run": None if scoring is None else {"run_id": scoring["id"], "name": scoring["name"],
+                                                         "state": scoring["state"]},
+            "audit_entry": {"seq": p["audit_seq"], "recorded_at": p["recorded_at"], "entry_hash": p["entry_hash"]},
         },
         "model_version": {
             "ref": f"{mv['system']}:{mv['version']}", "id": mv["id"], "fingerprint": mv["fingerprint"],

@@ -43,12 +43,15 @@ from sqlalchemy import Connection
 from checks.errors import ComplianceBlocked, InputError
 from governance import canonical as canon
 from governance.ids import new_id
-from governance.ledger import Ledger
-from governance.schema import Prediction, PredictionPayload, StageChange
+from governance.ledger import COLUMN_KINDS, Ledger
+from governance.schema import PredictionPayload, StageChange
 
 MAX_BATCH = 1000  # records per request (`govflow serve`); a larger batch is refused with 413
 RESERVED = ("sensitive", "subject_id")  # keys of a record that are not features
 EVENT_TYPE = "predictions.logged"
+PREDICTION_COLUMNS = {"id", "request_id", "system", "model_version_id", "output_json", "latency_ms", "served_at",
+                      "caller", "payload_hash", "audit_seq"}
+assert PREDICTION_COLUMNS == {name for name, _ in COLUMN_KINDS["predictions"]}, "predictions changed: update write_predictions"
 
 MISSING = "{where}{field}: required feature is missing"
 UNKNOWN_FIELD = "{where}{field}: unknown field; the features of {version} are: {names}"
@@ -342,7 +345,12 @@ def redaction_for(home: Path, system: str, fields: Iterable[str]) -> Redaction:
 
 @dataclass(frozen=True)
 class PredictionRecord:
-    """One prediction to log. ``features`` and ``sensitive`` as stored (already redacted)."""
+    """One prediction to log. ``features`` and ``sensitive`` as stored (already redacted).
+
+    Its canonical JSON texts, its payload's random salt and its payload hash are computed when it is
+    made, in the request that made it: a value that cannot be encoded fails that request alone, never
+    the group commit it would have joined.
+    """
 
     request_id: str
     system: str
@@ -355,6 +363,19 @@ class PredictionRecord:
     caller: str
     subject_id: str | None = None
     id: str = field(default_factory=new_id)
+    output_json: str = field(init=False, repr=False)
+    features_json: str = field(init=False, repr=False)
+    sensitive_json: str = field(init=False, repr=False)
+    salt: str = field(init=False, repr=False)
+    payload_hash: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        features_json, sensitive_json = canonical_text(dict(self.features)), canonical_text(dict(self.sensitive))
+        salt = secrets.token_hex(16)
+        for name, value in (("output_json", canonical_text(self.output)), ("features_json", features_json),
+                            ("sensitive_json", sensitive_json), ("salt", salt),
+                            ("payload_hash", payload_hash(salt, features_json, sensitive_json))):
+            object.__setattr__(self, name, value)
 
 
 def make_record(*, request_id: str, system: str, model_version_id: str, output: Any, valid: ValidRecord,
@@ -377,16 +398,48 @@ def payload_hash(salt: str, features_json: str, sensitive_json: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _canonical_text(value: Any) -> str:
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson comes with the pinned stack; the standard library works too
+    _orjson = None  # type: ignore[assignment]
+
+
+_SIMPLE = frozenset({str, int, bool, type(None)})
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Values orjson writes exactly as the standard library does: strings, ints, booleans, null, and
+    floats of 0 or magnitude in [1e-4, 1e16) (outside it the exponent is spelt differently, e.g.
+    ``1.5e-05`` vs ``0.000015``); lists and string-keyed objects of those, not too deep."""
+    kind = type(value)
+    if kind in _SIMPLE:
+        return True
+    if kind is float:
+        return value == 0 or 1e-4 <= abs(value) < 1e16  # NaN and infinities fail both
+    if depth > 8:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _SIMPLE and not _plain(item, depth + 1)):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in _SIMPLE and not _plain(item, depth + 1):
+                return False
+        return True
+    return False
+
+
+def canonical_text(value: Any) -> str:
+    """`governance.canonical.canonical` as text. Through orjson where its bytes are the same (see
+    `_plain`; a test holds it to the standard library's): ~30x faster per record."""
+    if _orjson is not None and _plain(value):
+        try:
+            return _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS).decode("utf-8")  # type: ignore[no-any-return]
+        except (TypeError, _orjson.JSONEncodeError):  # e.g. an int beyond 64 bits, a lone surrogate
+            pass
     return canon.canonical(value).decode("utf-8")
-
-
-def payload_row(record: PredictionRecord, created_at: datetime) -> dict[str, Any]:
-    features_json, sensitive_json = _canonical_text(dict(record.features)), _canonical_text(dict(record.sensitive))
-    salt = secrets.token_hex(16)
-    return dict(payload_hash=payload_hash(salt, features_json, sensitive_json), salt=salt,
-                features_json=features_json, sensitive_json=sensitive_json, subject_id=record.subject_id,
-                created_at=created_at)
 
 
 @dataclass(frozen=True)
@@ -417,6 +470,25 @@ def _production_problems(conn: Connection, records: Sequence[PredictionRecord],
     return problems
 
 
+PAYLOAD_COLUMNS = ("payload_hash", "salt", "features_json", "sensitive_json", "subject_id", "created_at")
+
+
+def _insert_payloads(conn: Connection, records: Sequence[PredictionRecord], created_at: datetime) -> None:
+    """The payload rows, in the caller's transaction: PostgreSQL through COPY (one stream instead of
+    a message per row), SQLite through executemany."""
+    if conn.dialect.name == "postgresql":
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
+                f"COPY prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) FROM STDIN") as copy:
+            for r in records:
+                copy.write_row((r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, created_at))
+        return
+    conn.execute(PredictionPayload.__table__.insert(), [  # type: ignore[attr-defined]
+        {"payload_hash": r.payload_hash, "salt": r.salt, "features_json": r.features_json,
+         "sensitive_json": r.sensitive_json, "subject_id": r.subject_id, "created_at": created_at} for r in records])
+
+
 def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, require_production: bool = True,
                       versions: Mapping[str, str] | None = None) -> Receipt:
     """Log a batch in one transaction with one audit entry; durable when this returns.
@@ -443,14 +515,14 @@ def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, re
                     if not kept:
                         raise _NothingToWrite
             now = canon.utc_now()
-            payloads = []
-            for r in kept:
-                payload = payload_row(r, now)
-                payloads.append(payload)
-                w.add(Prediction, id=r.id, request_id=r.request_id, system=r.system, model_version_id=r.model_version_id,
-                      output_json=_canonical_text(r.output), latency_ms=float(r.latency_ms), served_at=r.served_at,
-                      caller=r.caller, payload_hash=payload["payload_hash"])
-            w.conn.execute(PredictionPayload.__table__.insert(), payloads)  # type: ignore[attr-defined]
+            # Rows built here rather than through `Writer.add` (its per-column normalising is the
+            # largest cost per row, and these values have their stored types already): the same
+            # columns (checked at import), buffered the same way, hashed and chained by `_commit`.
+            w.rows.setdefault("predictions", []).extend([
+                {"id": r.id, "request_id": r.request_id, "system": r.system, "model_version_id": r.model_version_id,
+                 "output_json": r.output_json, "latency_ms": float(r.latency_ms), "served_at": r.served_at,
+                 "caller": r.caller, "payload_hash": r.payload_hash, "audit_seq": None} for r in kept])
+            _insert_payloads(w.conn, kept, now)
     except _NothingToWrite:
         return Receipt(None, None, 0, refused)
     return Receipt(w.seq, w.entry_hash, len(kept), refused)

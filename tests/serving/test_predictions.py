@@ -227,3 +227,33 @@ def test_trace_shows_a_purged_payload(sqlite_served: tuple[Ledger, VersionRef]) 
     assert given["payload_hash"] == payload_hash
     assert given["purged"]["kind"] == "erasure" and given["purged"]["reason"] == "erasure request 12"
     assert verify(ledger).intact
+
+
+def test_the_fast_canonical_text_is_byte_for_byte_the_canonical_form() -> None:
+    import math
+    import random
+    import struct
+
+    rng = random.Random(7)
+
+    def value(depth: int = 0) -> object:
+        pick = rng.randrange(9 if depth < 3 else 6)
+        if pick == 0:
+            return rng.choice([None, True, False, 0, -1, 2**63 - 1, -(2**63), 2**70])
+        if pick == 1:
+            return "".join(chr(rng.choice([rng.randrange(0x20, 0x7f), rng.randrange(0, 0x20), rng.randrange(0xa0, 0xd7ff),
+                                           rng.randrange(0xe000, 0x10ffff)])) for _ in range(rng.randrange(6)))
+        if pick in (2, 3):
+            return rng.choice([rng.random(), rng.uniform(-1e6, 1e6), 10 ** rng.uniform(-12, 20), 0.0, -0.0, 1e-4, 1e16])
+        if pick == 4:
+            bits = struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0]
+            return bits if math.isfinite(bits) else 1.5
+        if pick == 5:
+            return rng.randrange(-10**6, 10**6)
+        if pick in (6, 7):
+            return {str(value(depth + 1)): value(depth + 1) for _ in range(rng.randrange(4))}
+        return [value(depth + 1) for _ in range(rng.randrange(4))]
+
+    for _ in range(20000):
+        v = value()
+        assert preds.canonical_text(v) == canon.canonical(v).decode("utf-8"), v
