@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from checks.errors import InputError
 from governance import canonical as canon
@@ -52,29 +52,64 @@ def _ts(moment: datetime | None) -> str | None:
     return None if moment is None else canon.format_ts(moment)
 
 
-_PREDICTION_COLUMNS = (*Prediction.__table__.c, PredictionPayload.features_json, PredictionPayload.sensitive_json,
-                       PredictionPayload.subject_id, AuditEntry.recorded_at, AuditEntry.entry_hash)
-
-
+# The statements, built once (building a SQLAlchemy statement costs more than running it here).
 def _with_payload(where: Any) -> Any:
     """The prediction with its payload (when not purged) and its audit entry: one indexed query."""
-    return (select(*_PREDICTION_COLUMNS)
+    return (select(*Prediction.__table__.c, PredictionPayload.features_json, PredictionPayload.sensitive_json,
+                   PredictionPayload.subject_id, AuditEntry.recorded_at, AuditEntry.entry_hash)
             .outerjoin(PredictionPayload, PredictionPayload.payload_hash == Prediction.payload_hash)
             .outerjoin(AuditEntry, AuditEntry.seq == Prediction.audit_seq).where(where))
+
+
+_BY_ID = _with_payload(Prediction.id == bindparam("given"))
+_BY_REQUEST = _with_payload(Prediction.request_id == bindparam("given")).order_by(Prediction.id).limit(6)
+_COUNT_REQUEST = select(func.count()).select_from(Prediction).where(Prediction.request_id == bindparam("given"))
+_PURGE = (select(Purge.kind, Purge.at, Purge.by, Purge.reason).join(PurgedPayload, PurgedPayload.purge_id == Purge.id)
+          .where(PurgedPayload.payload_hash == bindparam("payload_hash")).limit(1))
+_VERSION = select(ModelVersion.id, ModelVersion.system, ModelVersion.version, ModelVersion.fingerprint,
+                  ModelVersion.artifact_hash, ModelVersion.created_at, ModelVersion.training_run_id
+                  ).where(ModelVersion.id == bindparam("mv"))
+_STAGES = (select(StageChange.stage, StageChange.at, StageChange.by, StageChange.reason, StageChange.audit_seq)
+           .where(StageChange.model_version_id == bindparam("mv")).order_by(StageChange.audit_seq, StageChange.at))
+_DECISIONS = (select(Decision.outcome, Decision.reasons_json, Decision.policy_hash, Decision.decided_at, Decision.run_id,
+                     Decision.audit_seq).where(Decision.model_version_id == bindparam("mv")).order_by(Decision.audit_seq))
+_APPROVALS = (select(Approval.role, Approval.approver, Approval.os_user, Approval.decision, Approval.rationale,
+                     Approval.decided_at, Approval.evidence_hash, Approval.audit_seq)
+              .where(Approval.model_version_id == bindparam("mv")).order_by(Approval.audit_seq))
+_RUN = select(Run.id, Run.name, Run.parent_run_id, Run.started_at, Run.code_ref, Run.prefect_run_id
+              ).where(Run.id == bindparam("run"))
+_RUN_STATE = (select(RunState.state, RunState.at).where(RunState.run_id == bindparam("run"))
+              .order_by(RunState.audit_seq.desc(), RunState.at.desc()).limit(1))
+_CHECK_COLUMNS = (CheckResultRow.kind, CheckResultRow.name, CheckResultRow.subject, CheckResultRow.passed,
+                  CheckResultRow.observed_json, CheckResultRow.threshold_json, CheckResultRow.severity)
+_CHECKS_OF_FLOW = (select(*_CHECK_COLUMNS).join(Run, Run.id == CheckResultRow.run_id)
+                   .where(Run.parent_run_id == bindparam("run")).order_by(CheckResultRow.audit_seq, CheckResultRow.id))
+_CHECKS_OF_RUN = (select(*_CHECK_COLUMNS).where(CheckResultRow.run_id == bindparam("run"))
+                  .order_by(CheckResultRow.audit_seq, CheckResultRow.id))
+_CHECKS_OF_VERSION = (select(*_CHECK_COLUMNS).where(CheckResultRow.model_version_id == bindparam("mv"),
+                                                    CheckResultRow.audit_seq < bindparam("seq"))
+                      .order_by(CheckResultRow.audit_seq, CheckResultRow.id))
+_TRAINING_EDGES = (select(Edge.run_id, Edge.direction, Edge.role, Edge.entity_kind, Edge.fingerprint, Run.name)
+                   .join(Run, Run.id == Edge.run_id)
+                   .where(or_(Run.id == bindparam("run"), Run.parent_run_id == bindparam("run")),
+                          Edge.entity_kind.in_(("dataset", "model")))
+                   .order_by(Edge.audit_seq, Edge.id))
+_DATASETS = select(DatasetVersion.fingerprint, DatasetVersion.name, DatasetVersion.row_count, DatasetVersion.uri,
+                   DatasetVersion.schema_json).where(DatasetVersion.fingerprint.in_(bindparam("fps", expanding=True)))
 
 
 def find_prediction(conn: Connection, given: str) -> dict[str, Any]:
     """The prediction row (with its payload and audit entry) with this id, else the only one with
     this request id."""
     text = given.strip()
-    row = conn.execute(_with_payload(Prediction.id == text)).mappings().first()
+    row = conn.execute(_BY_ID, {"given": text}).mappings().first()
     if row is not None:
         return dict(row)
-    found = conn.execute(_with_payload(Prediction.request_id == text).order_by(Prediction.id).limit(6)).mappings().all()
+    found = conn.execute(_BY_REQUEST, {"given": text}).mappings().all()
     if not found:
         raise InputError(UNKNOWN_PREDICTION.format(given=given))
     if len(found) > 1:
-        count = conn.execute(select(func.count()).select_from(Prediction).where(Prediction.request_id == text)).scalar_one()
+        count = conn.execute(_COUNT_REQUEST, {"given": text}).scalar_one()
         shown = ", ".join(r["id"] for r in found[:5]) + (", ..." if count > 5 else "")
         raise InputError(SEVERAL_PREDICTIONS.format(given=given, count=count, shown=shown))
     return dict(found[0])
@@ -85,9 +120,7 @@ def _input(conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
     if p["features_json"] is not None:
         return {"features": json.loads(p["features_json"]), "sensitive": json.loads(p["sensitive_json"]),
                 "subject_id": p["subject_id"], "payload_hash": payload_hash}
-    purge = conn.execute(
-        select(Purge.kind, Purge.at, Purge.by, Purge.reason).join(PurgedPayload, PurgedPayload.purge_id == Purge.id)
-        .where(PurgedPayload.payload_hash == payload_hash).limit(1)).first()
+    purge = conn.execute(_PURGE, {"payload_hash": payload_hash}).first()
     if purge is None:
         return {"payload_hash": payload_hash, "missing": "the payload is gone without a purge tombstone (run govflow verify)"}
     return {"payload_hash": payload_hash, "purged": {"kind": purge[0], "at": _ts(purge[1]), "by": purge[2], "reason": purge[3]}}
@@ -95,44 +128,35 @@ def _input(conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
 
 def _run(conn: Connection, run_id: str) -> dict[str, Any] | None:
     """A run with its current (latest) state: two indexed lookups."""
-    run = conn.execute(select(Run.id, Run.name, Run.parent_run_id, Run.started_at, Run.code_ref, Run.prefect_run_id)
-                       .where(Run.id == run_id)).mappings().first()
+    run = conn.execute(_RUN, {"run": run_id}).mappings().first()
     if run is None:
         return None
-    state = conn.execute(select(RunState.state, RunState.at).where(RunState.run_id == run_id)
-                         .order_by(RunState.audit_seq.desc(), RunState.at.desc()).limit(1)).first()
+    state = conn.execute(_RUN_STATE, {"run": run_id}).first()
     if state is None:
         return {**run, "state": "running", "ended_at": None}
     return {**run, "state": state[0], "ended_at": state[1] if state[0] != "running" else None}
 
 
-def _before(rows: Iterable[dict[str, Any]], seq: int | None) -> list[dict[str, Any]]:
-    return [r for r in rows if seq is None or r["audit_seq"] < seq]
+def _check(row: Any) -> dict[str, Any]:
+    kind, name, subject, passed, observed, threshold, severity = row
+    return {"kind": kind, "name": name, "subject": subject, "passed": None if passed is None else bool(passed),
+            "observed": json.loads(observed), "threshold": json.loads(threshold), "severity": severity}
 
 
-def _check(row: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": row["kind"], "name": row["name"], "subject": row["subject"],
-            "passed": None if row["passed"] is None else bool(row["passed"]),
-            "observed": json.loads(row["observed_json"]), "threshold": json.loads(row["threshold_json"]),
-            "severity": row["severity"]}
-
-
-def _gate_checks(conn: Connection, decision: dict[str, Any] | None, mv_id: str) -> list[dict[str, Any]]:
+def _gate_checks(conn: Connection, decision: Any, mv_id: str) -> list[dict[str, Any]]:
     """The check results of the gate run behind a decision (its flow's tasks), else the version's own."""
     if decision is None:
         return []
-    rows: list[Any] = []
-    if decision["run_id"]:
-        parent = conn.execute(select(Run.parent_run_id).where(Run.id == decision["run_id"])).scalar()
-        query = select(CheckResultRow).join(Run, Run.id == CheckResultRow.run_id)
-        query = query.where(Run.parent_run_id == parent) if parent else query.where(Run.id == decision["run_id"])
-        rows = list(conn.execute(query.order_by(CheckResultRow.audit_seq, CheckResultRow.id)).mappings())
+    rows: Sequence[Any] = []
+    if decision.run_id:
+        parent = conn.execute(_RUN, {"run": decision.run_id}).mappings().first()
+        if parent is not None and parent["parent_run_id"]:
+            rows = conn.execute(_CHECKS_OF_FLOW, {"run": parent["parent_run_id"]}).all()
+        else:
+            rows = conn.execute(_CHECKS_OF_RUN, {"run": decision.run_id}).all()
     if not rows:
-        rows = list(conn.execute(
-            select(CheckResultRow).where(CheckResultRow.model_version_id == mv_id,
-                                         CheckResultRow.audit_seq < decision["audit_seq"])
-            .order_by(CheckResultRow.audit_seq, CheckResultRow.id)).mappings())
-    return [_check(dict(r)) for r in rows]
+        rows = conn.execute(_CHECKS_OF_VERSION, {"mv": mv_id, "seq": decision.audit_seq}).all()
+    return [_check(r) for r in rows]
 
 
 def _summary(checks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -150,16 +174,10 @@ def _training(conn: Connection, run_id: str | None, model_fp: str) -> tuple[dict
     run = _run(conn, run_id)
     if run is None:
         return {"run_id": run_id, "missing": True}, []
-    edges = conn.execute(
-        select(Edge.run_id, Edge.direction, Edge.role, Edge.entity_kind, Edge.fingerprint, Run.name)
-        .join(Run, Run.id == Edge.run_id)
-        .where(or_(Run.id == run_id, Run.parent_run_id == run_id), Edge.entity_kind.in_(("dataset", "model")))
-        .order_by(Edge.audit_seq, Edge.id)).all()
+    edges = conn.execute(_TRAINING_EDGES, {"run": run_id}).all()
     fit_runs = {e.run_id for e in edges if e.entity_kind == "model" and e.direction == "output" and e.fingerprint == model_fp}
     fps = sorted({e.fingerprint for e in edges if e.entity_kind == "dataset"})
-    known = {d.fingerprint: d for d in conn.execute(
-        select(DatasetVersion.fingerprint, DatasetVersion.name, DatasetVersion.row_count, DatasetVersion.uri,
-               DatasetVersion.schema_json).where(DatasetVersion.fingerprint.in_(fps)))} if fps else {}
+    known = {d.fingerprint: d for d in conn.execute(_DATASETS, {"fps": fps})} if fps else {}
     data: dict[str, dict[str, Any]] = {}
     for e in edges:
         if e.entity_kind != "dataset":
@@ -181,22 +199,20 @@ def _training(conn: Connection, run_id: str | None, model_fp: str) -> tuple[dict
 def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
     """The whole trace of one prediction, as JSON-safe data (see the module docstring)."""
     p = find_prediction(conn, given)
-    mv = conn.execute(select(ModelVersion).where(ModelVersion.id == p["model_version_id"])).mappings().one()
-    stages = [dict(s) for s in conn.execute(select(StageChange).where(StageChange.model_version_id == mv["id"])
-                                            .order_by(StageChange.audit_seq, StageChange.at)).mappings()]
-    when_served = [s for s in stages if s["at"] <= p["served_at"]]
-    stage_then = when_served[-1]["stage"] if when_served else None
-    promotions = [s for s in when_served if s["stage"] == "production"] or [s for s in stages if s["stage"] == "production"]
-    promoted_seq = promotions[-1]["audit_seq"] if promotions else None
-    decisions = _before([dict(d) for d in conn.execute(select(Decision).where(Decision.model_version_id == mv["id"])
-                                                       .order_by(Decision.audit_seq)).mappings()], promoted_seq)
-    decision = decisions[-1] if decisions else None
-    approvals: dict[str, dict[str, Any]] = {}
-    for a in _before([dict(a) for a in conn.execute(select(Approval).where(Approval.model_version_id == mv["id"])
-                                                    .order_by(Approval.audit_seq)).mappings()], promoted_seq):
-        approvals[a["role"]] = a
-    checks = _gate_checks(conn, decision, mv["id"])
-    training_run, training_data = _training(conn, mv["training_run_id"], mv["fingerprint"])
+    mv = conn.execute(_VERSION, {"mv": p["model_version_id"]}).one()
+    stages = conn.execute(_STAGES, {"mv": mv.id}).all()
+    when_served = [s for s in stages if s.at <= p["served_at"]]
+    stage_then = when_served[-1].stage if when_served else None
+    promotions = [s for s in when_served if s.stage == "production"] or [s for s in stages if s.stage == "production"]
+    promoted_seq = promotions[-1].audit_seq if promotions else None
+    in_force = [d for d in conn.execute(_DECISIONS, {"mv": mv.id}) if promoted_seq is None or d.audit_seq < promoted_seq]
+    decision = in_force[-1] if in_force else None
+    approvals: dict[str, Any] = {}
+    for a in conn.execute(_APPROVALS, {"mv": mv.id}):
+        if promoted_seq is None or a.audit_seq < promoted_seq:
+            approvals[a.role] = a  # the latest per role before the promotion
+    checks = _gate_checks(conn, decision, mv.id)
+    training_run, training_data = _training(conn, mv.training_run_id, mv.fingerprint)
     scoring = _run(conn, p["request_id"]) if _UUID.fullmatch(p["request_id"]) else None  # a batch flow's run id
     return {
         "prediction": {
@@ -208,17 +224,17 @@ def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
             "audit_entry": {"seq": p["audit_seq"], "recorded_at": p["recorded_at"], "entry_hash": p["entry_hash"]},
         },
         "model_version": {
-            "ref": f"{mv['system']}:{mv['version']}", "id": mv["id"], "fingerprint": mv["fingerprint"],
-            "artifact_hash": mv["artifact_hash"], "created_at": _ts(mv["created_at"]),
+            "ref": f"{mv.system}:{mv.version}", "id": mv.id, "fingerprint": mv.fingerprint,
+            "artifact_hash": mv.artifact_hash, "created_at": _ts(mv.created_at),
             "stage_when_served": stage_then, "in_production_when_served": stage_then == "production",
-            "stage_now": stages[-1]["stage"] if stages else None,
-            "stages": [{"stage": s["stage"], "at": _ts(s["at"]), "by": s["by"], "reason": s["reason"]} for s in stages],
+            "stage_now": stages[-1].stage if stages else None,
+            "stages": [{"stage": s.stage, "at": _ts(s.at), "by": s.by, "reason": s.reason} for s in stages],
         },
         "gate_decision": None if decision is None else {
-            "outcome": decision["outcome"], "reasons": json.loads(decision["reasons_json"]),
-            "policy_hash": decision["policy_hash"], "decided_at": _ts(decision["decided_at"]), "run_id": decision["run_id"]},
-        "approvals": [{"role": a["role"], "approver": a["approver"], "os_user": a["os_user"], "decision": a["decision"],
-                       "rationale": a["rationale"], "decided_at": _ts(a["decided_at"]), "evidence_hash": a["evidence_hash"]}
+            "outcome": decision.outcome, "reasons": json.loads(decision.reasons_json),
+            "policy_hash": decision.policy_hash, "decided_at": _ts(decision.decided_at), "run_id": decision.run_id},
+        "approvals": [{"role": a.role, "approver": a.approver, "os_user": a.os_user, "decision": a.decision,
+                       "rationale": a.rationale, "decided_at": _ts(a.decided_at), "evidence_hash": a.evidence_hash}
                       for a in approvals.values()],
         "training_run": training_run,
         "training_data": training_data,
