@@ -9,6 +9,7 @@ its edges) read back in the order they were added when sorted by id.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
@@ -16,13 +17,18 @@ import uuid
 _RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
 _lock = threading.Lock()
 _last: tuple[int, int] = (0, 0)  # (unix millis, 74 random bits) of the previous id
+# Ids must be unique, not unpredictable: a generator seeded from the OS once per process (and again
+# in a forked child) instead of os.urandom per id, a system call that gives up the GIL; in a
+# Prefect process, whose background threads then take it, that cost milliseconds per recorded task.
+_random = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
 def new_id() -> str:
     global _last
     with _lock:
         millis = time.time_ns() // 1_000_000
-        rand = int.from_bytes(os.urandom(10), "big") & ((1 << _RAND_BITS) - 1)
+        rand = _random.getrandbits(_RAND_BITS)
         last_millis, last_rand = _last
         if millis <= last_millis:
             millis, rand = last_millis, last_rand + 1

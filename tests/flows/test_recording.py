@@ -111,6 +111,17 @@ def test_check_results_returned_by_a_task_land_in_check_results(recorder: Ledger
         ("validation", "expect_table_row_count_to_be_between", "table", 0, 40.0, 1000.0, "warning", {"min_value": 1000}),
         ("fairness", "selection_rate", "label=bad", None, None, 30.0, "warning", {"reason": "group too small"}),
     ]
+    # and the flow's run history in Prefect shows them as a table artifact
+    [flow_run] = h.runs_named(recorder, "checked")
+    with get_client(sync_client=True) as client:
+        artifacts = h.poll(lambda: [a for a in client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run["prefect_run_id"]]))) if a.type == "table"],
+            what="the check results table artifact")
+    table = artifacts[0].data if isinstance(artifacts[0].data, list) else json.loads(str(artifacts[0].data))
+    assert [(r["name"], r["subject"], r["passed"]) for r in table] == [
+        ("expect_column_values_to_not_be_null", "age", True), ("expect_table_row_count_to_be_between", "table", False),
+        ("selection_rate", "label=bad", "n/a")]
+    assert artifacts[0].key == "govflow-checked-checks"
 
 
 def test_prefect_run_ids_in_the_ledger_are_prefect_own(recorder: Ledger) -> None:
