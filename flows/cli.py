@@ -141,7 +141,8 @@ def _write_traceback(text: str) -> Path | None:
 
 
 # Commands defined in their own modules attach themselves to `app` when imported.
-COMMAND_MODULES = ("flows.cli_run", "flows.cli_registry", "flows.demo", "flows.cli_lineage", "flows.cli_serve", "flows.cli_data", "flows.cli_recommender", "flows.cli_gap")
+COMMAND_MODULES = ("flows.cli_run", "flows.cli_registry", "flows.demo", "flows.cli_lineage", "flows.cli_serve", "flows.cli_data", "flows.cli_recommender", "flows.cli_gap",
+                   "flows.cli_monitor")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

@@ -484,9 +484,13 @@ def _insert_payloads(conn: Connection, records: Sequence[PredictionRecord], crea
             for r in records:
                 copy.write_row((r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, created_at))
         return
-    conn.execute(PredictionPayload.__table__.insert(), [  # type: ignore[attr-defined]
-        {"payload_hash": r.payload_hash, "salt": r.salt, "features_json": r.features_json,
-         "sensitive_json": r.sensitive_json, "subject_id": r.subject_id, "created_at": created_at} for r in records])
+    # The values are all plain text but one timestamp, the same for every row: converted once, with
+    # the column type's own bind processor, then the rows go straight to the driver.
+    to_db = PredictionPayload.__table__.c.created_at.type.bind_processor(conn.dialect)  # type: ignore[attr-defined]
+    stamp = to_db(created_at) if to_db else created_at
+    conn.exec_driver_sql(
+        f"INSERT INTO prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+        [(r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, stamp) for r in records])
 
 
 def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, require_production: bool = True,

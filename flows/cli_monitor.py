@@ -1,0 +1,249 @@
+"""`govflow run monitor | run incident | run fleet`, `govflow outcomes`, `govflow incident ...`, `govflow diff`.
+
+Thin: parse, run the recorded flow or call `governance/`, print. Exit 1 when monitoring raised an
+alert (DESIGN.md: a compliance check failed); 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli import app, ctx
+from flows.cli_run import ConfigOption, prepare, run_app
+
+incident_app = typer.Typer(help="Read and close incidents.", no_args_is_help=True)
+app.add_typer(incident_app, name="incident")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+PRINCIPAL = ("demographic_parity_difference", "disparate_impact_ratio", "equalized_odds_difference")
+
+
+def _num(value: Any, width: int = 6) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:{width}.3f}"
+
+
+def report_lines(report: Any, *, groups: bool = True) -> list[str]:
+    """A window report as lines for the terminal (shared with the demos)."""
+    lines = [f"{report.window.label}  {report.version}: {report.rows} decisions, "
+             f"{report.with_outcome} with an outcome, favourable rate {_num(report.favourable_rate, 5).strip()}"
+             + (f", {report.purged} purged" if report.purged else "")]
+    drift = report.suite("drift")
+    if drift is not None:
+        share = next(r for r in drift.results if r.name == "drifted_column_share")
+        pred = next((r for r in drift.results if r.name == "prediction_drift"), None)
+        top = sorted((r for r in drift.results if r.name == "column_drift"),
+                     key=lambda r: -(r.observed or 0) if r.details.get("score_kind") == "distance" else (r.observed or 1))[:3]
+        lines.append(f"  data drift: {share.observed:.0%} of features drifted (max {share.threshold:.0%}) "
+                     f"{'ok' if share.passed else 'ALERT'}; largest: "
+                     + ", ".join(f"{r.subject} {r.observed:.3f}" for r in top)
+                     + (f"; prediction drift {pred.observed:.3f} (bound {pred.threshold}) {'ok' if pred.passed else 'ALERT'}"
+                        if pred is not None else ""))
+    performance = report.suite("performance")
+    if performance is not None:
+        overall = performance.summary.get("overall", {})
+        auc = next((r for r in performance.results if r.name == "roc_auc" and r.subject == "overall"), None)
+        lines.append(f"  performance: ROC AUC {_num(overall.get('roc_auc')).strip()}, accuracy "
+                     f"{_num(overall.get('accuracy')).strip()}"
+                     + ("" if auc is None or auc.passed is None else f" ({'ok' if auc.passed else 'ALERT'}, min {auc.threshold})"))
+    fairness = report.suite("fairness")
+    if fairness is not None:
+        for result in fairness.results:
+            if result.name in PRINCIPAL and " & " not in result.subject:
+                verdict = {True: "ok", False: "ALERT" if result.severity.value == "critical" else "finding", None: "not judged"}[result.passed]
+                lines.append(f"  fairness {result.subject:>8}: {result.name:31} {_num(result.observed)} "
+                             f"(bound {result.threshold}) {verdict}")
+        if groups:
+            lines.append(f"    {'group':16} {'n':>6} {'select':>7} {'TPR':>6} {'FPR':>6}")
+            for row in fairness.tables.get("by_group", ()):
+                if " & " in row["feature"]:
+                    continue
+                mark = "" if row["judged"] else "  (too small to judge)"
+                lines.append(f"    {row['feature'] + '=' + row['group']:16} {row['count']:>6} {_num(row['selection_rate'], 7)} "
+                             f"{_num(row['tpr'])} {_num(row['fpr'])}{mark}")
+    elif groups and report.decisions_by_group:
+        lines.append("  decisions by group (no outcomes yet): " + ", ".join(
+            f"{r['feature']}={r['group']} {r['decisions']} ({_num(r['favourable_rate'], 4).strip()})"
+            for r in report.decisions_by_group))
+    for note in report.not_judged:
+        lines.append(f"  not judged: {note}")
+    return lines
+
+
+@run_app.command("monitor")
+def run_monitor(
+    typer_ctx: typer.Context,
+    config: ConfigOption = Path("govflow.yaml"),
+    window: Annotated[str | None, typer.Option("--window", help="Window size, e.g. 7d, 24h (default: monitoring.window).")] = None,
+    last: Annotated[int | None, typer.Option("--last", min=1, help="Only the N most recent windows.")] = None,
+    no_incident: Annotated[bool, typer.Option("--no-incident", help="Report alerts without opening an incident.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drift, prediction drift, and (with outcomes) performance and fairness per window; exit 1 on an alert."""
+    from flows.monitor import monitor_flow
+
+    prepare(typer_ctx, config)
+    outcome = monitor_flow(str(config), window, last, not no_incident)
+    if as_json:
+        typer.echo(json.dumps(outcome.to_dict(), indent=1, default=str))
+    else:
+        typer.echo(f"monitoring {outcome.system} (window {outcome.window})")
+        for note in outcome.notes:
+            typer.echo(f"  {note}")
+        for report in outcome.reports:
+            for line in report_lines(report):
+                typer.echo(f"  {line}")
+        for alert in outcome.alerts:
+            typer.echo(f"ALERT {alert.check} {alert.version} {alert.window['start'][:10]}: " + "; ".join(alert.findings[:3]))
+        if outcome.incident:
+            i = outcome.incident
+            typer.echo(f"incident {i['incident_id']} {'opened' if i['new'] else 'updated'} ({i['kind']}, {i['severity']}), "
+                       f"report due {i['report_due_at']}; next: govflow run incident -c {config} --incident {i['incident_id']}")
+    if outcome.alerted:
+        raise typer.Exit(1)
+
+
+@app.command()
+def outcomes(
+    typer_ctx: typer.Context,
+    config: ConfigOption = Path("govflow.yaml"),
+    input_file: Annotated[Path, typer.Option("--input", help="csv/parquet: prediction_id or the id column, and the label.")] = Path("outcomes.csv"),
+) -> None:
+    """Attach late outcomes to logged predictions (see `governance.outcomes` for the file format)."""
+    from flows.monitor import outcomes_flow
+
+    prepare(typer_ctx, config)
+    receipt = outcomes_flow(str(config), str(input_file))
+    typer.echo(f"attached {receipt['attached']} outcome(s) from {input_file} (joined on {receipt['joined_on']}); "
+               f"{receipt['unmatched']} row(s) matched no prediction; {receipt['superseded']} superseded an earlier outcome")
+
+
+@run_app.command("incident")
+def run_incident(
+    typer_ctx: typer.Context,
+    config: ConfigOption = Path("govflow.yaml"),
+    reason: Annotated[str, typer.Option("--reason", help="What happened (a new incident).")] = "",
+    kind: Annotated[str, typer.Option("--kind", help="death | health_harm | critical_infrastructure | widespread_infringement | fundamental_rights | property_or_environment | malfunction")] = "malfunction",
+    severity: Annotated[str | None, typer.Option("--severity", help="critical | high | medium | low (default: from the kind).")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="The implicated version (default: the one in production).")] = None,
+    incident: Annotated[str | None, typer.Option("--incident", help="Handle this open incident instead of opening one.")] = None,
+    aware_at: Annotated[str | None, typer.Option("--aware-at", help="When the provider became aware (RFC 3339; default now).")] = None,
+) -> None:
+    """Open an incident (or take an open one) and run the playbook: freeze, suspend and roll back, impact, diff, drafts."""
+    from flows.incident import incident_flow
+
+    prepare(typer_ctx, config)
+    out = incident_flow(str(config), reason, kind, severity, version, incident, aware_at)
+    typer.echo(f"incident {out.incident_id} on {out.system} ({out.kind}), implicating {out.version or 'no version'}; "
+               f"Art. 73 report due {out.report_due_at}")
+    rb = out.rollback
+    if rb.get("suspended"):
+        typer.echo(f"  suspended {rb['suspended']}" + (f"; serving rolled back to {rb['restored']}" if rb.get("restored") else "")
+                   + ("; serving STOPPED (no compliant earlier version)" if rb.get("stopped") else ""))
+    for label, why in rb.get("skipped", []):
+        typer.echo(f"    passed over {label}: {why}")
+    if out.impact:
+        typer.echo(f"  impact ({out.impact['scope']}): {out.impact['decisions']} decisions by {out.impact['version']}, "
+                   f"{out.impact['favourable']} favourable")
+    for line in out.root_cause:
+        typer.echo(f"  root cause: {line}")
+    typer.echo(f"  drafts: {', '.join(out.documents)}")
+    typer.echo(f"  close it with: govflow incident close {out.incident_id} --as NAME --reason TEXT")
+
+
+@incident_app.command("close")
+def incident_close(
+    typer_ctx: typer.Context,
+    incident_id: Annotated[str, typer.Argument(metavar="ID")],
+    approver: Annotated[str, typer.Option("--as", help="Your name, as it should stand in the record.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it can be closed: part of the record.")],
+    role: Annotated[str, typer.Option("--role", help="The role you close it in.")] = "risk_officer",
+) -> None:
+    """Close an incident with a named approval; unfreezes the system."""
+    from governance import incidents
+
+    ledger = ctx(typer_ctx).ledger()
+    with ledger.read() as conn:
+        full = incidents.resolve(conn, incident_id)
+    done = incidents.close(ledger, full, approver=approver, reason=reason, role=role)
+    state = "unfrozen" if done["unfrozen"] else (f"still frozen by incident {done['still_frozen_by']}" if done["still_frozen_by"] else "not frozen")
+    typer.echo(f"incident {full} closed by {approver} ({role}); {done['system']} {state}")
+
+
+@incident_app.command("show")
+def incident_show(typer_ctx: typer.Context, incident_id: Annotated[str, typer.Argument(metavar="ID")],
+                  as_json: JsonOpt = False) -> None:
+    """An incident with its deadline and timeline."""
+    from governance import canonical as canon
+    from governance import incidents
+
+    with ctx(typer_ctx).ledger().read() as conn:
+        view = incidents.get(conn, incidents.resolve(conn, incident_id))
+    if as_json:
+        typer.echo(json.dumps(view.to_dict(), indent=1, default=str))
+        return
+    typer.echo(f"incident {view.id} · {view.state} · {view.system} · {view.version or 'no version'} · {view.kind.value} "
+               f"({view.severity.value})")
+    typer.echo(f"  aware at {canon.format_ts(view.aware_at)}; report due {canon.format_ts(view.report_due_at)} ({view.legal_basis})")
+    typer.echo(f"  {view.summary}")
+    for event in view.events:
+        details = {k: v for k, v in event["details"].items() if k not in ("alerts", "by_group", "skipped")}
+        typer.echo(f"  {canon.format_ts(event['at'])}  {event['action']:<20} {event['by']}  "
+                   f"{json.dumps(details, default=str)[:160]}")
+
+
+@incident_app.command("list")
+def incident_list(typer_ctx: typer.Context,
+                  system: Annotated[str | None, typer.Option("--system", help="Only this system.")] = None,
+                  open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False) -> None:
+    """Incidents, oldest first."""
+    from governance import canonical as canon
+    from governance import incidents
+
+    with ctx(typer_ctx).ledger().read() as conn:
+        found = incidents.list_incidents(conn, system, open_only=open_only)
+    if not found:
+        typer.echo("no incidents")
+    for view in found:
+        typer.echo(f"{view.id}  {view.state:<6} {view.system:<24} {view.version or '-':<28} {view.kind.value:<24} "
+                   f"due {canon.format_ts(view.report_due_at)[:16]}")
+
+
+@app.command()
+def diff(typer_ctx: typer.Context,
+         left: Annotated[str, typer.Argument(metavar="NAME:V1")],
+         right: Annotated[str, typer.Argument(metavar="NAME:V2")],
+         as_json: JsonOpt = False) -> None:
+    """Compare two versions: training data, feature distributions, parameters, code, fairness config, drift."""
+    from governance.diff import diff_versions, render_text
+
+    found = diff_versions(ctx(typer_ctx).ledger(), left, right)
+    typer.echo(json.dumps(found.to_dict(), indent=1, default=str) if as_json else render_text(found))
+
+
+@run_app.command("fleet")
+def run_fleet(
+    typer_ctx: typer.Context,
+    configs: Annotated[list[Path], typer.Option("-c", "--config", help="A system's govflow.yaml (repeat for each).")],
+    window: Annotated[str | None, typer.Option("--window", help="Window size for every system.")] = None,
+    last: Annotated[int | None, typer.Option("--last", min=1, help="Only the N most recent windows.")] = 1,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="A Dask scheduler address (default: GOVFLOW_DASK_SCHEDULER, else a local cluster).")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Local cluster size.")] = 2,
+) -> None:
+    """Monitor many systems at once, fanned out over Dask; exit 1 when any alerted."""
+    from flows.fleet import run_fleet as fleet
+
+    c = ctx(typer_ctx)
+    for path in configs:
+        prepare(typer_ctx, path)
+    results = fleet([str(p) for p in configs], window=window, last=last, scheduler=scheduler, workers=workers,
+                    db_url=c.db)
+    for item in results:
+        alerts = item["alerts"]
+        typer.echo(f"{item['system']:<28} {item['windows']} window(s), {item['decisions']} decisions, "
+                   f"{len(alerts)} alert(s)" + (f"; incident {item['incident']['incident_id']}" if item.get("incident") else ""))
+    if any(item["alerts"] for item in results):
+        raise typer.Exit(1)

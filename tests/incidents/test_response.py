@@ -1,0 +1,101 @@
+"""The incident response flow end to end: every action recorded, traceable, and the ledger verifies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.serving import NotInProduction, load_production
+from governance import incidents
+from governance.ledger import Ledger
+from governance.schema import Artifact, Incident, Run
+from tests.monitoring.system import applicants, past_midnight, release, serve
+
+SYSTEM = "toy-screening"
+
+
+def cli(ledger: Ledger, *args: str) -> Result:
+    return CliRunner().invoke(app, ["--home", str(ledger.home), *args])
+
+
+def second_version(config: Path) -> Path:
+    """The same system retrained with its sensitive attribute as a model input (the change version 2 makes)."""
+    v2 = config.with_name("toy-screening-v2.govflow.yaml")
+    v2.write_text(config.read_text(encoding="utf-8").replace("  id_column: applicant_id\n",
+                                                            "  id_column: applicant_id\n  sensitive_as_features: true\n"),
+                  encoding="utf-8")
+    return v2
+
+
+def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]) -> None:
+    config, ledger = released
+    serve(ledger, SYSTEM, applicants(200, seed=5, start_id=50_000), past_midnight(14))
+    v2_config = second_version(config)
+    assert release(ledger, v2_config) == "toy-screening:2"
+    serve(ledger, SYSTEM, applicants(300, seed=6, start_id=60_000), past_midnight(7))
+
+    result = cli(ledger, "run", "incident", "-c", str(v2_config), "--kind", "fundamental_rights",
+                 "--reason", "audit: version 2 takes the group as a model input")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("incident ")
+    assert " on toy-screening (fundamental_rights), implicating toy-screening:2; Art. 73 report due " in lines[0]
+    assert "  suspended toy-screening:2; serving rolled back to toy-screening:1" in lines
+    assert "  impact (the whole time it served): 300 decisions by toy-screening:2, " in result.output
+    assert "  root cause: configuration changed: data.sensitive_as_features" in lines
+    with ledger.read() as conn:
+        incident_id = conn.execute(select(Incident.id)).scalar_one()
+        view = incidents.get(conn, incident_id)
+        flow_run = conn.execute(select(Run.parent_run_id).where(Run.id == view.opened_by_run_id)).scalar_one()
+        kinds = sorted(conn.execute(select(Artifact.kind).where(
+            Artifact.model_version_id == view.model_version_id, Artifact.kind.in_(
+                ("incident_notice", "communication", "diff_report")))).scalars())
+    assert [e["action"] for e in view.events] == ["opened", "frozen", "suspended", "rolled_back", "impact_assessed",
+                                                  "root_cause", "documents_drafted"]
+    assert kinds == ["communication"] * 4 + ["diff_report"] * 2 + ["incident_notice"] * 2
+    impact = view.event("impact_assessed")["details"]  # type: ignore[index]
+    assert impact["decisions"] == 300 and sum(g["decisions"] for g in impact["by_group"]) == 300
+    assert load_production(ledger, SYSTEM).version.version == 1  # serving answers with version 1 again
+
+    # The whole response is in the trace: the flow's steps, and the versions' stages.
+    trace = cli(ledger, "trace", "run", flow_run)
+    assert trace.exit_code == 0, trace.output
+    assert trace.output.splitlines()[0].startswith("flow incident · completed")
+    for step in ("open_reported_incident", "freeze_system", "contain", "assess_impact", "find_root_cause",
+                 "draft_documents"):
+        assert f"task {step} · completed" in trace.output
+    model = cli(ledger, "trace", "model", "toy-screening:2")
+    assert "stages: candidate → approved → production → suspended" in model.output
+    assert "stages: candidate → approved → production → retired → production" in cli(
+        ledger, "trace", "model", "toy-screening:1").output
+    shown = cli(ledger, "incident", "show", incident_id[:12])
+    assert "rolled_back" in shown.output and "report due" in shown.output
+    diff = cli(ledger, "diff", "toy-screening:1", "toy-screening:2")
+    assert "  * configuration changed: data.sensitive_as_features" in diff.output
+    assert "  load_data.return           same" in diff.output
+
+    # While frozen nothing is promoted; the close needs a name; then the ledger verifies.
+    refused = cli(ledger, "promote", "toy-screening:2")
+    assert "the system toy-screening is frozen" in str(refused.exception)
+    closed = cli(ledger, "incident", "close", incident_id, "--as", "Ravi Patel", "--reason", "v2 withdrawn")
+    assert closed.output.strip() == f"incident {incident_id} closed by Ravi Patel (risk_officer); toy-screening unfrozen"
+    verified = cli(ledger, "verify")
+    assert verified.exit_code == 0 and verified.output.startswith("ledger intact: ")
+
+
+def test_without_a_compliant_earlier_version_serving_stops(released: tuple[Path, Ledger]) -> None:
+    config, ledger = released
+    serve(ledger, SYSTEM, applicants(100, seed=7, start_id=70_000), past_midnight(7))
+    result = cli(ledger, "run", "incident", "-c", str(config), "--reason", "scores look wrong", "--kind", "malfunction")
+    assert result.exit_code == 0, result.output
+    assert "  suspended toy-screening:1; serving STOPPED (no compliant earlier version)" in result.output.splitlines()
+    with pytest.raises(NotInProduction) as stopped:
+        load_production(ledger, SYSTEM)
+    assert "toy-screening has no version in production: toy-screening:1 was suspended at " in str(stopped.value)
+    assert "; the system is frozen (incident " in str(stopped.value)

@@ -1,0 +1,45 @@
+"""Fleet monitoring fans out over Prefect's Dask task runner (a local cluster of two worker processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from flows.fleet import run_fleet
+from governance import incidents
+from governance.ledger import Ledger
+from governance.schema import CheckResultRow, Run
+from tests.monitoring.system import applicants, past_midnight, release, serve, write_system
+
+pytestmark = pytest.mark.slow
+
+
+def test_many_systems_fan_out_over_a_local_dask_cluster(released: tuple[Path, Ledger], tmp_path: Path) -> None:
+    config, ledger = released
+    other = write_system(tmp_path / "other", name="toy-two")
+    release(ledger, other)
+    serve(ledger, "toy-screening", applicants(400, seed=8, start_id=80_000), past_midnight(7))
+    serve(ledger, "toy-two", applicants(400, seed=9, shift=1.0, start_id=90_000), past_midnight(7))
+    ledger.close()  # the workers write to the same SQLite file
+
+    results = run_fleet([str(config), str(other)], window="7d", last=1, workers=2)
+
+    by_system = {r["system"]: r for r in results}
+    assert set(by_system) == {"toy-screening", "toy-two"}
+    assert (by_system["toy-screening"]["decisions"], by_system["toy-two"]["decisions"]) == (400, 400)
+    assert by_system["toy-screening"]["alerts"] == []
+    assert {a["check"] for a in by_system["toy-two"]["alerts"]} >= {"data_drift"}  # the drifted one alerts
+    assert all(r["worker_pid"] != os.getpid() for r in results)  # monitored in the Dask worker processes
+    with ledger.read() as conn:
+        tasks = conn.execute(select(Run.id, Run.params_json, Run.parent_run_id).where(Run.name == "monitor_one")).all()
+        fleet = conn.execute(select(Run.id).where(Run.name == "fleet-monitor")).scalar_one()
+        recorded = conn.execute(select(CheckResultRow.run_id).where(
+            CheckResultRow.name == "drifted_column_share")).scalars().all()
+        opened = incidents.list_incidents(conn, "toy-two")
+    assert len(tasks) == 2 and all(json.loads(p)["fleet_run_id"] == fleet for _, p, _ in tasks)
+    assert sorted(recorded) == sorted(t[0] for t in tasks)  # each worker's task recorded its own checks
+    assert len(opened) == 1 and opened[0].opened_by_run_id in {t[0] for t in tasks}
