@@ -214,3 +214,46 @@ def test_a_needs_sensitive_model_over_http(sqlite_ledger: Ledger) -> None:
     assert missing.json()["detail"][0]["msg"] == ("sensitive: required: credit-scoring:1 needs the sensitive attributes "
                                                   "personal_status_and_sex, age_in_years at prediction time")
     assert ok.status_code == 200
+
+
+def test_a_ledger_that_cannot_be_written_answers_503_never_200(sqlite_served: tuple[Ledger, VersionRef],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from governance import predictions
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(predictions, "write_predictions", broken)
+    with TestClient(create_app(sqlite_served[0]), client=("127.0.0.1", 50000)) as client:
+        response = client.post(PREDICT, json=records(3))
+    assert (response.status_code, response.json()) == (503, {"detail": "the prediction could not be recorded in the "
+                                                                       "ledger (disk full); nothing was served: retry later"})
+    assert counts(sqlite_served[0])[0] == 0
+
+
+def test_token_cli_prints_the_secret_once_and_serve_refuses_a_public_address_without_tokens(
+        sqlite_ledger: Ledger) -> None:
+    import os
+    from unittest import mock
+
+    from typer.testing import CliRunner
+
+    from checks.errors import InputError
+    from flows.cli import app
+    from flows.serve import check_host
+
+    with pytest.raises(InputError) as caught:
+        check_host(sqlite_ledger, "0.0.0.0")
+    assert str(caught.value).startswith("no API token exists, so serve listens on 127.0.0.1 only")
+    with mock.patch.dict(os.environ):
+        created = CliRunner().invoke(app, ["--home", str(sqlite_ledger.home), "token", "create", "--role", "operator",
+                                           "--label", "frontend"])
+        listed = CliRunner().invoke(app, ["--home", str(sqlite_ledger.home), "token", "list"])
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.splitlines()[0]
+    assert secret.startswith("gft_")
+    assert "operator token 'frontend' created; the secret above is shown only now" in created.output
+    assert listed.output.startswith("operator  frontend") and secret not in listed.output
+    with sqlite_ledger.read() as conn:
+        assert tokens.verify_token(conn, secret).label == "frontend"  # type: ignore[union-attr]
+    check_host(sqlite_ledger, "0.0.0.0")  # a token exists now: allowed
