@@ -13,6 +13,7 @@ A local cluster inherits this process's environment, so the ledger in use is pas
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +79,9 @@ def task_runner(scheduler: str | None = None, workers: int = 2) -> Any:
     address = scheduler or os.environ.get(SCHEDULER_ENV)
     if address:
         return DaskTaskRunner(address=address)
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # the cluster's start and stop are not news
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                          "dashboard_address": None})
+                                          "dashboard_address": None, "silence_logs": logging.ERROR})
 
 
 def run_fleet(config_paths: list[str], *, window: str | None = None, last: int | None = 1, scheduler: str | None = None,
