@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,26 +43,48 @@ UNKNOWN_KEYS = "lineage.openlineage has unknown key(s) {keys} for the {transport
 MISSING_KEY = "lineage.openlineage with transport {transport} needs '{key}'"
 BAD_ENV = "GOVFLOW_OPENLINEAGE must be console or off (got {got!r}); use GOVFLOW_OPENLINEAGE_FILE or _URL for the others"
 
+PAUSED = ("OpenLineage transport failed for {name} ({error}); emission paused for {seconds:.0f} s "
+          "({skipped} run(s) skipped before). The ledger holds every run: replay with "
+          "`govflow export NAME:VERSION --format openlineage -o FILE`")
+
 _installed: OpenLineageEmitter | None = None
 
 
 class OpenLineageEmitter:
-    """A recording listener: ``emitter(event, record)`` sends the record's RunEvents."""
+    """A recording listener: ``emitter(event, record)`` sends the record's RunEvents.
+
+    When the transport fails (a lineage server down), emission pauses for ``PAUSE_SECONDS`` so the
+    steps are not slowed by a timeout each; what was skipped is counted and said in the log. The
+    ledger still holds it all: `govflow export NAME:VERSION --format openlineage` replays it.
+    """
+
+    PAUSE_SECONDS = 60.0
 
     def __init__(self, client: Any, namespace: str, settings: Mapping[str, Any]) -> None:
         self.client = client
         self.namespace = namespace
         self.settings = dict(settings)
+        self.paused_until = 0.0
+        self.skipped = 0
 
     def __call__(self, event: str, rec: RunRecord) -> None:
         from flows.recording import get_ledger
 
+        if time.monotonic() < self.paused_until:
+            self.skipped += 1
+            return
         with get_ledger().read() as conn:
             ctx = ol.context_for(conn, rec, self.namespace)
         # A task is written once, when it ends: its START (at its start time) goes out then too.
         wanted = ["START", event] if rec.kind == "task" and event != "START" else [event]
-        for event_type in wanted:
-            self.client.emit(ol.build_event(rec, event_type, ctx))
+        try:
+            for event_type in wanted:
+                self.client.emit(ol.build_event(rec, event_type, ctx))
+        except Exception as e:  # noqa: BLE001 - any transport failure: the ledger is the record
+            self.paused_until = time.monotonic() + self.PAUSE_SECONDS
+            log.warning(PAUSED.format(error=str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
+                                      name=rec.name, seconds=self.PAUSE_SECONDS, skipped=self.skipped))
+            self.skipped = 0
 
     def close(self) -> None:
         try:
