@@ -24,16 +24,12 @@ token, a feature value or any other personal data.
 
 from __future__ import annotations
 
-import asyncio
-import html
 import json
-import queue
 import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +39,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from checks.errors import ComplianceBlocked, GovflowError, InputError
+from checks.errors import ComplianceBlocked, InputError
+from flows.serve_audit import HTTPProblem, install_audit_routes, render_docs
+from flows.serve_workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
 from flows.serving import NotInProduction, ServedModel, UnknownSystem, load_production
 from governance import canonical as canon
 from governance import predictions as preds
@@ -53,7 +51,6 @@ from governance.ledger import Ledger
 
 MAX_BATCH = preds.MAX_BATCH
 MAX_BODY = 16 * 1024 * 1024  # bytes per request body
-COMMIT_ROWS = 5000  # most predictions one group commit writes
 REFRESH_S = 1.0  # how often the production version of a served system is re-checked
 TOKEN_REFRESH_S = 2.0
 SWITCH_INTERVAL_S = 0.0005  # see `run`
@@ -70,194 +67,11 @@ EMPTY = "the batch is empty: send at least one record"
 TOO_MANY = "a batch of {count} records is over the limit of {limit} per request: split it"
 TOO_LARGE = "the request body is over {limit} bytes: split the batch"
 BAD_REQUEST_ID = "X-Request-ID: use 1 to 64 letters, digits or . _ : @ -"
-UNRECORDED = "the prediction could not be recorded in the ledger ({error}); nothing was served: retry later"
 
 log = structlog.get_logger("govflow.serve")
 
 
-class LedgerUnavailable(GovflowError, RuntimeError):
-    """The group commit failed: the requests waiting on it are answered 503, never 200."""
-
-
-# -- the group commit ------------------------------------------------------------------------------
-
-@dataclass
-class _Pending:
-    records: list[preds.PredictionRecord]
-    versions: dict[str, str]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[dict[str, str]]
-
-
-class GroupCommitter:
-    """One writer thread: every pending request's records in one transaction, one audit entry.
-
-    Submissions are handed to the thread once per turn of the event loop, all together (the requests
-    one model call answered resume in the same turn): handed over one by one, the thread would wake
-    on the first and commit it alone, then the next, paying a transaction's fixed cost per request.
-    """
-
-    def __init__(self, ledger: Ledger, *, max_rows: int = COMMIT_ROWS) -> None:
-        self.ledger = ledger
-        self.max_rows = max_rows
-        self.queue: queue.Queue[list[_Pending] | None] = queue.Queue()
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
-        self.batches = 0
-        self._turn: list[_Pending] = []  # submitted in this turn of the (one) serving event loop
-
-    def start(self) -> None:
-        with self.lock:
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="govflow-group-commit", daemon=True)
-                self.thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then end the thread."""
-        with self.lock:
-            thread, self.thread = self.thread, None
-        if thread is not None:
-            self.queue.put(None)
-            thread.join(timeout)
-
-    async def submit(self, records: list[preds.PredictionRecord], versions: dict[str, str]) -> dict[str, str]:
-        """Wait until the records are committed; returns the refused ones (id -> reason)."""
-        self.start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, str]] = loop.create_future()
-        if not self._turn:
-            loop.call_soon(self._hand_over)
-        self._turn.append(_Pending(records, versions, loop, future))
-        return await future
-
-    def _hand_over(self) -> None:
-        turn, self._turn = self._turn, []
-        self.queue.put(turn)
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self.queue.get()
-            if first is None:
-                break
-            batch = list(first)
-            rows = sum(len(item.records) for item in batch)
-            while rows < self.max_rows:
-                try:
-                    more = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                batch += more
-                rows += sum(len(item.records) for item in more)
-            self._commit(batch)
-
-    def _commit(self, batch: list[_Pending]) -> None:
-        started = time.perf_counter()
-        records = [r for item in batch for r in item.records]
-        versions = {k: v for item in batch for k, v in item.versions.items()}
-        try:
-            receipt = preds.write_predictions(self.ledger, records, versions=versions)
-        except Exception as e:  # any failure to write: every waiting request is refused, none served
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            log.error("ledger.write_failed", requests=len(batch), rows=len(records), error_type=type(e).__name__)
-            _settle(batch, lambda item: LedgerUnavailable(UNRECORDED.format(error=reason)))
-            return
-        self.batches += 1
-        log.info("ledger.batch_committed", seq=receipt.seq, requests=len(batch), rows=receipt.written,
-                 refused=len(receipt.refused), ms=round((time.perf_counter() - started) * 1000, 2))
-        _settle(batch, lambda item: {r.id: receipt.refused[r.id] for r in item.records if r.id in receipt.refused})
-
-
-def _settle(batch: list[_Pending], outcome: Callable[[_Pending], dict[str, str] | Exception]) -> None:
-    """Release the waiting requests: one wake-up of each event loop for the whole batch."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, dict[str, str] | Exception]]] = {}
-    for item in batch:
-        by_loop.setdefault(item.loop, []).append((item, outcome(item)))
-
-    def settle(items: list[tuple[_Pending, dict[str, str] | Exception]]) -> None:
-        for item, result in items:
-            if item.future.done():  # the client went away; its records are written all the same
-                continue
-            if isinstance(result, Exception):
-                item.future.set_exception(result)
-            else:
-                item.future.set_result(result)
-
-    for loop, items in by_loop.items():
-        try:
-            loop.call_soon_threadsafe(settle, items)
-        except RuntimeError:  # the event loop is closed: nobody is waiting any more
-            pass
-
-
-# -- scoring the requests that arrive together in one model call ---------------------------------
-
-class BatchScorer:
-    """Dynamic batching: the model runs in its own thread, and every request that arrives while it
-    is busy goes into its next call, together.
-
-    A model call has a fixed cost (a scikit-learn pipeline: milliseconds) that dwarfs its cost per
-    row, so under load one call serves many requests; meanwhile the event loop stays free to read
-    requests and send the answers whose records are committed. Scores do not depend on the company
-    a row keeps (randomised decisions are drawn from a hash of the row, `flows.modeling.row_draw`).
-    """
-
-    Waiting = list[tuple[ServedModel, list[preds.ValidRecord], "asyncio.Future[list[dict[str, Any]]]"]]
-
-    def __init__(self) -> None:
-        self.pending: dict[str, BatchScorer.Waiting] = {}
-        self.busy = False
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="govflow-score")
-        self.calls = 0
-        self.rows = 0
-
-    async def predict(self, served: ServedModel, valid: list[preds.ValidRecord]) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
-        self.pending.setdefault(served.version.id, []).append((served, valid, future))
-        if not self.busy:
-            self.busy = True
-            loop.call_soon(self._next, loop)
-        return await future
-
-    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not self.pending:
-            self.busy = False
-            return
-        version_id = next(iter(self.pending))
-        items = self.pending.pop(version_id)
-        self.calls += 1
-        self.rows += sum(len(valid) for _, valid, _ in items)
-        served = items[0][0]
-        rows = [v for _, valid, _ in items for v in valid]
-        call = loop.run_in_executor(self.executor, served.predict, rows)
-        call.add_done_callback(lambda done: self._deliver(loop, items, done))
-
-    def _deliver(self, loop: asyncio.AbstractEventLoop, items: BatchScorer.Waiting, done: asyncio.Future[Any]) -> None:
-        error = done.exception()
-        start = 0
-        for _, valid, future in items:
-            if not future.done():
-                if error is not None:  # the model failed: each request of the call gets the error
-                    future.set_exception(error)
-                else:
-                    future.set_result(done.result()[start:start + len(valid)])
-            start += len(valid)
-        self._next(loop)
-
-    def stop(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-
 # -- tokens --------------------------------------------------------------------------------------
-
-class HTTPProblem(Exception):
-    def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None) -> None:
-        self.status, self.detail, self.headers = status, detail, headers or {}
-
 
 class Auth:
     """Who is calling, from the Authorization header; the token table is cached briefly."""
@@ -373,9 +187,12 @@ def parse_records(body: bytes) -> tuple[list[Any], bool]:
 # -- OpenAPI models (documentation of the responses) -----------------------------------------------
 
 class PredictionOut(BaseModel):
+    """One record's answer: its prediction id and the model's output (a classifier's shown; a
+    recommender answers ``items``, ``scores`` and ``cold_start`` instead)."""
+
     prediction_id: str = Field(description="Trace it: `govflow trace prediction ID` or GET /audit/predictions/ID.")
-    decision: int = Field(description="1 = the favourable outcome (the config's positive_label), 0 = not.")
-    score: float = Field(description="The model's probability of the favourable outcome.")
+    decision: int | None = Field(None, description="1 = the favourable outcome (the config's positive_label), 0 = not.")
+    score: float | None = Field(None, description="The model's probability of the favourable outcome.")
 
 
 class PredictResponse(BaseModel):
@@ -383,7 +200,7 @@ class PredictResponse(BaseModel):
     system: str
     model_version: str = Field(description="NAME:VERSION of the version in production that answered.")
     model_version_id: str
-    positive_label: Any = Field(description="What decision 1 means.")
+    positive_label: Any = Field(None, description="A classifier's: what decision 1 means.")
     recorded: bool = Field(description="True: every prediction is durable in the ledger.")
     predictions: list[PredictionOut]
 
@@ -444,15 +261,18 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
     sets it, and every response then says ``"recorded": false``."""
     record = not benchmark_baseline_unrecorded
     state = ServeState(ledger, Auth(ledger), Models(ledger), GroupCommitter(ledger), BatchScorer(), record)
+    checkpointer = Checkpointer(ledger)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
         log.info("serve.started", ledger=ledger.url, recording=record)
         if record:
+            checkpointer.start()
             state.committer.start()
         yield
         state.committer.stop()
         state.scorer.stop()
+        checkpointer.stop()
         log.info("serve.stopped", commits=state.committer.batches, model_calls=state.scorer.calls,
                  rows_scored=state.scorer.rows)
 
@@ -516,8 +336,11 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
             log.info("predict", status=problem.status, ms=round((time.perf_counter() - started) * 1000, 2), **fields)
             raise
         body = {"request_id": request_id, "system": system, "model_version": str(served.version),
-                "model_version_id": version_id, "positive_label": served.config.data.positive_label,
-                "recorded": record, "predictions": [{"prediction_id": r.id, **out} for r, out in zip(logged, outputs)]}
+                "model_version_id": version_id, "recorded": record,
+                "predictions": [{"prediction_id": r.id, **out} for r, out in zip(logged, outputs)]}
+        data = getattr(served.config, "data", None)
+        if hasattr(data, "positive_label"):  # a classifier: what decision 1 means
+            body["positive_label"] = data.positive_label  # type: ignore[union-attr]
         log.info("predict", status=200, ms=round((time.perf_counter() - started) * 1000, 2), caller=caller, **fields)
         return _json(body, headers={"X-Request-ID": request_id})
 
@@ -532,7 +355,7 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
         except NotInProduction as e:
             raise HTTPProblem(503, str(e)) from None
 
-    _audit_routes(app, state)
+    install_audit_routes(app, state)
     for install in (EXTENSIONS if extensions is None else extensions):
         install(app, state)
 
@@ -541,118 +364,6 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
         return HTMLResponse(render_docs(app.openapi()))
 
     return app
-
-
-def _audit_routes(app: FastAPI, state: ServeState) -> None:
-    """Read-only, auditor token only. Sync routes: FastAPI runs them in its thread pool."""
-    from governance.prediction_trace import trace_prediction
-    from governance.trace import Tracer
-
-    def guarded(request: Request, what: str, **fields: Any) -> str:
-        label = state.auth.auditor(request)
-        log.info("audit.read", what=what, caller=label, **fields)
-        return label
-
-    @app.get("/audit/predictions/{prediction_id}", tags=["audit"], summary="Trace one prediction",
-             responses=ERRORS)  # type: ignore[arg-type]
-    def audit_prediction(prediction_id: str, request: Request) -> dict[str, Any]:
-        """Prediction → model version → gate decision and approvals → training run → training data →
-        the checks at approval. The id may be the request id of a single-record request."""
-        guarded(request, "prediction")
-        with state.ledger.read() as conn:
-            try:
-                return trace_prediction(conn, prediction_id)
-            except InputError as e:
-                raise HTTPProblem(404, str(e)) from None
-
-    @app.get("/audit/predictions", tags=["audit"], summary="List predictions (newest first), without their inputs",
-             responses=ERRORS)  # type: ignore[arg-type]
-    def audit_predictions(request: Request, system: str | None = None, since: str | None = None,
-                          until: str | None = None, limit: int = 100) -> dict[str, Any]:
-        guarded(request, "predictions")
-        return list_predictions(state.ledger, system=system, since=since, until=until, limit=limit)
-
-    @app.get("/audit/models/{name}/{version}", tags=["audit"], summary="Trace a model version",
-             responses=ERRORS)  # type: ignore[arg-type]
-    def audit_model(name: str, version: str, request: Request) -> dict[str, Any]:
-        """How it was made, its checks, decisions, approvals and documents, and where it was used.
-        ``version`` is a number, ``latest`` or ``production``."""
-        guarded(request, "model")
-        with state.ledger.read() as conn:
-            try:
-                ref = registry.resolve(conn, f"{name}:{version}")
-            except InputError as e:
-                raise HTTPProblem(404, str(e)) from None
-            return Tracer(conn).trace_model(ref.id).to_dict()
-
-    @app.get("/audit/head", tags=["audit"], summary="The ledger's chain head (compare with `govflow verify`)",
-             responses=ERRORS)  # type: ignore[arg-type]
-    def audit_head(request: Request) -> dict[str, Any]:
-        guarded(request, "head")
-        seq, head = state.ledger.head()
-        return {"seq": seq, "entry_hash": head, "ledger_id": state.ledger.ledger_id()}
-
-
-def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, until: str | None,
-                     limit: int) -> dict[str, Any]:
-    from datetime import datetime
-
-    from sqlalchemy import select
-
-    from governance.schema import Prediction
-
-    if not 1 <= limit <= 1000:
-        raise HTTPProblem(422, [{"loc": ["query", "limit"], "msg": "limit: between 1 and 1000", "type": "range"}])
-    query = select(Prediction).order_by(Prediction.served_at.desc(), Prediction.id.desc()).limit(limit)
-    for name, text, op in (("since", since, "ge"), ("until", until, "lt")):
-        if text is None:
-            continue
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                raise ValueError("no time zone")
-        except ValueError:
-            raise HTTPProblem(422, [{"loc": ["query", name], "msg": f"{name}: an RFC 3339 time with a zone, "
-                                     "e.g. 2026-01-31T00:00:00Z", "type": "datetime"}]) from None
-        query = query.where(Prediction.served_at >= moment if op == "ge" else Prediction.served_at < moment)
-    if system:
-        query = query.where(Prediction.system == system)
-    with ledger.read() as conn:
-        rows = conn.execute(query).mappings().all()
-    return {"predictions": [{"id": r["id"], "request_id": r["request_id"], "system": r["system"],
-                             "model_version_id": r["model_version_id"], "output": json.loads(r["output_json"]),
-                             "served_at": canon.format_ts(r["served_at"]), "caller": r["caller"],
-                             "latency_ms": r["latency_ms"], "payload_hash": r["payload_hash"],
-                             "audit_seq": r["audit_seq"]} for r in rows]}
-
-
-def render_docs(spec: dict[str, Any]) -> str:
-    """The OpenAPI document as one self-contained HTML page (Swagger UI would load from a CDN: no
-    network at run time). The machine-readable spec is at /openapi.json."""
-    e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(spec['info']['title'])} API</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-             "code,pre{background:#f4f4f4;padding:2px 4px}.m{font-weight:bold;display:inline-block;width:4em}"
-             "section{border-top:1px solid #ddd;padding:.5em 0}</style></head><body>",
-             f"<h1>{e(spec['info']['title'])} API</h1><p>{e(spec['info'].get('description', ''))}</p>",
-             "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. Tokens: "
-             "<code>Authorization: Bearer &lt;secret&gt;</code> (made with <code>govflow token create</code>).</p>"]
-    for path, methods in spec.get("paths", {}).items():
-        for method, op in methods.items():
-            parts.append(f"<section><h3><span class='m'>{e(method.upper())}</span> <code>{e(path)}</code></h3>"
-                         f"<p>{e(op.get('summary', ''))}</p><p>{e(op.get('description', ''))}</p>")
-            params = op.get("parameters", [])
-            if params:
-                parts.append("<p>Parameters: " + ", ".join(
-                    f"<code>{e(p['name'])}</code> ({e(p['in'])}{', required' if p.get('required') else ''})"
-                    for p in params) + "</p>")
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            if "example" in body:
-                parts.append("<p>Body, e.g.:</p><pre>" + e(json.dumps(body["example"], indent=1)) + "</pre>")
-            codes = ", ".join(f"{e(str(c))} {e(r.get('description', ''))}" for c, r in op.get("responses", {}).items())
-            parts.append(f"<p>Responses: {codes}</p></section>")
-    parts.append("</body></html>")
-    return "".join(parts)
 
 
 # -- running it ------------------------------------------------------------------------------------

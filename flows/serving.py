@@ -83,13 +83,22 @@ def why_not_serving(ledger: Ledger, system: str) -> str:
     return reason + (FROZEN.format(incident=incident) if state == "frozen" else "")
 
 
-def load_production(ledger: Ledger, system: str) -> ServedModel:
-    """The system's production version, ready to score; `UnknownSystem` / `NotInProduction` else."""
+def load_production(ledger: Ledger, system: str) -> Any:
+    """The system's production version, ready to score; `UnknownSystem` / `NotInProduction` else.
+
+    A classifier (a govflow.yaml system) gives a `ServedModel`; a recommender (``kind: recommender``
+    in its stored config) the `flows.recommender_flow.ServedRecommender`, which has the same fields
+    and a ``predict`` whose outputs are its recommendation lists.
+    """
     with ledger.read() as conn:
         ref = registry.production_version(conn, system)
         row = registry.version_row(conn, ref.id) if ref else None
     if ref is None or row is None:
         raise NotInProduction(why_not_serving(ledger, system))
+    if json.loads(row["config_snapshot"]).get("kind") == "recommender":
+        from flows.recommender_flow import load_served
+
+        return load_served(ledger, ref, row)
     problem = ledger.artifacts.problem(row["artifact_hash"])
     if problem:
         raise ComplianceBlocked(f"cannot load the model of {ref}: {problem}")

@@ -62,7 +62,9 @@ def _with_payload(where: Any) -> Any:
 
 
 _BY_ID = _with_payload(Prediction.id == bindparam("given"))
-_BY_REQUEST = _with_payload(Prediction.request_id == bindparam("given")).order_by(Prediction.id).limit(6)
+# No ORDER BY here: with one, PostgreSQL walks the primary key in order (a million rows) rather than
+# the request_id index; the few rows found are sorted afterwards.
+_BY_REQUEST = _with_payload(Prediction.request_id == bindparam("given")).limit(6)
 _COUNT_REQUEST = select(func.count()).select_from(Prediction).where(Prediction.request_id == bindparam("given"))
 _PURGE = (select(Purge.kind, Purge.at, Purge.by, Purge.reason).join(PurgedPayload, PurgedPayload.purge_id == Purge.id)
           .where(PurgedPayload.payload_hash == bindparam("payload_hash")).limit(1))
@@ -105,7 +107,7 @@ def find_prediction(conn: Connection, given: str) -> dict[str, Any]:
     row = conn.execute(_BY_ID, {"given": text}).mappings().first()
     if row is not None:
         return dict(row)
-    found = conn.execute(_BY_REQUEST, {"given": text}).mappings().all()
+    found = sorted(conn.execute(_BY_REQUEST, {"given": text}).mappings().all(), key=lambda r: r["id"])
     if not found:
         raise InputError(UNKNOWN_PREDICTION.format(given=given))
     if len(found) > 1:
