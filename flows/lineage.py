@@ -22,12 +22,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from checks.errors import ConfigError
 from governance import openlineage as ol
+from governance.lineage_graph import LINEAGE_KINDS
 from governance.runs import RunRecord
 
 log = logging.getLogger("govflow.lineage")
@@ -66,6 +68,7 @@ class OpenLineageEmitter:
         self.settings = dict(settings)
         self.paused_until = 0.0
         self.skipped = 0
+        self._runs: OrderedDict[str, tuple[str, str]] = OrderedDict()  # run id -> (name, job name)
 
     def __call__(self, event: str, rec: RunRecord) -> None:
         from flows.recording import get_ledger
@@ -73,8 +76,13 @@ class OpenLineageEmitter:
         if time.monotonic() < self.paused_until:
             self.skipped += 1
             return
-        with get_ledger().read() as conn:
-            ctx = ol.context_for(conn, rec, self.namespace)
+        ctx = self._known_context(rec)
+        if ctx is None:
+            with get_ledger().read() as conn:
+                ctx = ol.context_for(conn, rec, self.namespace)
+        self._runs[rec.run_id] = (rec.name, ctx.job)
+        if len(self._runs) > 10_000:
+            self._runs.popitem(last=False)
         # A task is written once, when it ends: its START (at its start time) goes out then too.
         wanted = ["START", event] if rec.kind == "task" and event != "START" else [event]
         try:
@@ -85,6 +93,20 @@ class OpenLineageEmitter:
             log.warning(PAUSED.format(error=str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
                                       name=rec.name, seconds=self.PAUSE_SECONDS, skipped=self.skipped))
             self.skipped = 0
+
+    def _known_context(self, rec: RunRecord) -> ol.RunContext | None:
+        """The context from runs this emitter has already seen (a task's flow, the root run), with
+        no ledger query; None when something must be read (an unseen run, or data set names)."""
+        related = [i for i in (rec.parent_run_id, rec.root_run_id) if i and i != rec.run_id]
+        if any(i not in self._runs for i in related) or any(
+                r.kind in LINEAGE_KINDS for r in (*rec.inputs, *rec.outputs)):
+            return None
+        parent = self._runs.get(rec.parent_run_id or "")
+        job = f"{parent[0]}.{rec.name}" if rec.kind == "task" and parent else rec.name
+        parent_ref = ol.JobRef(rec.parent_run_id, parent[1]) if rec.parent_run_id and parent else None
+        root = self._runs.get(rec.root_run_id or "")
+        root_ref = ol.JobRef(rec.root_run_id, root[1]) if parent_ref and rec.root_run_id and root else None
+        return ol.RunContext(namespace=self.namespace, job=job, parent=parent_ref, root=root_ref)
 
     def close(self) -> None:
         try:

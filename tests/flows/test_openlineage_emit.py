@@ -42,12 +42,14 @@ def ledger_facts(ledger: Ledger) -> tuple[set[str], set[str]]:
     return run_ids, fingerprints
 
 
-def test_file_transport_emits_valid_events_that_agree_with_the_ledger(recorder: Ledger, tmp_path: Path) -> None:
+def test_file_transport_emits_valid_events_that_agree_with_the_ledger(recorder: Ledger, tmp_path: Path,
+                                                                       request: pytest.FixtureRequest) -> None:
     out = tmp_path / "lineage" / "events.jsonl"
     configure_openlineage({"transport": "file", "path": str(out)}, system="credit-scoring")
     h.prepare(20)
     h.checked(20)
     h.with_failure(20)
+    h.retried(request.node.nodeid)  # plain values only, and a retry: two runs of one Prefect task run
 
     events = read_jsonl(out)
     for event in events:
@@ -61,6 +63,8 @@ def test_file_transport_emits_valid_events_that_agree_with_the_ledger(recorder: 
                          ("START", "prepare.clean"), ("COMPLETE", "prepare.clean"), ("START", "prepare.count_rows"),
                          ("COMPLETE", "prepare.count_rows"), ("COMPLETE", "prepare")]
     assert ("FAIL", "with-failure.explode") in kinds
+    assert [k for k in kinds if k[1] == "retried.flaky"] == [("START", "retried.flaky"), ("FAIL", "retried.flaky"),
+                                                             ("START", "retried.flaky"), ("COMPLETE", "retried.flaky")]
     assert {e["job"]["namespace"] for e in events} == {"govflow://credit-scoring"}
     fail = next(e for e in events if e["eventType"] == "FAIL")
     assert fail["run"]["facets"]["errorMessage"]["message"] == (
