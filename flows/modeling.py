@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from checks.errors import DataError
 from governance.config import GovflowConfig
 from governance.datasets import binary_target, feature_columns
 
@@ -23,7 +24,7 @@ def build_pipeline(config: GovflowConfig, features: pd.DataFrame) -> Pipeline:
     numeric = [c for c in features.columns if c not in categorical]
     prep = ColumnTransformer([
         ("numeric", StandardScaler(), numeric),
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
     ])
     params = dict(config.model.params)
     estimator: Any
@@ -124,6 +125,13 @@ def intersection_groups(sensitive: list[Any], frame: pd.DataFrame) -> pd.Series:
     return labels.reset_index(drop=True)
 
 
+DEGENERATE_GROUPS = (
+    "model.mitigation: threshold_optimizer needs both outcomes in every group of the sensitive features' "
+    "intersection, but these training groups have only one: {groups}; use fewer sensitive features or "
+    "coarser bins, or another mitigation"
+)
+
+
 def fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
     columns = feature_columns(config, train)
     features = train[columns]
@@ -143,6 +151,12 @@ def fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
         return FairClassifier(prep, mitigator)
     if mitigation == "threshold_optimizer":
         from fairlearn.postprocessing import ThresholdOptimizer
+
+        groups = intersection_groups(sensitive, train)
+        labels_per_group = y.groupby(groups.to_numpy()).nunique()
+        degenerate = sorted(str(g) for g in labels_per_group[labels_per_group < 2].index)
+        if degenerate:
+            raise DataError(DEGENERATE_GROUPS.format(groups=", ".join(degenerate[:5])))
 
         optimizer = ThresholdOptimizer(estimator=pipeline, constraints="equalized_odds",
                                        predict_method="predict_proba", prefit=False)
