@@ -260,7 +260,8 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
     as the baseline of ``bench/bench_serving.py`` (the cost of the audit trail); `govflow serve` never
     sets it, and every response then says ``"recorded": false``."""
     record = not benchmark_baseline_unrecorded
-    state = ServeState(ledger, Auth(ledger), Models(ledger), GroupCommitter(ledger), BatchScorer(), record)
+    committer = GroupCommitter(ledger)
+    state = ServeState(ledger, Auth(ledger), Models(ledger), committer, BatchScorer(yield_to=committer), record)
     checkpointer = Checkpointer(ledger)
 
     @asynccontextmanager

@@ -60,6 +60,7 @@ class GroupCommitter:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
         self.batches = 0
+        self.committing = False
         self._turn: list[_Pending] = []  # submitted in this turn of the (one) serving event loop
 
     def start(self) -> None:
@@ -111,6 +112,13 @@ class GroupCommitter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
+        self.committing = True
+        try:
+            self._write(batch)
+        finally:
+            self.committing = False
+
+    def _write(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         records = [r for item in batch for r in item.records]
         versions = {k: v for item in batch for k, v in item.versions.items()}
@@ -202,6 +210,9 @@ class Checkpointer:
 
 # -- scoring the requests that arrive together in one model call ---------------------------------
 
+YIELD_S = 0.0005  # how often a model call waiting for a commit looks again
+
+
 class BatchScorer:
     """Dynamic batching: the model runs in its own thread, and every request that arrives while it
     is busy goes into its next call, together.
@@ -210,14 +221,20 @@ class BatchScorer:
     row, so under load one call serves many requests; meanwhile the event loop stays free to read
     requests and send the answers whose records are committed. Scores do not depend on the company
     a row keeps (randomised decisions are drawn from a hash of the row, `flows.modeling.row_draw`).
+
+    With ``yield_to``, a model call does not start while that committer is writing: both need the
+    GIL, and a commit that shares it with a model call takes several times longer, while every
+    request in it waits (measured: 1.2 ms alone, 6 ms against two busy threads). Answers come out
+    sooner when the commit goes first.
     """
 
     Waiting = list[tuple[ServedModel, list[preds.ValidRecord], "asyncio.Future[list[dict[str, Any]]]"]]
 
-    def __init__(self) -> None:
+    def __init__(self, yield_to: GroupCommitter | None = None) -> None:
         self.pending: dict[str, BatchScorer.Waiting] = {}
         self.busy = False
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="govflow-score")
+        self.yield_to = yield_to
         self.calls = 0
         self.rows = 0
 
@@ -233,6 +250,9 @@ class BatchScorer:
     def _next(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self.pending:
             self.busy = False
+            return
+        if self.yield_to is not None and self.yield_to.committing:
+            loop.call_later(YIELD_S, self._next, loop)
             return
         version_id = next(iter(self.pending))
         items = self.pending.pop(version_id)

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, select
 
 from checks.errors import ComplianceBlocked, InputError
 from governance import canonical as canon
@@ -456,15 +456,16 @@ class _NothingToWrite(Exception):
     pass
 
 
+_CURRENT_STAGE = (select(StageChange.stage).where(StageChange.model_version_id == bindparam("mv"))
+                  .order_by(StageChange.audit_seq.desc(), StageChange.at.desc()).limit(1))  # built once
+
+
 def _production_problems(conn: Connection, records: Sequence[PredictionRecord],
                          versions: Mapping[str, str]) -> dict[str, str]:
     """Per model version id no longer in production: why (checked inside the writing transaction)."""
-    from sqlalchemy import select
-
     problems = {}
     for mv_id in {r.model_version_id for r in records}:
-        stage = conn.execute(select(StageChange.stage).where(StageChange.model_version_id == mv_id)
-                             .order_by(StageChange.audit_seq.desc(), StageChange.at.desc()).limit(1)).scalar()
+        stage = conn.execute(_CURRENT_STAGE, {"mv": mv_id}).scalar()
         if stage != "production":
             problems[mv_id] = NOT_IN_PRODUCTION.format(version=versions.get(mv_id, mv_id), stage=stage or "unknown")
     return problems
