@@ -26,7 +26,7 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
         from flows.lineage import configure_openlineage
     except ImportError:  # pragma: no cover - OpenLineage support is optional at import time
         return config
-    configure_openlineage(config.lineage.openlineage)
+    configure_openlineage(config.lineage.openlineage, system=config.system.name, base=config_path.absolute().parent)
     return config
 
 

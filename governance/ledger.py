@@ -58,6 +58,10 @@ BAD_SCHEME = (
     "unsupported ledger URL scheme '{scheme}' in {where}: use sqlite:///PATH (the default) "
     "or postgresql://USER@HOST:PORT/DBNAME."
 )
+REPLACED = (
+    "the ledger file {where} was removed or replaced while govflow had it open; nothing more can be "
+    "recorded in it. Restore it (or point --db at the right file) and run again."
+)
 BAD_URL = "cannot parse the ledger URL '{url}': use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME."
 
 
@@ -226,6 +230,8 @@ class Ledger:
         self.home = home
         self.url = shown_url
         self.artifacts = ArtifactStore(home / "artifacts")
+        self._file: Path | None = None
+        self._inode = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -242,6 +248,9 @@ class Ledger:
         ledger = cls(engine, home_path, shown)
         try:
             ledger._migrate()
+            if driver_url.get_backend_name() == "sqlite" and driver_url.database not in (None, "", ":memory:"):
+                ledger._file = Path(driver_url.database)
+                ledger._inode = os.stat(ledger._file).st_ino
         except LedgerError:
             engine.dispose()
             raise
@@ -300,9 +309,21 @@ class Ledger:
             with conn.begin():
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_WRITE_LOCK})
+                self._check_file()
                 writer = Writer(conn)
                 yield writer
                 writer._commit(event_type, subject)
+
+    def _check_file(self) -> None:
+        """SQLite keeps writing into a file unlinked under an open connection: refuse, or nothing is recorded."""
+        if self._file is None:
+            return
+        try:
+            same = os.stat(self._file).st_ino == self._inode
+        except OSError:
+            same = False
+        if not same:
+            raise LedgerError(REPLACED.format(where=self._file))
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

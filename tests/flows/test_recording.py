@@ -173,10 +173,6 @@ def _admin_url(pg_url: str) -> str:
     return make_url(pg_url).set(database="postgres").render_as_string(hide_password=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap in governance/ledger.py: SQLite keeps writing into the unlinked file of an open "
-    "connection, so a ledger whose folder was deleted still 'records' (into nothing). Fix: compare the "
-    "database file's inode with the connection's before each write and raise LedgerError."))
 def test_a_deleted_sqlite_ledger_fails_the_task(tmp_path: Path) -> None:
     ledger = Ledger.open(home=tmp_path / "home")
     set_ledger(ledger)
@@ -187,3 +183,4 @@ def test_a_deleted_sqlite_ledger_fails_the_task(tmp_path: Path) -> None:
         set_ledger(None)
         ledger.close()
     assert isinstance(h.OUTCOME["folder_outage"], LedgerError)
+    assert "was removed or replaced while govflow had it open" in str(h.OUTCOME["folder_outage"])
