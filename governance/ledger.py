@@ -156,6 +156,27 @@ def _json_value(value: Any, is_dt: bool) -> str:
     return canon.canonical(value).decode("utf-8")  # also refuses NaN and infinities, as specified
 
 
+_INSERTS: dict[tuple[str, str], tuple[str, list[tuple[str, Any]]]] = {}
+
+
+def _insert_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert history rows straight through the driver (the recording hot path).
+
+    Each value goes through its column type's own bind processor, exactly as SQLAlchemy would send
+    it, so rows read back (and hash) the same; only the per-statement compilation is skipped.
+    """
+    dialect = conn.dialect
+    key = (dialect.name, table)
+    if key not in _INSERTS:
+        columns = list(TABLES[table].columns)
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {table} ({', '.join(c.name for c in columns)}) VALUES ({', '.join([mark] * len(columns))})"
+        _INSERTS[key] = (sql, [(c.name, c.type.bind_processor(dialect)) for c in columns])
+    sql, binds = _INSERTS[key]
+    params = [tuple(bind(row[name]) if bind else row[name] for name, bind in binds) for row in rows]
+    conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
+
+
 class Writer:
     """The rows of one ledger transaction, buffered until it commits."""
 
@@ -200,7 +221,7 @@ class Writer:
             for row in rows:
                 row["audit_seq"] = seq
             hashes[table] = [row_hash(table, row) for row in rows]
-            self.conn.execute(TABLES[table].insert(), rows)
+            _insert_rows(self.conn, table, rows)
         payload = canon.payload_of(hashes)
         payload_json = canon.canonical(payload).decode("utf-8")
         payload_hash = canon.sha256_hex(payload_json.encode("utf-8"))
