@@ -171,7 +171,8 @@ def _insert_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> No
         columns = list(TABLES[table].columns)
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         sql = f"INSERT INTO {table} ({', '.join(c.name for c in columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        _INSERTS[key] = (sql, [(c.name, c.type.bind_processor(dialect)) for c in columns])
+        # dialect_impl: the dialect's own type (SQLite DATETIME text), as SQLAlchemy itself would bind it.
+        _INSERTS[key] = (sql, [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns])
     sql, binds = _INSERTS[key]
     params = [tuple(bind(row[name]) if bind else row[name] for name, bind in binds) for row in rows]
     conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])

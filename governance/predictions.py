@@ -487,7 +487,8 @@ def _insert_payloads(conn: Connection, records: Sequence[PredictionRecord], crea
         return
     # The values are all plain text but one timestamp, the same for every row: converted once, with
     # the column type's own bind processor, then the rows go straight to the driver.
-    to_db = PredictionPayload.__table__.c.created_at.type.bind_processor(conn.dialect)  # type: ignore[attr-defined]
+    column_type = PredictionPayload.__table__.c.created_at.type  # type: ignore[attr-defined]
+    to_db = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     stamp = to_db(created_at) if to_db else created_at
     conn.exec_driver_sql(
         f"INSERT INTO prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",

@@ -230,3 +230,14 @@ def test_state_changes_are_new_rows(ledger: Ledger) -> None:
         states = conn.execute(select(RunState.state).where(RunState.run_id == run["id"])
                               .order_by(RunState.audit_seq, RunState.at)).scalars().all()
     assert states == ["running", "completed", "failed"]
+
+
+def test_whole_second_timestamps_compare_like_any_other(ledger: Ledger) -> None:
+    """Stored timestamp text has one form (SQLite compares it as text): a whole second keeps its .000000."""
+    whole = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with ledger.write("test", "timestamps") as w:
+        for at in (whole, whole + timedelta(microseconds=1)):
+            w.add(RunState, run_id="r", state="running", at=at)
+    with ledger.read() as conn:
+        found = conn.execute(select(RunState.at).where(RunState.at >= whole).order_by(RunState.at)).scalars().all()
+    assert found == [whole, whole + timedelta(microseconds=1)]

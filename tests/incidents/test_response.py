@@ -47,7 +47,7 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
     assert lines[0].startswith("incident ")
     assert " on toy-screening (fundamental_rights), implicating toy-screening:2; Art. 73 report due " in lines[0]
     assert "  suspended toy-screening:2; serving rolled back to toy-screening:1" in lines
-    assert "  impact (the whole time it served): 300 decisions by toy-screening:2, " in result.output
+    assert "  impact (the whole time it served): 300 decisions by toy-screening:2, " in result.output, result.output
     assert "  root cause: configuration changed: data.sensitive_as_features" in lines
     with ledger.read() as conn:
         incident_id = conn.execute(select(Incident.id)).scalar_one()
