@@ -10,7 +10,7 @@ import pytest
 
 from flows.recording import set_ledger
 from governance.ledger import Ledger
-from tests.monitoring.system import copy_of, harness, template
+from tests.monitoring.system import copy_of, template
 
 
 @pytest.fixture(autouse=True)
@@ -23,12 +23,6 @@ def _govflow_env() -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """Started by the first test that runs a flow (not by the others)."""
-    yield from harness()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ by the test folders (started once; reused when another folder already started on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,18 +36,6 @@ data:
   estimator: logistic_regression
 monitoring: {{schedule: "*/5 * * * *", window: 7d}}
 """
-
-
-def harness() -> Iterator[None]:
-    """One Prefect test harness per session, whichever test folder asks first."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    if PREFECT_API_URL.value():
-        yield
-        return
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
 
 
 def applicants(n: int, seed: int, *, shift: float = 0.0, start_id: int = 0) -> pd.DataFrame:

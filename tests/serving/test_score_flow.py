@@ -28,11 +28,8 @@ from tests.serving.helpers import CONFIG, DATA, counts, put_in_production, suspe
 
 
 @pytest.fixture(scope="module", autouse=True)
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+def _prefect(prefect_harness: None) -> None:
+    """Flows here run under the session's one Prefect harness (tests/conftest.py)."""
 
 
 @pytest.fixture
