@@ -12,7 +12,7 @@ from flows.gate import gate_flow
 from flows.train import train_flow
 from governance import registry
 from governance.ledger import Ledger
-from governance.schema import Artifact, Decision, StageChange
+from governance.schema import Artifact, CheckResultRow, Decision, StageChange
 from governance.verify import verify
 
 from .conftest import DEFAULT, RELAXED
@@ -124,3 +124,19 @@ def test_a_check_that_errors_blocks_the_gate(recorder: Ledger, tmp_path) -> None
                "'nationality' is not in the data being checked (holdout_data); use the config the version was "
                "trained with, or retrain with this one"
                for r in outcome.reasons), outcome.reasons
+
+
+def test_training_data_that_breaks_its_written_contract_registers_nothing(recorder: Ledger, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "govflow.yaml"
+    text = RELAXED.read_text().replace("train: ../../data/german_credit.csv", f"train: {DEFAULT.parent / 'german_credit.csv'}")
+    contract = "  contract: {columns: {age_in_years: {type: integer, min: 18, max: 50}}}\n"
+    assert "\ndata:\n" in text
+    config.write_text(text.replace("\ndata:\n", "\ndata:\n" + contract))
+    with pytest.raises(ComplianceBlocked) as blocked:
+        train_flow(str(config))
+    assert str(blocked.value).startswith("training data failed validation against its contract: age_in_years: ")
+    with recorder.read() as conn:
+        assert conn.execute(select(Artifact.kind)).first() is None  # no version, nothing stored
+        failed = conn.execute(select(CheckResultRow.subject).where(CheckResultRow.passed == 0)).scalars().all()
+    assert "age_in_years" in failed
+    assert verify(recorder).intact
