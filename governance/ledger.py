@@ -100,6 +100,7 @@ def _column_kinds(table: Table) -> list[tuple[str, str]]:
 
 COLUMN_KINDS: dict[str, list[tuple[str, str]]] = {t.name: _column_kinds(t) for t in HISTORY_TABLES}
 TABLES: dict[str, Table] = {t.name: t for t in HISTORY_TABLES}
+AUDIT_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]
 # Scalar column defaults declared on the models (e.g. ``runs.attempt = 1``): `Writer.add` fills every
 # column itself, so it must apply them too, or an omitted column would be written as NULL.
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -157,25 +158,34 @@ def _json_value(value: Any, is_dt: bool) -> str:
 
 
 _INSERTS: dict[tuple[str, str], tuple[str, list[tuple[str, Any]]]] = {}
+_HEAD_SQL = "SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 
 
-def _insert_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert history rows straight through the driver (the recording hot path).
-
-    Each value goes through its column type's own bind processor, exactly as SQLAlchemy would send
-    it, so rows read back (and hash) the same; only the per-statement compilation is skipped.
-    """
-    dialect = conn.dialect
-    key = (dialect.name, table)
+def _insert_sql(dialect: Any, table: Table) -> tuple[str, list[tuple[str, Any]]]:
+    key = (dialect.name, table.name)
     if key not in _INSERTS:
-        columns = list(TABLES[table].columns)
+        columns = list(table.columns)
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = f"INSERT INTO {table} ({', '.join(c.name for c in columns)}) VALUES ({', '.join([mark] * len(columns))})"
+        sql = (f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) "
+               f"VALUES ({', '.join([mark] * len(columns))})")
         # dialect_impl: the dialect's own type (SQLite DATETIME text), as SQLAlchemy itself would bind it.
         _INSERTS[key] = (sql, [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns])
-    sql, binds = _INSERTS[key]
+    return _INSERTS[key]
+
+
+def _insert_rows(cursor: Any, dialect: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows straight through the DBAPI cursor (the recording hot path).
+
+    Each value goes through its column type's own bind processor, exactly as SQLAlchemy would send
+    it, so rows read back (and hash) the same; SQLAlchemy's per-statement work (compilation, events,
+    result set-up) is skipped: on a recorded task it cost more than the database itself.
+    """
+    sql, binds = _insert_sql(dialect, table)
     params = [tuple(bind(row[name]) if bind else row[name] for name, bind in binds) for row in rows]
-    conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
+    if len(params) == 1:
+        cursor.execute(sql, params[0])
+    else:
+        cursor.executemany(sql, params)
 
 
 class Writer:
@@ -213,27 +223,27 @@ class Writer:
         return row
 
     def _commit(self, event_type: str, subject: str) -> None:
-        head = self.conn.execute(
-            select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
-        ).first()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, canon.GENESIS)
-        hashes: dict[str, list[str]] = {}
-        for table, rows in self.rows.items():
-            for row in rows:
-                row["audit_seq"] = seq
-            hashes[table] = [row_hash(table, row) for row in rows]
-            _insert_rows(self.conn, table, rows)
-        payload = canon.payload_of(hashes)
-        payload_json = canon.canonical(payload).decode("utf-8")
-        payload_hash = canon.sha256_hex(payload_json.encode("utf-8"))
-        recorded_at = canon.format_ts(canon.utc_now())
-        entry = canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev)
-        self.conn.execute(
-            AuditEntry.__table__.insert(),  # type: ignore[attr-defined]
-            dict(seq=seq, recorded_at=recorded_at, event_type=event_type, subject=subject,
-                 payload_json=payload_json, payload_hash=payload_hash, prev_hash=prev,
-                 entry_hash=entry),
-        )
+        dialect = self.conn.dialect
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_HEAD_SQL)
+            head = cursor.fetchone()
+            seq, prev = (head[0] + 1, head[1]) if head else (1, canon.GENESIS)
+            hashes: dict[str, list[str]] = {}
+            for table, rows in self.rows.items():
+                for row in rows:
+                    row["audit_seq"] = seq
+                hashes[table] = [row_hash(table, row) for row in rows]
+                _insert_rows(cursor, dialect, TABLES[table], rows)
+            payload_json = canon.canonical(canon.payload_of(hashes)).decode("utf-8")
+            payload_hash = canon.sha256_hex(payload_json.encode("utf-8"))
+            recorded_at = canon.format_ts(canon.utc_now())
+            entry = canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev)
+            _insert_rows(cursor, dialect, AUDIT_TABLE, [dict(
+                seq=seq, recorded_at=recorded_at, event_type=event_type, subject=subject,
+                payload_json=payload_json, payload_hash=payload_hash, prev_hash=prev, entry_hash=entry)])
+        finally:
+            cursor.close()
         self.seq, self.entry_hash = seq, entry
         for statement, expected in self._after:
             done = self.conn.execute(statement).rowcount
@@ -403,6 +413,6 @@ def _make_engine(url: Any) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # A writer takes the write lock up front, so its reads and its append are one snapshot.
         immediate = conn.get_execution_options().get("govflow_write")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]
 
     return engine
