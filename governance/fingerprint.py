@@ -1,38 +1,114 @@
 """Versioned content fingerprints: the identity of data sets, models, files and plain values.
 
-Every fingerprint starts with its scheme version (``fp1:``) so that a future change of scheme is
-visible instead of silently breaking lineage. Scheme ``fp1``:
+Every fingerprint starts with its scheme (``fp2:<64 hex>``) so that a change of scheme is visible
+instead of silently breaking lineage. New records get the current scheme, `SCHEME` (``fp2``). A
+fingerprint stored under an older scheme is recomputed with that scheme:
+``fingerprint(value, scheme=scheme_of(stored)) == stored``. The same content under two schemes gives
+two different fingerprints (a data set recorded under ``fp1`` and again under ``fp2`` is two ledger
+entities); model, file and value fingerprints only differ in their prefix.
 
-* **frame**: sha256 over a header (the frame's shape and, per column, its name and dtype) and then,
-  per column, the little-endian uint64 cell hashes of ``pandas.util.hash_pandas_object(column,
-  index=False)``. Every cell of every row counts (MLflow's dataset digest samples only the first
-  10,000 rows). Columns are taken in **name order**, so reordering columns keeps the fingerprint,
-  while reordering rows or changing any cell or dtype changes it. All missing values (None, NaN,
-  NaT, pd.NA) in a column hash alike. The index is not part of the content.
-* **model**: sha256 over the model's pickle bytes (protocol 5).
-* **file**: sha256 over the file's bytes (streamed).
-* **value**: sha256 over the canonical JSON of a plain value (see ``governance.canonical``);
-  values JSON cannot hold fall back to their ``repr``.
+Scheme ``fp2`` (current)
+------------------------
+``sha256`` is SHA-256; ``u64(x)`` is ``x`` as 8 bytes unsigned little-endian; ``canonical`` is
+govflow's canonical JSON (``governance.canonical``: sorted keys, ``(",", ":")`` separators, UTF-8).
+
+* **model**: ``sha256(pickle.dumps(model, protocol=5))``; **file**: ``sha256`` of the file's bytes;
+  **value**: ``sha256(canonical(value))``, or of ``repr(value)`` in UTF-8 where JSON cannot hold it.
+  (The same digests as ``fp1``.)
+* **frame** (a Series is the one-column frame named after it, or ``value``): ::
+
+      sha256( canonical({"rows": n, "schema": [[name, dtype], ...], "scheme": "fp2"})
+              || sha256(S_1) || ... || sha256(S_k) )          (each column digest as its 32 raw bytes)
+
+  Columns, and their schema entries ``[str(name), str(dtype)]``, are in order of ``str(name)``, so
+  reordering columns keeps the fingerprint. Frames whose column names are equal as strings are refused.
+  The index is not content. ``S_i`` is column i's byte stream over its ``n`` cells in row order;
+  row order therefore counts. Its first bytes name the encoding; missing cells (``pd.isna``: None,
+  NaN, NaT, pd.NA, ...) are listed as ``M = u64(m) || u64(r_1) || ... || u64(r_m)``, the ascending
+  row numbers (from 0) of the ``m`` missing cells, so all missing values of a column hash alike.
+
+  - ``b"fixed\\n" || M || V`` for numpy bool, int, uint and float (2, 4 or 8 bytes) columns, numpy
+    ``datetime64``/``timedelta64`` of any unit, tz-aware datetimes and pandas' nullable ``Int*``,
+    ``UInt*``, ``Float*`` and ``boolean``. ``V`` is the n values, each little-endian in the dtype's
+    own width (bool: one byte 0 or 1; nullable dtypes: their numpy dtype). A missing cell (NaN of
+    any payload, NaT, pd.NA) is in ``M`` and its value is all zero bytes; ``-0.0`` is written as
+    ``0.0`` (bit patterns, so no CPU flush-to-zero mode can change a subnormal). Datetimes are int64
+    counts of the dtype's unit since 1970-01-01T00:00 (tz-aware: UTC instants; the unit and the zone
+    are in the header's dtype, e.g. ``datetime64[ns, Europe/Berlin]``).
+  - ``b"utf8\\n" || M || O || B`` for columns (object, ``string`` or pyarrow string dtype) whose
+    every non-missing cell is a ``str``. ``B`` is the cells' UTF-8 bytes concatenated (lone
+    surrogates as ``surrogatepass``), missing cells as nothing; ``O`` is the n + 1 offsets into
+    ``B``, int64 little-endian, starting at 0. ``["ab", "c"]`` and ``["a", "bc"]`` differ in ``O``.
+  - ``b"category\\n" || canonical({"categories": c, "dtype": str(categories.dtype), "ordered": o})
+    || b"\\n" || sha256(S_categories) || C`` for a categorical: ``S_categories`` is the stream of
+    the categories as a column (by these same rules), ``C`` the n codes into them, -1 where missing,
+    little-endian signed integers of 1 byte if c < 127, 2 if c < 32767, 4 if c < 2**31 - 1, else 8.
+    Categories and their order are part of the dtype, so they count, used or not.
+  - ``b"objects\\n" || M || E_1 || ... `` for any other column (an object column of mixed types,
+    periods, intervals, ...), the exact but slow route: one ``E`` per non-missing cell in row order,
+    by type: ``bool``/``numpy.bool_``: ``b"?"`` and one byte 0/1; ``int``/numpy integer:
+    ``b"i" || u64(len) || decimal ASCII``; ``float``/numpy floating: ``b"f"`` and the 8 bytes of the
+    IEEE float64, little-endian, -0.0 as 0.0; ``str``: ``b"s" || u64(len) || UTF-8``; ``bytes``:
+    ``b"b" || u64(len) || bytes``; anything else: ``b"o" || u64(len) || UTF-8 of
+    f"{type(v).__name__}:{v}"`` (deterministic as far as the value's ``str`` is).
+
+  The numeric, string and category encodings read the column buffers as they are (pyarrow builds the
+  string offsets and bytes; a column of few distinct string objects is encoded through those objects
+  only), and large frames hash their columns on a small thread pool: ``hashlib`` and numpy release
+  the GIL on large buffers. Neither route changes the result.
+
+Scheme ``fp1`` (older ledgers; ``fingerprint_frame(frame, scheme="fp1")``)
+--------------------------------------------------------------------------
+* **frame**: sha256 over ``canonical({"rows": n, "schema": [...]})`` and then, per column in name
+  order, the little-endian uint64 cell hashes of ``pandas.util.hash_pandas_object(column,
+  index=False)``. All missing values in a column hash alike; the index is not content. Its string
+  cells get pandas' 64-bit keyed hash with a public key, so it resists accidents, not adversaries.
+* **model**, **file**, **value**: as in ``fp2``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import struct
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import infer_dtype
 
 from governance.canonical import canonical
+from governance.fingerprint_schemes import SCHEME, SCHEMES
 
-SCHEME = "fp1"
+__all__ = ["SCHEME", "SCHEMES", "fingerprint", "fingerprint_bytes", "fingerprint_file", "fingerprint_frame",
+           "fingerprint_model", "fingerprint_value", "frame_schema", "is_model", "model_bytes", "schema_hash",
+           "scheme_of"]
+
+Chunks = list[Any]  # bytes-like pieces of a column's stream (bytes, memoryviews, contiguous arrays)
 
 
-def _tag(digest: str) -> str:
-    return f"{SCHEME}:{digest}"
+def _check_scheme(scheme: str) -> str:
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown fingerprint scheme {scheme!r} (known: {', '.join(SCHEMES)})")
+    return scheme
+
+
+def scheme_of(fingerprint: str) -> str:
+    """The scheme of a stored fingerprint (``fp1`` for ``fp1:3fa2...``); ValueError if unknown."""
+    scheme, sep, _ = fingerprint.partition(":")
+    if not sep:
+        raise ValueError(f"not a fingerprint (no scheme prefix): {fingerprint!r}")
+    return _check_scheme(scheme)
+
+
+def _tag(digest: str, scheme: str = SCHEME) -> str:
+    return f"{_check_scheme(scheme)}:{digest}"
 
 
 def frame_schema(frame: pd.DataFrame) -> list[list[str]]:
@@ -44,11 +120,275 @@ def schema_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(canonical(frame_schema(frame))).hexdigest()
 
 
+def fingerprint_frame(frame: pd.DataFrame, scheme: str = SCHEME) -> str:
+    """Fingerprint of every cell and the schema of a DataFrame (see the module docstring)."""
+    if frame.columns.duplicated().any():
+        raise ValueError("cannot fingerprint a frame with duplicate column names")
+    if _check_scheme(scheme) == "fp1":
+        return _fp1_frame(frame)
+    return _fp2_frame(frame)
+
+
+# --- fp2 -------------------------------------------------------------------------------------------
+
+PARALLEL_CELLS = 1 << 20  # below this many cells a frame is hashed on the calling thread
+_U64 = struct.Struct("<Q")
+_NO_MISSING = _U64.pack(0)
+
+
+def _fp2_frame(frame: pd.DataFrame) -> str:
+    names = sorted(frame.columns, key=str)
+    if len({str(name) for name in names}) != len(names):
+        raise ValueError("cannot fingerprint a frame with duplicate column names (as strings)")
+    digest = hashlib.sha256(canonical({"rows": len(frame), "schema": frame_schema(frame), "scheme": "fp2"}))
+    for column_digest in _column_digests([frame[name] for name in names]):
+        digest.update(column_digest)
+    return _tag(digest.hexdigest(), "fp2")
+
+
+def _workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _column_digests(columns: Sequence[pd.Series]) -> list[bytes]:
+    """sha256 of each column's stream, in the given order.
+
+    Large frames use a thread pool: numeric columns are encoded and hashed entirely on it (numpy and
+    hashlib release the GIL); columns of Python objects are encoded on the calling thread, which
+    holds the GIL for that anyway, and only their hashing goes to the pool.
+    """
+    workers = _workers()
+    if workers == 1 or len(columns) < 2 or len(columns) * len(columns[0]) < PARALLEL_CELLS:
+        return [_digest(_encode(column)) for column in columns]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fingerprint") as pool:
+        futures: list[Future[bytes] | None] = [
+            pool.submit(_digest_column, column) if _gil_free(column) else None for column in columns]
+        for i, column in enumerate(columns):
+            if futures[i] is None:
+                futures[i] = pool.submit(_digest, _encode(column))
+        return [future.result() for future in futures if future is not None]
+
+
+def _gil_free(column: pd.Series) -> bool:
+    dtype = column.dtype
+    return (isinstance(dtype, np.dtype) and dtype.kind in "biufmM") or isinstance(dtype, pd.DatetimeTZDtype)
+
+
+def _digest(chunks: Chunks) -> bytes:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.digest()
+
+
+def _digest_column(column: pd.Series) -> bytes:
+    return _digest(_encode(column))
+
+
+def _missing(rows: np.ndarray | None) -> Chunks:
+    """``M``: the count and the ascending row numbers of the missing cells."""
+    if rows is None or len(rows) == 0:
+        return [_NO_MISSING]
+    return [_U64.pack(len(rows)), np.ascontiguousarray(rows, dtype="<u8")]
+
+
+def _encode(column: pd.Series) -> Chunks:
+    """The byte stream ``S`` of one column, as chunks."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _category(column)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return _fixed(column.dt.tz_convert(None).to_numpy())
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "biumM" or (dtype.kind == "f" and dtype.itemsize in (2, 4, 8)):
+            return _fixed(column.to_numpy())
+        if dtype.kind == "O":
+            return _objects(np.ascontiguousarray(column.to_numpy(), dtype=object))
+    elif isinstance(dtype, pd.StringDtype) or _arrow_string(dtype):
+        try:
+            array = pa.array(column.array)
+        except (pa.ArrowException, UnicodeEncodeError):
+            pass
+        else:
+            if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+                return _utf8_arrow(array)
+    elif getattr(dtype, "numpy_dtype", None) is not None and dtype.kind in "biuf":  # nullable Int64, boolean...
+        numpy_dtype = np.dtype(dtype.numpy_dtype)
+        if numpy_dtype.kind != "f" or numpy_dtype.itemsize in (2, 4, 8):
+            values = column.to_numpy(dtype=numpy_dtype, na_value=numpy_dtype.type(0))
+            return _fixed(values, column.isna().to_numpy(dtype=bool))
+    return _objects(np.ascontiguousarray(column.to_numpy(dtype=object), dtype=object))
+
+
+def _arrow_string(dtype: Any) -> bool:
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    return arrow is not None and (pa.types.is_string(arrow) or pa.types.is_large_string(arrow))
+
+
+_SIGN_ONLY = {2: np.int16(-(1 << 15)), 4: np.int32(-(1 << 31)), 8: np.int64(-(1 << 63))}
+
+
+def _fixed(values: np.ndarray, missing: np.ndarray | None = None) -> Chunks:
+    """``b"fixed\\n" || M || V``: canonical little-endian values, missing cells zeroed."""
+    kind = values.dtype.kind
+    if kind == "b":
+        values = values.view(np.uint8)
+        if len(values) and values.max() > 1:  # a bool array made by a view of other bytes
+            values = (values != 0).view(np.uint8)
+    elif kind == "f":
+        nan = np.isnan(values)
+        missing = nan if missing is None else (missing | nan)
+        bits = values.view(f"i{values.dtype.itemsize}")
+        negative_zero = bits == _SIGN_ONLY[values.dtype.itemsize]  # integer compare: immune to DAZ/FTZ
+        if negative_zero.any():
+            bits = np.where(negative_zero, bits.dtype.type(0), bits)
+        values = bits
+    elif kind in "mM":
+        values = values.view(np.int64)
+        nat = values == np.iinfo(np.int64).min
+        missing = nat if missing is None else (missing | nat)
+    rows = None
+    if missing is not None and missing.any():
+        rows = np.flatnonzero(missing)
+        values = values.copy()
+        values[rows] = 0
+    little = values.dtype.newbyteorder("<")
+    values = np.ascontiguousarray(values.astype(little, copy=False))
+    return [b"fixed\n", *_missing(rows), values.view(np.uint8)]
+
+
+def _category(column: pd.Series) -> Chunks:
+    categories = column.cat.categories
+    count = len(categories)
+    header = canonical({"categories": count, "dtype": str(categories.dtype), "ordered": bool(column.cat.ordered)})
+    width = 1 if count < 127 else 2 if count < 32767 else 4 if count < 2**31 - 1 else 8
+    codes = np.ascontiguousarray(column.cat.codes.to_numpy().astype(f"<i{width}", copy=False))
+    stream = _digest(_encode(pd.Series(categories, copy=False)))
+    return [b"category\n", header, b"\n", stream, codes.view(np.uint8)]
+
+
+# Object columns: all strings -> utf8 (fast through pyarrow), otherwise the exact per-cell route.
+
+DICTIONARY_MIN_ROWS = 20_000  # from this size a column of few distinct string objects is encoded through them
+_SAMPLE = 10_000
+
+
+def _objects(values: np.ndarray) -> Chunks:
+    objects, codes = values, None
+    if len(values) >= DICTIONARY_MIN_ROWS:
+        objects, codes = _distinct_objects(values)
+    if infer_dtype(objects, skipna=True) in ("string", "empty"):
+        try:  # every present cell a str, missing ones None/NaN/pd.NA: pyarrow builds offsets and bytes
+            array = pa.array(objects, type=pa.large_string(), from_pandas=True)
+            return _utf8_arrow(array if codes is None else pc.take(array, pa.array(codes)))
+        except (pa.ArrowException, UnicodeEncodeError):
+            pass  # a missing value pyarrow does not take, a lone surrogate: the exact route below
+    missing = pd.isna(values)
+    present = values[~missing]
+    if all(isinstance(v, str) for v in present):
+        return _utf8_exact(present, missing)
+    return _objects_exact(present, missing)
+
+
+def _distinct_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(objects, codes)`` with ``objects[codes]`` the same objects as ``values``, when few
+    distinct objects are reused; else ``(values, None)``.
+
+    pandas' CSV reader, ``map`` over a few values and the like reuse one object per distinct string:
+    the array of object pointers is then factorized (decided on a sample), so that only the distinct
+    objects are type-checked and converted. Equal strings held by different objects simply stay
+    apart here; the column's encoding is the same either way.
+    """
+    pointers = np.frombuffer(values.data, dtype=np.uintp)
+    if len(pd.unique(pointers[:_SAMPLE])) > _SAMPLE // 2:
+        return values, None
+    codes, distinct = pd.factorize(pointers)
+    # codes are numbered by first appearance: the running maximum steps up at each first one
+    running = np.maximum.accumulate(codes)
+    new = np.empty(len(codes), dtype=bool)
+    new[:1] = True
+    np.greater(running[1:], running[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    if len(first) != len(distinct):  # cannot happen; stay on the plain route if it did
+        return values, None
+    return values[first], codes
+
+
+def _utf8_arrow(array: pa.Array | pa.ChunkedArray) -> Chunks:
+    """``b"utf8\\n" || M || O || B`` from a pyarrow string array."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks else pa.array([], type=pa.large_string())
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    rows = None
+    if array.null_count:
+        rows = np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))
+        array = pc.fill_null(array, "")  # missing cells as "": no bytes, whatever the null slots held
+    n = len(array)
+    _, offset_buffer, data_buffer = array.buffers()
+    if offset_buffer is None:  # no rows
+        return [b"utf8\n", *_missing(rows), np.zeros(1, dtype="<i8")]
+    offsets = np.frombuffer(offset_buffer, dtype="<i8")[array.offset:array.offset + n + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    if start:
+        offsets = offsets - start
+    data = memoryview(data_buffer)[start:end] if data_buffer is not None else b""
+    return [b"utf8\n", *_missing(rows), offsets, data]
+
+
+def _utf8_exact(present: np.ndarray, missing: np.ndarray) -> Chunks:
+    encoded = [v.encode("utf-8", "surrogatepass") for v in present]
+    lengths = np.zeros(len(missing), dtype="<i8")
+    lengths[~missing] = [len(b) for b in encoded]
+    offsets = np.concatenate([np.zeros(1, dtype="<i8"), np.cumsum(lengths, dtype="<i8")])
+    return [b"utf8\n", *_missing(np.flatnonzero(missing)), offsets, b"".join(encoded)]
+
+
+def _objects_exact(present: np.ndarray, missing: np.ndarray) -> Chunks:
+    return [b"objects\n", *_missing(np.flatnonzero(missing)), b"".join(_cell(v) for v in present)]
+
+
+def _sized(tag: bytes, data: bytes) -> bytes:
+    return tag + _U64.pack(len(data)) + data
+
+
+_DOUBLE = struct.Struct("<d")
+
+
+def _cell(value: Any) -> bytes:
+    """One non-missing cell of the exact route, tagged by type."""
+    if isinstance(value, bool | np.bool_):
+        return b"?\x01" if value else b"?\x00"
+    if isinstance(value, int | np.integer):
+        return _sized(b"i", str(int(value)).encode("ascii"))
+    if isinstance(value, float | np.floating):
+        return b"f" + _DOUBLE.pack(float(value) + 0.0)  # -0.0 + 0.0 is 0.0
+    if isinstance(value, str):
+        return _sized(b"s", value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _sized(b"b", bytes(value))
+    return _sized(b"o", f"{type(value).__name__}:{value}".encode("utf-8", "surrogatepass"))
+
+
+# --- fp1 (kept so that fingerprints in older ledgers can be recomputed) ----------------------------
+
 MISSING = np.iinfo(np.uint64).max  # the cell hash pandas gives a missing value (categorize=True)
 
 
+def _fp1_frame(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    digest.update(canonical({"rows": len(frame), "schema": frame_schema(frame)}))
+    for name in sorted(frame.columns, key=str):
+        digest.update(np.ascontiguousarray(_column_hashes(frame[name])).data)  # the buffer, no copy
+    return _tag(digest.hexdigest(), "fp1")
+
+
 def _column_hashes(column: pd.Series) -> np.ndarray:
-    """The uint64 cell hashes of one column: ``hash_pandas_object(column, index=False)``.
+    """fp1: the uint64 cell hashes of one column: ``hash_pandas_object(column, index=False)``.
 
     With pandas' default ``categorize=True`` every missing value (None, NaN, NaT, pd.NA) in an
     object column hashes alike, and unlike the string "None". A column of strings with mostly
@@ -73,43 +413,36 @@ def _mostly_distinct_strings(column: pd.Series) -> bool:
     return bool(sample.nunique() > len(sample) // 2)
 
 
-def fingerprint_frame(frame: pd.DataFrame) -> str:
-    """Fingerprint of every cell and the schema of a DataFrame."""
-    if frame.columns.duplicated().any():
-        raise ValueError("cannot fingerprint a frame with duplicate column names")
-    digest = hashlib.sha256()
-    digest.update(canonical({"rows": len(frame), "schema": frame_schema(frame)}))
-    for name in sorted(frame.columns, key=str):
-        digest.update(np.ascontiguousarray(_column_hashes(frame[name])).data)  # the buffer, no copy
-    return _tag(digest.hexdigest())
+# --- models, files, values -------------------------------------------------------------------------
 
 
-def fingerprint_bytes(data: bytes) -> str:
-    return _tag(hashlib.sha256(data).hexdigest())
+def fingerprint_bytes(data: bytes, scheme: str = SCHEME) -> str:
+    return _tag(hashlib.sha256(data).hexdigest(), scheme)
 
 
-def fingerprint_file(path: str | Path) -> str:
+def fingerprint_file(path: str | Path, scheme: str = SCHEME) -> str:
+    _check_scheme(scheme)
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return _tag(digest.hexdigest())
+    return _tag(digest.hexdigest(), scheme)
 
 
 def model_bytes(model: Any) -> bytes:
     return pickle.dumps(model, protocol=5)
 
 
-def fingerprint_model(model: Any) -> str:
-    return fingerprint_bytes(model_bytes(model))
+def fingerprint_model(model: Any, scheme: str = SCHEME) -> str:
+    return fingerprint_bytes(model_bytes(model), scheme)
 
 
-def fingerprint_value(value: Any) -> str:
+def fingerprint_value(value: Any, scheme: str = SCHEME) -> str:
     try:
         data = canonical(value)
     except (TypeError, ValueError):
         data = repr(value).encode("utf-8")
-    return fingerprint_bytes(data)
+    return fingerprint_bytes(data, scheme)
 
 
 def is_model(value: Any) -> bool:
@@ -117,14 +450,16 @@ def is_model(value: Any) -> bool:
     return hasattr(value, "fit") and (hasattr(value, "predict") or hasattr(value, "transform"))
 
 
-def fingerprint(value: Any) -> tuple[str, str]:
+def fingerprint(value: Any, scheme: str = SCHEME) -> tuple[str, str]:
     """``(kind, fingerprint)`` for any value a step takes or returns."""
     if isinstance(value, pd.DataFrame):
-        return "dataset", fingerprint_frame(value)
+        return "dataset", fingerprint_frame(value, scheme)
     if isinstance(value, pd.Series):
-        return "dataset", fingerprint_frame(value.to_frame(name=value.name or "value"))
+        return "dataset", fingerprint_frame(value.to_frame(name=value.name or "value"), scheme)
     if isinstance(value, Path):
-        return ("file", fingerprint_file(value)) if value.is_file() else ("value", fingerprint_value(str(value)))
+        if value.is_file():
+            return "file", fingerprint_file(value, scheme)
+        return "value", fingerprint_value(str(value), scheme)
     if is_model(value):
-        return "model", fingerprint_model(value)
-    return "value", fingerprint_value(value)
+        return "model", fingerprint_model(value, scheme)
+    return "value", fingerprint_value(value, scheme)
