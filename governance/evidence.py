@@ -70,7 +70,7 @@ class VersionFacts:
     id: str
     system: str
     version: int
-    fingerprint: str  #: fp1 fingerprint of the serialized model
+    fingerprint: str  #: fingerprint of the serialized model (fp2; fp1 in older ledgers)
     artifact_hash: str  #: sha256 of the stored model bytes
     artifact_uri: str
     training_run_id: str | None

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select
 
 from checks.errors import InputError
+from governance.fingerprint_schemes import SCHEME, SCHEMES
 from governance.schema import CheckResultRow, DatasetVersion, Edge, ModelVersion, Run, RunState
 
 LINEAGE_KINDS = ("dataset", "model", "file", "artifact")  # entity kinds that connect runs
@@ -248,13 +249,15 @@ def resolve_run(conn: Connection, given: str) -> str:
 def resolve_fingerprint(conn: Connection, given: str) -> str:
     """A full fingerprint from itself or a unique prefix of at least 8 characters of its digest.
 
-    ``fp1:3fa2b1c9...`` and ``3fa2b1c9...`` are both accepted.
+    ``fp2:3fa2b1c9...`` and ``3fa2b1c9...`` are both accepted; a bare digest prefix matches under
+    every fingerprint scheme (``fp1`` in older ledgers, ``fp2``).
     """
     text = given.strip().lower()
-    digest = text.split(":", 1)[1] if ":" in text else text
+    scheme, _, digest = text.partition(":") if ":" in text else ("", "", text)
     if len(digest) < MIN_PREFIX:
-        raise InputError(SHORT_PREFIX.format(given=given, n=MIN_PREFIX, what="fingerprint (after 'fp1:')"))
-    patterns = [text] if ":" in text else [f"fp1:{text}", text]
+        raise InputError(SHORT_PREFIX.format(given=given, n=MIN_PREFIX,
+                                             what=f"fingerprint (after '{scheme or SCHEME}:')"))
+    patterns = [text] if ":" in text else [*(f"{s}:{text}" for s in SCHEMES), text]
     conds_dv = or_(*(DatasetVersion.fingerprint.startswith(p, autoescape=True) for p in patterns))
     conds_edge = or_(*(Edge.fingerprint.startswith(p, autoescape=True) for p in patterns))
     found = set(conn.execute(select(DatasetVersion.fingerprint).where(conds_dv).limit(6)).scalars())

@@ -6,7 +6,7 @@ Mapping of ledger records to the PROV data model:
   with its start and end times and ``govflow:*`` attributes (kind, name, state, code reference); a task
   ``wasStartedBy`` its flow run;
 * every data set, model, file or artifact a run took or produced is an ``entity`` named by its content
-  fingerprint (``fp1:<hex>``, ``sha256:<hex>``), linked by ``used`` and ``wasGeneratedBy`` (with the
+  fingerprint (``fp2:<hex>``, ``fp1:<hex>`` from older ledgers, ``sha256:<hex>``), linked by ``used`` and ``wasGeneratedBy`` (with the
   argument name as ``prov:role``);
 * the model version (``mv:<id>``) is an entity ``wasGeneratedBy`` the training run and
   ``specializationOf`` its model content; its documents (``artifact:<id>``) are ``wasDerivedFrom`` it;
@@ -31,6 +31,7 @@ from sqlalchemy import Connection, false, select
 
 from governance import canonical as canon
 from governance import lineage_graph as graph
+from governance.fingerprint_schemes import SCHEMES
 from governance.schema import Approval, Artifact, CheckResultRow, Decision, ModelVersion, StageChange
 
 PREFIXES = {
@@ -43,7 +44,7 @@ PREFIXES = {
     "approval": "urn:govflow:approval:",
     "stage": "urn:govflow:stage_change:",
     "agent": "urn:govflow:agent:",
-    "fp1": "urn:govflow:fingerprint:fp1:",
+    **{scheme: f"urn:govflow:fingerprint:{scheme}:" for scheme in SCHEMES},
     "sha256": "urn:govflow:sha256:",
     "value": "urn:govflow:value:",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
@@ -53,9 +54,9 @@ RELATIONS = ("used", "wasGeneratedBy", "wasStartedBy", "wasAssociatedWith", "was
 
 
 def _qname(fingerprint: str) -> str:
-    """A fingerprint as a qualified name: ``fp1:<hex>`` stays; anything else goes under ``value:``."""
+    """A fingerprint as a qualified name: ``fp2:<hex>`` (any scheme) stays; anything else goes under ``value:``."""
     scheme, _, rest = fingerprint.partition(":")
-    if scheme in ("fp1", "sha256") and re.fullmatch(r"[0-9a-f]+", rest):
+    if (scheme in SCHEMES or scheme == "sha256") and re.fullmatch(r"[0-9a-f]+", rest):
         return fingerprint
     return "value:" + re.sub(r"[^A-Za-z0-9_.-]", "_", fingerprint)
 

@@ -138,10 +138,10 @@ def test_the_report_navigates_from_each_decision_down_to_the_data_hashes(unzippe
     checks = re.search(r'href="#(checks-[^"]+)"', decision.group(0))
     data = re.findall(r'href="#(ds-[^"]+)">([^<]+)</a>', decision.group(0))
     assert gate_run and checks and data
-    assert any("fp1:" in text for _, text in data)  # the held-out data's fingerprint
+    assert any("fp2:" in text for _, text in data)  # the held-out data's fingerprint
     for anchor, _ in data:
         row = re.search(rf'<span id="{anchor}">.*?</tr>', page, re.S)
-        assert row is not None and re.search(r"<code>fp1:[0-9a-f]{64}</code>", row.group(0))
+        assert row is not None and re.search(r"<code>fp2:[0-9a-f]{64}</code>", row.group(0))
     assert "http://" not in page and "https://" not in page and "<script" not in page
 
 

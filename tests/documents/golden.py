@@ -17,9 +17,9 @@ import pytest
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_ENV = "GOVFLOW_UPDATE_GOLDEN"
-PATTERNS = [  # order matters: a uuid and an fp1 fingerprint hold hex runs the later patterns would take
+PATTERNS = [  # order matters: a uuid and a fingerprint (fp1:, fp2:) hold hex runs the later patterns would take
     ("uuid", re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")),
-    ("fp", re.compile(r"\bfp1:[0-9a-f]{64}\b")),
+    ("fp", re.compile(r"\bfp\d+:[0-9a-f]{64}\b")),
     ("sha256", re.compile(r"\b[0-9a-f]{64}\b")),
     ("ts", re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")),
 ]

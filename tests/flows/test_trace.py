@@ -28,7 +28,7 @@ T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 def normal(text: str) -> str:
     """Output with ids, fingerprints and times replaced, so it can be compared exactly."""
     text = re.sub(r"\b[0-9a-f]{8}-[0-9a-f]{4}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?\b", "<id>", text)
-    text = re.sub(r"fp1:[0-9a-f]{12}\b", "fp1:<fp>", text)
+    text = re.sub(r"\b(fp\d+):[0-9a-f]{12}\b", r"\1:<fp>", text)
     return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", "<time>", text)
 
 
@@ -48,21 +48,21 @@ def trained(module_ledger: Ledger) -> Iterator[Ledger]:
 
 
 MODEL_TREE = """\
-model credit:1 · candidate · fp1:<fp>
+model credit:1 · candidate · fp2:<fp>
 ├─ trained in flow train-model · completed · run <id> · <time>
 ├─ stages: candidate
 │  └─ candidate · <time> · by test · registered by the training flow
 ├─ upstream (how it was made)
 │  └─ produced by task fit · completed · run <id> · <time>
-│     └─ train: dataset split.return[0] fp1:<fp> (39 rows × 3 columns)
+│     └─ train: dataset split.return[0] fp2:<fp> (39 rows × 3 columns)
 │        └─ produced by task split · completed · run <id> · <time>
-│           └─ frame: dataset clean.return fp1:<fp> (59 rows × 3 columns)
+│           └─ frame: dataset clean.return fp2:<fp> (59 rows × 3 columns)
 │              ├─ checked by task validate · completed · run <id> · <time>
 │              │  └─ checks: 3 (1 passed, 1 failed, 1 not judged)
 │              │     ├─ FAILED: validation expect_table_row_count_to_be_between [table] observed 59, threshold 1000 (warning)
 │              │     └─ not judged: fairness selection_rate [label=bad] observed None, threshold 30 (warning)
 │              ├─ produced by task clean · completed · run <id> · <time>
-│              │  └─ frame: dataset load.return fp1:<fp> (60 rows × 3 columns)
+│              │  └─ frame: dataset load.return fp2:<fp> (60 rows × 3 columns)
 │              │     ├─ produced by task load · completed · run <id> · <time>
 │              │     └─ the same content was also produced by 1 other run(s): <id>
 │              └─ the same content was also produced by 1 other run(s): <id>
@@ -72,7 +72,7 @@ model credit:1 · candidate · fp1:<fp>
    │     └─ not judged: performance accuracy [label=bad] observed None, threshold 0.5 (warning)
    ├─ used by task register · completed · run <id> · <time>
    └─ used by task predict · completed · run <id> · <time>
-      └─ produced: dataset predict.return fp1:<fp> (12 rows × 1 columns)
+      └─ produced: dataset predict.return fp2:<fp> (12 rows × 1 columns)
 """
 
 
@@ -121,28 +121,28 @@ def test_trace_dataset_by_prefix(trained: Ledger, monkeypatch: Any, capsys: Any)
     code, out, err = h.cli(monkeypatch, capsys, trained, "trace", "dataset", fp[4:14])
     assert (code, err) == (0, "")
     assert normal(out) == """\
-dataset split.return[0] fp1:<fp> (39 rows × 3 columns)
+dataset split.return[0] fp2:<fp> (39 rows × 3 columns)
 ├─ upstream (where it came from)
 │  └─ produced by task split · completed · run <id> · <time>
-│     └─ frame: dataset clean.return fp1:<fp> (59 rows × 3 columns)
+│     └─ frame: dataset clean.return fp2:<fp> (59 rows × 3 columns)
 │        ├─ checked by task validate · completed · run <id> · <time>
 │        │  └─ checks: 3 (1 passed, 1 failed, 1 not judged)
 │        │     ├─ FAILED: validation expect_table_row_count_to_be_between [table] observed 59, threshold 1000 (warning)
 │        │     └─ not judged: fairness selection_rate [label=bad] observed None, threshold 30 (warning)
 │        ├─ produced by task clean · completed · run <id> · <time>
-│        │  └─ frame: dataset load.return fp1:<fp> (60 rows × 3 columns)
+│        │  └─ frame: dataset load.return fp2:<fp> (60 rows × 3 columns)
 │        │     ├─ produced by task load · completed · run <id> · <time>
 │        │     └─ the same content was also produced by 1 other run(s): <id>
 │        └─ the same content was also produced by 1 other run(s): <id>
 └─ downstream (where it went)
    └─ used by task fit · completed · run <id> · <time>
-      └─ produced: model fit.return fp1:<fp> (registered as credit:1)
+      └─ produced: model fit.return fp2:<fp> (registered as credit:1)
          ├─ used by task evaluate · completed · run <id> · <time>
          │  └─ checks: 2 (1 passed, 0 failed, 1 not judged)
          │     └─ not judged: performance accuracy [label=bad] observed None, threshold 0.5 (warning)
          ├─ used by task register · completed · run <id> · <time>
          └─ used by task predict · completed · run <id> · <time>
-            └─ produced: dataset predict.return fp1:<fp> (12 rows × 1 columns)
+            └─ produced: dataset predict.return fp2:<fp> (12 rows × 1 columns)
 """
     assert h.cli(monkeypatch, capsys, trained, "trace", "dataset", fp[:14])[1] == out
     as_json = json.loads(h.cli(monkeypatch, capsys, trained, "trace", "dataset", fp, "--json")[1])
@@ -160,7 +160,7 @@ def _two_alike(ledger: Ledger) -> None:
 
 
 @pytest.mark.parametrize(("given", "message"), [
-    ("deadbee", "'deadbee' is too short: give at least 8 characters of the fingerprint (after 'fp1:')"),
+    ("deadbee", "'deadbee' is too short: give at least 8 characters of the fingerprint (after 'fp2:')"),
     ("fp1:deadbee", "'fp1:deadbee' is too short: give at least 8 characters of the fingerprint (after 'fp1:')"),
     ("deadbeef00", "'deadbeef00' matches 2 fingerprints (fp1:deadbeef00111111, fp1:deadbeef00222222); give more characters"),
     ("fp1:0123456789", "no data set, model or file in the ledger has a fingerprint starting with 'fp1:0123456789'"),
@@ -178,7 +178,7 @@ def test_trace_run_by_prefix_and_by_prefect_id(trained: Ledger, monkeypatch: Any
     assert (code, err) == (0, "")
     assert normal(out).splitlines()[:3] == [
         "flow train-model · completed · run <id> · <time>", '├─ params: {"n":60,"system":"credit"}', "├─ steps: 7"]
-    assert "└─ return: model fit.return fp1:<fp> (registered as credit:1)" in normal(out)
+    assert "└─ return: model fit.return fp2:<fp> (registered as credit:1)" in normal(out)
     assert h.cli(monkeypatch, capsys, trained, "trace", "run", flow_run["prefect_run_id"])[1] == out
     [fit] = h.runs_named(trained, "fit")
     fit_tree = normal(h.cli(monkeypatch, capsys, trained, "trace", "run", fit["id"])[1])
