@@ -1,4 +1,4 @@
-"""`govflow serve | token create | token list | trace prediction`: the prediction service from the CLI."""
+"""`govflow serve | token create | token list | token revoke | trace prediction`: the prediction service from the CLI."""
 
 from __future__ import annotations
 
@@ -44,16 +44,40 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(typer_ctx: typer.Context) -> None:
-    """The tokens that exist: role, label, when and by whom (never the secrets)."""
+def token_list(typer_ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print the tokens as JSON.")] = False) -> None:
+    """The tokens that exist: id, role, label, when and by whom, revoked or not (never the secrets)."""
     from governance.tokens import list_tokens
 
     with ctx(typer_ctx).ledger().read() as conn:
         found = list_tokens(conn)
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
     if not found:
         typer.echo("no tokens: serve answers on 127.0.0.1 only, /predict without a token")
+        return
+    width = max(len(str(t["label"])) for t in found)
+    typer.echo(f"{'ID':<36}  {'ROLE':<8}  {'LABEL':<{width}}  {'CREATED':<27}  {'BY':<12}  STATUS")
     for t in found:
-        typer.echo(f"{t['role']:<9} {t['label']:<30} created {t['created_at']} by {t['created_by']}")
+        revoked = t["revoked"]
+        status = "active" if revoked is None else f"revoked {revoked['at']} by {revoked['by']}"
+        typer.echo(f"{t['id']:<36}  {t['role']:<8}  {t['label']:<{width}}  {t['created_at']:<27}  "
+                   f"{t['created_by']:<12}  {status}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    typer_ctx: typer.Context,
+    token: Annotated[str, typer.Argument(metavar="ID", help="The token's id (or its label), as `govflow token list` shows.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the ledger with the revocation).")] = "",
+) -> None:
+    """Revoke a token: recorded in the ledger; a running `govflow serve` refuses it (401) within 1 s."""
+    from governance.registry import os_user
+    from governance.tokens import CACHE_S, revoke_token
+
+    info = revoke_token(ctx(typer_ctx).ledger(), token, revoked_by=os_user(), reason=reason)
+    typer.echo(f"{info.role} token '{info.label}' ({info.id}) revoked at {info.revoked_at}; "
+               f"a running govflow serve refuses it within {CACHE_S:g} s")
 
 
 @trace_app.command("prediction")

@@ -9,15 +9,16 @@ writes it as one transaction with one audit entry, then releases the waiting req
 transaction it checks the version is still in production, so no answer of a suspended or replaced
 version is ever confirmed (those requests get 503 and may retry).
 
-Status codes: 200 served and recorded; 400 not JSON, or a bad ``X-Request-ID``; 401 no or unknown
-token; 403 a token of the wrong role; 404 unknown system or prediction; 413 too many records or too
+Status codes: 200 served and recorded; 400 not JSON, or a bad ``X-Request-ID``; 401 no, unknown or
+revoked token; 403 a token of the wrong role; 404 unknown system or prediction; 413 too many records or too
 large a body; 422 a record that does not fit, naming the field (``detail`` as FastAPI gives it: a
 list of ``{loc, msg, type}``); 503 no version in production (with the reason), or the ledger could
 not be written (nothing is served unrecorded).
 
 Tokens (`governance.tokens`): with none created, only 127.0.0.1 is served and ``/predict`` needs no
 token (the caller is logged as ``anonymous@<client address>``); once any exists, ``/predict`` needs
-an operator token (the caller is its label). ``/audit/...`` always needs an auditor token. Logs are
+an operator token (the caller is its label). ``/audit/...`` always needs an auditor token. A token
+revoked with `govflow token revoke` (by any process) is refused with 401 within `TOKEN_REFRESH_S`. Logs are
 structured JSON through structlog: request ids, systems, versions, counts, status, latency; never a
 token, a feature value or any other personal data.
 """
@@ -52,7 +53,7 @@ from governance.ledger import Ledger
 MAX_BATCH = preds.MAX_BATCH
 MAX_BODY = 16 * 1024 * 1024  # bytes per request body
 REFRESH_S = 1.0  # how often the production version of a served system is re-checked
-TOKEN_REFRESH_S = 2.0
+TOKEN_REFRESH_S = tokens.CACHE_S  # the longest a revoked token is still honoured
 SWITCH_INTERVAL_S = 0.0005  # see `run`
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
@@ -60,6 +61,7 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
 NEED_OPERATOR = "this endpoint needs an operator token (Authorization: Bearer ...): create one with `govflow token create --role operator`"
 NEED_AUDITOR = "auditor endpoints need an auditor token (Authorization: Bearer ...): create one with `govflow token create --role auditor`"
 BAD_TOKEN = "unknown token: check the Authorization: Bearer header (tokens are shown once, by `govflow token create`)"
+REVOKED_TOKEN = "this token ('{label}') was revoked at {at}: ask for a new one (`govflow token create`)"
 WRONG_ROLE = "an {role} token cannot {action}; this needs an {needed} token"
 NOT_JSON = "the request body is not valid JSON: {error}"
 BAD_SHAPE = "expected one record (a JSON object), a list of records, or {{\"records\": [...]}}; got {got}"
@@ -74,32 +76,56 @@ log = structlog.get_logger("govflow.serve")
 # -- tokens --------------------------------------------------------------------------------------
 
 class Auth:
-    """Who is calling, from the Authorization header; the token table is cached briefly."""
+    """Who is calling, from the Authorization header.
 
-    def __init__(self, ledger: Ledger) -> None:
+    The token table (a few rows) is cached for ``refresh_s`` seconds (`tokens.CACHE_S`, 1 s): a
+    token revoked by any process (`govflow token revoke`) is refused by every request that starts
+    more than that after the revocation committed. The hot path is then a sha256 and a dict lookup
+    (~1 us). Measured per request instead, an indexed SELECT through a pooled connection costs
+    0.15 ms on SQLite and 1.7 ms wall (0.55 ms CPU, on the event loop) on PostgreSQL; the reload,
+    once a second, 0.3 ms and 1 ms. A reload that fails fails the request: no token outlives its bound.
+    """
+
+    def __init__(self, ledger: Ledger, *, refresh_s: float = TOKEN_REFRESH_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ledger = ledger
-        self._tokens: dict[str, tokens.TokenInfo] = {}
-        self._loaded = 0.0
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self._all: dict[str, tokens.TokenInfo] = {}
+        self._active: dict[str, tokens.TokenInfo] = {}
+        self._loaded: float | None = None
         self._lock = threading.Lock()
 
-    def known(self) -> dict[str, tokens.TokenInfo]:
-        now = time.monotonic()
-        if now - self._loaded > TOKEN_REFRESH_S:
+    def _table(self) -> dict[str, tokens.TokenInfo]:
+        """Every token by the hash of its secret, revoked ones included; at most ``refresh_s`` old."""
+        now = self.clock()
+        if self._loaded is None or now - self._loaded >= self.refresh_s:
             with self._lock:
-                if now - self._loaded > TOKEN_REFRESH_S:
+                if self._loaded is None or now - self._loaded >= self.refresh_s:
+                    started = self.clock()  # the age counts from before the read
                     with self.ledger.read() as conn:
-                        self._tokens = tokens.all_tokens(conn)
-                    self._loaded = now
-        return self._tokens
+                        every = tokens.all_tokens(conn)
+                    self._all = every
+                    self._active = {h: t for h, t in every.items() if t.revoked_at is None}
+                    self._loaded = started
+        return self._all
+
+    def known(self) -> dict[str, tokens.TokenInfo]:
+        """The tokens that are not revoked, by the hash of their secret (the dashboard's check)."""
+        self._table()
+        return self._active
 
     def _presented(self, request: Request) -> tokens.TokenInfo | None:
         header = request.headers.get("authorization")
         if not header:
             return None
         scheme, _, secret = header.partition(" ")
-        info = self.known().get(tokens.hash_secret(secret.strip())) if scheme.lower() == "bearer" else None
+        info = self._table().get(tokens.hash_secret(secret.strip())) if scheme.lower() == "bearer" else None
         if info is None:
             raise HTTPProblem(401, BAD_TOKEN, {"WWW-Authenticate": "Bearer"})
+        if info.revoked_at is not None:
+            raise HTTPProblem(401, REVOKED_TOKEN.format(label=info.label, at=info.revoked_at),
+                              {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return info
 
     def operator(self, request: Request) -> str:
@@ -107,7 +133,7 @@ class Auth:
         info = self._presented(request)
         if info is None:
             host = request.client.host if request.client else "unknown"
-            if self.known() or host not in LOOPBACK:
+            if self._table() or host not in LOOPBACK:  # revoked tokens count: revoking all does not reopen
                 raise HTTPProblem(401, NEED_OPERATOR, {"WWW-Authenticate": "Bearer"})
             return f"anonymous@{host}"
         if info.role != "operator":
@@ -217,7 +243,7 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json"
          "required": ["records"], "description": "A batch of records."}]},
     "example": RECORD_EXAMPLE}}}}
 ERRORS = {code: {"description": text} for code, text in (
-    (400, "Not JSON, or a bad X-Request-ID"), (401, "No or unknown token"), (403, "A token of the wrong role"),
+    (400, "Not JSON, or a bad X-Request-ID"), (401, "No, unknown or revoked token"), (403, "A token of the wrong role"),
     (404, "Unknown system"), (413, f"More than {MAX_BATCH} records, or a body over {MAX_BODY} bytes"),
     (422, "A record does not fit the input schema; each error names its field"),
     (503, "No version in production (with the reason), or the ledger could not be written"))}

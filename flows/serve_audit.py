@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("govflow.serve")
 AUDIT_ERRORS = {code: {"description": text} for code, text in (
-    (401, "No or unknown token"), (403, "Not an auditor token"), (404, "Unknown prediction or version"),
+    (401, "No, unknown or revoked token"), (403, "Not an auditor token"), (404, "Unknown prediction or version"),
     (422, "A bad query parameter"))}
 
 

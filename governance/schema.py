@@ -312,6 +312,19 @@ class ApiToken(Base):
     audit_seq: Mapped[int] = _seq()
 
 
+class ApiTokenRevocation(Base):
+    """The revocation of an API token (`govflow token revoke`): its row in ``api_tokens`` stays as
+    it was (history is append-only); this row ends it. At most one per token."""
+
+    __tablename__ = "api_token_revocations"
+    id: Mapped[str] = _id()
+    token_id: Mapped[str] = mapped_column(String(36), unique=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    audit_seq: Mapped[int] = _seq()
+
+
 class AuditEntry(Base):
     """One link of the hash chain: one per transaction. See ``governance.canonical``."""
 

@@ -5,6 +5,11 @@ The secret is shown once, when it is made; the ledger keeps ``sha256(secret)`` (
 label (the caller identity written on each prediction) and who created it, as a chained history row.
 While no token exists at all (the embedded default), ``serve`` listens on 127.0.0.1 only and
 ``/predict`` needs no token; the auditor endpoints always need one.
+
+`govflow token revoke` ends a token. History rows are never changed, so the token's row stays as it
+was and a row of ``api_token_revocations`` (at most one per token, chained like every other write)
+records when, by whom and why. A revoked token still counts as "a token exists" (revoking the last
+one does not reopen ``/predict`` to anonymous callers).
 """
 
 from __future__ import annotations
@@ -13,28 +18,37 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from checks.errors import InputError
 from governance import canonical as canon
 from governance.ledger import Ledger
-from governance.schema import ApiToken
+from governance.schema import ApiToken, ApiTokenRevocation
 
 ROLES = ("auditor", "operator")
 PREFIX = "gft_"
 BAD_ROLE = "unknown role '{role}'; choose auditor (read the audit endpoints) or operator (serve predictions)"
 BAD_LABEL = "label '{label}': use 1 to 100 letters, digits, '.', '_', '-' or '@'"
 TAKEN_LABEL = "a token labelled '{label}' already exists; choose another --label (it names the caller in the log)"
+UNKNOWN_TOKEN = "no token has the id or label '{ref}'; `govflow token list` shows them"
+ALREADY_REVOKED = "token {id} ('{label}') was already revoked at {at} by {by}; nothing was changed"
+EVENT_REVOKED = "token.revoked"
+# How long `govflow serve` may answer from its cached copy of the token table: a token revoked by
+# any process is refused by every request that starts more than this many seconds after the
+# revocation committed.
+CACHE_S = 1.0
 
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """Who a presented token belongs to (never the secret)."""
+    """Who a presented token belongs to (never the secret); ``revoked_at`` is set once it is revoked."""
 
     id: str
     role: str
     label: str
+    revoked_at: str | None = None
 
 
 def hash_secret(secret: str) -> str:
@@ -59,18 +73,62 @@ def create_token(ledger: Ledger, *, role: str, label: str | None, created_by: st
     return secret, TokenInfo(row["id"], role, label)
 
 
+def _find(conn: Connection, ref: str) -> tuple[str, str] | None:
+    """``(id, label)`` of the token whose id, else whose label, is ``ref``."""
+    rows = conn.execute(select(ApiToken.id, ApiToken.label).where(or_(ApiToken.id == ref, ApiToken.label == ref))).all()
+    if not rows:
+        return None
+    found = next((r for r in rows if r[0] == ref), rows[0])  # an id wins over a label
+    return str(found[0]), str(found[1])
+
+
+def revoke_token(ledger: Ledger, ref: str, *, revoked_by: str, reason: str = "") -> TokenInfo:
+    """Revoke the token with id (or label) ``ref``: one ``api_token_revocations`` row through
+    `Ledger.write`, with its audit entry. An unknown or already revoked token is an `InputError`
+    and writes nothing. A serving process refuses the token within `CACHE_S` seconds."""
+    with ledger.read() as conn:
+        found = _find(conn, ref)
+    if found is None:
+        raise InputError(UNKNOWN_TOKEN.format(ref=ref))
+    token_id, label = found
+    with ledger.write(EVENT_REVOKED, f"token {token_id} ({label})") as w:
+        # Checked again under the write lock: two revocations at once cannot both land (and the
+        # unique token_id would refuse the second anyway).
+        row = w.conn.execute(select(ApiToken.role).where(ApiToken.id == token_id)).first()
+        if row is None:  # pragma: no cover - token rows are never deleted (append-only)
+            raise InputError(UNKNOWN_TOKEN.format(ref=ref))
+        earlier = w.conn.execute(select(ApiTokenRevocation.revoked_at, ApiTokenRevocation.revoked_by)
+                                 .where(ApiTokenRevocation.token_id == token_id)).first()
+        if earlier is not None:
+            raise InputError(ALREADY_REVOKED.format(id=token_id, label=label, at=canon.format_ts(earlier[0]),
+                                                    by=earlier[1]))
+        revoked = w.add(ApiTokenRevocation, token_id=token_id, revoked_at=canon.utc_now(), revoked_by=revoked_by,
+                        reason=reason)
+    return TokenInfo(token_id, str(row[0]), label, canon.format_ts(revoked["revoked_at"]))
+
+
 def all_tokens(conn: Connection) -> dict[str, TokenInfo]:
-    """Every token by the hash of its secret (the table is small: the server caches it)."""
-    return {h: TokenInfo(i, r, lab) for i, r, lab, h in
-            conn.execute(select(ApiToken.id, ApiToken.role, ApiToken.label, ApiToken.token_hash))}
+    """Every token, revoked ones included, by the hash of its secret (the table is small: the server
+    caches it; `flows.serve.Auth` tells a revoked token from an unknown one)."""
+    query = (select(ApiToken.id, ApiToken.role, ApiToken.label, ApiToken.token_hash, ApiTokenRevocation.revoked_at)
+             .outerjoin(ApiTokenRevocation, ApiTokenRevocation.token_id == ApiToken.id))
+    return {h: TokenInfo(i, r, lab, None if at is None else canon.format_ts(at)) for i, r, lab, h, at in conn.execute(query)}
 
 
-def list_tokens(conn: Connection) -> list[dict[str, object]]:
-    rows = conn.execute(select(ApiToken.role, ApiToken.label, ApiToken.created_at, ApiToken.created_by)
-                        .order_by(ApiToken.audit_seq)).all()
-    return [{"role": r, "label": lab, "created_at": canon.format_ts(at), "created_by": by} for r, lab, at, by in rows]
+def list_tokens(conn: Connection) -> list[dict[str, Any]]:
+    """Every token in the order made: id, role, label, created (when, by whom), and its revocation if
+    any. Never the secret, nor its hash."""
+    rows = conn.execute(
+        select(ApiToken.id, ApiToken.role, ApiToken.label, ApiToken.created_at, ApiToken.created_by,
+               ApiTokenRevocation.revoked_at, ApiTokenRevocation.revoked_by, ApiTokenRevocation.reason)
+        .outerjoin(ApiTokenRevocation, ApiTokenRevocation.token_id == ApiToken.id)
+        .order_by(ApiToken.audit_seq, ApiToken.id)).all()
+    return [{"id": i, "role": r, "label": lab, "created_at": canon.format_ts(at), "created_by": by,
+             "revoked": None if rat is None else {"at": canon.format_ts(rat), "by": rby, "reason": why}}
+            for i, r, lab, at, by, rat, rby, why in rows]
 
 
 def verify_token(conn: Connection, secret: str) -> TokenInfo | None:
-    """The token a secret belongs to, or None."""
-    return all_tokens(conn).get(hash_secret(secret))
+    """The token a secret belongs to, or None when unknown or revoked."""
+    found = all_tokens(conn).get(hash_secret(secret))
+    return None if found is None or found.revoked_at is not None else found

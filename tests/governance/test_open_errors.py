@@ -93,7 +93,7 @@ def test_ledger_from_a_newer_schema_version(ledger: Ledger) -> None:
     record_step(ledger)
     set_schema_version(ledger, "0999_from_the_future")
     line = one_line_error(govflow("verify", home=ledger.home, db=db_url(ledger)))
-    assert line == "error: " + NEWER_SCHEMA.format(where=db_url(ledger), found="0999_from_the_future", known="0001")
+    assert line == "error: " + NEWER_SCHEMA.format(where=db_url(ledger), found="0999_from_the_future", known="0002")
     assert "Upgrade govflow to open it; this version will not touch it." in line
     with pytest.raises(LedgerError, match="has schema version 0999_from_the_future, newer than"):
         Ledger.open(db_url(ledger), ledger.home)

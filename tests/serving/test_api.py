@@ -253,7 +253,8 @@ def test_token_cli_prints_the_secret_once_and_serve_refuses_a_public_address_wit
     secret = created.stdout.splitlines()[0]
     assert secret.startswith("gft_")
     assert "operator token 'frontend' created; the secret above is shown only now" in created.output
-    assert listed.output.startswith("operator  frontend") and secret not in listed.output
+    _, row = listed.output.splitlines()  # a header, then the token: id, role, label, ..., status
+    assert row.split()[1:3] == ["operator", "frontend"] and row.endswith("  active") and secret not in listed.output
     with sqlite_ledger.read() as conn:
         assert tokens.verify_token(conn, secret).label == "frontend"  # type: ignore[union-attr]
     check_host(sqlite_ledger, "0.0.0.0")  # a token exists now: allowed
