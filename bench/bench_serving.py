@@ -18,6 +18,7 @@
 Figures are medians with p10/p90 (the spread). The machine has 2 cores shared with whatever else runs:
 rates are also given per CPU-second of this process, which load from elsewhere does not inflate.
 PostgreSQL comes from ``GOVFLOW_TEST_PG_URL``. ``--quick``: smaller sizes, a smoke test of the script.
+``--only requests,ingest,trace`` (any of them, comma-separated): run only those parts.
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ from governance import canonical as canon  # noqa: E402
 from governance.ledger import Ledger  # noqa: E402
 
 QUICK = "--quick" in sys.argv
+PARTS = ("requests", "ingest", "trace")
+
+
+def chosen_parts(argv: list[str]) -> tuple[str, ...]:
+    """The parts ``--only a,b`` (or ``--only=a,b``) names; all of them without it."""
+    for i, arg in enumerate(argv):
+        if arg == "--only" or arg.startswith("--only="):
+            value = arg.partition("=")[2] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            picked = tuple(p.strip() for p in value.split(",") if p.strip())
+            unknown = sorted(set(picked) - set(PARTS))
+            if unknown or not picked:
+                raise SystemExit(f"--only: choose among {', '.join(PARTS)} (comma-separated); got '{value}'")
+            return picked
+    return PARTS
+
+
 OUT = Path(__file__).resolve().parent / "out"
 PG_URL = os.environ.get("GOVFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONCURRENCY = 32
@@ -352,10 +369,14 @@ def trace_one(name: str, db: str | None, home: Path) -> None:
 
 
 def main() -> None:
+    parts = chosen_parts(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="govflow-bench-serving-") as tmp:
-        bench_requests(Path(tmp) / "requests")
-        bench_ingest(Path(tmp) / "ingest")
-        bench_trace(Path(tmp) / "trace")
+        if "requests" in parts:
+            bench_requests(Path(tmp) / "requests")
+        if "ingest" in parts:
+            bench_ingest(Path(tmp) / "ingest")
+        if "trace" in parts:
+            bench_trace(Path(tmp) / "trace")
 
 
 if __name__ == "__main__":
