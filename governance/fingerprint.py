@@ -22,40 +22,44 @@ govflow's canonical JSON (``governance.canonical``: sorted keys, ``(",", ":")`` 
 
   Columns, and their schema entries ``[str(name), str(dtype)]``, are in order of ``str(name)``, so
   reordering columns keeps the fingerprint. Frames whose column names are equal as strings are refused.
-  The index is not content. ``S_i`` is column i's byte stream over its ``n`` cells in row order;
-  row order therefore counts. Its first bytes name the encoding; missing cells (``pd.isna``: None,
-  NaN, NaT, pd.NA, ...) are listed as ``M = u64(m) || u64(r_1) || ... || u64(r_m)``, the ascending
-  row numbers (from 0) of the ``m`` missing cells, so all missing values of a column hash alike.
+  The index is not content. ``S_i`` is column i's byte stream over its ``n`` cells in row order, so
+  row order counts; its first bytes name its encoding. Missing cells (``pd.isna``: None, NaN of any
+  payload, NaT, pd.NA, ...) all hash alike; the numeric and string encodings list them at the end as
+  ``M = u64(m) || u64(r_1) || ... || u64(r_m)``, the ascending row numbers (from 0) of the ``m``
+  missing cells. Every part before ``M`` has a length fixed by ``n`` or by what precedes it.
 
-  - ``b"fixed\\n" || M || V`` for numpy bool, int, uint and float (2, 4 or 8 bytes) columns, numpy
-    ``datetime64``/``timedelta64`` of any unit, tz-aware datetimes and pandas' nullable ``Int*``,
-    ``UInt*``, ``Float*`` and ``boolean``. ``V`` is the n values, each little-endian in the dtype's
-    own width (bool: one byte 0 or 1; nullable dtypes: their numpy dtype). A missing cell (NaN of
-    any payload, NaT, pd.NA) is in ``M`` and its value is all zero bytes; ``-0.0`` is written as
-    ``0.0`` (bit patterns, so no CPU flush-to-zero mode can change a subnormal). Datetimes are int64
-    counts of the dtype's unit since 1970-01-01T00:00 (tz-aware: UTC instants; the unit and the zone
-    are in the header's dtype, e.g. ``datetime64[ns, Europe/Berlin]``).
-  - ``b"utf8\\n" || M || O || B`` for columns (object, ``string`` or pyarrow string dtype) whose
-    every non-missing cell is a ``str``. ``B`` is the cells' UTF-8 bytes concatenated (lone
-    surrogates as ``surrogatepass``), missing cells as nothing; ``O`` is the n + 1 offsets into
-    ``B``, int64 little-endian, starting at 0. ``["ab", "c"]`` and ``["a", "bc"]`` differ in ``O``.
+  - ``b"fixed\\n" || V || M`` for numpy bool, int, uint and float (2, 4 or 8 bytes) columns, numpy
+    ``datetime64``/``timedelta64``, tz-aware datetimes and pandas' nullable ``Int*``, ``UInt*``,
+    ``Float*`` and ``boolean`` (and pyarrow-backed numbers). ``V`` is the n values, each
+    little-endian in the dtype's own width (bool: one byte 0 or 1; nullable dtypes: their numpy
+    dtype's width). A missing cell (also a NaN inside a nullable ``Float*``) is in ``M`` and its
+    value is all zero bytes; ``-0.0`` is written as ``0.0`` (as bit patterns: no CPU flush-to-zero
+    mode changes a subnormal). Datetimes and timedeltas are int64 counts of the dtype's unit since
+    1970-01-01T00:00 (tz-aware: UTC instants); the unit and the zone are in the header's dtype,
+    e.g. ``datetime64[ns, Europe/Berlin]``.
+  - ``b"utf8\\n" || O || B || M`` for columns (object, ``string``, pyarrow string) whose every
+    non-missing cell is a ``str``: ``B`` is the cells' UTF-8 bytes concatenated (a lone surrogate
+    as ``surrogatepass`` encodes it), a missing cell as no bytes; ``O`` is the n + 1 offsets of the
+    cells in ``B``, int64 little-endian, the first 0 and the last ``len(B)``. So ``["ab", "c"]``
+    and ``["a", "bc"]`` differ in ``O``, and ``""`` and a missing cell in ``M``.
   - ``b"category\\n" || canonical({"categories": c, "dtype": str(categories.dtype), "ordered": o})
     || b"\\n" || sha256(S_categories) || C`` for a categorical: ``S_categories`` is the stream of
-    the categories as a column (by these same rules), ``C`` the n codes into them, -1 where missing,
+    its categories as a column (by these same rules), ``C`` the n codes into them, -1 where missing,
     little-endian signed integers of 1 byte if c < 127, 2 if c < 32767, 4 if c < 2**31 - 1, else 8.
-    Categories and their order are part of the dtype, so they count, used or not.
-  - ``b"objects\\n" || M || E_1 || ... `` for any other column (an object column of mixed types,
-    periods, intervals, ...), the exact but slow route: one ``E`` per non-missing cell in row order,
-    by type: ``bool``/``numpy.bool_``: ``b"?"`` and one byte 0/1; ``int``/numpy integer:
-    ``b"i" || u64(len) || decimal ASCII``; ``float``/numpy floating: ``b"f"`` and the 8 bytes of the
-    IEEE float64, little-endian, -0.0 as 0.0; ``str``: ``b"s" || u64(len) || UTF-8``; ``bytes``:
-    ``b"b" || u64(len) || bytes``; anything else: ``b"o" || u64(len) || UTF-8 of
-    f"{type(v).__name__}:{v}"`` (deterministic as far as the value's ``str`` is).
+    The categories and their order are part of the dtype, so they count, used or not.
+  - ``b"objects\\n" || E_1 || ... || E_n`` for any other column (an object column of mixed types,
+    periods, intervals, ...): the exact but slow route, one self-delimiting ``E`` per cell, by type:
+    missing: ``b"N"``; ``bool``/``numpy.bool_``: ``b"?"`` and one byte 0/1; ``int``/numpy integer:
+    ``b"i" || u64(len) || decimal ASCII``; ``float``/numpy floating: ``b"f"`` and the IEEE float64,
+    8 bytes little-endian, -0.0 as 0.0; ``str``: ``b"s" || u64(len) || UTF-8 (surrogatepass)``;
+    ``bytes``: ``b"b" || u64(len) || bytes``; anything else: ``b"o" || u64(len) ||`` the UTF-8 of
+    ``f"{type(v).__name__}:{v}"`` (deterministic as far as the value's ``str`` is). So ``1``,
+    ``1.0``, ``True`` and ``"1"`` differ, while a numpy integer equals the same Python int.
 
-  The numeric, string and category encodings read the column buffers as they are (pyarrow builds the
-  string offsets and bytes; a column of few distinct string objects is encoded through those objects
-  only), and large frames hash their columns on a small thread pool: ``hashlib`` and numpy release
-  the GIL on large buffers. Neither route changes the result.
+  How it is computed does not change the result: numeric columns are hashed from their buffers
+  (strided columns of one 2-D block in lockstep chunks of rows); strings go through pyarrow, a column
+  of few distinct string objects (as pandas' readers leave them) only through those objects; large
+  frames hash their columns on a small thread pool (``hashlib`` and numpy release the GIL).
 
 Scheme ``fp1`` (older ledgers; ``fingerprint_frame(frame, scheme="fp1")``)
 --------------------------------------------------------------------------
@@ -72,8 +76,9 @@ import hashlib
 import os
 import pickle
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,18 +164,45 @@ def _column_digests(columns: Sequence[pd.Series]) -> list[bytes]:
 
     Large frames use a thread pool: numeric columns are encoded and hashed entirely on it (numpy and
     hashlib release the GIL); columns of Python objects are encoded on the calling thread, which
-    holds the GIL for that anyway, and only their hashing goes to the pool.
+    holds the GIL for that anyway, and only their hashing goes to the pool. Strided numeric columns
+    (one 2-D block) are read in lockstep (`_strided_digests`), split among the workers.
     """
     workers = _workers()
-    if workers == 1 or len(columns) < 2 or len(columns) * len(columns[0]) < PARALLEL_CELLS:
-        return [_digest(_encode(column)) for column in columns]
+    parallel = workers > 1 and len(columns) > 1 and len(columns) * len(columns[0]) >= PARALLEL_CELLS
+    strided = {i: values for i, column in enumerate(columns) if (values := _strided(column)) is not None}
+    if len(strided) < 2:
+        strided = {}
+    if not parallel:
+        done = dict(zip(strided, _strided_digests(list(strided.values())))) if strided else {}
+        return [done[i] if i in done else _digest(_encode(column)) for i, column in enumerate(columns)]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fingerprint") as pool:
-        futures: list[Future[bytes] | None] = [
-            pool.submit(_digest_column, column) if _gil_free(column) else None for column in columns]
+        results: dict[int, Callable[[], bytes]] = {}
+        order = list(strided)
+        for group in (order[k::workers] for k in range(min(workers, len(order)))):
+            future = pool.submit(_strided_digests, [strided[i] for i in group])
+            for pos, i in enumerate(group):
+                results[i] = partial(_pick, future, pos)
         for i, column in enumerate(columns):
-            if futures[i] is None:
-                futures[i] = pool.submit(_digest, _encode(column))
-        return [future.result() for future in futures if future is not None]
+            if i not in results and _gil_free(column):
+                results[i] = pool.submit(_digest_column, column).result
+        for i, column in enumerate(columns):
+            if i not in results:
+                results[i] = pool.submit(_digest, _encode(column)).result
+        return [results[i]() for i in range(len(columns))]
+
+
+def _pick(future: Future[list[bytes]], position: int) -> bytes:
+    return future.result()[position]
+
+
+def _strided(column: pd.Series) -> np.ndarray | None:
+    """The values of a numeric column that is a strided view (of a 2-D block), else None."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and (dtype.kind in "biumM" or (dtype.kind == "f" and dtype.itemsize in (2, 4, 8))):
+        values = column.to_numpy()
+        if values.ndim == 1 and not values.flags.c_contiguous:
+            return values
+    return None
 
 
 def _gil_free(column: pd.Series) -> bool:
@@ -190,7 +222,7 @@ def _digest_column(column: pd.Series) -> bytes:
 
 
 def _missing(rows: np.ndarray | None) -> Chunks:
-    """``M``: the count and the ascending row numbers of the missing cells."""
+    """``M``: the count and the ascending row numbers of the missing cells (at a stream's end)."""
     if rows is None or len(rows) == 0:
         return [_NO_MISSING]
     return [_U64.pack(len(rows)), np.ascontiguousarray(rows, dtype="<u8")]
@@ -233,7 +265,14 @@ _SIGN_ONLY = {2: np.int16(-(1 << 15)), 4: np.int32(-(1 << 31)), 8: np.int64(-(1 
 
 
 def _fixed(values: np.ndarray, missing: np.ndarray | None = None) -> Chunks:
-    """``b"fixed\\n" || M || V``: canonical little-endian values, missing cells zeroed."""
+    """``b"fixed\\n" || V || M``."""
+    data, rows = _canonical(np.ascontiguousarray(values), missing)
+    return [b"fixed\n", data, *_missing(rows)]
+
+
+def _canonical(values: np.ndarray, missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``V`` (as uint8) and the missing row numbers of a contiguous 1-D array: little-endian values,
+    missing cells zeroed, -0.0 as 0.0."""
     kind = values.dtype.kind
     if kind == "b":
         values = values.view(np.uint8)
@@ -256,9 +295,33 @@ def _fixed(values: np.ndarray, missing: np.ndarray | None = None) -> Chunks:
         rows = np.flatnonzero(missing)
         values = values.copy()
         values[rows] = 0
-    little = values.dtype.newbyteorder("<")
-    values = np.ascontiguousarray(values.astype(little, copy=False))
-    return [b"fixed\n", *_missing(rows), values.view(np.uint8)]
+    values = np.ascontiguousarray(values.astype(values.dtype.newbyteorder("<"), copy=False))
+    return values.view(np.uint8), rows
+
+
+STRIDED_CHUNK_ROWS = 1 << 16
+
+
+def _strided_digests(arrays: Sequence[np.ndarray]) -> list[bytes]:
+    """``sha256(b"fixed\\n" || V || M)`` of several non-contiguous numeric columns, in lockstep.
+
+    A frame built from a 2-D array keeps it as one block whose columns are strided views: copying
+    one column at a time reads the whole block each time. Here each chunk of rows is read once for
+    all the columns, while it is in cache.
+    """
+    digests = [hashlib.sha256(b"fixed\n") for _ in arrays]
+    missing: list[list[np.ndarray]] = [[] for _ in arrays]
+    rows = len(arrays[0]) if arrays else 0
+    for start in range(0, rows, STRIDED_CHUNK_ROWS):
+        for digest, values, found in zip(digests, arrays, missing):
+            data, where = _canonical(np.ascontiguousarray(values[start:start + STRIDED_CHUNK_ROWS]))
+            digest.update(data.data)
+            if where is not None:
+                found.append(where + start)
+    for digest, found in zip(digests, missing):
+        for chunk in _missing(np.concatenate(found) if found else None):
+            digest.update(chunk)
+    return [digest.digest() for digest in digests]
 
 
 def _category(column: pd.Series) -> Chunks:
@@ -291,7 +354,7 @@ def _objects(values: np.ndarray) -> Chunks:
     present = values[~missing]
     if all(isinstance(v, str) for v in present):
         return _utf8_exact(present, missing)
-    return _objects_exact(present, missing)
+    return [b"objects\n", b"".join(b"N" if gone else _cell(v) for v, gone in zip(values, missing))]
 
 
 def _distinct_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -331,13 +394,13 @@ def _utf8_arrow(array: pa.Array | pa.ChunkedArray) -> Chunks:
     n = len(array)
     _, offset_buffer, data_buffer = array.buffers()
     if offset_buffer is None:  # no rows
-        return [b"utf8\n", *_missing(rows), np.zeros(1, dtype="<i8")]
+        return [b"utf8\n", np.zeros(1, dtype="<i8"), *_missing(rows)]
     offsets = np.frombuffer(offset_buffer, dtype="<i8")[array.offset:array.offset + n + 1]
     start, end = int(offsets[0]), int(offsets[-1])
     if start:
         offsets = offsets - start
     data = memoryview(data_buffer)[start:end] if data_buffer is not None else b""
-    return [b"utf8\n", *_missing(rows), offsets, data]
+    return [b"utf8\n", offsets, data, *_missing(rows)]
 
 
 def _utf8_exact(present: np.ndarray, missing: np.ndarray) -> Chunks:
@@ -345,11 +408,7 @@ def _utf8_exact(present: np.ndarray, missing: np.ndarray) -> Chunks:
     lengths = np.zeros(len(missing), dtype="<i8")
     lengths[~missing] = [len(b) for b in encoded]
     offsets = np.concatenate([np.zeros(1, dtype="<i8"), np.cumsum(lengths, dtype="<i8")])
-    return [b"utf8\n", *_missing(np.flatnonzero(missing)), offsets, b"".join(encoded)]
-
-
-def _objects_exact(present: np.ndarray, missing: np.ndarray) -> Chunks:
-    return [b"objects\n", *_missing(np.flatnonzero(missing)), b"".join(_cell(v) for v in present)]
+    return [b"utf8\n", offsets, b"".join(encoded), *_missing(np.flatnonzero(missing))]
 
 
 def _sized(tag: bytes, data: bytes) -> bytes:
@@ -360,7 +419,7 @@ _DOUBLE = struct.Struct("<d")
 
 
 def _cell(value: Any) -> bytes:
-    """One non-missing cell of the exact route, tagged by type."""
+    """One present cell of the exact route, tagged by type (a missing one is ``b"N"``)."""
     if isinstance(value, bool | np.bool_):
         return b"?\x01" if value else b"?\x00"
     if isinstance(value, int | np.integer):
