@@ -16,6 +16,7 @@ import hashlib
 import math
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
 from checks.errors import LedgerError
 from governance import canonical as canon
@@ -264,6 +265,10 @@ class Ledger:
         self.artifacts = ArtifactStore(home / "artifacts")
         self._file: Path | None = None
         self._inode = 0
+        self._write_lock = threading.Lock()
+        self._write_conn: Connection | None = None
+        self._write_pid = 0
+        self._writing_thread = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -335,16 +340,37 @@ class Ledger:
     @contextmanager
     def write(self, event_type: str, subject: str) -> Iterator[Writer]:
         """One transaction: rows added to the writer land with exactly one audit entry."""
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(govflow_write=True)
-            with conn.begin():
-                if not self.is_sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_WRITE_LOCK})
-                self._check_file()
-                writer = Writer(conn)
-                yield writer
-                writer._commit(event_type, subject)
+        with self._write_connection() as conn, conn.begin():
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_WRITE_LOCK})
+            self._check_file()
+            writer = Writer(conn)
+            yield writer
+            writer._commit(event_type, subject)
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """The connection this process writes through, kept open between writes (checking a pooled
+        connection out and back in cost more than SQLite's own work on a recorded task). Writers in
+        one process take turns on it; across processes the database's write lock orders them."""
+        if self._writing_thread == threading.get_ident():
+            raise RuntimeError("ledger.write() inside ledger.write(): add the rows to the open writer instead")
+        with self._write_lock:
+            self._writing_thread = threading.get_ident()
+            conn = self._write_conn
+            if conn is None or conn.closed or conn.invalidated or self._write_pid != os.getpid():
+                conn = self.engine.connect()  # a forked child opens its own; never the parent's
+                if self.is_sqlite:
+                    conn = conn.execution_options(govflow_write=True)
+                self._write_conn, self._write_pid = conn, os.getpid()
+            try:
+                yield conn
+            except DBAPIError as e:
+                if e.connection_invalidated:  # e.g. a restarted server: the next write reconnects
+                    self._write_conn = None
+                raise
+            finally:
+                self._writing_thread = 0
 
     def _check_file(self) -> None:
         """SQLite keeps writing into a file unlinked under an open connection: refuse, or nothing is recorded."""
@@ -382,6 +408,10 @@ class Ledger:
         return str(subject).removeprefix("ledger ")
 
     def close(self) -> None:
+        with self._write_lock:
+            if self._write_conn is not None and self._write_pid == os.getpid():
+                self._write_conn.close()
+            self._write_conn = None
         self.engine.dispose()
 
 

@@ -152,6 +152,36 @@ def test_failed_write_leaves_nothing(ledger: Ledger) -> None:
         assert conn.execute(select(func.count()).select_from(Run)).scalar_one() == 0
 
 
+def test_a_write_inside_a_write_is_refused_not_deadlocked(ledger: Ledger) -> None:
+    before = ledger.head()
+    with pytest.raises(RuntimeError, match=r"ledger.write\(\) inside ledger.write\(\): add the rows to the open writer"):
+        with ledger.write("task.completed", "outer") as w:
+            w.add(Run, kind="task", name="outer", params_json="{}", env_json="{}", started_at=MOMENT)
+            with ledger.write("task.completed", "inner"):
+                pass
+    assert ledger.head() == before
+    record_step(ledger, "after")  # the writer is free again
+    assert ledger.head()[0] == before[0] + 1
+
+
+def test_writes_reconnect_after_the_server_cut_the_connection(pg_ledger: Ledger) -> None:
+    """Writes share one open connection per process: a server restart fails the write in flight
+    (fail closed), and the next write opens a new connection."""
+    import psycopg
+
+    record_step(pg_ledger, "before")
+    url = pg_ledger.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(DBAPIError, match="terminating connection due to administrator command"):
+        record_step(pg_ledger, "cut")
+    record_step(pg_ledger, "after")
+    with pg_ledger.read() as conn:
+        assert sorted(conn.execute(select(Run.name)).scalars()) == ["after", "before"]
+    assert verify(pg_ledger).intact
+
+
 def test_writer_applies_model_defaults_and_rejects_unknown_columns(ledger: Ledger) -> None:
     with ledger.write("task.completed", "run x") as w:
         run = w.add(Run, kind="task", name="x", params_json="{}", env_json="{}", started_at=MOMENT)
