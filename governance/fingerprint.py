@@ -247,7 +247,7 @@ def _encode(column: pd.Series) -> Chunks:
             pass
         else:
             if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-                return _utf8_arrow(array)
+                return _utf8_arrow(array if isinstance(array, pa.ChunkedArray) else [array])
     elif getattr(dtype, "numpy_dtype", None) is not None and dtype.kind in "biuf":  # nullable Int64, boolean...
         numpy_dtype = np.dtype(dtype.numpy_dtype)
         if numpy_dtype.kind != "f" or numpy_dtype.itemsize in (2, 4, 8):
@@ -346,8 +346,9 @@ def _objects(values: np.ndarray) -> Chunks:
         objects, codes = _distinct_objects(values)
     if infer_dtype(objects, skipna=True) in ("string", "empty"):
         try:  # every present cell a str, missing ones None/NaN/pd.NA: pyarrow builds offsets and bytes
-            array = pa.array(objects, type=pa.large_string(), from_pandas=True)
-            return _utf8_arrow(array if codes is None else pc.take(array, pa.array(codes)))
+            if codes is None:
+                return _utf8_arrow(_to_arrow_strings(objects))
+            return _utf8_arrow([pc.take(pa.array(objects, type=pa.large_string(), from_pandas=True), pa.array(codes))])
         except (pa.ArrowException, UnicodeEncodeError):
             pass  # a missing value pyarrow does not take, a lone surrogate: the exact route below
     missing = pd.isna(values)
@@ -381,26 +382,39 @@ def _distinct_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None
     return values[first], codes
 
 
-def _utf8_arrow(array: pa.Array | pa.ChunkedArray) -> Chunks:
-    """``b"utf8\\n" || M || O || B`` from a pyarrow string array."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks() if array.num_chunks else pa.array([], type=pa.large_string())
-    if not pa.types.is_large_string(array.type):
-        array = array.cast(pa.large_string())
-    rows = None
-    if array.null_count:
-        rows = np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))
-        array = pc.fill_null(array, "")  # missing cells as "": no bytes, whatever the null slots held
-    n = len(array)
-    _, offset_buffer, data_buffer = array.buffers()
-    if offset_buffer is None:  # no rows
-        return [b"utf8\n", np.zeros(1, dtype="<i8"), *_missing(rows)]
-    offsets = np.frombuffer(offset_buffer, dtype="<i8")[array.offset:array.offset + n + 1]
-    start, end = int(offsets[0]), int(offsets[-1])
-    if start:
-        offsets = offsets - start
-    data = memoryview(data_buffer)[start:end] if data_buffer is not None else b""
-    return [b"utf8\n", offsets, data, *_missing(rows)]
+CONVERT_ROWS = 1 << 16
+
+
+def _to_arrow_strings(objects: np.ndarray) -> list[pa.Array]:
+    """Strings to pyarrow in slices: each call holds the GIL, and the pool's threads need it between
+    their (GIL-free) numpy and hashlib calls."""
+    return [pa.array(objects[start:start + CONVERT_ROWS], type=pa.large_string(), from_pandas=True)
+            for start in range(0, len(objects), CONVERT_ROWS)]
+
+
+def _utf8_arrow(arrays: pa.ChunkedArray | Sequence[pa.Array]) -> Chunks:
+    """``b"utf8\\n" || O || B || M`` from consecutive pyarrow string arrays."""
+    offsets: Chunks = [np.zeros(1, dtype="<i8")]
+    data: Chunks = []
+    missing: list[np.ndarray] = []
+    rows = size = 0
+    for array in arrays.chunks if isinstance(arrays, pa.ChunkedArray) else arrays:
+        if not pa.types.is_large_string(array.type):
+            array = array.cast(pa.large_string())
+        if array.null_count:
+            missing.append(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False)) + rows)
+            array = pc.fill_null(array, "")  # missing cells as "": no bytes, whatever the null slots held
+        n = len(array)
+        if n == 0:
+            continue
+        _, offset_buffer, data_buffer = array.buffers()
+        here = np.frombuffer(offset_buffer, dtype="<i8")[array.offset:array.offset + n + 1]
+        start, end = int(here[0]), int(here[-1])
+        offsets.append(here[1:] if start == size == 0 else here[1:] + (size - start))
+        if end > start:
+            data.append(memoryview(data_buffer)[start:end])
+        rows, size = rows + n, size + end - start
+    return [b"utf8\n", *offsets, *data, *_missing(np.concatenate(missing) if missing else None)]
 
 
 def _utf8_exact(present: np.ndarray, missing: np.ndarray) -> Chunks:

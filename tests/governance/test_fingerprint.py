@@ -346,6 +346,21 @@ def test_every_route_for_strings_gives_the_same_stream(missing: object, monkeypa
     assert shared == exact == _stream(copies) == _stream(np.where(missing_mask, None, values))
     monkeypatch.setattr(fp, "DICTIONARY_MIN_ROWS", 1 << 62)
     assert _stream(values) == exact
+    monkeypatch.setattr(fp, "CONVERT_ROWS", 1000)  # converted in slices, missing cells in several
+    assert _stream(values) == exact
+
+
+def test_a_chunked_pyarrow_string_column_equals_one_piece() -> None:
+    import pyarrow as pa
+
+    pieces = [["ab", None], [], ["c", "", None, "ü"], ["d"]]
+    chunked = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(pieces, type=pa.large_string())))
+    whole = pd.Series(sum(pieces, []), dtype="string[pyarrow]")
+    assert str(chunked.dtype) == str(whole.dtype) == "string"
+    assert fingerprint_frame(pd.DataFrame({"s": chunked})) == fingerprint_frame(pd.DataFrame({"s": whole}))
+    assert fingerprint_frame(pd.DataFrame({"s": whole})) == reference_fp2(pd.DataFrame({"s": whole}))
+    sliced = pa.array(["zz", "ab", None, "c", "", None, "ü", "d"], type=pa.string()).slice(1)  # an offset
+    assert fp._digest(fp._utf8_arrow([sliced])) == fp._digest(fp._encode(whole))
 
 
 # --- missing values, zeros ----------------------------------------------------------------------
