@@ -52,9 +52,9 @@ govflow's canonical JSON (``governance.canonical``: sorted keys, ``(",", ":")`` 
     missing: ``b"N"``; ``bool``/``numpy.bool_``: ``b"?"`` and one byte 0/1; ``int``/numpy integer:
     ``b"i" || u64(len) || decimal ASCII``; ``float``/numpy floating: ``b"f"`` and the IEEE float64,
     8 bytes little-endian, -0.0 as 0.0; ``str``: ``b"s" || u64(len) || UTF-8 (surrogatepass)``;
-    ``bytes``: ``b"b" || u64(len) || bytes``; anything else: ``b"o" || u64(len) ||`` the UTF-8 of
-    ``f"{type(v).__name__}:{v}"`` (deterministic as far as the value's ``str`` is). So ``1``,
-    ``1.0``, ``True`` and ``"1"`` differ, while a numpy integer equals the same Python int.
+    ``bytes``: ``b"b" || u64(len) || bytes``; anything else: ``b"o" || u64(len) ||`` the UTF-8
+    (surrogatepass) of ``f"{type(v).__name__}:{v}"`` (deterministic as far as the value's ``str``
+    is). So ``1``, ``1.0``, ``True`` and ``"1"`` differ, while a numpy integer equals the same int.
 
   How it is computed does not change the result: numeric columns are hashed from their buffers
   (strided columns of one 2-D block in lockstep chunks of rows); strings go through pyarrow, a column
@@ -430,6 +430,7 @@ def _sized(tag: bytes, data: bytes) -> bytes:
 
 
 _DOUBLE = struct.Struct("<d")
+_ZERO, _NEGATIVE_ZERO = _DOUBLE.pack(0.0), _DOUBLE.pack(-0.0)
 
 
 def _cell(value: Any) -> bytes:
@@ -439,7 +440,8 @@ def _cell(value: Any) -> bytes:
     if isinstance(value, int | np.integer):
         return _sized(b"i", str(int(value)).encode("ascii"))
     if isinstance(value, float | np.floating):
-        return b"f" + _DOUBLE.pack(float(value) + 0.0)  # -0.0 + 0.0 is 0.0
+        data = _DOUBLE.pack(float(value))
+        return b"f" + (_ZERO if data == _NEGATIVE_ZERO else data)  # by bits: no flush-to-zero mode
     if isinstance(value, str):
         return _sized(b"s", value.encode("utf-8", "surrogatepass"))
     if isinstance(value, bytes | bytearray | memoryview):
