@@ -177,8 +177,10 @@ def _column_digests(columns: Sequence[pd.Series]) -> list[bytes]:
         return [done[i] if i in done else _digest(_encode(column)) for i, column in enumerate(columns)]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fingerprint") as pool:
         results: dict[int, Callable[[], bytes]] = {}
-        order = list(strided)
-        for group in (order[k::workers] for k in range(min(workers, len(order)))):
+        # split by position in memory: each worker then reads its own part of the block's rows
+        order = sorted(strided, key=lambda i: strided[i].__array_interface__["data"][0])
+        size = -(-len(order) // workers)
+        for group in (order[k:k + size] for k in range(0, len(order), size)):
             future = pool.submit(_strided_digests, [strided[i] for i in group])
             for pos, i in enumerate(group):
                 results[i] = partial(_pick, future, pos)
