@@ -179,7 +179,7 @@ def _column_digests(columns: Sequence[pd.Series]) -> list[bytes]:
         results: dict[int, Callable[[], bytes]] = {}
         # split by position in memory: each worker then reads its own part of the block's rows
         order = sorted(strided, key=lambda i: strided[i].__array_interface__["data"][0])
-        size = -(-len(order) // workers)
+        size = max(1, -(-len(order) // workers))
         for group in (order[k:k + size] for k in range(0, len(order), size)):
             future = pool.submit(_strided_digests, [strided[i] for i in group])
             for pos, i in enumerate(group):
