@@ -257,3 +257,31 @@ def test_the_fast_canonical_text_is_byte_for_byte_the_canonical_form() -> None:
     for _ in range(20000):
         v = value()
         assert preds.canonical_text(v) == canon.canonical(v).decode("utf-8"), v
+
+
+def test_a_record_is_immutable_and_carries_its_documented_hashes() -> None:
+    features, sensitive, output = {"age": 41, "purpose": "car (new)"}, {"sex": "f"}, {"decision": 1, "score": 0.25}
+    record = preds.PredictionRecord(request_id="req-1", system="s", model_version_id="mv", output=output,
+                                    features=features, sensitive=sensitive, latency_ms=1.5,
+                                    served_at=canon.utc_now(), caller="tester")
+    assert record.features_json == canon.canonical(features).decode() and record.output_json == '{"decision":1,"score":0.25}'
+    assert record.payload_hash == payload_hash_of(record.salt, record.features_json, record.sensitive_json)
+    assert record.payload_hash == preds.payload_hash(record.salt, record.features_json, record.sensitive_json)
+    assert len(record.id) == 36 and record.subject_id is None
+    with pytest.raises(AttributeError):
+        record.caller = "someone else"  # type: ignore[misc]
+
+
+def test_salts_are_random_hex_and_a_forked_child_draws_its_own() -> None:
+    drawn = [preds.new_salt() for _ in range(1000)]  # several refills of the buffer
+    assert len(set(drawn)) == 1000 and all(len(s) == 32 and int(s, 16) >= 0 for s in drawn)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's unused random bytes must not be reused
+        os.write(write, preds.new_salt().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert len(child) == 32 and child != preds.new_salt()
