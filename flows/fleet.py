@@ -8,6 +8,12 @@ base with ``GOVFLOW_DB_URL`` (a shared PostgreSQL ledger) and ``GOVFLOW_HOME`` (
 path) set. Each task writes its own record, its check results and any incident to the ledger from
 the worker; its parameters name the fleet run (``fleet_run_id``) that fanned it out.
 
+One system's monitoring judges every version that served in its windows, so its check results are
+linked each to the version it judged (the ``model_version_id`` column of ``check_results``, as the
+monitoring flow links its own through `flows.recording.link_model_version`): `govflow trace model`
+shows them. The task writes them itself, under its own run id, in one transaction before its run
+record (a task's record carries one model version; a Dask worker has no flow frame to link with).
+
 A local cluster inherits this process's environment, so the ledger in use is passed through it.
 """
 
@@ -23,19 +29,39 @@ from checks.errors import InputError
 from checks.results import CheckResult
 from flows.recording import current_run_id, flow, get_ledger, task
 from governance.config import load_config
+from governance.ledger import Ledger
 
 SCHEDULER_ENV = "GOVFLOW_DASK_SCHEDULER"
 
 
 @dataclass(frozen=True)
 class SystemMonitoring:
-    """One system's monitoring in the fleet: a summary, and every check result (recorded with the task)."""
+    """One system's monitoring in the fleet: a summary, and every check result by the version it judged.
+
+    The checks are written by `record_checks` (linked to their versions), so they are deliberately not
+    under a ``results`` attribute, which the task recorder would write again, unlinked.
+    """
 
     summary: dict[str, Any]
-    results: tuple[CheckResult, ...]
+    checks: dict[str, tuple[CheckResult, ...]]  #: model version id -> its check results
 
     def to_dict(self) -> dict[str, Any]:
         return self.summary
+
+
+def record_checks(ledger: Ledger, run_id: str, checks: dict[str, tuple[CheckResult, ...]]) -> int:
+    """Write check results under ``run_id``, each linked to the model version it judged; returns how many."""
+    from governance.runs import check_row
+    from governance.schema import CheckResultRow
+
+    count = sum(len(results) for results in checks.values())
+    if not count:
+        return 0
+    with ledger.write("checks.recorded", f"task monitor_one {run_id}: {count} check results") as w:
+        for model_version_id, results in checks.items():
+            for result in results:
+                w.add(CheckResultRow, **check_row(run_id, result, model_version_id))
+    return count
 
 
 def _monitor_one(config_path: str, window: str | None, last: int | None, fleet_run_id: str | None) -> SystemMonitoring:
@@ -43,13 +69,20 @@ def _monitor_one(config_path: str, window: str | None, last: int | None, fleet_r
     from flows.monitor import monitor_system
 
     config = load_config(config_path)
-    outcome = monitor_system(get_ledger(), config, str(Path(config_path).absolute()), window, last,
-                             open_incident=True, run_id=current_run_id())
+    ledger, run_id = get_ledger(), current_run_id()
+    outcome = monitor_system(ledger, config, str(Path(config_path).absolute()), window, last,
+                             open_incident=True, run_id=run_id)
+    checks: dict[str, tuple[CheckResult, ...]] = {}
+    for report in outcome.reports:
+        found = tuple(r for suite in report.suites for r in suite.results)
+        checks[report.model_version_id] = checks.get(report.model_version_id, ()) + found
+    if run_id is not None:
+        record_checks(ledger, run_id, checks)
     summary = {"system": outcome.system, "windows": len({r.window for r in outcome.reports}),
                "decisions": sum(r.rows for r in outcome.reports), "alerts": [a.to_dict() for a in outcome.alerts],
-               "incident": outcome.incident, "worker_pid": os.getpid(), "fleet_run_id": fleet_run_id}
-    results = tuple(r for report in outcome.reports for suite in report.suites for r in suite.results)
-    return SystemMonitoring(summary, results)
+               "incident": outcome.incident, "worker_pid": os.getpid(), "fleet_run_id": fleet_run_id,
+               "check_results": {mv_id: len(results) for mv_id, results in checks.items()}}
+    return SystemMonitoring(summary, checks)
 
 
 # Dask ships a task (and the flow run it belongs to) to its workers by reference: by module and name.

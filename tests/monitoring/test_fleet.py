@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.fleet import run_fleet
 from governance import incidents
 from governance.ledger import Ledger
-from governance.schema import CheckResultRow, Run
+from governance.schema import CheckResultRow, ModelVersion, Run
 from tests.monitoring.system import applicants, past_midnight, release, serve, write_system
 
 pytestmark = pytest.mark.slow
@@ -37,9 +39,19 @@ def test_many_systems_fan_out_over_a_local_dask_cluster(released: tuple[Path, Le
     with ledger.read() as conn:
         tasks = conn.execute(select(Run.id, Run.params_json, Run.parent_run_id).where(Run.name == "monitor_one")).all()
         fleet = conn.execute(select(Run.id).where(Run.name == "fleet-monitor")).scalar_one()
-        recorded = conn.execute(select(CheckResultRow.run_id).where(
-            CheckResultRow.name == "drifted_column_share")).scalars().all()
+        recorded = conn.execute(select(CheckResultRow.run_id, CheckResultRow.model_version_id).where(
+            CheckResultRow.name == "drifted_column_share")).all()
+        versions = {f"{s}:{v}": i for i, s, v in conn.execute(select(ModelVersion.id, ModelVersion.system,
+                                                                      ModelVersion.version))}
+        linked = conn.execute(select(CheckResultRow.model_version_id, CheckResultRow.details_json).where(
+            CheckResultRow.run_id.in_([t[0] for t in tasks]))).all()
         opened = incidents.list_incidents(conn, "toy-two")
     assert len(tasks) == 2 and all(json.loads(p)["fleet_run_id"] == fleet for _, p, _ in tasks)
-    assert sorted(recorded) == sorted(t[0] for t in tasks)  # each worker's task recorded its own checks
+    assert sorted(r for r, _ in recorded) == sorted(t[0] for t in tasks)  # each worker's task recorded its own checks
+    # ... each linked to the version it judged (the column, not only the details), as the monitoring flow links them
+    assert sorted(str(v) for _, v in recorded) == sorted([versions["toy-screening:1"], versions["toy-two:1"]])
+    assert linked and all(mv_id == json.loads(details)["model_version_id"] for mv_id, details in linked)
+    assert sum(n for r in results for n in r["check_results"].values()) == len(linked)
     assert len(opened) == 1 and opened[0].opened_by_run_id in {t[0] for t in tasks}
+    shown = CliRunner().invoke(app, ["--home", str(ledger.home), "trace", "model", "toy-two:1"])
+    assert "FAILED: drift drifted_column_share" in shown.output, shown.output
