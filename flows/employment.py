@@ -82,8 +82,8 @@ TARGETS = DATA / "acs_employment_ma" / "analysis_2016_2018_target.parquet"
 YEARS = (2016, 2017, 2018)
 SERVED_BY = {2016: 0, 2017: 1, 2018: 1}  # index into the trained versions: 2016 by v1, later years by v2
 # The demo serves a deterministic sample of 20,000 people per survey year (seed 0), 60,000 of the 208,892:
-# about 3.3 minutes end to end on a busy two-core machine (3.9 minutes serving every row), most of it
-# the two mitigated trainings. GOVFLOW_EMPLOYMENT_PER_YEAR sets another size, or `all`.
+# 2.6 to 3.4 minutes end to end on a two-core machine shared with other work (about 40 s more serving
+# every row), most of it the two mitigated trainings. GOVFLOW_EMPLOYMENT_PER_YEAR sets another size, or `all`.
 DEMO_PER_YEAR = 20_000
 PER_YEAR_ENV = "GOVFLOW_EMPLOYMENT_PER_YEAR"
 APPROVERS = (("Dana Meyer", "model_owner"), ("Ravi Patel", "risk_officer"))
