@@ -408,6 +408,14 @@ class PredictionRecord(_RecordFields):
 
     __slots__ = ()
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as its values (the constructor computes them)
+        return _record_from_values, (tuple(self),)
+
+    def for_writing(self) -> PredictionRecord:
+        """The same record without ``output``, ``features`` and ``sensitive`` (their canonical texts
+        stay): all `write_predictions` reads, the least to send to a writer in another process."""
+        return tuple.__new__(PredictionRecord, (*self[:3], None, None, None, *self[6:]))  # type: ignore[type-var]
+
     def __new__(cls, *, request_id: str, system: str, model_version_id: str, output: Any,
                 features: Mapping[str, Any], sensitive: Mapping[str, Any], latency_ms: float,
                 served_at: datetime, caller: str, subject_id: str | None = None,
@@ -419,6 +427,10 @@ class PredictionRecord(_RecordFields):
             request_id, system, model_version_id, output, features, sensitive, latency_ms, served_at, caller,
             subject_id, id or new_id(), canonical_text(output), features_json, sensitive_json, salt,
             hashlib.sha256(text.encode("utf-8")).hexdigest()))  # = payload_hash(salt, features_json, sensitive_json)
+
+
+def _record_from_values(values: tuple[Any, ...]) -> PredictionRecord:
+    return tuple.__new__(PredictionRecord, values)  # type: ignore[type-var]
 
 
 def make_record(*, request_id: str, system: str, model_version_id: str, output: Any, valid: ValidRecord,
@@ -505,39 +517,102 @@ _CURRENT_STAGE = (select(StageChange.stage).where(StageChange.model_version_id =
                   .order_by(StageChange.audit_seq.desc(), StageChange.at.desc()).limit(1))  # built once
 
 
+def _problem(mv_id: str, stage: str | None, versions: Mapping[str, str]) -> str | None:
+    if stage == "production":
+        return None
+    return NOT_IN_PRODUCTION.format(version=versions.get(mv_id, mv_id), stage=stage or "unknown")
+
+
 def _production_problems(conn: Connection, records: Sequence[PredictionRecord],
                          versions: Mapping[str, str]) -> dict[str, str]:
     """Per model version id no longer in production: why (checked inside the writing transaction)."""
     problems = {}
     for mv_id in {r.model_version_id for r in records}:
-        stage = conn.execute(_CURRENT_STAGE, {"mv": mv_id}).scalar()
-        if stage != "production":
-            problems[mv_id] = NOT_IN_PRODUCTION.format(version=versions.get(mv_id, mv_id), stage=stage or "unknown")
+        problem = _problem(mv_id, conn.execute(_CURRENT_STAGE, {"mv": mv_id}).scalar(), versions)
+        if problem:
+            problems[mv_id] = problem
     return problems
 
 
 PAYLOAD_COLUMNS = ("payload_hash", "salt", "features_json", "sensitive_json", "subject_id", "created_at")
+COPY_PAYLOADS = 200  # PostgreSQL: from this many payloads in one batch, COPY (else one INSERT of arrays)
+_PG_PAYLOADS_UNNEST = f"""INSERT INTO prediction_payloads ({', '.join(PAYLOAD_COLUMNS)})
+SELECT p.*, %(at)s FROM unnest(%(payload_hash)b::text[], %(salt)b::text[], %(features_json)b::text[],
+                              %(sensitive_json)b::text[], %(subject_id)b::text[]) AS p"""
+
+
+def _payload_rows(records: Sequence[PredictionRecord], stamp: Any) -> list[tuple[Any, ...]]:
+    return [(r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, stamp) for r in records]
 
 
 def _insert_payloads(conn: Connection, records: Sequence[PredictionRecord], created_at: datetime) -> None:
     """The payload rows, in the caller's transaction: PostgreSQL through COPY (one stream instead of
-    a message per row), SQLite through executemany."""
+    a message per row) or, for a few, one INSERT of arrays; SQLite through executemany."""
     if conn.dialect.name == "postgresql":
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        with dbapi.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
-                f"COPY prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) FROM STDIN") as copy:
-            for r in records:
-                copy.write_row((r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, created_at))
+        dbapi: Any = conn.connection.dbapi_connection
+        if len(records) >= COPY_PAYLOADS:
+            with dbapi.cursor() as cursor, cursor.copy(
+                    f"COPY prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) FROM STDIN") as copy:
+                for row in _payload_rows(records, created_at):
+                    copy.write_row(row)
+        elif records:
+            with dbapi.cursor() as cursor:
+                cursor.execute(_PG_PAYLOADS_UNNEST, {
+                    "at": created_at, "payload_hash": [r.payload_hash for r in records],
+                    "salt": [r.salt for r in records], "features_json": [r.features_json for r in records],
+                    "sensitive_json": [r.sensitive_json for r in records], "subject_id": [r.subject_id for r in records]})
         return
     # The values are all plain text but one timestamp, the same for every row: converted once, with
     # the column type's own bind processor, then the rows go straight to the driver.
     column_type = PredictionPayload.__table__.c.created_at.type  # type: ignore[attr-defined]
     to_db = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     stamp = to_db(created_at) if to_db else created_at
-    conn.exec_driver_sql(
-        f"INSERT INTO prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
-        [(r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, stamp) for r in records])
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f"INSERT INTO prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+                           _payload_rows(records, stamp))
+    finally:
+        cursor.close()
+
+
+# PostgreSQL, a batch of a few: the stage of each version, checked under the write lock, and the
+# payload rows of the versions still in production, in ONE statement (arrays, not a row per
+# message): one round trip, and no rows to take back when a version has left production.
+_PG_CHECK_AND_INSERT = """
+WITH stages AS (
+  SELECT mv, (SELECT stage FROM stage_changes WHERE model_version_id = mv
+              ORDER BY audit_seq DESC, at DESC LIMIT 1) AS stage
+  FROM unnest(%(versions)b::text[]) AS mv
+), inserted AS (
+  INSERT INTO prediction_payloads (payload_hash, salt, features_json, sensitive_json, subject_id, created_at)
+  SELECT p.payload_hash, p.salt, p.features_json, p.sensitive_json, p.subject_id, %(at)s
+  FROM unnest(%(payload_hash)b::text[], %(salt)b::text[], %(features_json)b::text[], %(sensitive_json)b::text[],
+              %(subject_id)b::text[], %(mv)b::text[])
+       AS p(payload_hash, salt, features_json, sensitive_json, subject_id, mv)
+  JOIN stages ON stages.mv = p.mv AND stages.stage = 'production'
+)
+SELECT mv, stage FROM stages"""
+
+
+def _check_and_insert_pg(conn: Connection, records: Sequence[PredictionRecord], versions: Mapping[str, str],
+                         created_at: datetime) -> dict[str, str]:
+    """PostgreSQL: the production check and the payload rows of the records it keeps, one round trip.
+
+    Every round trip of the group commit is a wait for the server and then for a CPU (and, in a
+    thread, for the GIL); with a pipeline instead, psycopg's polling for a few rows cost more CPU
+    than the rows themselves.
+    """
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_PG_CHECK_AND_INSERT, {
+            "versions": sorted({r.model_version_id for r in records}), "at": created_at,
+            "payload_hash": [r.payload_hash for r in records], "salt": [r.salt for r in records],
+            "features_json": [r.features_json for r in records], "sensitive_json": [r.sensitive_json for r in records],
+            "subject_id": [r.subject_id for r in records], "mv": [r.model_version_id for r in records]})
+        stages = cursor.fetchall()
+    finally:
+        cursor.close()
+    return {mv: problem for mv, stage in stages if (problem := _problem(mv, stage, versions))}
 
 
 def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, require_production: bool = True,
@@ -557,15 +632,19 @@ def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, re
     subject = ", ".join(f"{s}: {n}" for s, n in sorted(systems.items()))
     try:
         with ledger.write(EVENT_TYPE, subject) as w:
+            now = canon.utc_now()
             kept = list(records)
+            inserted = False
             if require_production:
-                problems = _production_problems(w.conn, records, versions or {})
+                if w.conn.dialect.name == "postgresql" and len(records) < COPY_PAYLOADS:
+                    problems, inserted = _check_and_insert_pg(w.conn, records, versions or {}, now), True
+                else:
+                    problems = _production_problems(w.conn, records, versions or {})
                 if problems:
                     refused = {r.id: problems[r.model_version_id] for r in records if r.model_version_id in problems}
                     kept = [r for r in records if r.model_version_id not in problems]
                     if not kept:
                         raise _NothingToWrite
-            now = canon.utc_now()
             # Rows built here rather than through `Writer.add` (its per-column normalising is the
             # largest cost per row, and these values have their stored types already): the same
             # columns (checked at import), buffered the same way, hashed and chained by `_commit`.
@@ -573,7 +652,8 @@ def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, re
                 {"id": r.id, "request_id": r.request_id, "system": r.system, "model_version_id": r.model_version_id,
                  "output_json": r.output_json, "latency_ms": float(r.latency_ms), "served_at": r.served_at,
                  "caller": r.caller, "payload_hash": r.payload_hash, "audit_seq": None} for r in kept])
-            _insert_payloads(w.conn, kept, now)
+            if not inserted:
+                _insert_payloads(w.conn, kept, now)
     except _NothingToWrite:
         return Receipt(None, None, 0, refused)
     return Receipt(w.seq, w.entry_hash, len(kept), refused)

@@ -61,8 +61,8 @@ def test_output_may_be_any_json_value(sqlite_served: tuple[Ledger, VersionRef]) 
         assert trace_prediction(conn, record.id)["prediction"]["input"]["subject_id"] == "user-7"
 
 
-def test_records_of_a_version_no_longer_in_production_are_refused_whole(sqlite_served: tuple[Ledger, VersionRef]) -> None:
-    ledger, ref = sqlite_served
+def test_records_of_a_version_no_longer_in_production_are_refused_whole(served: tuple[Ledger, VersionRef]) -> None:
+    ledger, ref = served
     batch = logged(ledger, ref, records(3))
     suspend(ledger, ref)
     before = counts(ledger)
@@ -70,6 +70,31 @@ def test_records_of_a_version_no_longer_in_production_are_refused_whole(sqlite_s
     assert receipt.written == 0 and receipt.seq is None
     assert set(receipt.refused.values()) == {"credit-scoring:1 is no longer in production (now suspended); nothing was served: retry"}
     assert counts(ledger) == before
+
+
+@pytest.mark.parametrize("size", [4, preds.COPY_PAYLOADS + 10])  # PostgreSQL: pipelined, then COPY
+def test_a_mixed_batch_keeps_the_production_records_and_only_their_payloads(served: tuple[Ledger, VersionRef],
+                                                                           size: int) -> None:
+    ledger, ref = served
+    good = logged(ledger, ref, records(size))
+    good[1] = preds.PredictionRecord(request_id="req-3", system=ref.system, model_version_id=ref.id, output=good[1].output,
+                                     features=good[1].features, sensitive=good[1].sensitive, latency_ms=1.0,
+                                     served_at=good[1].served_at, caller="tester", subject_id="person-9")
+    stray = [preds.PredictionRecord(request_id="req-2", system=ref.system, model_version_id="mv-retired-elsewhere",
+                                    output=r.output, features=r.features, sensitive=r.sensitive, latency_ms=1.0,
+                                    served_at=r.served_at, caller="tester") for r in good[:3]]
+    before = counts(ledger)
+    receipt = preds.write_predictions(ledger, [*stray[:2], *good, stray[2]], versions={"mv-retired-elsewhere": "x:9"})
+    assert receipt.written == size and receipt.seq is not None
+    assert receipt.refused == {r.id: "x:9 is no longer in production (now unknown); nothing was served: retry" for r in stray}
+    assert counts(ledger) == (before[0] + size, before[1] + size, before[2] + 1)
+    with ledger.read() as conn:
+        stored = set(conn.execute(select(PredictionPayload.payload_hash)).scalars())
+        subject = conn.execute(select(PredictionPayload.subject_id)
+                               .where(PredictionPayload.payload_hash == good[1].payload_hash)).scalar_one()
+    assert {r.payload_hash for r in good} <= stored and not {r.payload_hash for r in stray} & stored
+    assert subject == "person-9"
+    assert verify(ledger).intact
 
 
 def test_redacted_fields_are_stored_as_keyed_hashes(sqlite_ledger: Ledger) -> None:
