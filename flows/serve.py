@@ -26,6 +26,7 @@ token, a feature value or any other personal data.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import threading
@@ -281,13 +282,20 @@ def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None
 
 
 def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
-               extensions: Sequence[Callable[[FastAPI, ServeState], None]] | None = None) -> FastAPI:
+               extensions: Sequence[Callable[[FastAPI, ServeState], None]] | None = None,
+               writer_process: bool | None = None) -> FastAPI:
     """The app. ``benchmark_baseline_unrecorded=True`` serves WITHOUT recording anything: it exists only
     as the baseline of ``bench/bench_serving.py`` (the cost of the audit trail); `govflow serve` never
-    sets it, and every response then says ``"recorded": false``."""
+    sets it, and every response then says ``"recorded": false``. ``writer_process``: commit in a child
+    process (default: on PostgreSQL, or as ``GOVFLOW_SERVE_WRITER=thread|process`` says; see
+    `GroupCommitter`)."""
     record = not benchmark_baseline_unrecorded
-    committer = GroupCommitter(ledger)
-    state = ServeState(ledger, Auth(ledger), Models(ledger), committer, BatchScorer(yield_to=committer), record)
+    if writer_process is None and os.environ.get("GOVFLOW_SERVE_WRITER", "").lower() in ("thread", "process"):
+        writer_process = os.environ["GOVFLOW_SERVE_WRITER"].lower() == "process"
+    committer = GroupCommitter(ledger, writer_process=writer_process)
+    # A model call makes way for a commit only where both share this process's GIL (see BatchScorer).
+    scorer = BatchScorer(yield_to=committer if committer.in_process else None)
+    state = ServeState(ledger, Auth(ledger), Models(ledger), committer, scorer, record)
     checkpointer = Checkpointer(ledger)
 
     @asynccontextmanager
