@@ -18,7 +18,8 @@
 Figures are medians with p10/p90 (the spread). The machine has 2 cores shared with whatever else runs:
 rates are also given per CPU-second of this process, which load from elsewhere does not inflate.
 PostgreSQL comes from ``GOVFLOW_TEST_PG_URL``. ``--quick``: smaller sizes, a smoke test of the script.
-``--only requests,ingest,trace`` (any of them, comma-separated): run only those parts.
+``--only requests,ingest,trace`` (any of them, comma-separated): run only those parts;
+``--backend sqlite`` or ``--backend postgresql``: only that backend.
 """
 
 from __future__ import annotations
@@ -66,6 +67,20 @@ def chosen_parts(argv: list[str]) -> tuple[str, ...]:
     return PARTS
 
 
+def chosen_backends(argv: list[str]) -> tuple[str, ...]:
+    """``--backend sqlite|postgresql`` (or ``--backend=...``): only that one; both without it."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend" or arg.startswith("--backend="):
+            value = arg.partition("=")[2] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            if value not in ("sqlite", "postgresql"):
+                raise SystemExit(f"--backend: choose sqlite or postgresql; got '{value}'")
+            return (value,)
+    return ("sqlite", "postgresql")
+
+
+BACKENDS = chosen_backends(sys.argv[1:])
+
+
 OUT = Path(__file__).resolve().parent / "out"
 PG_URL = os.environ.get("GOVFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONCURRENCY = 32
@@ -111,11 +126,13 @@ def pg_database(keep_name: str | None = None) -> Iterator[str | None]:
 
 
 def backends(tmp: Path) -> Iterator[tuple[str, str | None, Path]]:
-    """("SQLite", None, home), then ("PostgreSQL", url, home) when reachable."""
-    yield "SQLite", None, tmp / "sqlite"
-    with pg_database() as url:
-        if url:
-            yield "PostgreSQL", url, tmp / "pg"
+    """("SQLite", None, home), then ("PostgreSQL", url, home) when reachable (those `--backend` keeps)."""
+    if "sqlite" in BACKENDS:
+        yield "SQLite", None, tmp / "sqlite"
+    if "postgresql" in BACKENDS:
+        with pg_database() as url:
+            if url:
+                yield "PostgreSQL", url, tmp / "pg"
 
 
 # --- (a) requests per second -----------------------------------------------------------------------
@@ -338,10 +355,12 @@ def time_traces(ledger: Ledger, ids: list[str], request_ids: bool = False) -> li
 
 def bench_trace(tmp: Path) -> None:
     print(f"(c) trace prediction with {TRACE_ROWS:,} predictions logged ({TRACE_SAMPLES} random ones)", flush=True)
-    trace_one("SQLite", None, OUT / f"trace-ledger-{TRACE_ROWS}")  # kept: built once, reused by later runs
-    with pg_database() as url:
-        if url:
-            trace_one("PostgreSQL", url, tmp / "pg")
+    if "sqlite" in BACKENDS:
+        trace_one("SQLite", None, OUT / f"trace-ledger-{TRACE_ROWS}")  # kept: built once, reused by later runs
+    if "postgresql" in BACKENDS:
+        with pg_database() as url:
+            if url:
+                trace_one("PostgreSQL", url, tmp / "pg")
 
 
 def trace_one(name: str, db: str | None, home: Path) -> None:
