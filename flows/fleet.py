@@ -10,9 +10,9 @@ the worker; its parameters name the fleet run (``fleet_run_id``) that fanned it 
 
 One system's monitoring judges every version that served in its windows, so its check results are
 linked each to the version it judged (the ``model_version_id`` column of ``check_results``, as the
-monitoring flow links its own through `flows.recording.link_model_version`): `govflow trace model`
-shows them. The task writes them itself, under its own run id, in one transaction before its run
-record (a task's record carries one model version; a Dask worker has no flow frame to link with).
+monitoring flow links its own through `flows.recording.link_model_version`): the task returns them
+as `governance.runs.JudgedCheck` values, which the task recorder writes with its run, in the same
+transaction. `govflow trace model` shows them.
 
 A local cluster inherits this process's environment, so the ledger in use is passed through it.
 """
@@ -26,42 +26,22 @@ from pathlib import Path
 from typing import Any
 
 from checks.errors import InputError
-from checks.results import CheckResult
 from flows.recording import current_run_id, flow, get_ledger, task
 from governance.config import load_config
-from governance.ledger import Ledger
+from governance.runs import JudgedCheck
 
 SCHEDULER_ENV = "GOVFLOW_DASK_SCHEDULER"
 
 
 @dataclass(frozen=True)
 class SystemMonitoring:
-    """One system's monitoring in the fleet: a summary, and every check result by the version it judged.
-
-    The checks are written by `record_checks` (linked to their versions), so they are deliberately not
-    under a ``results`` attribute, which the task recorder would write again, unlinked.
-    """
+    """One system's monitoring in the fleet: a summary, and every check result with the version it judged."""
 
     summary: dict[str, Any]
-    checks: dict[str, tuple[CheckResult, ...]]  #: model version id -> its check results
+    results: tuple[JudgedCheck, ...]  #: recorded with the task, each linked to its model version
 
     def to_dict(self) -> dict[str, Any]:
         return self.summary
-
-
-def record_checks(ledger: Ledger, run_id: str, checks: dict[str, tuple[CheckResult, ...]]) -> int:
-    """Write check results under ``run_id``, each linked to the model version it judged; returns how many."""
-    from governance.runs import check_row
-    from governance.schema import CheckResultRow
-
-    count = sum(len(results) for results in checks.values())
-    if not count:
-        return 0
-    with ledger.write("checks.recorded", f"task monitor_one {run_id}: {count} check results") as w:
-        for model_version_id, results in checks.items():
-            for result in results:
-                w.add(CheckResultRow, **check_row(run_id, result, model_version_id))
-    return count
 
 
 def _monitor_one(config_path: str, window: str | None, last: int | None, fleet_run_id: str | None) -> SystemMonitoring:
@@ -69,20 +49,18 @@ def _monitor_one(config_path: str, window: str | None, last: int | None, fleet_r
     from flows.monitor import monitor_system
 
     config = load_config(config_path)
-    ledger, run_id = get_ledger(), current_run_id()
-    outcome = monitor_system(ledger, config, str(Path(config_path).absolute()), window, last,
-                             open_incident=True, run_id=run_id)
-    checks: dict[str, tuple[CheckResult, ...]] = {}
-    for report in outcome.reports:
-        found = tuple(r for suite in report.suites for r in suite.results)
-        checks[report.model_version_id] = checks.get(report.model_version_id, ()) + found
-    if run_id is not None:
-        record_checks(ledger, run_id, checks)
+    outcome = monitor_system(get_ledger(), config, str(Path(config_path).absolute()), window, last,
+                             open_incident=True, run_id=current_run_id())
+    results = tuple(JudgedCheck(r, report.model_version_id)
+                    for report in outcome.reports for suite in report.suites for r in suite.results)
+    counts: dict[str, int] = {}
+    for judged in results:
+        counts[judged.model_version_id] = counts.get(judged.model_version_id, 0) + 1
     summary = {"system": outcome.system, "windows": len({r.window for r in outcome.reports}),
                "decisions": sum(r.rows for r in outcome.reports), "alerts": [a.to_dict() for a in outcome.alerts],
                "incident": outcome.incident, "worker_pid": os.getpid(), "fleet_run_id": fleet_run_id,
-               "check_results": {mv_id: len(results) for mv_id, results in checks.items()}}
-    return SystemMonitoring(summary, checks)
+               "check_results": counts}
+    return SystemMonitoring(summary, results)
 
 
 # Dask ships a task (and the flow run it belongs to) to its workers by reference: by module and name.

@@ -71,6 +71,20 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
+@dataclass(frozen=True)
+class JudgedCheck:
+    """A check result with the model version it judged, for a step that judges several versions
+    (fleet monitoring): recorded linked to that version rather than to the run's one."""
+
+    result: Any  # checks.results.CheckResult
+    model_version_id: str
+
+    def __getattr__(self, name: str) -> Any:  # reads like the result itself (kind, name, passed, ...)
+        if name.startswith("__") or name == "result":  # unpickling asks before `result` is set
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+
 def check_row(run_id: str, result: Any, model_version_id: str | None = None) -> dict[str, Any]:
     """A `check_results` row from a `checks.results.CheckResult`."""
     passed = result.passed
@@ -121,7 +135,8 @@ def _add_run(w: Writer, rec: RunRecord) -> None:
 def _add_end(w: Writer, rec: RunRecord) -> None:
     _add_entities(w, rec.run_id, "output", rec.outputs)
     for result in rec.checks:
-        w.add(CheckResultRow, **check_row(rec.run_id, result, rec.model_version_id))
+        judged = result.model_version_id if isinstance(result, JudgedCheck) else rec.model_version_id
+        w.add(CheckResultRow, **check_row(rec.run_id, result, judged))
     w.add(RunState, run_id=rec.run_id, state=rec.state, at=rec.ended_at or canon.utc_now(),
           error_type=rec.error_type, error_message=rec.error_message)
 
