@@ -5,7 +5,8 @@
 `MAX_BATCH`), checks each against the input schema of the version in production, scores, and answers
 only once every prediction is durable in the ledger. Concurrent requests are committed together:
 one writer thread (`GroupCommitter`) takes what has queued up while the previous commit ran and
-writes it as one transaction with one audit entry, then releases the waiting requests. In that same
+writes it as one transaction with one audit entry (on PostgreSQL through a writer process of its
+own, `flows.ledger_writer`), then releases the waiting requests. In that same
 transaction it checks the version is still in production, so no answer of a suspended or replaced
 version is ever confirmed (those requests get 503 and may retry).
 

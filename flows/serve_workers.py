@@ -2,7 +2,8 @@
 
 `GroupCommitter` is the single writer of `govflow serve`: the records of every request that is
 waiting go into one ledger transaction with one audit entry, and each request is released only
-once that transaction is committed (`flows.serve` then answers 200). `BatchScorer` runs the model
+once that transaction is committed (`flows.serve` then answers 200); on PostgreSQL the transaction
+runs in a child process (`flows.ledger_writer.WriterProcess`). `BatchScorer` runs the model
 in its own thread, one call for all the requests that arrived while it was busy. `Checkpointer`
 keeps SQLite's WAL checkpoints out of the commits.
 """
