@@ -14,6 +14,7 @@ fingerprints; a table of check results) so the run history in the Prefect UI sho
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import functools
 import hashlib
@@ -22,6 +23,7 @@ import inspect
 import json
 import logging
 import os
+import queue
 import subprocess
 import threading
 from collections.abc import Callable
@@ -359,28 +361,88 @@ def _publish(rec: RunRecord, frame: _Frame) -> None:
         log.warning("could not publish Prefect artifacts for %s: %s", rec.name, e)
 
 
+# -- publishing the UI view off the critical path ----------------------------------------------
+#
+# Creating two artifacts is two HTTP round trips to the Prefect API: 15-45 ms a flow on this machine
+# (seconds when the API is busy), more than recording all its tasks. They are a view of the record,
+# not the record, so a thread of their own creates them while the flow goes on: the ledger write
+# stays synchronous (fail closed); an artifact lands moments after its flow returns. The process
+# waits for what is queued before it exits (`flush_artifacts`, also at interpreter exit).
+
+@dataclass(frozen=True)
+class _Outgoing:
+    api_url: str
+    auth: tuple[Any, ...]  # auth string, API key, server type: as the flow run's own client had them
+    requests: list[Any]  # prefect.client.schemas.actions.ArtifactCreate
+
+
+_outbox: queue.Queue[_Outgoing] = queue.Queue()
+_outbox_idle = threading.Condition()
+_outbox_pending = 0
+_publisher: threading.Thread | None = None
+
+
 def _create_artifacts(artifacts: list[tuple[str, str, str, str]]) -> None:
-    """``(type, data, key, description)`` artifacts of the current flow run, through the flow run's
-    own client: `prefect.artifacts.create_*` open a new API client per call, which cost a recorded
-    flow 0.1 to 0.6 s more than this on a busy two-core machine."""
-    from prefect.client.orchestration import get_client
+    """Queue ``(type, data, key, description)`` artifacts of the current flow run for the publisher."""
     from prefect.client.schemas.actions import ArtifactCreate
     from prefect.context import FlowRunContext
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
 
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return
-    client = ctx.client if hasattr(ctx.client, "create_artifact") and not inspect.iscoroutinefunction(
-        ctx.client.create_artifact) else None
     requests = [ArtifactCreate(type=kind, data=data, key=key, description=description, flow_run_id=ctx.flow_run.id)
                 for kind, data, key, description in artifacts]
-    if client is not None:
-        for request in requests:
-            client.create_artifact(artifact=request)
-        return
-    with get_client(sync_client=True) as fresh:
-        for request in requests:
-            fresh.create_artifact(artifact=request)
+    client = ctx.client
+    _enqueue(_Outgoing(str(client.api_url), (PREFECT_API_AUTH_STRING.value(), PREFECT_API_KEY.value(),
+                                             client.server_type), requests))
+
+
+def _enqueue(item: _Outgoing) -> None:
+    global _outbox_pending, _publisher
+    with _outbox_idle:
+        _outbox_pending += 1
+        if _publisher is None:
+            atexit.register(flush_artifacts)  # after Prefect's own exit handlers, so before them
+        if _publisher is None or not _publisher.is_alive():
+            _publisher = threading.Thread(target=_publish_queued, name="govflow-artifacts", daemon=True)
+            _publisher.start()
+    _outbox.put(item)
+
+
+def _publish_queued() -> None:
+    """The publisher thread: one API client, kept while the API it talks to stays the same."""
+    global _outbox_pending
+    from prefect.client.orchestration import SyncPrefectClient
+
+    client: Any = None
+    target: tuple[Any, ...] = ()
+    while True:
+        item = _outbox.get()
+        try:
+            if (item.api_url, item.auth) != target:
+                if client is not None:
+                    client.__exit__(None, None, None)
+                    client = None
+                auth_string, api_key, server_type = item.auth
+                client = SyncPrefectClient(item.api_url, auth_string=auth_string, api_key=api_key,
+                                           server_type=server_type).__enter__()
+                target = (item.api_url, item.auth)
+            for request in item.requests:
+                client.create_artifact(artifact=request)
+        except Exception as e:  # the UI view is a convenience; the ledger already holds the record
+            log.warning("could not publish Prefect artifacts: %s", e)
+            client, target = None, ()
+        finally:
+            with _outbox_idle:
+                _outbox_pending -= 1
+                _outbox_idle.notify_all()
+
+
+def flush_artifacts(timeout: float = 30.0) -> bool:
+    """Wait until every Prefect artifact queued so far is created; False if ``timeout`` ran out."""
+    with _outbox_idle:
+        return _outbox_idle.wait_for(lambda: _outbox_pending == 0, timeout=timeout)
 
 
 def _key(text: str) -> str:
@@ -412,4 +474,4 @@ def flow(fn: F | None = None, /, *, name: str | None = None, **prefect_options: 
 
 
 __all__ = ["task", "flow", "set_ledger", "get_ledger", "add_listener", "remove_listener", "current_run_id",
-           "describe", "GovflowError"]
+           "describe", "flush_artifacts", "GovflowError"]

@@ -10,7 +10,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from checks.errors import LedgerError
-from flows.recording import UNRECORDED, set_ledger
+from flows.recording import UNRECORDED, _enqueue, _Outgoing, flush_artifacts, set_ledger
 from governance.fingerprint import fingerprint_frame
 from governance.ledger import Ledger
 from tests.flows import helpers as h
@@ -146,6 +146,29 @@ def test_prefect_run_ids_in_the_ledger_are_prefect_own(recorder: Ledger) -> None
         assert ledger_run["prefect_flow_run_id"] == str(t.flow_run_id) == flow_run["prefect_run_id"]
     summary = next(a for a in artifacts if a.type == "markdown")
     assert f"ledger run id: `{flow_run['id']}`" in str(summary.data)
+
+
+def test_artifacts_are_published_off_the_flow_and_flushed_before_exit(recorder: Ledger) -> None:
+    """The flow returns without waiting for the Prefect API; `flush_artifacts` waits for what is queued
+    (the CLI's exit does too), after which the artifacts are there without polling."""
+    h.prepare(12)
+    [flow_run] = h.runs_named(recorder, "prepare")
+    assert flush_artifacts(timeout=30)
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run["prefect_run_id"]])))
+    assert [a.key for a in artifacts] == ["govflow-prepare"]
+    assert f"ledger run id: `{flow_run['id']}`" in str(artifacts[0].data)
+
+
+def test_an_unreachable_prefect_api_costs_the_artifacts_only(caplog: pytest.LogCaptureFixture) -> None:
+    """The UI view is a convenience: when the API cannot take it, a warning, and nothing waits on it."""
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    request = ArtifactCreate(type="markdown", data="# lost", key="govflow-lost", description="never lands")
+    with caplog.at_level("WARNING", logger="govflow.recording"):
+        _enqueue(_Outgoing("http://127.0.0.1:9/api", (None, None, None), [request]))
+        assert flush_artifacts(timeout=60)
+    assert any(r.message.startswith("could not publish Prefect artifacts:") for r in caplog.records)
 
 
 def test_a_ledger_outage_fails_the_task(pg_url: str, tmp_path: Path) -> None:
