@@ -59,11 +59,20 @@ _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templa
                          autoescape=select_autoescape(["html"]))
 
 
+class TokenRefused(Exception):
+    """A token the ledger knows but no longer honours; the message says since when and what to do."""
+
+
 def token_role(ledger: Ledger, token: str) -> str | None:
-    """The role of an API token (`governance.tokens`), or None when unknown."""
+    """The role of an API token (`governance.tokens`), or None when unknown; `TokenRefused` if revoked."""
     with ledger.read() as conn:
-        found = tokens.verify_token(conn, token)
-    return found.role if found else None
+        return role_of(tokens.all_tokens(conn).get(tokens.hash_secret(token)))
+
+
+def role_of(found: tokens.TokenInfo | None) -> str | None:
+    if found is not None and found.revoked_at is not None:
+        raise TokenRefused(tokens.REVOKED.format(label=found.label, at=found.revoked_at))
+    return None if found is None else str(found.role)
 
 
 def _html(body: str, status: int = 200, **headers: str) -> HTMLResponse:
@@ -194,13 +203,9 @@ def _exposure_charts(data: dd.DashboardData, titles: dict[str, str]) -> list[dic
 def install(app: Any, state: Any) -> None:
     """`flows.serve` extension: the dashboard on the serving app, with the same token cache as ``/audit``.
 
-    ``state`` is the app's ``ServeState`` (``.ledger``, and ``.auth.known()``: token hash -> info).
+    ``state`` is the app's ``ServeState`` (``.ledger``, and ``.auth.lookup(secret)``: its token or None).
     """
-    def authenticate(token: str) -> str | None:
-        info = state.auth.known().get(tokens.hash_secret(token))
-        return None if info is None else str(info.role)
-
-    app.include_router(dashboard_router(state.ledger, authenticate=authenticate))
+    app.include_router(dashboard_router(state.ledger, authenticate=lambda token: role_of(state.auth.lookup(token))))
 
 
 def _catalog(ledger: Ledger, system: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
@@ -221,16 +226,29 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> APIRouter:
     """The dashboard's routes over one ledger.
 
-    ``authenticate`` maps a raw token to its role (None: unknown); it should be the one the
-    ``/audit`` endpoints use. The default is `governance.tokens.verify_token` on each request.
+    ``authenticate`` maps a raw token to its role (None: unknown; `TokenRefused`: revoked); it
+    should be the one the ``/audit`` endpoints use. The default reads the token table per request.
     """
     router = APIRouter(tags=["dashboard"])
     check = authenticate or (lambda token: token_role(ledger, token))
 
-    def allowed(request: Request) -> bool:
+    def refusal(token: str | None) -> str | None:
+        """None when the token may read the dashboard, else why not (for the sign-in page)."""
+        if not token:
+            return NOT_AUDITOR
+        try:
+            return None if check(token) in ROLES else NOT_AUDITOR
+        except TokenRefused as e:
+            return str(e)
+
+    def refused(request: Request) -> HTMLResponse | None:
+        """The sign-in page when the request's token (header or cookie) may not read the dashboard."""
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
-        return bool(token) and check(str(token)) in ROLES
+        why = refusal(token)
+        if why is None:
+            return None
+        return login_page(_here(request), why if token else None)
 
     def login_page(path: str, error: str | None = None) -> HTMLResponse:
         body = _templates.get_template("dashboard_login.html").render(
@@ -253,8 +271,9 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
         target = (form.get("next") or ["/dashboard"])[0]
         if not target.startswith("/dashboard") or "//" in target:
             target = "/dashboard"
-        if not token or check(token) not in ROLES:
-            return login_page(target, NOT_AUDITOR)
+        why = refusal(token)
+        if why is not None:
+            return login_page(target, why)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/dashboard",
                             secure=request.url.scheme == "https")
@@ -262,8 +281,8 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
 
     @router.get("/dashboard", response_class=HTMLResponse, summary="All systems, with their flag counts")
     def index(request: Request, days: int = 30, end: str | None = None) -> Response:
-        if not allowed(request):
-            return login_page(_here(request))
+        if (page := refused(request)) is not None:
+            return page
         until = _end(end, clock)
         rows = []
         names = system_names()
@@ -282,8 +301,8 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
                 summary="One system's requests, group rates, exposure and anomaly flags")
     def system_page(request: Request, system: str, days: int = 30, bucket: str = "auto",
                     end: str | None = None) -> Response:
-        if not allowed(request):
-            return login_page(_here(request))
+        if (page := refused(request)) is not None:
+            return page
         names = system_names()
         if system not in names:
             raise HTTPException(404, f"no system named '{system}' in the ledger (known: {', '.join(names) or 'none'})")

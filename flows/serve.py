@@ -41,8 +41,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 
-from checks.errors import ComplianceBlocked, InputError
+from checks.errors import ComplianceBlocked, InputError, LedgerError
 from flows.serve_audit import HTTPProblem, install_audit_routes, render_docs
 from flows.serve_workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
 from flows.serving import NotInProduction, ServedModel, UnknownSystem, load_production
@@ -63,7 +64,9 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
 NEED_OPERATOR = "this endpoint needs an operator token (Authorization: Bearer ...): create one with `govflow token create --role operator`"
 NEED_AUDITOR = "auditor endpoints need an auditor token (Authorization: Bearer ...): create one with `govflow token create --role auditor`"
 BAD_TOKEN = "unknown token: check the Authorization: Bearer header (tokens are shown once, by `govflow token create`)"
-REVOKED_TOKEN = "this token ('{label}') was revoked at {at}: ask for a new one (`govflow token create`)"
+REVOKED_TOKEN = tokens.REVOKED
+TOKENS_UNAVAILABLE = ("the token table could not be read from the ledger ({error}); no request is let through "
+                      "unchecked: retry when the ledger is back (see `govflow verify`)")
 WRONG_ROLE = "an {role} token cannot {action}; this needs an {needed} token"
 NOT_JSON = "the request body is not valid JSON: {error}"
 BAD_SHAPE = "expected one record (a JSON object), a list of records, or {{\"records\": [...]}}; got {got}"
@@ -94,7 +97,6 @@ class Auth:
         self.refresh_s = refresh_s
         self.clock = clock
         self._all: dict[str, tokens.TokenInfo] = {}
-        self._active: dict[str, tokens.TokenInfo] = {}
         self._loaded: float | None = None
         self._lock = threading.Lock()
 
@@ -105,17 +107,19 @@ class Auth:
             with self._lock:
                 if self._loaded is None or now - self._loaded >= self.refresh_s:
                     started = self.clock()  # the age counts from before the read
-                    with self.ledger.read() as conn:
-                        every = tokens.all_tokens(conn)
+                    try:
+                        with self.ledger.read() as conn:
+                            every = tokens.all_tokens(conn)
+                    except (LedgerError, SQLAlchemyError) as e:
+                        raise HTTPProblem(503, TOKENS_UNAVAILABLE.format(error=str(e).splitlines()[0]),
+                                          {"Retry-After": "1"}) from e
                     self._all = every
-                    self._active = {h: t for h, t in every.items() if t.revoked_at is None}
                     self._loaded = started
         return self._all
 
-    def known(self) -> dict[str, tokens.TokenInfo]:
-        """The tokens that are not revoked, by the hash of their secret (the dashboard's check)."""
-        self._table()
-        return self._active
+    def lookup(self, secret: str) -> tokens.TokenInfo | None:
+        """The token a secret belongs to, revoked or not (the dashboard's check); None when unknown."""
+        return self._table().get(tokens.hash_secret(secret))
 
     def _presented(self, request: Request) -> tokens.TokenInfo | None:
         header = request.headers.get("authorization")

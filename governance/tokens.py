@@ -35,6 +35,7 @@ TAKEN_LABEL = "a token labelled '{label}' already exists; choose another --label
 UNKNOWN_TOKEN = "no token has the id or label '{ref}'; `govflow token list` shows them"
 ALREADY_REVOKED = "token {id} ('{label}') was already revoked at {at} by {by}; nothing was changed"
 EVENT_REVOKED = "token.revoked"
+REVOKED = "this token ('{label}') was revoked at {at}: ask for a new one (`govflow token create`)"
 # How long `govflow serve` may answer from its cached copy of the token table: a token revoked by
 # any process is refused by every request that starts more than this many seconds after the
 # revocation committed.

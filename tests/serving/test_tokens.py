@@ -10,16 +10,17 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import select, text
 
 from checks.errors import InputError
-from flows.serve import REVOKED_TOKEN, TOKEN_REFRESH_S, Auth, create_app
+from flows.serve import REVOKED_TOKEN, TOKEN_REFRESH_S, TOKENS_UNAVAILABLE, Auth, create_app
 from governance import tokens
 from governance.ledger import Ledger
 from governance.registry import VersionRef
 from governance.schema import ApiToken, ApiTokenRevocation, AuditEntry
 from governance.verify import verify
-from tests.serving.helpers import GOVFLOW, counts, db_url, records, server
+from tests.serving.helpers import GOVFLOW, counts, db_url, put_in_production, records, server
 
 PREDICT = "/predict/credit-scoring"
 
@@ -162,10 +163,49 @@ def test_a_revoked_token_gets_401_within_the_cache_bound(served: tuple[Ledger, V
         assert audit.status_code == 401 and audit.json()["detail"].startswith("this token ('external-auditor') was revoked at ")
         assert au_revoked.revoked_at in audit.json()["detail"]
         dashboard = client.get("/dashboard", headers=as_auditor)
-        assert dashboard.status_code == 401  # the dashboard uses the same cache: active tokens only
+        assert dashboard.status_code == 401  # the dashboard uses the same cache, and says why
+        assert str(escape(REVOKED_TOKEN.format(label="external-auditor", at=au_revoked.revoked_at))) in dashboard.text
+        signed_in = client.post("/dashboard/login", data={"token": auditor, "next": "/dashboard"})
+        assert signed_in.status_code == 401 and f"this token (&#39;external-auditor&#39;) was revoked at {au_revoked.revoked_at}" in signed_in.text
         # Every token revoked: /predict does not fall back to the open, token-less mode.
         anonymous = client.post(PREDICT, json=records(1)[0])
         assert anonymous.status_code == 401 and anonymous.json()["detail"].startswith("this endpoint needs an operator token")
+
+
+def test_a_token_table_that_cannot_be_read_is_503_not_a_pass(pg_ledger: Ledger) -> None:
+    """The ledger's database stops taking connections between two reloads: requests get 503 (retry),
+    none goes through unchecked; once it is back, they are served again."""
+    import psycopg
+
+    ledger = pg_ledger
+    put_in_production(ledger)
+    operator, _ = tokens.create_token(ledger, role="operator", label="frontend", created_by="t")
+    headers = {"Authorization": f"Bearer {operator}"}
+    name = ledger.engine.url.database
+    admin_url = db_url(ledger).rsplit("/", 1)[0] + "/postgres"
+    clock = Clock()
+    with TestClient(_app(ledger, clock), client=("127.0.0.1", 50000)) as client:
+        assert client.post(PREDICT, json=records(1)[0], headers=headers).status_code == 200
+        before = counts(ledger)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            try:
+                clock.now += TOKEN_REFRESH_S
+                refused = client.post(PREDICT, json=records(1)[0], headers=headers)
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
+        head, _, tail = TOKENS_UNAVAILABLE.partition("{error}")
+        assert refused.json()["detail"].startswith(head) and refused.json()["detail"].endswith(tail), refused.json()
+        clock.now += TOKEN_REFRESH_S
+        # The terminated backends included the ledger writer's: its next write fails closed (503)
+        # and reconnects, so a retry is served.
+        answers = [client.post(PREDICT, json=records(1)[0], headers=headers).status_code]
+        if answers == [503]:
+            answers.append(client.post(PREDICT, json=records(1)[0], headers=headers).status_code)
+        assert answers[-1] == 200, answers
+    assert counts(ledger)[0] == before[0] + 1
 
 
 def test_the_token_table_is_read_once_per_bound_not_per_request(sqlite_served: tuple[Ledger, VersionRef],
