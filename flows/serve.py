@@ -14,7 +14,8 @@ Status codes: 200 served and recorded; 400 not JSON, or a bad ``X-Request-ID``; 
 revoked token; 403 a token of the wrong role; 404 unknown system or prediction; 413 too many records or too
 large a body; 422 a record that does not fit, naming the field (``detail`` as FastAPI gives it: a
 list of ``{loc, msg, type}``); 503 no version in production (with the reason), or the ledger could
-not be written (nothing is served unrecorded).
+not be written (nothing is served unrecorded), or its token table could not be read (no request
+passes unchecked).
 
 Tokens (`governance.tokens`): with none created, only 127.0.0.1 is served and ``/predict`` needs no
 token (the caller is logged as ``anonymous@<client address>``); once any exists, ``/predict`` needs
@@ -252,7 +253,7 @@ ERRORS = {code: {"description": text} for code, text in (
     (400, "Not JSON, or a bad X-Request-ID"), (401, "No, unknown or revoked token"), (403, "A token of the wrong role"),
     (404, "Unknown system"), (413, f"More than {MAX_BATCH} records, or a body over {MAX_BODY} bytes"),
     (422, "A record does not fit the input schema; each error names its field"),
-    (503, "No version in production (with the reason), or the ledger could not be written"))}
+    (503, "No version in production (with the reason), the ledger could not be written, or its tokens read"))}
 
 
 # -- the app ---------------------------------------------------------------------------------------
