@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from flows.cli import app
 from flows.serving import NotInProduction, load_production
@@ -64,6 +63,7 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
     assert load_production(ledger, SYSTEM).version.version == 1  # serving answers with version 1 again
 
     # The whole response is in the trace: the flow's steps, and the versions' stages.
+    assert flow_run is not None  # the incident was opened by a task of the response flow
     trace = cli(ledger, "trace", "run", flow_run)
     assert trace.exit_code == 0, trace.output
     assert trace.output.splitlines()[0].startswith("flow incident · completed")
