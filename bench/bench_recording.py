@@ -2,9 +2,10 @@
 
 (a) a flow of 100 trivial tasks, plain Prefect (`prefect.task`, no cache) against govflow's recorded
     variant (every task written to the SQLite ledger, synchronously, with its audit entry; the flow's
-    own start and end rows and its Prefect artifacts), run in alternation so both see the same
-    machine; the figure is the median of the per-pair ratios of the flows' run time (from the flow
-    body's start to the flow's return; the whole call and this process's CPU time beside it).
+    own start and end rows; its Prefect artifacts are queued for govflow's publisher thread), run
+    in alternation so both see the same machine; the figure is the median of the per-pair ratios
+    of the flows' run time (from the flow body's start to the flow's return; the whole call and
+    this process's CPU time, publisher thread included, beside it).
     Target: ratio <= 1.20.
 (b) a task whose input is a 1,000,000-row frame, plain against recorded: what recording adds
     (fingerprinting every cell, the schema, the ledger write). Target: <= 0.3 s.
