@@ -66,7 +66,7 @@ class TokenRefused(Exception):
 def token_role(ledger: Ledger, token: str) -> str | None:
     """The role of an API token (`governance.tokens`), or None when unknown; `TokenRefused` if revoked."""
     with ledger.read() as conn:
-        return role_of(tokens.all_tokens(conn).get(tokens.hash_secret(token)))
+        return role_of(tokens.find_token(conn, token))
 
 
 def role_of(found: tokens.TokenInfo | None) -> str | None:

@@ -402,8 +402,8 @@ def _enqueue(item: _Outgoing) -> None:
     global _outbox_pending, _publisher
     with _outbox_idle:
         _outbox_pending += 1
-        if _publisher is None:
-            atexit.register(flush_artifacts)  # after Prefect's own exit handlers, so before them
+        if _publisher is None:  # registered after Prefect's exit handlers, so run before them: the API is still up
+            atexit.register(flush_artifacts)
         if _publisher is None or not _publisher.is_alive():
             _publisher = threading.Thread(target=_publish_queued, name="govflow-artifacts", daemon=True)
             _publisher.start()
@@ -417,13 +417,21 @@ def _publish_queued() -> None:
 
     client: Any = None
     target: tuple[Any, ...] = ()
+
+    def close() -> None:
+        nonlocal client, target
+        if client is not None:
+            try:
+                client.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - a client already broken has nothing left to close
+                pass
+        client, target = None, ()
+
     while True:
         item = _outbox.get()
         try:
             if (item.api_url, item.auth) != target:
-                if client is not None:
-                    client.__exit__(None, None, None)
-                    client = None
+                close()
                 auth_string, api_key, server_type = item.auth
                 client = SyncPrefectClient(item.api_url, auth_string=auth_string, api_key=api_key,
                                            server_type=server_type).__enter__()
@@ -432,7 +440,7 @@ def _publish_queued() -> None:
                 client.create_artifact(artifact=request)
         except Exception as e:  # the UI view is a convenience; the ledger already holds the record
             log.warning("could not publish Prefect artifacts: %s", e)
-            client, target = None, ()
+            close()
         finally:
             with _outbox_idle:
                 _outbox_pending -= 1

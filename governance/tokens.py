@@ -129,7 +129,12 @@ def list_tokens(conn: Connection) -> list[dict[str, Any]]:
             for i, r, lab, at, by, rat, rby, why in rows]
 
 
+def find_token(conn: Connection, secret: str) -> TokenInfo | None:
+    """The token a secret belongs to, revoked or not; None when unknown."""
+    return all_tokens(conn).get(hash_secret(secret))
+
+
 def verify_token(conn: Connection, secret: str) -> TokenInfo | None:
     """The token a secret belongs to, or None when unknown or revoked."""
-    found = all_tokens(conn).get(hash_secret(secret))
+    found = find_token(conn, secret)
     return None if found is None or found.revoked_at is not None else found
