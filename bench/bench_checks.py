@@ -85,7 +85,11 @@ def main() -> None:
             frame["predicted"] = (frame["score"] >= 0.5).astype(int)
 
     step("score both sets", False, score)
-    step("import GX, fairlearn, Evidently, scikit-learn", True, lambda: (imports(), _evidently()))
+    def import_libraries() -> None:
+        imports()
+        _evidently()
+
+    step("import GX, fairlearn, Evidently, scikit-learn", True, import_libraries)
 
     contract = step("validation: infer contract from 2015", True,
                     lambda: infer_contract(reference[["id", *FEATURES]], id_columns=["id"]))

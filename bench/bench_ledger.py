@@ -17,6 +17,7 @@ Figures are medians with p10/p90 (the spread) over repeated runs. PostgreSQL com
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -248,10 +249,10 @@ def bench_fingerprint() -> None:
         print(f"(c) fingerprint of the {label} {len(frame):,} x {frame.shape[1]} frame ({kinds}), "
               f"{runs} interleaved runs", flush=True)
         timings = repeat_interleaved({
-            "fp2": lambda f=frame: fingerprint_frame(f),
-            "fp2 on one thread": lambda f=frame: one_thread(fingerprint_frame, f),
-            "fp1": lambda f=frame: fingerprint_frame(f, scheme="fp1"),
-            "anchor: pandas row hash": lambda f=frame: pd.util.hash_pandas_object(f, index=False),
+            "fp2": functools.partial(fingerprint_frame, frame),
+            "fp2 on one thread": functools.partial(one_thread, fingerprint_frame, frame),
+            "fp1": functools.partial(fingerprint_frame, frame, scheme="fp1"),
+            "anchor: pandas row hash": functools.partial(pd.util.hash_pandas_object, frame, index=False),
         }, runs)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"  (load average {load:.1f} after the runs)")

@@ -89,7 +89,7 @@ def test_german_recorded_decisions_pass_and_injected_bias_fails(german: pd.DataF
     assert suite.passed is False
     assert disparities(suite, "personal_status_and_sex") == dict.fromkeys(disparities(suite, "personal_status_and_sex"), False)
     gap = by(suite, "demographic_parity_difference", "personal_status_and_sex")
-    assert gap.observed is not None and gap.observed > 0.25 and gap.severity is Severity.CRITICAL
+    assert isinstance(gap.observed, float) and gap.observed > 0.25 and gap.severity is Severity.CRITICAL
     assert gap.details["ci"][0] > 0.1  # the whole interval is above the bound: not noise
 
 

@@ -26,7 +26,7 @@ def test_acs_model_overall_and_by_group(acs_2015: pd.DataFrame, acs_model: tuple
     assert overall["brier"].observed == pytest.approx(brier_score_loss(frame["employed"], score))
     assert (overall["roc_auc"].passed, overall["roc_auc"].threshold, overall["roc_auc"].severity) == (
         True, 0.7, Severity.CRITICAL)
-    assert overall["roc_auc"].observed > 0.85
+    assert isinstance(overall["roc_auc"].observed, float) and overall["roc_auc"].observed > 0.85
     # accuracy is about 0.81: under a 0.9 minimum the suite fails; unbounded metrics are recorded, not judged
     assert (overall["accuracy"].passed, suite.passed) == (False, False)
     assert (overall["precision"].passed, overall["precision"].severity, overall["precision"].threshold) == (

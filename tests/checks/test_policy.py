@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+from pydantic import BaseModel
 
 from checks.errors import ConfigError
 from checks.policy import Policy
@@ -23,7 +24,8 @@ def test_defaults_as_in_design() -> None:
 
 
 def test_every_field_is_documented() -> None:
-    for section in (Policy, *(type(getattr(Policy(), name)) for name in ("fairness", "drift", "performance", "validation"))):
+    sections: list[type[BaseModel]] = [Policy, *(type(getattr(Policy(), name)) for name in ("fairness", "drift", "performance", "validation"))]
+    for section in sections:
         for name, info in section.model_fields.items():
             assert info.description, f"{section.__name__}.{name} has no description"
 

@@ -18,7 +18,7 @@ def result(passed: bool | None, severity: Severity = Severity.CRITICAL, **kw: ob
 
 
 def test_numpy_values_become_plain_json() -> None:
-    r = result(np.bool_(True), observed=np.float64(0.25), threshold=np.int64(3),
+    r = result(np.bool_(True), observed=np.float64(0.25), threshold=np.int64(3),  # type: ignore[arg-type]
                details={"ci": np.array([0.1, np.nan]), "n": np.int32(7), "groups": ("a", "b")})
     assert r.to_dict() == {
         "kind": "fairness", "name": "demographic_parity_difference", "subject": "sex", "observed": 0.25,
@@ -34,8 +34,8 @@ def test_nan_observed_is_no_value() -> None:
 
 
 def test_strings_from_plain_values() -> None:
-    r = CheckResult(kind="validation", name="column_type", subject="age", observed="float", threshold="integer",
-                    passed=False, severity="critical")
+    r = CheckResult(kind="validation", name="column_type", subject="age", observed="float", threshold="integer",  # type: ignore[arg-type]
+                    passed=False, severity="critical")  # type: ignore[arg-type]
     assert (r.kind, r.severity, r.observed) == (CheckKind.VALIDATION, Severity.CRITICAL, "float")
 
 

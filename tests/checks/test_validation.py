@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,7 @@ def test_empty_frame_fails_the_row_count(german_split: tuple[pd.DataFrame, pd.Da
     assert suite.passed is False
 
 
-WRITTEN = {
+WRITTEN: dict[str, Any] = {
     "columns": {
         "age_in_years": {"type": "integer", "min": 18, "max": 100},
         "personal_status_and_sex": {"type": "string", "allowed": [

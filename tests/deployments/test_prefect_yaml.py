@@ -27,7 +27,7 @@ def test_entrypoint_loads_and_takes_the_parameters(deployment: dict[str, Any], m
     from prefect.flows import load_flow_from_entrypoint
 
     monkeypatch.chdir(REPO)
-    flow = load_flow_from_entrypoint(deployment["entrypoint"])
+    flow: Any = load_flow_from_entrypoint(deployment["entrypoint"])
     accepted = set(inspect.signature(flow.fn).parameters)
     given = set(deployment.get("parameters", {}))
     for trigger in deployment.get("triggers", []):

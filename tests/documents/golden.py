@@ -28,7 +28,11 @@ PATTERNS = [  # order matters: a uuid and a fingerprint (fp1:, fp2:) hold hex ru
 def normalise(text: str) -> str:
     for label, pattern in PATTERNS:
         seen: dict[str, str] = {}
-        text = pattern.sub(lambda m, s=seen, lb=label: s.setdefault(m.group(0), f"<{lb}-{len(s) + 1}>"), text)
+
+        def placeholder(match: re.Match[str], seen: dict[str, str] = seen, label: str = label) -> str:
+            return seen.setdefault(match.group(0), f"<{label}-{len(seen) + 1}>")
+
+        text = pattern.sub(placeholder, text)
     return text
 
 

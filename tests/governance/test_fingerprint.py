@@ -343,7 +343,7 @@ def test_every_route_for_strings_gives_the_same_stream(missing: object, monkeypa
     missing_mask = pd.isna(values)
     exact = fp._digest(fp._utf8_exact(values[~missing_mask], missing_mask))
     copies = np.array([None if m else "".join(list(v)) for v, m in zip(values, missing_mask)], dtype=object)
-    assert shared == exact == _stream(copies) == _stream(np.where(missing_mask, None, values))
+    assert shared == exact == _stream(copies) == _stream(np.where(missing_mask, None, values))  # type: ignore[call-overload]
     monkeypatch.setattr(fp, "DICTIONARY_MIN_ROWS", 1 << 62)
     assert _stream(values) == exact
     monkeypatch.setattr(fp, "CONVERT_ROWS", 1000)  # converted in slices, missing cells in several
@@ -353,9 +353,9 @@ def test_every_route_for_strings_gives_the_same_stream(missing: object, monkeypa
 def test_a_chunked_pyarrow_string_column_equals_one_piece() -> None:
     import pyarrow as pa
 
-    pieces = [["ab", None], [], ["c", "", None, "ü"], ["d"]]
+    pieces: list[list[str | None]] = [["ab", None], [], ["c", "", None, "ü"], ["d"]]
     chunked = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(pieces, type=pa.large_string())))
-    whole = pd.Series(sum(pieces, []), dtype="string[pyarrow]")
+    whole = pd.Series([cell for piece in pieces for cell in piece], dtype="string[pyarrow]")
     assert str(chunked.dtype) == str(whole.dtype) == "string"
     assert fingerprint_frame(pd.DataFrame({"s": chunked})) == fingerprint_frame(pd.DataFrame({"s": whole}))
     assert fingerprint_frame(pd.DataFrame({"s": whole})) == reference_fp2(pd.DataFrame({"s": whole}))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from checks.errors import LedgerError
@@ -54,7 +54,7 @@ def add_payload(ledger: Ledger, subject_id: str = "person-1") -> str:
         w.add(Prediction, request_id="req-1", system="credit-scoring", model_version_id="mv-1",
               output_json='{"score":0.7}', latency_ms=1.5, served_at=MOMENT, caller="test",
               payload_hash=payload_hash)
-        w.conn.execute(PredictionPayload.__table__.insert(), dict(
+        w.conn.execute(insert(PredictionPayload), dict(
             payload_hash=payload_hash, salt=salt, features_json=features, sensitive_json=sensitive,
             subject_id=subject_id, created_at=MOMENT))
     return payload_hash

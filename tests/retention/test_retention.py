@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from checks.errors import InputError
 from governance import canonical as canon
@@ -39,7 +39,7 @@ def log(ledger: Ledger, system: str, created_at: datetime, subjects: list[str | 
             w.add(Prediction, request_id=secrets.token_hex(8), system=system, model_version_id="mv-" + system,
                   output_json='{"decision":"good"}', latency_ms=1.5, served_at=created_at, caller="test", payload_hash=digest)
             hashes.append(digest)
-        w.conn.execute(PredictionPayload.__table__.insert(), payloads)
+        w.conn.execute(insert(PredictionPayload), payloads)
     return hashes
 
 

@@ -214,7 +214,12 @@ def test_the_token_table_is_read_once_per_bound_not_per_request(sqlite_served: t
     operator, _ = tokens.create_token(ledger, role="operator", label="frontend", created_by="t")
     reads = []
     real = tokens.all_tokens
-    monkeypatch.setattr(tokens, "all_tokens", lambda conn: reads.append(1) or real(conn))
+
+    def counted(conn: Any) -> dict[str, tokens.TokenInfo]:
+        reads.append(1)
+        return real(conn)
+
+    monkeypatch.setattr(tokens, "all_tokens", counted)
     clock = Clock()
     with TestClient(_app(ledger, clock), client=("127.0.0.1", 50000)) as client:
         for _ in range(5):
