@@ -197,6 +197,26 @@ class Decision(Base):
     audit_seq: Mapped[int] = _seq()
 
 
+class PolicyRecord(Base):
+    """A policy a gate decision applied, in full: one row per distinct policy of a system.
+
+    ``content_json`` is the canonical JSON of the fully defaulted policy and ``policy_hash`` its
+    sha256 (what ``decisions.policy_hash`` holds), so a decision's bounds can always be read back.
+    Recorded in the transaction of the first decision that applied it; later decisions under the
+    same policy point at the same row through their ``policy_hash``.
+    """
+
+    __tablename__ = "policies"
+    __table_args__ = (Index("ux_policies_system_hash", "system", "policy_hash", unique=True),)
+    id: Mapped[str] = _id()
+    system: Mapped[str] = mapped_column(String(200))
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    content_json: Mapped[str] = mapped_column(Text)
+    recorded_by_run_id: Mapped[str | None] = mapped_column(String(36))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    audit_seq: Mapped[int] = _seq()
+
+
 class Approval(Base):
     __tablename__ = "approvals"
     id: Mapped[str] = _id()
