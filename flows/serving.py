@@ -22,6 +22,7 @@ from flows import modeling
 from governance import canonical as canon
 from governance import predictions as preds
 from governance import registry
+from governance.chained import chained
 from governance.config import GovflowConfig, parse_config
 from governance.datasets import feature_columns
 from governance.ledger import Ledger
@@ -74,7 +75,7 @@ def why_not_serving(ledger: Ledger, system: str) -> str:
             raise UnknownSystem(UNKNOWN_SYSTEM.format(system=system, known=shown))
         last = conn.execute(
             select(StageChange, ModelVersion.version).join(ModelVersion, ModelVersion.id == StageChange.model_version_id)
-            .where(ModelVersion.system == system, StageChange.stage.in_(("suspended", "retired")))
+            .where(ModelVersion.system == system, StageChange.stage.in_(("suspended", "retired")), chained(StageChange))
             .order_by(StageChange.audit_seq.desc()).limit(1)).mappings().first()
         state, incident = registry.system_state(conn, system)
     reason = (NEVER_PROMOTED.format(system=system) if last is None else LEFT_PRODUCTION.format(

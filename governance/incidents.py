@@ -42,6 +42,7 @@ from sqlalchemy import Connection, select
 from checks.errors import ComplianceBlocked, InputError
 from governance import canonical as canon
 from governance import registry
+from governance.chained import chained
 from governance.ledger import Ledger, Writer
 from governance.schema import (
     Incident,
@@ -201,7 +202,7 @@ def resolve(conn: Connection, given: str) -> str:
     text = given.strip().lower()
     if len(text) < MIN_PREFIX:
         raise InputError(SHORT_PREFIX.format(given=given, n=MIN_PREFIX))
-    found = sorted(conn.execute(select(Incident.id).where(Incident.id.startswith(text, autoescape=True)).limit(3)).scalars())
+    found = sorted(conn.execute(select(Incident.id).where(Incident.id.startswith(text, autoescape=True), chained(Incident)).limit(3)).scalars())
     if not found:
         raise InputError(UNKNOWN_INCIDENT.format(given=given))
     if len(found) > 1:
@@ -211,7 +212,7 @@ def resolve(conn: Connection, given: str) -> str:
 
 def events(conn: Connection, incident_id: str) -> list[dict[str, Any]]:
     """The timeline, oldest first: ``{action, at, by, details}``."""
-    rows = conn.execute(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+    rows = conn.execute(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id, chained(IncidentEvent))
                         .order_by(IncidentEvent.audit_seq, IncidentEvent.id)).mappings()
     return [{"action": r["action"], "at": r["at"], "by": r["by"], "details": json.loads(r["details_json"])} for r in rows]
 
@@ -224,7 +225,7 @@ def _label(conn: Connection, model_version_id: str | None) -> str | None:
 
 
 def get(conn: Connection, incident_id: str) -> IncidentView:
-    row = conn.execute(select(Incident).where(Incident.id == incident_id)).mappings().first()
+    row = conn.execute(select(Incident).where(Incident.id == incident_id, chained(Incident))).mappings().first()
     if row is None:
         raise InputError(UNKNOWN_INCIDENT.format(given=incident_id))
     timeline = events(conn, incident_id)
@@ -237,7 +238,7 @@ def get(conn: Connection, incident_id: str) -> IncidentView:
 
 
 def list_incidents(conn: Connection, system: str | None = None, *, open_only: bool = False) -> list[IncidentView]:
-    query = select(Incident.id).order_by(Incident.audit_seq)
+    query = select(Incident.id).where(chained(Incident)).order_by(Incident.audit_seq)
     if system is not None:
         query = query.where(Incident.system == system)
     found = [get(conn, i) for i in conn.execute(query).scalars()]
@@ -321,7 +322,8 @@ def rollback_target(conn: Connection, system: str, exclude: Iterable[str] = ()) 
     excluded = set(exclude) | implicated_versions(conn, system)
     skipped: list[tuple[str, str]] = []
     rows = conn.execute(select(ModelVersion.id, ModelVersion.version, ModelVersion.config_snapshot)
-                        .where(ModelVersion.system == system).order_by(ModelVersion.version.desc())).all()
+                        .where(ModelVersion.system == system, chained(ModelVersion))
+                        .order_by(ModelVersion.version.desc())).all()
     for mv_id, number, snapshot in rows:
         label = f"{system}:{number}"
         if mv_id in excluded:
@@ -332,7 +334,7 @@ def rollback_target(conn: Connection, system: str, exclude: Iterable[str] = ()) 
             skipped.append((label, "suspended"))
             continue
         served_before = conn.execute(select(StageChange.id).where(
-            StageChange.model_version_id == mv_id, StageChange.stage == "production").limit(1)).first()
+            StageChange.model_version_id == mv_id, StageChange.stage == "production", chained(StageChange)).limit(1)).first()
         if served_before is None:
             skipped.append((label, "never in production (a rollback returns to a version that served before)"))
             continue

@@ -43,6 +43,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from checks.errors import ComplianceBlocked, InputError
 from governance import canonical as canon
+from governance.chained import CHAINED_SQL, chained
 from governance.ids import new_id
 from governance.ledger import COLUMN_KINDS, Ledger
 from governance.schema import PredictionPayload, StageChange
@@ -513,7 +514,7 @@ class _NothingToWrite(Exception):
     pass
 
 
-_CURRENT_STAGE = (select(StageChange.stage).where(StageChange.model_version_id == bindparam("mv"))
+_CURRENT_STAGE = (select(StageChange.stage).where(StageChange.model_version_id == bindparam("mv"), chained(StageChange))
                   .order_by(StageChange.audit_seq.desc(), StageChange.at.desc()).limit(1))  # built once
 
 
@@ -580,7 +581,7 @@ def _insert_payloads(conn: Connection, records: Sequence[PredictionRecord], crea
 # message): one round trip, and no rows to take back when a version has left production.
 _PG_CHECK_AND_INSERT = """
 WITH stages AS (
-  SELECT mv, (SELECT stage FROM stage_changes WHERE model_version_id = mv
+  SELECT mv, (SELECT stage FROM stage_changes WHERE model_version_id = mv AND """ + CHAINED_SQL + """
               ORDER BY audit_seq DESC, at DESC LIMIT 1) AS stage
   FROM unnest(%(versions)b::text[]) AS mv
 ), inserted AS (

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from checks.errors import ComplianceBlocked, InputError
 from governance import canonical as canon
+from governance.chained import chained
 from governance.ledger import Ledger, Writer
 from governance.schema import (
     Approval,
@@ -61,7 +62,8 @@ def resolve(conn: Connection, ref: str) -> VersionRef:
         raise InputError(BARE_NAME.format(ref=ref))
     system, _, version = ref.rpartition(":")
     rows = conn.execute(
-        select(ModelVersion.id, ModelVersion.version).where(ModelVersion.system == system).order_by(ModelVersion.version)
+        select(ModelVersion.id, ModelVersion.version).where(ModelVersion.system == system, chained(ModelVersion))
+        .order_by(ModelVersion.version)
     ).all()
     if not rows:
         raise InputError(UNKNOWN_SYSTEM.format(system=system))
@@ -80,14 +82,14 @@ def resolve(conn: Connection, ref: str) -> VersionRef:
 
 def current_stage(conn: Connection, model_version_id: str) -> str | None:
     return conn.execute(
-        select(StageChange.stage).where(StageChange.model_version_id == model_version_id)
+        select(StageChange.stage).where(StageChange.model_version_id == model_version_id, chained(StageChange))
         .order_by(StageChange.audit_seq.desc(), StageChange.at.desc()).limit(1)
     ).scalar()
 
 
 def production_version(conn: Connection, system: str) -> VersionRef | None:
     for mv_id, version in conn.execute(
-        select(ModelVersion.id, ModelVersion.version).where(ModelVersion.system == system)
+        select(ModelVersion.id, ModelVersion.version).where(ModelVersion.system == system, chained(ModelVersion))
         .order_by(ModelVersion.version.desc())
     ):
         if current_stage(conn, mv_id) == "production":
@@ -98,7 +100,7 @@ def production_version(conn: Connection, system: str) -> VersionRef | None:
 def system_state(conn: Connection, system: str) -> tuple[str, str | None]:
     """``(state, incident_id)``: ``active`` unless the latest system state says frozen."""
     row = conn.execute(
-        select(SystemState.state, SystemState.incident_id).where(SystemState.system == system)
+        select(SystemState.state, SystemState.incident_id).where(SystemState.system == system, chained(SystemState))
         .order_by(SystemState.audit_seq.desc()).limit(1)
     ).first()
     return (row[0], row[1]) if row else ("active", None)
@@ -106,7 +108,7 @@ def system_state(conn: Connection, system: str) -> tuple[str, str | None]:
 
 def latest_decision(conn: Connection, model_version_id: str) -> dict[str, Any] | None:
     row = conn.execute(
-        select(Decision).where(Decision.model_version_id == model_version_id)
+        select(Decision).where(Decision.model_version_id == model_version_id, chained(Decision))
         .order_by(Decision.audit_seq.desc()).limit(1)
     ).mappings().first()
     return dict(row) if row else None
@@ -116,7 +118,8 @@ def approvals_in_force(conn: Connection, model_version_id: str) -> dict[str, dic
     """The latest approval or rejection per role."""
     latest: dict[str, dict[str, Any]] = {}
     for row in conn.execute(
-        select(Approval).where(Approval.model_version_id == model_version_id).order_by(Approval.audit_seq)
+        select(Approval).where(Approval.model_version_id == model_version_id, chained(Approval))
+        .order_by(Approval.audit_seq)
     ).mappings():
         latest[row["role"]] = dict(row)
     return latest
@@ -135,10 +138,10 @@ def add_stage(w: Writer, model_version_id: str, stage: str, by: str, reason: str
 def evidence_hash(conn: Connection, model_version_id: str) -> tuple[str, dict[str, Any]]:
     """What an approver saw: the version's documents, its check results and the chain head now."""
     documents = sorted(conn.execute(
-        select(Artifact.kind, Artifact.content_hash).where(Artifact.model_version_id == model_version_id)
+        select(Artifact.kind, Artifact.content_hash).where(Artifact.model_version_id == model_version_id, chained(Artifact))
     ).all())
     checks = sorted(conn.execute(
-        select(CheckResultRow.id).where(CheckResultRow.model_version_id == model_version_id)
+        select(CheckResultRow.id).where(CheckResultRow.model_version_id == model_version_id, chained(CheckResultRow))
     ).scalars())
     head = conn.execute(select(AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
     evidence = {"documents": [list(d) for d in documents], "check_results": checks, "chain_head": head}
@@ -247,7 +250,8 @@ def attachment(ledger: Ledger, model_version_id: str, kind: str) -> bytes | None
     """The latest stored file of a kind linked to a version."""
     with ledger.read() as conn:
         content_hash = conn.execute(
-            select(Artifact.content_hash).where(Artifact.model_version_id == model_version_id, Artifact.kind == kind)
+            select(Artifact.content_hash).where(Artifact.model_version_id == model_version_id, Artifact.kind == kind,
+                                               chained(Artifact))
             .order_by(Artifact.audit_seq.desc()).limit(1)
         ).scalar()
     return None if content_hash is None else ledger.artifacts.read(content_hash)

@@ -20,10 +20,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from checks.errors import InputError
 from governance import canonical as canon
+from governance.chained import chained
 from governance.ledger import Ledger
 from governance.schema import ApiToken, ApiTokenRevocation
 
@@ -76,7 +77,8 @@ def create_token(ledger: Ledger, *, role: str, label: str | None, created_by: st
 
 def _find(conn: Connection, ref: str) -> tuple[str, str] | None:
     """``(id, label)`` of the token whose id, else whose label, is ``ref``."""
-    rows = conn.execute(select(ApiToken.id, ApiToken.label).where(or_(ApiToken.id == ref, ApiToken.label == ref))).all()
+    rows = conn.execute(select(ApiToken.id, ApiToken.label).where(or_(ApiToken.id == ref, ApiToken.label == ref),
+                                                              chained(ApiToken))).all()
     if not rows:
         return None
     found = next((r for r in rows if r[0] == ref), rows[0])  # an id wins over a label
@@ -95,11 +97,11 @@ def revoke_token(ledger: Ledger, ref: str, *, revoked_by: str, reason: str = "")
     with ledger.write(EVENT_REVOKED, f"token {token_id} ({label})") as w:
         # Checked again under the write lock: two revocations at once cannot both land (and the
         # unique token_id would refuse the second anyway).
-        row = w.conn.execute(select(ApiToken.role).where(ApiToken.id == token_id)).first()
+        row = w.conn.execute(select(ApiToken.role).where(ApiToken.id == token_id, chained(ApiToken))).first()
         if row is None:  # pragma: no cover - token rows are never deleted (append-only)
             raise InputError(UNKNOWN_TOKEN.format(ref=ref))
         earlier = w.conn.execute(select(ApiTokenRevocation.revoked_at, ApiTokenRevocation.revoked_by)
-                                 .where(ApiTokenRevocation.token_id == token_id)).first()
+                                 .where(ApiTokenRevocation.token_id == token_id, chained(ApiTokenRevocation))).first()
         if earlier is not None:
             raise InputError(ALREADY_REVOKED.format(id=token_id, label=label, at=canon.format_ts(earlier[0]),
                                                     by=earlier[1]))
@@ -112,7 +114,8 @@ def all_tokens(conn: Connection) -> dict[str, TokenInfo]:
     """Every token, revoked ones included, by the hash of its secret (the table is small: the server
     caches it; `flows.serve.Auth` tells a revoked token from an unknown one)."""
     query = (select(ApiToken.id, ApiToken.role, ApiToken.label, ApiToken.token_hash, ApiTokenRevocation.revoked_at)
-             .outerjoin(ApiTokenRevocation, ApiTokenRevocation.token_id == ApiToken.id))
+             .outerjoin(ApiTokenRevocation, and_(ApiTokenRevocation.token_id == ApiToken.id, chained(ApiTokenRevocation)))
+             .where(chained(ApiToken)))
     return {h: TokenInfo(i, r, lab, None if at is None else canon.format_ts(at)) for i, r, lab, h, at in conn.execute(query)}
 
 
@@ -122,7 +125,8 @@ def list_tokens(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(ApiToken.id, ApiToken.role, ApiToken.label, ApiToken.created_at, ApiToken.created_by,
                ApiTokenRevocation.revoked_at, ApiTokenRevocation.revoked_by, ApiTokenRevocation.reason)
-        .outerjoin(ApiTokenRevocation, ApiTokenRevocation.token_id == ApiToken.id)
+        .outerjoin(ApiTokenRevocation, and_(ApiTokenRevocation.token_id == ApiToken.id, chained(ApiTokenRevocation)))
+        .where(chained(ApiToken))
         .order_by(ApiToken.audit_seq, ApiToken.id)).all()
     return [{"id": i, "role": r, "label": lab, "created_at": canon.format_ts(at), "created_by": by,
              "revoked": None if rat is None else {"at": canon.format_ts(rat), "by": rby, "reason": why}}

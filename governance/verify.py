@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, func, select
 
 from governance import canonical as canon
 from governance.ledger import TABLES, Ledger, row_hash
@@ -45,6 +45,10 @@ class Report:
     head_hash: str = canon.GENESIS
     purged_payloads: int = 0
     findings: list[Finding] = field(default_factory=list)
+    gaps: list[range] = field(default_factory=list)  # sequence numbers missing from the chain
+
+    def has_entry(self, seq: int) -> bool:
+        return 1 <= seq <= self.head_seq and not any(seq in gap for gap in self.gaps)
 
     @property
     def intact(self) -> bool:
@@ -78,7 +82,7 @@ def _check_chain(ledger: Ledger, report: Report) -> dict[int, str]:
     unpacked as it comes, and messages are only formatted for a finding.
     """
     payloads: dict[int, str] = {}
-    prev, want_seq, count = canon.GENESIS, 1, 0
+    prev, want_seq, count, prev_at = canon.GENESIS, 1, 0, ""
     sha256, link, findings = hashlib.sha256, canon.entry_hash, report.findings
     with ledger.read() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(
@@ -90,15 +94,18 @@ def _check_chain(ledger: Ledger, report: Report) -> dict[int, str]:
             count += 1
             if seq != want_seq:
                 findings.append(Finding(min(seq, want_seq), f"audit entry {want_seq}", f"missing: the next entry is {seq}"))
+                report.gaps.append(range(want_seq, seq))
             if prev_hash != prev:
                 findings.append(Finding(seq, _where(seq, event_type, subject), f"prev_hash {prev_hash[:16]}... does not link to the entry before it ({prev[:16]}...)"))
             if sha256(payload_json.encode("utf-8")).hexdigest() != payload_hash:
                 findings.append(Finding(seq, _where(seq, event_type, subject), "its payload does not match its payload_hash"))
             if link(seq, recorded_at, event_type, subject, payload_hash, prev_hash) != entry:
                 findings.append(Finding(seq, _where(seq, event_type, subject), "entry_hash does not match the entry's content"))
+            if recorded_at < prev_at:  # fixed-width RFC 3339 UTC text: its order is time order
+                findings.append(Finding(seq, _where(seq, event_type, subject), f"recorded_at {recorded_at} is earlier than the entry before it ({prev_at})"))
             if payload_json != EMPTY_PAYLOAD:
                 payloads[seq] = payload_json
-            prev, want_seq = entry, seq + 1
+            prev, want_seq, prev_at = entry, seq + 1, recorded_at
     report.entries = count
     if count:
         report.head_seq, report.head_hash = want_seq - 1, prev
@@ -132,43 +139,72 @@ def _claims(payloads: dict[int, str], report: Report) -> dict[str, dict[int, dic
     return claimed
 
 
-def _check_rows(ledger: Ledger, payloads: dict[int, str], report: Report) -> None:
+def _check_rows(ledger: Ledger, payloads: dict[int, str], report: Report, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     claimed_by_table = _claims(payloads, report)
     for name, table in TABLES.items():
+        if name in skip:  # a table the schema pass found missing: already a finding
+            continue
         claimed = claimed_by_table.get(name, {})
-        seen: set[int] = set()
+        seen: set[int | None] = set()
+        unclaimed: list[int | None] = []
         with ledger.read() as conn:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
                 select(table).order_by(table.c.audit_seq)
             )
-            group_seq: int | None = None
+            group_seq: object = _NO_GROUP  # rows come grouped by audit_seq; NULLs form one group too
             group_hashes: list[str] = []
             for row in result.mappings():
                 report.rows += 1
                 seq = row["audit_seq"]
                 if seq != group_seq:
-                    if group_seq is not None:
-                        _compare(name, group_seq, group_hashes, claimed, report)
-                        seen.add(group_seq)
+                    if group_seq is not _NO_GROUP:
+                        _compare(name, group_seq, group_hashes, claimed, report, unclaimed)  # type: ignore[arg-type]
+                        seen.add(group_seq)  # type: ignore[arg-type]
                     group_seq, group_hashes = seq, []
                 group_hashes.append(row_hash(name, row))
-            if group_seq is not None:
-                _compare(name, group_seq, group_hashes, claimed, report)
-                seen.add(group_seq)
-        for seq in sorted(set(claimed) - seen):
+            if group_seq is not _NO_GROUP:
+                _compare(name, group_seq, group_hashes, claimed, report, unclaimed)  # type: ignore[arg-type]
+                seen.add(group_seq)  # type: ignore[arg-type]
+            if unclaimed:
+                _name_uncovered_rows(conn, name, table, unclaimed, report)
+        for seq in sorted(set(claimed) - seen):  # type: ignore[type-var]
             report.findings.append(Finding(seq, f"table {name}", f"all {claimed[seq]['rows']} row(s) recorded by this entry were removed"))
 
 
-def _compare(name: str, seq: int, hashes: list[str], claimed: dict[int, dict[str, object]], report: Report) -> None:
-    want = claimed.get(seq)
+_NO_GROUP = object()
+NAMED_ROWS_MAX = 20  # uncovered rows named one by one per table and entry; the rest are counted
+
+
+def _compare(name: str, seq: int | None, hashes: list[str], claimed: dict[int, dict[str, object]], report: Report,
+             unclaimed: list[int | None]) -> None:
+    want = claimed.get(seq) if seq is not None else None
     if want is None:
-        report.findings.append(Finding(seq, f"table {name}", f"{len(hashes)} row(s) claim this entry, which recorded none in {name}: added behind the chain"))
+        if seq is not None and 1 <= seq <= report.head_seq:
+            report.findings.append(Finding(seq, f"table {name}", f"{len(hashes)} row(s) claim this entry, which recorded none in {name}: added behind the chain"))
+        if seq is None or not report.has_entry(seq):
+            unclaimed.append(seq)  # rows no entry accounts for: named one by one, after the pass
         return
     if len(hashes) != want["rows"]:
         verb = "added behind the chain" if len(hashes) > int(want["rows"]) else "removed"  # type: ignore[call-overload]
         report.findings.append(Finding(seq, f"table {name}", f"entry recorded {want['rows']} row(s), found {len(hashes)}: row(s) {verb}"))
     elif canon.sha256_hex("".join(sorted(hashes)).encode()) != want["hash"]:
         report.findings.append(Finding(seq, f"table {name}", "a row recorded by this entry was changed"))
+
+
+def _name_uncovered_rows(conn: Connection, name: str, table: Table, groups: list[int | None], report: Report) -> None:
+    """Each row no chain entry accounts for, by its key: a NULL audit_seq, or one the chain does not have."""
+    key_columns = list(table.primary_key.columns)
+    for seq in groups:
+        where = table.c.audit_seq.is_(None) if seq is None else table.c.audit_seq == seq
+        keys = conn.execute(select(*key_columns).where(where).order_by(*key_columns).limit(NAMED_ROWS_MAX + 1)).all()
+        total = conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+        problem = ("has no audit_seq: not covered by the chain" if seq is None
+                   else f"claims entry {seq}, which the chain does not have")
+        for key in keys[:NAMED_ROWS_MAX]:
+            shown = ", ".join(f"{c.name}={v}" for c, v in zip(key_columns, key, strict=True))
+            report.findings.append(Finding(seq, f"table {name}", f"row {shown} {problem}"))
+        if total > NAMED_ROWS_MAX:
+            report.findings.append(Finding(seq, f"table {name}", f"and {total - NAMED_ROWS_MAX} more row(s) that {problem.replace('has no', 'have no').replace('claims', 'claim')}"))
 
 
 def _check_files(ledger: Ledger, report: Report) -> None:

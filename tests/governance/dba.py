@@ -1,0 +1,38 @@
+"""A DBA who changes the schema itself (around govflow, on purpose), for the schema and coverage attacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from governance.ledger import Ledger
+
+
+def make_nullable(ledger: Ledger, table: str, column: str = "audit_seq") -> None:
+    """Drop a column's NOT NULL: on SQLite by rewriting the table's SQL in sqlite_master."""
+    with ledger.engine.begin() as conn:
+        if not ledger.is_sqlite:
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL"))
+            return
+        sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": table}).scalar_one()
+        changed = sql.replace(f"{column} INTEGER NOT NULL", f"{column} INTEGER")
+        assert changed != sql
+        version = conn.exec_driver_sql("PRAGMA schema_version").scalar_one()
+        conn.exec_driver_sql("PRAGMA writable_schema = ON")
+        conn.execute(text("UPDATE sqlite_master SET sql = :s WHERE type = 'table' AND name = :t"), {"s": changed, "t": table})
+        conn.exec_driver_sql(f"PRAGMA schema_version = {version + 1}")  # every connection re-reads the schema
+        conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+
+
+def insert(ledger: Ledger, table: str, **values: Any) -> None:
+    """One row straight into a table (NULL where ``None``)."""
+    columns = ", ".join(values)
+    marks = ", ".join(f":{k}" for k in values)
+    with ledger.engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), values)
+
+
+def drop_trigger(ledger: Ledger, name: str, table: str) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(text(f'DROP TRIGGER "{name}"' if ledger.is_sqlite else f'DROP TRIGGER "{name}" ON {table}'))
