@@ -160,7 +160,7 @@ def _json_value(value: Any, is_dt: bool) -> str:
 
 
 _INSERTS: dict[tuple[str, str], tuple[str, Any, list[tuple[int, Any]]]] = {}
-_HEAD_SQL = "SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_HEAD_SQL = "SELECT seq, entry_hash, recorded_at FROM audit_log ORDER BY seq DESC LIMIT 1"
 COPY_FROM_ROWS = 50  # PostgreSQL: a table's rows go by COPY from this many in one transaction
 
 
@@ -248,7 +248,7 @@ class Writer:
         try:
             cursor.execute(_HEAD_SQL)
             head = cursor.fetchone()
-            seq, prev = (head[0] + 1, head[1]) if head else (1, canon.GENESIS)
+            seq, prev, prev_at = (head[0] + 1, head[1], head[2]) if head else (1, canon.GENESIS, "")
             hashes: dict[str, list[str]] = {}
             for table, rows in self.rows.items():
                 for row in rows:
@@ -257,7 +257,9 @@ class Writer:
                 _insert_rows(cursor, dialect, TABLES[table], rows)
             payload_json = canon.canonical(canon.payload_of(hashes)).decode("utf-8")
             payload_hash = canon.sha256_hex(payload_json.encode("utf-8"))
-            recorded_at = canon.format_ts(canon.utc_now())
+            # Time never runs backwards along the chain (verify flags it): a clock behind the head's
+            # (set back, or another writer's ahead) records the head's time. Fixed-width text: its order is time order.
+            recorded_at = max(canon.format_ts(canon.utc_now()), prev_at)
             entry = canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev)
             _insert_rows(cursor, dialect, AUDIT_TABLE, [dict(
                 seq=seq, recorded_at=recorded_at, event_type=event_type, subject=subject,
