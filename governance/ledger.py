@@ -3,7 +3,7 @@
 Every write goes through `Ledger.write`, one transaction that buffers the rows a step produced,
 then stamps them with the next audit sequence number, inserts them and appends exactly one
 hash-chained audit entry covering them (see `governance.canonical` for the encoding). Writers are
-serialised (SQLite ``BEGIN IMMEDIATE``; a PostgreSQL transaction-scoped advisory lock) so the chain
+serialised (SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a table lock, see `governance.pg_locks`) so the chain
 never forks, and a transaction either lands whole or not at all.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout; ``synchronous=NORMAL`` is
@@ -25,7 +25,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
@@ -33,12 +33,11 @@ from checks.errors import LedgerError
 from governance import canonical as canon
 from governance.artifacts import ArtifactStore
 from governance.ids import new_id
+from governance.pg_locks import lock_migrations, lock_writes, schema_state
 from governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "govflow_schema_version"
-PG_WRITE_LOCK = 0x676F76666C6F77  # "govflow": serialises appends to the chain
-PG_MIGRATE_LOCK = PG_WRITE_LOCK + 1
 
 NOT_A_LEDGER = (
     "{where} is not a govflow ledger: it holds tables ({tables}) but no govflow schema version. "
@@ -330,20 +329,17 @@ class Ledger:
 
         script = ScriptDirectory(str(MIGRATIONS))
         known = script.get_current_head()
+        with self.engine.connect() as conn:  # unlocked first: an up-to-date ledger opens without waiting
+            if self._schema_is(known, *schema_state(conn, VERSION_TABLE)):
+                return
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(govflow_write=True)
             with conn.begin():
                 if not self.is_sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATE_LOCK})
-                tables = set(inspect(conn).get_table_names())
-                if tables and VERSION_TABLE not in tables:
-                    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-                    raise LedgerError(NOT_A_LEDGER.format(where=self.url, tables=listed))
-                found = None
-                if VERSION_TABLE in tables:
-                    found = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-                if found == known:
+                    lock_migrations(self.engine, conn, VERSION_TABLE)
+                tables, found = schema_state(conn, VERSION_TABLE)
+                if self._schema_is(known, tables, found):
                     return
                 if found is not None and found not in {rev.revision for rev in script.walk_revisions()}:
                     raise LedgerError(NEWER_SCHEMA.format(where=self.url, found=found, known=known))
@@ -354,6 +350,13 @@ class Ledger:
                 if found is None:
                     self._genesis(conn)
 
+    def _schema_is(self, known: str | None, tables: set[str], found: str | None) -> bool:
+        """Whether the database is a ledger at schema version ``known``; `LedgerError` if it is no ledger."""
+        if tables and VERSION_TABLE not in tables:
+            listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise LedgerError(NOT_A_LEDGER.format(where=self.url, tables=listed))
+        return found == known
+
     def _genesis(self, conn: Connection) -> None:
         writer = Writer(conn)
         writer._commit("ledger.created", f"ledger {new_id()}")
@@ -363,7 +366,7 @@ class Ledger:
         """One transaction: rows added to the writer land with exactly one audit entry."""
         with self._write_connection() as conn, conn.begin():
             if not self.is_sqlite:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_WRITE_LOCK})
+                lock_writes(conn)
             self._check_file()
             writer = Writer(conn)
             yield writer

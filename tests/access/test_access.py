@@ -68,7 +68,8 @@ def test_the_auditor_reads_and_verifies_but_postgresql_refuses_its_writes(pg_led
         with pytest.raises(Exception) as refused, reader.write("test.approval", "forged") as w:
             w.add(Approval, model_version_id="mv", role="risk_officer", approver="Mallory", os_user="m", decision="approve",
                   rationale="forged", evidence_hash="0" * 64, decided_at=canon.utc_now())
-        assert "read-only transaction" in str(refused.value)
+        # refused at the writers' lock, before any row: the role may not take it (governance.pg_locks)
+        assert "permission denied for table govflow_write_lock" in str(refused.value)
     finally:
         reader.close()
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
