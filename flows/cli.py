@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,11 +30,25 @@ class Context:
     db: str | None
     home: Path
     _ledger: Ledger | None = field(default=None, repr=False)
+    opened_head: tuple[int, str] | None = None  # the head when this command opened the ledger (anchoring)
+    anchors_config: Any = None  # the loaded govflow.yaml, whose anchors: section applies (flows.anchoring)
 
     def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = Ledger.open(self.db, self.home)
+            from flows.anchoring import head_or_none
+
+            self.opened_head = head_or_none(self._ledger)
         return self._ledger
+
+    def anchor_settings(self) -> Any:
+        """The anchors in force: GOVFLOW_ANCHORS, else the anchors: section of the config loaded, else heads.log."""
+        from governance.anchor_settings import resolve
+
+        config = self.anchors_config
+        if config is None:
+            return resolve()
+        return resolve(config.anchors, Path(config.base_dir), "govflow.yaml")
 
 
 def ctx(typer_ctx: typer.Context) -> Context:
@@ -52,29 +66,45 @@ def _global(
     resolved = resolve_home(home)
     settings.configure(resolved)
     typer_ctx.obj = Context(db=db, home=resolved)
+    from flows.anchoring import AnchorOnExit
+
+    typer_ctx.with_resource(AnchorOnExit(typer_ctx.obj))  # the head a writing command leaves is anchored
 
 
 @app.command()
 def verify(
     typer_ctx: typer.Context,
     head: Annotated[str | None, typer.Option("--head", help="A chain head exported earlier that must still be in the chain.")] = None,
+    anchors: Annotated[bool, typer.Option("--anchors", help="Also check every configured anchor (GOVFLOW_ANCHORS or -c's anchors:), saying which disagrees.")] = False,
+    config: Annotated[Path | None, typer.Option("-c", "--config", help="A govflow.yaml whose anchors: section lists the anchors.")] = None,
 ) -> None:
     """Recompute the hash chain, check every history row and re-hash every stored file."""
-    from governance.verify import append_head, logged_heads
+    from flows import anchoring
+    from governance.verify import Finding
     from governance.verify import verify as run_verify
 
     c = ctx(typer_ctx)
     ledger = c.ledger()
-    ledger_id = ledger.ledger_id()
-    heads = logged_heads(c.home, ledger_id) + ([head] if head else [])
-    report = run_verify(ledger, heads)
+    if config is not None:
+        from governance.config import load_config
+
+        c.anchors_config = load_config(config)
+    anchor_settings = c.anchor_settings()
+    report = run_verify(ledger, [head] if head else [])
+    checked = anchoring.check(ledger, anchor_settings, everywhere=anchors)
+    for warning in checked.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    report.findings += [Finding(None, f"anchor {d.sink}: {d.head or 'no head'}", d.problem) for d in checked.disagreements]
     purged = f", {report.purged_payloads} prediction payload(s) purged under tombstones" if report.purged_payloads else ""
     if report.intact:
-        append_head(c.home, ledger_id, report.head_seq, report.head_hash)
+        anchoring.record_verified(ledger, report.head_seq, report.head_hash, anchor_settings)
         typer.echo(
             f"ledger intact: {report.entries} entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
             f"head {report.head_seq} {report.head_hash}"
         )
+        if anchors:
+            typer.echo("anchors agree: " + "; ".join(f"{name} ({count} head(s), latest seq {checked.latest[name]})"
+                                                     for name, count in checked.checked.items()))
         return
     ordered = report.ordered()
     typer.echo(f"TAMPERING FOUND: {len(ordered)} finding(s); first broken: {ordered[0]}", err=True)
@@ -142,7 +172,7 @@ def _write_traceback(text: str) -> Path | None:
 
 # Commands defined in their own modules attach themselves to `app` when imported.
 COMMAND_MODULES = ("flows.cli_run", "flows.cli_registry", "flows.demo", "flows.cli_lineage", "flows.cli_serve", "flows.cli_data", "flows.cli_recommender", "flows.cli_gap",
-                   "flows.cli_monitor")
+                   "flows.cli_monitor", "flows.cli_keys")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

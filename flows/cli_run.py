@@ -19,9 +19,13 @@ ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's
 def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
     """Load the config and point recording at this command's ledger."""
     from flows import recording
+    from flows.anchoring import remember_flow_runs
 
     config = load_config(config_path)
     recording.set_ledger(ctx(typer_ctx).ledger())
+    ctx(typer_ctx).anchors_config = config  # its anchors: section, unless GOVFLOW_ANCHORS says otherwise
+    recording.remove_listener(remember_flow_runs)
+    recording.add_listener(remember_flow_runs)  # the Prefect anchor ties each head to its flow run
     try:
         from flows.lineage import configure_openlineage
     except ImportError:  # pragma: no cover - OpenLineage support is optional at import time

@@ -127,14 +127,13 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
 
 
 def run_demo(ledger: Any, home: Path, scenario: str, progress: Callable[[str], None] | None = None) -> None:
-    from governance.verify import append_head, verify
+    from governance.verify import verify
 
     story = Story(steps=9)
     typer.secho(f"govflow demo ({scenario}): ledger {ledger.url}, home {home}", bold=True)
     run_credit_demo(ledger, story)
     story.begin("verify the ledger end to end")
     report = verify(ledger)
-    append_head(home, ledger.ledger_id(), report.head_seq, report.head_hash)
     story.say(f"{'intact' if report.intact else 'TAMPERED'}: {report.entries} chained entries, {report.rows} rows, "
               f"{report.artifacts} stored files re-hashed; head {report.head_seq} {report.head_hash[:16]}...")
     story.say()

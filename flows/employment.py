@@ -311,7 +311,7 @@ def run_story(ledger: Ledger, home: Path, configs: tuple[Path, Path] = CONFIGS, 
     from flows.monitor import monitor_flow, outcomes_flow
     from governance import incidents
     from governance.config import load_config
-    from governance.verify import append_head, verify
+    from governance.verify import verify
 
     story = story or Story(steps=14)
     result = StoryResult()
@@ -355,7 +355,6 @@ def run_story(ledger: Ledger, home: Path, configs: tuple[Path, Path] = CONFIGS, 
                     incidents)
     story.begin("verify the ledger end to end")
     report = verify(ledger)
-    append_head(home, ledger.ledger_id(), report.head_seq, report.head_hash)
     result.verified = report.intact
     story.say(f"{'intact' if report.intact else 'TAMPERED'}: {report.entries} chained entries, {report.rows} rows, "
               f"{report.artifacts} stored files re-hashed; head {report.head_seq} {report.head_hash[:16]}...")

@@ -7,12 +7,21 @@ and a fix, and is raised as `ConfigError` (exit 2). Paths in the file are relati
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from checks.errors import ConfigError
 from governance import canonical as canon
@@ -32,9 +41,28 @@ class SensitiveFeature(_Strict):
     @field_validator("bins")
     @classmethod
     def _increasing(cls, bins: list[float] | None) -> list[float] | None:
-        if bins is not None and (len(bins) < 2 or any(nxt <= prev for prev, nxt in zip(bins, bins[1:]))):
-            raise ValueError("bins need at least two strictly increasing edges, e.g. [0, 25, 120]")
+        if bins is None:
+            return bins
+        if len(bins) < 2:
+            raise ValueError("give at least two edges, e.g. [0, 25, 120]")
+        if any(math.isnan(edge) for edge in bins):  # NaN compares false both ways: it would pass the next test
+            raise ValueError("edges must be numbers, not NaN, e.g. [0, 25, 120]")
+        for prev, nxt in zip(bins, bins[1:]):
+            if nxt <= prev:
+                raise ValueError(f"edges must be strictly increasing ({prev} is followed by {nxt}), e.g. [0, 25, 120]")
         return bins
+
+
+def _sensitive_kind(item: Any) -> str:
+    # Tells pydantic which form an item is, so an error inside {column, bins} is reported as such
+    # (an untagged union reported "Input should be a valid string" for bad bins).
+    return "sensitive-spec" if isinstance(item, dict | SensitiveFeature) else "sensitive-name"
+
+
+SensitiveItem = Annotated[
+    Annotated[str, Tag("sensitive-name")] | Annotated[SensitiveFeature, Tag("sensitive-spec")],
+    Discriminator(_sensitive_kind),
+]
 
 
 class SystemSection(_Strict):
@@ -55,7 +83,7 @@ class DataSection(_Strict):
     train: str = Field(description="Training data file (csv or parquet), relative to this file.")
     target: str = Field(description="The label column.")
     positive_label: str | int | bool = Field(description="The favourable outcome's label value.")
-    sensitive_features: list[str | SensitiveFeature] = Field(default_factory=list)
+    sensitive_features: list[SensitiveItem] = Field(default_factory=list)
     id_column: str | None = Field(None, description="A unique id per row (kept out of the model).")
     exclude: list[str] = Field(default_factory=list, description="Columns the model must not see.")
     sensitive_as_features: bool = Field(False, description="Let the model see the sensitive attributes.")
@@ -67,6 +95,17 @@ class DataSection(_Strict):
 
     def sensitive(self) -> list[SensitiveFeature]:
         return [SensitiveFeature(column=s) if isinstance(s, str) else s for s in self.sensitive_features]
+
+    @field_validator("sensitive_features")
+    @classmethod
+    def _once_each(cls, items: list[str | SensitiveFeature]) -> list[str | SensitiveFeature]:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            column = item if isinstance(item, str) else item.column
+            if column in seen:
+                raise ValueError(f"column '{column}' is listed twice (items {seen[column]} and {i}); list each column once")
+            seen[column] = i
+        return items
 
 
 class ModelSection(_Strict):
@@ -105,6 +144,37 @@ class LineageSection(_Strict):
     openlineage: dict[str, Any] | None = Field(None, description="{transport: file|http|console, ...}")
 
 
+class AnchorSink(_Strict):
+    """One place chain heads are published to (exactly one key): see `governance.anchor_settings`."""
+
+    file: str | None = Field(None, description="A file on another path (disk, mount, machine).")
+    folder: str | None = Field(None, description="A folder on another path: one head file per ledger.")
+    http: str | None = Field(None, description="An http(s) URL: POST each head, GET reads them back.")
+    prefect: bool | None = Field(None, description="true: a Prefect artifact per head, in Prefect's database.")
+
+    def kind(self) -> tuple[str, str]:
+        given = [(k, v) for k, v in (("file", self.file), ("folder", self.folder), ("http", self.http)) if v]
+        given += [("prefect", "")] if self.prefect else []
+        if len(given) != 1:
+            raise ValueError("each anchor sink is exactly one of file: PATH, folder: PATH, http: URL, prefect: true")
+        return given[0]
+
+    @model_validator(mode="after")
+    def _one(self) -> AnchorSink:
+        kind, target = self.kind()
+        if kind == "http" and not target.startswith(("http://", "https://")):
+            raise ValueError(f"http: '{target}' must start with http:// or https://")
+        return self
+
+
+class AnchorsSection(_Strict):
+    """Where chain heads are kept beyond heads.log, and the keys that sign and check them."""
+
+    sinks: list[AnchorSink] = Field(default_factory=list)
+    key: str | None = Field(None, description="Ed25519 private key that signs heads (`govflow keys create`).")
+    public_key: str | None = Field(None, description="Public key (base64) that heads must be signed with.")
+
+
 class GovflowConfig(_Strict):
     system: SystemSection
     data: DataSection
@@ -113,6 +183,9 @@ class GovflowConfig(_Strict):
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     lineage: LineageSection = Field(default_factory=LineageSection)
+    # Where heads are anchored is the operator's setting, not the system's: kept out of the stored
+    # snapshot and the config hash (a new anchor must not look like a changed model config).
+    anchors: AnchorsSection = Field(default_factory=AnchorsSection, exclude=True)
     base_dir: str = Field("", exclude=True)
 
     @property
@@ -133,7 +206,8 @@ class GovflowConfig(_Strict):
 
 
 def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
-    path = ".".join(str(p) for p in error["loc"] if not str(p).startswith(("function-", "SensitiveFeature")))
+    parts = [p for p in error["loc"] if not str(p).startswith(("function-", "SensitiveFeature", "sensitive-"))]
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
     path = re.sub(r"\.(str)$", "", path)
     if error["type"] == "extra_forbidden":
         parent: Any = raw
@@ -180,13 +254,14 @@ def load_config(path: str | Path) -> GovflowConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"config file {file} not found; pass -c PATH, or create one with `govflow init`")
+    from governance.estimators import check_params
+    from governance.strict_yaml import load_yaml
+
+    config = parse_config(load_yaml(file), file.parent.absolute(), source=str(file))
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{file}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    config = parse_config(raw, file.parent.absolute(), source=str(file))
+        check_params(config.model.estimator, config.model.params, config.data.seed)
+    except ConfigError as e:
+        raise ConfigError(f"{file}: {e}") from None
     if not config.train_path.exists():
         raise ConfigError(
             f"{file}: data.train: file '{config.data.train}' not found (looked for {config.train_path}); "

@@ -7,8 +7,9 @@ Three passes, each streaming (memory does not grow with the ledger):
    to what that entry's payload says (a row changed, added or removed behind the chain is caught);
 3. the files: every stored artifact and model re-hashed; every prediction payload still present
    re-hashed, and every absent one accounted for by a purge tombstone.
-An exported head (``--head``, and every head earlier verifies appended to ``heads.log``) must still be
-in the chain: a rewrite of the whole chain is caught too.
+An exported head (``--head``) must still be in the chain: a rewrite of the whole chain is caught too;
+the heads anchored outside the ledger (``heads.log`` and the other sinks) are checked by
+`governance.anchors`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import Connection, Table, func, select
 
 from governance import canonical as canon
 from governance.ledger import TABLES, Ledger, row_hash
+from governance.schema_check import check_schema
 from governance.schema import Artifact, AuditEntry, ModelVersion, Prediction, PredictionPayload, PurgedPayload
 
 
@@ -65,14 +66,24 @@ class Report:
 
 def verify(ledger: Ledger, heads: list[str] = ()) -> Report:  # type: ignore[assignment]
     report = Report()
-    expected = _check_chain(ledger, report)
-    _check_rows(ledger, expected, report)
-    _check_files(ledger, report)
+    missing = _check_schema(ledger, report)
+    if AuditEntry.__tablename__ not in missing:
+        expected = _check_chain(ledger, report)
+        _check_rows(ledger, expected, report, skip=missing)
+    _check_files(ledger, report, skip=missing)
     known = _present(ledger, list(heads))
     for head in heads:
         if head not in known:
             report.findings.append(Finding(None, f"head {head[:16]}...", "an exported chain head is no longer in the chain: the chain was rewritten"))
     return report
+
+
+def _check_schema(ledger: Ledger, report: Report) -> set[str]:
+    """Pass 0: the triggers and constraints the migrations create are all in place. Returns the missing tables."""
+    with ledger.read() as conn:
+        problems, missing = check_schema(conn)
+    report.findings += [Finding(None, record, problem) for record, problem in problems]
+    return missing
 
 
 def _check_chain(ledger: Ledger, report: Report) -> dict[int, str]:
@@ -207,7 +218,9 @@ def _name_uncovered_rows(conn: Connection, name: str, table: Table, groups: list
             report.findings.append(Finding(seq, f"table {name}", f"and {total - NAMED_ROWS_MAX} more row(s) that {problem.replace('has no', 'have no').replace('claims', 'claim')}"))
 
 
-def _check_files(ledger: Ledger, report: Report) -> None:
+def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    if skip:  # a table dropped from the schema (already a finding): the files cannot all be matched
+        return
     with ledger.read() as conn:
         stored = list(conn.execute(select(Artifact.content_hash, Artifact.audit_seq, Artifact.name)))
         stored += conn.execute(select(ModelVersion.artifact_hash, ModelVersion.audit_seq, ModelVersion.system)).all()
@@ -236,22 +249,3 @@ def payload_hash_of(salt: str, features_json: str, sensitive_json: str) -> str:
 def _present(ledger: Ledger, heads: list[str]) -> set[str]:
     with ledger.read() as conn:
         return set(conn.execute(select(AuditEntry.entry_hash).where(AuditEntry.entry_hash.in_(heads))).scalars())
-
-
-def append_head(home: Path, ledger_id: str, seq: int, head: str) -> None:
-    """Keep the head outside the database too (``heads.log``), one line per verify."""
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / "heads.log", "a", encoding="utf-8") as log:
-        log.write(f"{canon.format_ts(canon.utc_now())} {ledger_id} {seq} {head}\n")
-
-
-def logged_heads(home: Path, ledger_id: str) -> list[str]:
-    path = home / "heads.log"
-    if not path.exists():
-        return []
-    heads = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[1] == ledger_id:
-            heads.append(parts[3])
-    return heads

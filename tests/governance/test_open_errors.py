@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from checks.errors import LedgerError
 from governance.ledger import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER, Ledger
-from tests.governance.helpers import db_url, govflow, record_step
+from tests.governance.helpers import GOVFLOW, db_url, govflow, record_step
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
@@ -136,13 +136,28 @@ def test_sqlite_file_damaged_past_its_schema(tmp_path: Path) -> None:
     assert line.endswith("). Restore it from a backup, or point --db at another file.")
 
 
+# A command that fails in a way govflow does not expect (a bug): added to the real CLI for this test,
+# because every failure a user can cause is a GovflowError with its own message.
+BUGGY_COMMAND = """
+import flows.cli as cli
+
+@cli.app.command("explode")
+def explode(path: str) -> None:
+    raise IsADirectoryError(21, "Is a directory", path)
+
+cli.main()
+"""
+
+
 def test_internal_error_is_one_line_and_logs_the_traceback(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    (home / "heads.log").mkdir(parents=True)  # where verify must append the head
-    line = one_line_error(govflow("verify", home=home), code=3)
+    target = str(home / "heads.log")
+    result = subprocess.run([str(Path(GOVFLOW).with_name("python")), "-c", BUGGY_COMMAND, "--home", str(home),
+                             "explode", target], capture_output=True, text=True, timeout=120,
+                            env={k: v for k, v in os.environ.items() if k not in ("GOVFLOW_DB_URL", "GOVFLOW_HOME")})
+    line = one_line_error(result, code=3)
     log = home / "govflow.log"
-    assert line == (
-        f"internal error: IsADirectoryError: [Errno 21] Is a directory: '{home / 'heads.log'}' (traceback in {log})")
+    assert line == f"internal error: IsADirectoryError: [Errno 21] Is a directory: '{target}' (traceback in {log})"
     logged = log.read_text()
     assert "Traceback (most recent call last):" in logged
     assert "IsADirectoryError" in logged

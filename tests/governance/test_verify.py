@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from governance import canonical as canon
+from governance.anchors import logged_heads
 from governance.ledger import TABLES, Ledger
 from governance.schema import Artifact, Prediction, PredictionPayload
-from governance.verify import Report, logged_heads, verify
+from governance.verify import Report, verify
 from tests.governance.helpers import (
     db_url,
     drop_triggers,
