@@ -8,15 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from checks.errors import DataError
+from checks.errors import ConfigError, DataError, GovflowError
 from governance.config import GovflowConfig
 from governance.datasets import binary_target, feature_columns
+from governance.estimators import describe, estimator_class, make_estimator, refused_while_fitting
 
 
 def build_pipeline(config: GovflowConfig, features: pd.DataFrame) -> Pipeline:
@@ -26,14 +25,7 @@ def build_pipeline(config: GovflowConfig, features: pd.DataFrame) -> Pipeline:
         ("numeric", StandardScaler(), numeric),
         ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
     ])
-    params = dict(config.model.params)
-    estimator: Any
-    if config.model.estimator == "logistic_regression":
-        estimator = LogisticRegression(max_iter=params.pop("max_iter", 2000), **params)
-    elif config.model.estimator == "hist_gradient_boosting":
-        estimator = HistGradientBoostingClassifier(random_state=config.data.seed, **params)
-    else:
-        estimator = RandomForestClassifier(random_state=config.data.seed, **params)
+    estimator = make_estimator(config.model.estimator, config.model.params, config.data.seed)
     return Pipeline([("prep", prep), ("model", estimator)])
 
 
@@ -133,6 +125,16 @@ DEGENERATE_GROUPS = (
 
 
 def fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
+    """Fit the configured model; parameters the estimator refuses only while fitting are a `ConfigError`."""
+    try:
+        return _fit(config, train)
+    except ValueError as e:
+        if isinstance(e, GovflowError) or not refused_while_fitting(e, config.model.params):
+            raise
+        raise ConfigError(describe(estimator_class(config.model.estimator).__name__, e)) from e
+
+
+def _fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
     columns = feature_columns(config, train)
     features = train[columns]
     y = binary_target(config, train[config.data.target])

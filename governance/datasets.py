@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from checks.errors import ConfigError, DataError
 from governance.config import GovflowConfig
+from governance.frame_checks import check_csv_header, check_frame
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 
@@ -26,6 +29,9 @@ def read_frame(path: str | Path, name: str | None = None) -> pd.DataFrame:
         raise DataError(f"cannot read {file}: {str(e).splitlines()[0]}; check the file's format") from e
     if frame.empty:
         raise DataError(f"data file {file} has no rows")
+    if file.suffix.lower() == ".csv":
+        check_csv_header(file)
+    check_frame(file, frame)
     frame.attrs["govflow:name"] = name or file.name
     frame.attrs["govflow:uri"] = file.absolute().as_uri()
     return frame
@@ -54,7 +60,53 @@ def check_columns(config: GovflowConfig, frame: pd.DataFrame, source: str) -> No
 def load_training_frame(config: GovflowConfig) -> pd.DataFrame:
     frame = read_frame(config.train_path, config.data.name)
     check_columns(config, frame, config.data.train)
+    check_trainable(config, frame, config.train_path)
     return frame
+
+
+TOO_FEW_ROWS = "{source}: too few rows to split and train: {rows} ({counts}); {need}; add rows"
+NEED_BOTH = ("training needs both outcomes of '{target}' (data.positive_label {positive} and one other), "
+             "at least 2 rows of each")
+NEED_SPLIT = ("a stratified split with data.test_size {test_size} needs at least 2 rows of each class and 2 rows "
+              "(one per class) on each side (or another data.test_size)")
+SINGLE_CLASS = ("{source}: data.target: column '{target}' has a single class ('{label}'); training needs two: the "
+                "favourable outcome (data.positive_label {positive}) and the other; add rows of the other class")
+MULTI_CLASS = ("{source}: data.target: column '{target}' has {count} classes ({labels}); govflow supports a binary "
+               "target only (the favourable outcome, data.positive_label {positive}, and one other): map the others "
+               "to one class, or drop their rows")
+MISSING_LABELS = ("{source}: data.target: column '{target}' has {count} missing values (first at row {row}); label "
+                  "those rows or drop them")
+
+
+def check_trainable(config: GovflowConfig, frame: pd.DataFrame, source: str | Path) -> None:
+    """The target is binary, labelled on every row, and there are enough rows of each class to split.
+
+    A missing label would otherwise count as the unfavourable outcome, and a third class would be
+    merged into it, without a word.
+    """
+    target, positive = config.data.target, config.data.positive_label
+    labels = frame[target]
+    missing = labels.isna().to_numpy()
+    if missing.any():
+        raise DataError(MISSING_LABELS.format(source=source, target=target, count=int(missing.sum()),
+                                              row=int(np.argmax(missing)) + 1))
+    counts = sorted(labels.value_counts().items(), key=lambda kv: (-kv[1], str(kv[0])))
+    if len(counts) > 2:
+        shown = ", ".join(repr(str(c)) for c in sorted(str(label) for label, _ in counts)[:10])
+        raise DataError(MULTI_CLASS.format(source=source, target=target, count=len(counts), labels=shown,
+                                           positive=positive))
+    rows = len(frame)
+    described = ", ".join(f"{label}: {n}" for label, n in counts)
+    rows_text = f"{rows} row" + ("" if rows == 1 else "s")
+    if rows < 4:
+        need = NEED_BOTH.format(target=target, positive=positive)
+        raise DataError(TOO_FEW_ROWS.format(source=source, rows=rows_text, counts=described, need=need))
+    if len(counts) == 1:
+        raise DataError(SINGLE_CLASS.format(source=source, target=target, label=counts[0][0], positive=positive))
+    n_test = math.ceil(config.data.test_size * rows)
+    if min(n for _, n in counts) < 2 or n_test < 2 or rows - n_test < 2:
+        need = NEED_SPLIT.format(test_size=config.data.test_size)
+        raise DataError(TOO_FEW_ROWS.format(source=source, rows=rows_text, counts=described, need=need))
 
 
 def feature_columns(config: GovflowConfig, frame: pd.DataFrame) -> list[str]:

@@ -1,0 +1,89 @@
+"""The estimators a config may name, built in one place, and `model.params` checked against them.
+
+`check_params` runs when a config file is loaded, before anything is recorded: an unknown
+parameter, or a value of the wrong type or out of range (scikit-learn's own parameter constraints),
+is a `ConfigError` naming the parameter and what it accepts. Combinations that scikit-learn only
+checks while fitting (a solver that does not support a penalty) surface at the first fit, also as a
+`ConfigError` (see `refused_while_fitting`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from checks.errors import ConfigError
+
+# name in govflow.yaml -> (module, class, whether data.seed is its default random_state)
+CLASSES: dict[str, tuple[str, str, bool]] = {
+    "logistic_regression": ("sklearn.linear_model", "LogisticRegression", False),
+    "hist_gradient_boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier", True),
+    "random_forest": ("sklearn.ensemble", "RandomForestClassifier", True),
+}
+CONSTRAINT = re.compile(r"The '(?P<name>\w+)' parameter of (?P<cls>\w+) must be (?P<accepts>.+)\. Got (?P<got>.+) instead\.$",
+                        re.DOTALL)
+
+
+def estimator_class(name: str) -> type:
+    module, cls, _ = CLASSES[name]
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def defaults(name: str, seed: int) -> dict[str, Any]:
+    """govflow's own defaults for an estimator; `model.params` override them."""
+    found: dict[str, Any] = {"max_iter": 2000} if name == "logistic_regression" else {}
+    if CLASSES[name][2]:
+        found["random_state"] = seed
+    return found
+
+
+def make_estimator(name: str, params: Mapping[str, Any], seed: int) -> Any:
+    """The estimator `name` with govflow's defaults and then `params`."""
+    return estimator_class(name)(**{**defaults(name, seed), **params})
+
+
+def check_params(name: str, params: Mapping[str, Any], seed: int) -> None:
+    """Refuse parameters the estimator does not have, or values it does not accept (`ConfigError`)."""
+    cls = estimator_class(name)
+    known = sorted(cls().get_params(deep=False))
+    for key in params:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"its parameters: {', '.join(known)}"
+            raise ConfigError(f"model.params.{key}: {cls.__name__} has no parameter '{key}'; {hint}")
+    estimator = make_estimator(name, params, seed)
+    validate = getattr(estimator, "_validate_params", None)  # scikit-learn >= 1.2: the declared constraints
+    if validate is None:
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as e:
+        raise ConfigError(describe(cls.__name__, e)) from None
+
+
+def describe(cls_name: str, error: BaseException) -> str:
+    """One line naming the parameter and what it accepts, from scikit-learn's message."""
+    text = " ".join(str(error).split())
+    match = CONSTRAINT.match(text)
+    if match is None:
+        return f"model.params: {cls_name} refused its parameters: {text}; fix model.params"
+    return (f"model.params.{match['name']}: {cls_name} needs {match['accepts']}, got {match['got']}; "
+            "fix the value or remove it")
+
+
+def refused_while_fitting(error: BaseException, params: Mapping[str, Any]) -> bool:
+    """Whether an error raised by fitting is the estimator refusing `model.params`.
+
+    scikit-learn checks some combinations only in `fit`, with a plain ValueError; it is the
+    parameters' fault when the message names one of the parameters the config set.
+    """
+    if not params or not isinstance(error, ValueError):
+        return False
+    text = str(error)
+    return type(error).__name__ == "InvalidParameterError" or any(
+        re.search(rf"(?<![A-Za-z_]){re.escape(str(key))}(?![A-Za-z_])", text) or
+        (isinstance(value, str) and re.search(rf"\b{re.escape(value)}\b", text))
+        for key, value in params.items())
