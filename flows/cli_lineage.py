@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -95,7 +96,30 @@ def export(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar=
     exporter = EXPORTERS.get(fmt)
     if exporter is None:
         raise InputError(f"unknown export format '{fmt}'; choose one of: {', '.join(sorted(EXPORTERS))}")
+    registry.parse_ref(ref)
+    check_output(output, fmt)
     typer.echo(exporter(ctx(typer_ctx).ledger(), ref, output))
+
+
+SUFFIXES = {"bundle": "zip", "prov": "json", "openlineage": "jsonl"}
+
+
+def check_output(output: Path, fmt: str) -> None:
+    """Refuse, before anything is read, an ``-o`` that cannot become the file (exit 2, not a traceback later).
+
+    Missing folders are created by the exporters, as they always were: ``-o`` names the file to
+    write, and asking for it at a new place is what the command is for.
+    """
+    if output.is_dir():
+        example = output / f"export.{SUFFIXES.get(fmt, 'out')}"
+        raise InputError(f"-o {output}: is a folder; give the path of the file to write, e.g. {example}")
+    existing = output.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"-o {output}: cannot create the folder {output.parent}: {existing} is a file; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK) or output.exists() and not os.access(output, os.W_OK):
+        raise InputError(f"-o {output}: permission denied in {existing}; choose another path")
 
 
 # -- ui ----------------------------------------------------------------------------------------

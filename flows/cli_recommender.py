@@ -52,9 +52,9 @@ def recommend(
         key, sep, value = item.partition("=")
         if not sep:
             raise InputError(f"--sensitive {item}: write ATTRIBUTE=VALUE, e.g. gender=F")
-        attributes[key] = int(value) if value.isdigit() else value
+        attributes[key] = int(value) if value.isascii() and value.isdigit() else value
     ledger = ctx(typer_ctx).ledger()
     served = load_production_recommender(ledger, system)
-    user_id = int(user) if user.isdigit() and served.schema.features[0].type == "integer" else user
+    user_id = int(user) if user.isascii() and user.isdigit() and served.schema.features[0].type == "integer" else user
     body = run(ledger, served, [{"user_id": user_id, "sensitive": attributes}], caller="cli")
     typer.echo(json.dumps(body, indent=1))

@@ -38,7 +38,9 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
 def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml")) -> None:
     """Load, validate, split, fit, evaluate and register a candidate version."""
     from flows.train import train_flow
+    from governance.datasets import load_training_frame
 
+    load_training_frame(load_config(config))  # bad config or data is refused before the ledger is touched
     cfg = prepare(typer_ctx, config)
     typer.echo(f"training {cfg.system.name} on {cfg.data.train} ...")
     outcome = train_flow(str(config))
@@ -56,7 +58,9 @@ def run_gate(
 ) -> None:
     """Check one version against the policy, write its documents and record pass or block."""
     from flows.gate import gate_flow
+    from governance.registry import parse_ref
 
+    parse_ref(version if ":" in version else f"{load_config(config).system.name}:{version}")  # before the ledger
     prepare(typer_ctx, config)
     outcome = gate_flow(str(config), version)
     typer.echo(f"gate {outcome.outcome.upper()} for {outcome.version} (policy {outcome.policy_hash[:12]})")

@@ -473,7 +473,7 @@ def demo_per_year() -> int | None:
         return DEMO_PER_YEAR
     if text == "all":
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise InputError(f"{PER_YEAR_ENV} must be a positive number of people per survey year, or 'all' (got {text!r})")
     return int(text)
 

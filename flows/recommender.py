@@ -205,7 +205,7 @@ class ImplicitSVD:
 
 
 def _natural(value: str) -> tuple[int, str]:
-    return (int(value), "") if value.isdigit() else (1 << 62, value)
+    return (int(value), "") if value.isascii() and value.isdigit() else (1 << 62, value)
 
 
 def fit(config: RecommenderConfig, train: pd.DataFrame) -> ImplicitSVD:

@@ -36,6 +36,9 @@ STAGES = ("candidate", "approved", "production", "retired", "suspended")
 BARE_NAME = "'{ref}' names no version: write NAME:VERSION, e.g. {ref}:latest, {ref}:production or {ref}:1"
 UNKNOWN_SYSTEM = "no model versions recorded for system '{system}'; train one with `govflow run train -c govflow.yaml`"
 UNKNOWN_VERSION = "{system} has no version {version} (versions: {known})"
+BAD_VERSION = ("'{ref}': version '{version}' is not a version: write a number in the digits 0-9 (e.g. {system}:1), "
+               "{system}:latest or {system}:production")
+ALIASES = ("latest", "production")
 NO_PRODUCTION = "{system} has no version in production; promote one with `govflow promote {system}:VERSION`"
 
 
@@ -56,11 +59,25 @@ def os_user() -> str:
         return os.environ.get("USER", "unknown")
 
 
-def resolve(conn: Connection, ref: str) -> VersionRef:
-    """``NAME:VERSION`` (a number, ``latest`` or ``production``) to a recorded version."""
+def parse_ref(ref: str) -> tuple[str, int | str]:
+    """``NAME:VERSION`` as ``(NAME, number)`` or ``(NAME, "latest" | "production")``: the one parser.
+
+    A number is ASCII digits only: `str.isdigit` also accepts '²' (which `int` then refuses) and
+    '١' (which `int` reads as 1), so a version could be named by text no one would read as it.
+    """
     if ":" not in ref:
         raise InputError(BARE_NAME.format(ref=ref))
     system, _, version = ref.rpartition(":")
+    if version in ALIASES:
+        return system, version
+    if not (version.isascii() and version.isdigit()):
+        raise InputError(BAD_VERSION.format(ref=ref, version=version, system=system))
+    return system, int(version)
+
+
+def resolve(conn: Connection, ref: str) -> VersionRef:
+    """``NAME:VERSION`` (a number, ``latest`` or ``production``) to a recorded version."""
+    system, version = parse_ref(ref)
     rows = conn.execute(
         select(ModelVersion.id, ModelVersion.version).where(ModelVersion.system == system, chained(ModelVersion))
         .order_by(ModelVersion.version)
@@ -74,10 +91,10 @@ def resolve(conn: Connection, ref: str) -> VersionRef:
         if found is None:
             raise InputError(NO_PRODUCTION.format(system=system))
         return found
-    if not version.isdigit() or int(version) not in {r[1] for r in rows}:
+    if version not in {r[1] for r in rows}:
         known = ", ".join(str(r[1]) for r in rows)
         raise InputError(UNKNOWN_VERSION.format(system=system, version=version, known=known))
-    return next(VersionRef(r[0], system, r[1]) for r in rows if r[1] == int(version))
+    return next(VersionRef(r[0], system, r[1]) for r in rows if r[1] == version)
 
 
 def current_stage(conn: Connection, model_version_id: str) -> str | None:
