@@ -129,7 +129,8 @@ def fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
     try:
         return _fit(config, train)
     except ValueError as e:
-        if isinstance(e, GovflowError) or not refused_while_fitting(e, config.model.params):
+        if isinstance(e, GovflowError) or not refused_while_fitting(e, config.model.estimator, config.model.params,
+                                                                   config.data.seed):
             raise
         raise ConfigError(describe(estimator_class(config.model.estimator).__name__, e)) from e
 

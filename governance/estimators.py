@@ -23,7 +23,7 @@ CLASSES: dict[str, tuple[str, str, bool]] = {
     "hist_gradient_boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier", True),
     "random_forest": ("sklearn.ensemble", "RandomForestClassifier", True),
 }
-CONSTRAINT = re.compile(r"The '(?P<name>\w+)' parameter of (?P<cls>\w+) must be (?P<accepts>.+)\. Got (?P<got>.+) instead\.$",
+CONSTRAINT = re.compile(r"The '(?P<name>\w+)' parameter of (?P<cls>\w+) must be (?P<accepts>.+)\. Got (?P<got>.+) instead$",
                         re.DOTALL)
 
 
@@ -66,7 +66,7 @@ def check_params(name: str, params: Mapping[str, Any], seed: int) -> None:
 
 def describe(cls_name: str, error: BaseException) -> str:
     """One line naming the parameter and what it accepts, from scikit-learn's message."""
-    text = " ".join(str(error).split())
+    text = " ".join(str(error).split()).rstrip(".")
     match = CONSTRAINT.match(text)
     if match is None:
         return f"model.params: {cls_name} refused its parameters: {text}; fix model.params"
@@ -74,16 +74,25 @@ def describe(cls_name: str, error: BaseException) -> str:
             "fix the value or remove it")
 
 
-def refused_while_fitting(error: BaseException, params: Mapping[str, Any]) -> bool:
+def refused_while_fitting(error: BaseException, name: str, params: Mapping[str, Any], seed: int) -> bool:
     """Whether an error raised by fitting is the estimator refusing `model.params`.
 
-    scikit-learn checks some combinations only in `fit`, with a plain ValueError; it is the
-    parameters' fault when the message names one of the parameters the config set.
+    scikit-learn checks some combinations only in `fit`, with a plain ValueError (a solver that does
+    not support a penalty). It is the parameters' fault when the message names one the config set,
+    or when the same estimator fails on a tiny clean problem too (tried only on this failure path).
     """
     if not params or not isinstance(error, ValueError):
         return False
     text = str(error)
-    return type(error).__name__ == "InvalidParameterError" or any(
-        re.search(rf"(?<![A-Za-z_]){re.escape(str(key))}(?![A-Za-z_])", text) or
-        (isinstance(value, str) and re.search(rf"\b{re.escape(value)}\b", text))
-        for key, value in params.items())
+    if type(error).__name__ == "InvalidParameterError" or any(
+            re.search(rf"(?<![A-Za-z_]){re.escape(str(key))}(?![A-Za-z_])", text) for key in params):
+        return True
+    import numpy as np
+
+    features = np.random.default_rng(0).normal(size=(40, 2))
+    labels = np.arange(40) % 2
+    try:
+        make_estimator(name, params, seed).fit(features, labels)
+    except ValueError:
+        return True
+    return False

@@ -321,3 +321,12 @@ def test_missing_target_column(monkeypatch: Any, capsys: Any, tmp_path: Path) ->
     path, _ = with_data(tmp_path, german().drop(columns="creditability"))
     assert refused(monkeypatch, capsys, path).startswith(
         "error: data.target: column 'creditability' is not in ")
+
+
+def test_params_the_estimator_refuses_only_while_fitting(monkeypatch: Any, capsys: Any, tmp_path: Path) -> None:
+    """l1_ratio passes scikit-learn's declared constraints; fitting then refuses the solver/penalty pair."""
+    path = write_config(tmp_path, config_text().replace("# params: {C: 1.0}", "params: {l1_ratio: 0.5}"))
+    code, _, err = run_train(monkeypatch, capsys, path, tmp_path / "home")
+    assert (code, err.strip().splitlines()[-1]) == (2, (
+        "error: model.params: LogisticRegression refused its parameters: Solver lbfgs supports only 'l2' or None "
+        "penalties, got elasticnet penalty; fix model.params"))
