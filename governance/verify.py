@@ -22,8 +22,8 @@ from sqlalchemy import Connection, Table, func, select
 
 from governance import canonical as canon
 from governance.ledger import TABLES, Ledger, row_hash
-from governance.schema_check import check_schema
 from governance.schema import Artifact, AuditEntry, ModelVersion, Prediction, PredictionPayload, PurgedPayload
+from governance.schema_check import check_schema
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from governance.ledger import Ledger
 
@@ -36,3 +38,31 @@ def insert(ledger: Ledger, table: str, **values: Any) -> None:
 def drop_trigger(ledger: Ledger, name: str, table: str) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(text(f'DROP TRIGGER "{name}"' if ledger.is_sqlite else f'DROP TRIGGER "{name}" ON {table}'))
+
+
+@contextmanager
+def unguarded(ledger: Ledger) -> Iterator[Connection]:
+    """A transaction in which the append-only triggers do not fire, and after which they are all back.
+
+    The careful insider: on PostgreSQL ``session_replication_role = replica`` (a superuser's switch)
+    for this transaction only; on SQLite the triggers are dropped and re-created from their own SQL
+    in the same transaction. Either way the schema ends as the migrations made it, so only what was
+    done to the rows is left for `verify` to find.
+    """
+    with ledger.engine.begin() as conn:
+        if not ledger.is_sqlite:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            yield conn
+            return
+        saved = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+        for name, _ in saved:
+            conn.execute(text(f'DROP TRIGGER "{name}"'))
+        yield conn
+        for _, sql in saved:
+            conn.exec_driver_sql(sql)
+
+
+def tamper(ledger: Ledger, sql: str, **params: Any) -> Any:
+    """One statement past the append-only triggers, leaving them in place (see `unguarded`)."""
+    with unguarded(ledger) as conn:
+        return conn.execute(text(sql), params)

@@ -1,7 +1,9 @@
-"""`verify` catches tampering by someone with direct database access (triggers dropped first).
+"""`verify` catches tampering by someone with direct database access (past the append-only triggers).
 
 Each test builds the same small ledger (genesis, six recorded steps at seq 2-7, a stored artifact
-at seq 8), drops the append-only triggers as a DBA could, tampers, and checks the first finding.
+at seq 8), tampers as a DBA could (the triggers out of the way for the statement and back after it,
+so the schema pass has nothing to report: `test_verify_schema` covers triggers left dropped), and
+checks the first finding.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from governance.anchors import logged_heads
 from governance.ledger import TABLES, Ledger
 from governance.schema import Artifact, Prediction, PredictionPayload
 from governance.verify import Report, verify
+from tests.governance.dba import tamper
 from tests.governance.helpers import (
     db_url,
-    drop_triggers,
     entries,
-    execute,
     govflow,
     record_step,
     rewrite_chain,
@@ -43,7 +44,6 @@ def book(ledger: Ledger) -> dict[str, Any]:
     assert seq == ARTIFACT_SEQ
     report = verify(ledger)
     assert report.intact, report.findings
-    drop_triggers(ledger)
     return {"ledger": ledger, "steps": steps, "digest": digest, "head": head}
 
 
@@ -54,7 +54,7 @@ def first(report: Report) -> str:
 
 def row_id(ledger: Ledger, table: str, seq: int, **where: str) -> str:
     sql = f"SELECT id FROM {table} WHERE audit_seq = :seq" + "".join(f" AND {k} = :{k}" for k in where)
-    return str(execute(ledger, sql + " ORDER BY id LIMIT 1", seq=seq, **where).scalar_one())
+    return str(tamper(ledger, sql + " ORDER BY id LIMIT 1", seq=seq, **where).scalar_one())
 
 
 # --- the chain ------------------------------------------------------------------------------------
@@ -68,21 +68,21 @@ def test_intact_ledger_verifies(book: dict[str, Any]) -> None:
 
 
 def test_modified_entry(book: dict[str, Any]) -> None:
-    execute(book["ledger"], "UPDATE audit_log SET subject = 'run nothing-to-see' WHERE seq = 4")
+    tamper(book["ledger"], "UPDATE audit_log SET subject = 'run nothing-to-see' WHERE seq = 4")
     assert first(verify(book["ledger"])) == (
         "entry 4: audit entry 4 (task.completed, run nothing-to-see): entry_hash does not match the entry's content")
 
 
 def test_modified_payload(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    payload = execute(ledger, "SELECT payload_json FROM audit_log WHERE seq = 5").scalar_one()
-    execute(ledger, "UPDATE audit_log SET payload_json = :p WHERE seq = 5", p=payload.replace('"rows":3', '"rows":2'))
+    payload = tamper(ledger, "SELECT payload_json FROM audit_log WHERE seq = 5").scalar_one()
+    tamper(ledger, "UPDATE audit_log SET payload_json = :p WHERE seq = 5", p=payload.replace('"rows":3', '"rows":2'))
     assert first(verify(ledger)) == (
         "entry 5: audit entry 5 (task.completed, run train-3): its payload does not match its payload_hash")
 
 
 def test_deleted_entry(book: dict[str, Any]) -> None:
-    execute(book["ledger"], "DELETE FROM audit_log WHERE seq = 4")
+    tamper(book["ledger"], "DELETE FROM audit_log WHERE seq = 4")
     report = verify(book["ledger"])
     assert first(report) == "entry 4: audit entry 4: missing: the next entry is 5"
     problems = {str(f) for f in report.findings}
@@ -94,8 +94,8 @@ def test_deleted_last_entry_is_caught_by_the_exported_head(book: dict[str, Any])
     """Cutting the tail leaves a consistent, shorter chain: only an exported head notices."""
     ledger = book["ledger"]
     for table in TABLES:
-        execute(ledger, f"DELETE FROM {table} WHERE audit_seq = {ARTIFACT_SEQ}")
-    execute(ledger, f"DELETE FROM audit_log WHERE seq = {ARTIFACT_SEQ}")
+        tamper(ledger, f"DELETE FROM {table} WHERE audit_seq = {ARTIFACT_SEQ}")
+    tamper(ledger, f"DELETE FROM audit_log WHERE seq = {ARTIFACT_SEQ}")
     assert verify(ledger).intact
     assert first(verify(ledger, [book["head"]])) == (
         f"outside the chain: head {book['head'][:16]}...: "
@@ -108,9 +108,9 @@ def test_reordered_entries(book: dict[str, Any]) -> None:
     columns = ("recorded_at", "event_type", "subject", "payload_json", "payload_hash", "prev_hash", "entry_hash")
     sets = ", ".join(f"{c} = :{c}" for c in columns)
     placeholder = {**b, "prev_hash": "p" * 64, "entry_hash": "e" * 64}
-    execute(ledger, f"UPDATE audit_log SET {sets} WHERE seq = 6", **{c: placeholder[c] for c in columns})
-    execute(ledger, f"UPDATE audit_log SET {sets} WHERE seq = 3", **{c: b[c] for c in columns})
-    execute(ledger, f"UPDATE audit_log SET {sets} WHERE seq = 6", **{c: a[c] for c in columns})
+    tamper(ledger, f"UPDATE audit_log SET {sets} WHERE seq = 6", **{c: placeholder[c] for c in columns})
+    tamper(ledger, f"UPDATE audit_log SET {sets} WHERE seq = 3", **{c: b[c] for c in columns})
+    tamper(ledger, f"UPDATE audit_log SET {sets} WHERE seq = 6", **{c: a[c] for c in columns})
     report = verify(ledger)
     assert first(report).startswith("entry 3: audit entry 3 (task.completed, run train-4): prev_hash ")
     assert "entry 3: audit entry 3 (task.completed, run train-4): entry_hash does not match the entry's content" in {
@@ -122,15 +122,15 @@ def test_inserted_entry(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
     third = entries(ledger)[2]
     for table in TABLES:
-        execute(ledger, f"UPDATE {table} SET audit_seq = audit_seq + 1 WHERE audit_seq >= 4")
-    execute(ledger, "UPDATE audit_log SET seq = -seq WHERE seq >= 4")
-    execute(ledger, "UPDATE audit_log SET seq = 1 - seq WHERE seq < 0")
+        tamper(ledger, f"UPDATE {table} SET audit_seq = audit_seq + 1 WHERE audit_seq >= 4")
+    tamper(ledger, "UPDATE audit_log SET seq = -seq WHERE seq >= 4")
+    tamper(ledger, "UPDATE audit_log SET seq = 1 - seq WHERE seq < 0")
     payload_json = canon.canonical(canon.payload_of({})).decode()
     payload_hash = canon.sha256_hex(payload_json.encode())
     forged = canon.entry_hash(4, third["recorded_at"], "approval.recorded", "model credit:1", payload_hash,
                               third["entry_hash"])
-    execute(ledger, "UPDATE audit_log SET prev_hash = :f WHERE seq = 5", f=forged)
-    execute(ledger, "INSERT INTO audit_log (seq, recorded_at, event_type, subject, payload_json, payload_hash, "
+    tamper(ledger, "UPDATE audit_log SET prev_hash = :f WHERE seq = 5", f=forged)
+    tamper(ledger, "INSERT INTO audit_log (seq, recorded_at, event_type, subject, payload_json, payload_hash, "
             "prev_hash, entry_hash) VALUES (4, :r, 'approval.recorded', 'model credit:1', :pj, :ph, :prev, :e)",
             r=third["recorded_at"], pj=payload_json, ph=payload_hash, prev=third["entry_hash"], e=forged)
     assert first(verify(ledger)) == (
@@ -139,7 +139,7 @@ def test_inserted_entry(book: dict[str, Any]) -> None:
 
 def test_appended_unlinked_entry(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "INSERT INTO audit_log (seq, recorded_at, event_type, subject, payload_json, payload_hash, "
+    tamper(ledger, "INSERT INTO audit_log (seq, recorded_at, event_type, subject, payload_json, payload_hash, "
             "prev_hash, entry_hash) VALUES (9, '2026-11-29T20:30:40.000000Z', 'x', 'y', '{}', :ph, :p, :e)",
             ph=canon.sha256_hex(b"{}"), p="1" * 64, e="2" * 64)
     assert first(verify(ledger)).startswith("entry 9: audit entry 9 (x, y): prev_hash 1111111111111111... does not link")
@@ -150,7 +150,7 @@ def test_appended_unlinked_entry(book: dict[str, Any]) -> None:
 
 def test_row_changed_behind_the_chain(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "UPDATE check_results SET passed = 0 WHERE id = :id",
+    tamper(ledger, "UPDATE check_results SET passed = 0 WHERE id = :id",
             id=row_id(ledger, "check_results", 5, kind="fairness"))
     assert first(verify(ledger)) == "entry 5: table check_results: a row recorded by this entry was changed"
 
@@ -158,7 +158,7 @@ def test_row_changed_behind_the_chain(book: dict[str, Any]) -> None:
 def test_row_added_behind_the_chain(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
     run_id = book["steps"][1]["run"]["id"]  # seq 3
-    execute(ledger, "INSERT INTO run_states (id, run_id, state, at, audit_seq) "
+    tamper(ledger, "INSERT INTO run_states (id, run_id, state, at, audit_seq) "
             "VALUES ('forged-state', :r, 'failed', '2026-11-29 20:30:40.000000', 3)", r=run_id)
     assert first(verify(ledger)) == (
         "entry 3: table run_states: entry recorded 2 row(s), found 3: row(s) added behind the chain")
@@ -166,7 +166,7 @@ def test_row_added_behind_the_chain(book: dict[str, Any]) -> None:
 
 def test_row_added_to_a_table_the_entry_did_not_touch(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "INSERT INTO decisions (id, model_version_id, outcome, reasons_json, policy_hash, decided_at, "
+    tamper(ledger, "INSERT INTO decisions (id, model_version_id, outcome, reasons_json, policy_hash, decided_at, "
             "audit_seq) VALUES ('forged', 'mv', 'pass', '[]', 'p', '2026-11-29 20:30:40.000000', 6)")
     assert first(verify(ledger)) == (
         "entry 6: table decisions: 1 row(s) claim this entry, which recorded none in decisions: added behind the chain")
@@ -174,7 +174,7 @@ def test_row_added_to_a_table_the_entry_did_not_touch(book: dict[str, Any]) -> N
 
 def test_row_moved_to_another_entry(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "UPDATE edges SET audit_seq = 2 WHERE id = :id", id=row_id(ledger, "edges", 7))
+    tamper(ledger, "UPDATE edges SET audit_seq = 2 WHERE id = :id", id=row_id(ledger, "edges", 7))
     findings = [str(f) for f in verify(ledger).findings]
     assert findings == [
         "entry 2: table edges: entry recorded 3 row(s), found 4: row(s) added behind the chain",
@@ -184,13 +184,13 @@ def test_row_moved_to_another_entry(book: dict[str, Any]) -> None:
 
 def test_row_removed_behind_the_chain(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "DELETE FROM edges WHERE id = :id", id=row_id(ledger, "edges", 4, direction="input"))
+    tamper(ledger, "DELETE FROM edges WHERE id = :id", id=row_id(ledger, "edges", 4, direction="input"))
     assert first(verify(ledger)) == "entry 4: table edges: entry recorded 3 row(s), found 2: row(s) removed"
 
 
 def test_every_row_of_an_entry_removed(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "DELETE FROM runs WHERE audit_seq = 6")
+    tamper(ledger, "DELETE FROM runs WHERE audit_seq = 6")
     assert first(verify(ledger)) == "entry 6: table runs: all 1 row(s) recorded by this entry were removed"
 
 
@@ -217,9 +217,9 @@ def test_payload_removed_without_tombstone_or_altered(book: dict[str, Any]) -> N
     ledger = book["ledger"]
     gone = add_payload(ledger, "person-1")
     kept = add_payload(ledger, "person-2")
-    execute(ledger, "DELETE FROM prediction_payloads WHERE payload_hash = :h", h=gone)
-    execute(ledger, "UPDATE prediction_payloads SET sensitive_json = '{\"sex\":\"m\"}' WHERE payload_hash = :h", h=kept)
-    pid = execute(ledger, "SELECT id FROM predictions WHERE payload_hash = :h", h=gone).scalar_one()
+    tamper(ledger, "DELETE FROM prediction_payloads WHERE payload_hash = :h", h=gone)
+    tamper(ledger, "UPDATE prediction_payloads SET sensitive_json = '{\"sex\":\"m\"}' WHERE payload_hash = :h", h=kept)
+    pid = tamper(ledger, "SELECT id FROM predictions WHERE payload_hash = :h", h=gone).scalar_one()
     findings = {str(f) for f in verify(ledger).findings}
     assert findings == {
         f"entry {ARTIFACT_SEQ + 1}: prediction {pid}: its payload was removed without a purge tombstone",
@@ -233,7 +233,7 @@ def test_payload_removed_without_tombstone_or_altered(book: dict[str, Any]) -> N
 
 def forge_history(ledger: Ledger) -> str:
     """Flip a failed-looking check to passed at seq 3 and recompute a consistent chain from there."""
-    execute(ledger, "UPDATE check_results SET passed = 0, observed_json = '0.9' WHERE id = :id",
+    tamper(ledger, "UPDATE check_results SET passed = 0, observed_json = '0.9' WHERE id = :id",
             id=row_id(ledger, "check_results", 3, kind="fairness"))
     new_head = rewrite_chain(ledger, 3)
     report = verify(ledger)
@@ -299,9 +299,9 @@ def test_cli_verify_intact_prints_and_logs_the_head(ledger: Ledger) -> None:
 
 def test_cli_verify_names_the_first_broken_entry(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "UPDATE check_results SET passed = 0 WHERE id = :id",
+    tamper(ledger, "UPDATE check_results SET passed = 0 WHERE id = :id",
             id=row_id(ledger, "check_results", 6, kind="performance"))
-    execute(ledger, "UPDATE audit_log SET event_type = 'task.skipped' WHERE seq = 7")
+    tamper(ledger, "UPDATE audit_log SET event_type = 'task.skipped' WHERE seq = 7")
     result = govflow("verify", home=ledger.home, db=db_url(ledger))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
@@ -315,7 +315,7 @@ def test_cli_verify_names_the_first_broken_entry(book: dict[str, Any]) -> None:
 
 def test_payload_replaced_by_garbage_is_a_finding_not_a_crash(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
-    execute(ledger, "UPDATE audit_log SET payload_json = 'not json' WHERE seq = 3")
+    tamper(ledger, "UPDATE audit_log SET payload_json = 'not json' WHERE seq = 3")
     report = verify(ledger)
     assert first(report) == (
         "entry 3: audit entry 3 (task.completed, run train-1): its payload does not match its payload_hash")
@@ -325,5 +325,5 @@ def test_payload_replaced_by_garbage_is_a_finding_not_a_crash(book: dict[str, An
 def test_emptied_ledger(book: dict[str, Any]) -> None:
     ledger = book["ledger"]
     for table in [*TABLES, "audit_log"]:
-        execute(ledger, f"DELETE FROM {table}")
+        tamper(ledger, f"DELETE FROM {table}")
     assert first(verify(ledger)) == "entry 1: audit entry 1: missing: the chain is empty, even its genesis entry is gone"
