@@ -10,6 +10,7 @@ import pandas as pd
 
 from checks.errors import ConfigError, DataError
 from governance.config import GovflowConfig
+from governance.estimators import HANDLES_MISSING
 from governance.frame_checks import check_csv_header, check_frame
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
@@ -74,6 +75,9 @@ SINGLE_CLASS = ("{source}: data.target: column '{target}' has a single class ('{
 MULTI_CLASS = ("{source}: data.target: column '{target}' has {count} classes ({labels}); govflow supports a binary "
                "target only (the favourable outcome, data.positive_label {positive}, and one other): map the others "
                "to one class, or drop their rows")
+MISSING_NUMBERS = ("{source}: column '{column}' has {count} missing values (first at row {row}), and {estimator} cannot "
+                   "use missing numbers: fill or drop those rows, leave the column out (data.exclude), or use "
+                   "model.estimator {others}, which take them")
 MISSING_LABELS = ("{source}: data.target: column '{target}' has {count} missing values (first at row {row}); label "
                   "those rows or drop them")
 
@@ -107,6 +111,21 @@ def check_trainable(config: GovflowConfig, frame: pd.DataFrame, source: str | Pa
     if min(n for _, n in counts) < 2 or n_test < 2 or rows - n_test < 2:
         need = NEED_SPLIT.format(test_size=config.data.test_size)
         raise DataError(TOO_FEW_ROWS.format(source=source, rows=rows_text, counts=described, need=need))
+    if config.model.estimator not in HANDLES_MISSING:
+        _refuse_missing_numbers(config, frame, source)
+
+
+def _refuse_missing_numbers(config: GovflowConfig, frame: pd.DataFrame, source: str | Path) -> None:
+    """Missing numbers in a feature the estimator cannot take (it failed deep inside the fit: exit 3)."""
+    for column in feature_columns(config, frame):
+        series = frame[column]
+        if not pd.api.types.is_numeric_dtype(series.dtype):
+            continue  # categories: a missing value is one more category to the encoder
+        missing = series.isna().to_numpy()
+        if missing.any():
+            raise DataError(MISSING_NUMBERS.format(
+                source=source, column=column, count=int(missing.sum()), row=int(np.argmax(missing)) + 1,
+                estimator=config.model.estimator, others=" or ".join(sorted(HANDLES_MISSING))))
 
 
 def feature_columns(config: GovflowConfig, frame: pd.DataFrame) -> list[str]:

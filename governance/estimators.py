@@ -23,6 +23,8 @@ CLASSES: dict[str, tuple[str, str, bool]] = {
     "hist_gradient_boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier", True),
     "random_forest": ("sklearn.ensemble", "RandomForestClassifier", True),
 }
+# Those whose scikit-learn implementation takes missing numbers (NaN) as they are.
+HANDLES_MISSING = frozenset({"hist_gradient_boosting", "random_forest"})
 CONSTRAINT = re.compile(r"The '(?P<name>\w+)' parameter of (?P<cls>\w+) must be (?P<accepts>.+)\. Got (?P<got>.+) instead$",
                         re.DOTALL)
 

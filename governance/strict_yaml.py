@@ -16,6 +16,10 @@ import yaml
 
 from checks.errors import ConfigError
 
+MAX_VALUES = 100_000  # after aliases are expanded: far above any real config, far below a "billion laughs"
+TOO_MANY = ("the YAML expands to more than {limit:,} values through its aliases (*name); write the values out, "
+            "or use fewer aliases")
+CYCLE = "an alias (*name) at line {line} refers to a structure that contains it; write the value out"
 DUPLICATE = ("duplicate key '{key}' {where} at lines {first} and {second}: each key may appear once "
              "(YAML would silently keep the last one); merge them into one")
 
@@ -44,20 +48,42 @@ def load_yaml(file: Path) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
+        _check_size(node, {}, set())
         _check_duplicates(node, loader, "", set())
         return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply to be a config; check the brackets") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{file}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-    except _Duplicate as e:
+    except _Refused as e:
         raise ConfigError(f"{file}: {e}") from None
     finally:
         loader.dispose()
 
 
-class _Duplicate(Exception):
+class _Refused(Exception):
     pass
+
+
+def _check_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values `node` stands for once its aliases are expanded (each shared node counted once)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise _Refused(CYCLE.format(line=node.start_mark.line + 1))
+    open_nodes.add(id(node))
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_check_size(item, sizes, open_nodes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_check_size(k, sizes, open_nodes) + _check_size(v, sizes, open_nodes) for k, v in node.value)
+    open_nodes.discard(id(node))
+    if size > MAX_VALUES:
+        raise _Refused(TOO_MANY.format(limit=MAX_VALUES))
+    sizes[id(node)] = size
+    return size
 
 
 def _check_duplicates(node: yaml.Node, loader: yaml.SafeLoader, path: str, seen: set[int]) -> None:
@@ -75,7 +101,7 @@ def _check_duplicates(node: yaml.Node, loader: yaml.SafeLoader, path: str, seen:
             line = key_node.start_mark.line + 1
             if key in lines:
                 where = f"in {path}" if path else "at the top level"
-                raise _Duplicate(DUPLICATE.format(key=shown, where=where, first=lines[key], second=line))
+                raise _Refused(DUPLICATE.format(key=shown, where=where, first=lines[key], second=line))
             lines[key] = line
             child = f"{path}.{shown}" if path else str(shown)
             _check_duplicates(value_node, loader, child, seen)

@@ -330,3 +330,30 @@ def test_params_the_estimator_refuses_only_while_fitting(monkeypatch: Any, capsy
     assert (code, err.strip().splitlines()[-1]) == (2, (
         "error: model.params: LogisticRegression refused its parameters: Solver lbfgs supports only 'l2' or None "
         "penalties, got elasticnet penalty; fix model.params"))
+
+
+def test_missing_numbers_for_an_estimator_that_cannot_take_them(monkeypatch: Any, capsys: Any, tmp_path: Path) -> None:
+    """LogisticRegression failed deep inside the fit (exit 3, after the run was recorded)."""
+    frame = german().astype({"credit_amount": float})
+    frame.loc[[3, 8], "credit_amount"] = None
+    path, data = with_data(tmp_path, frame)
+    assert refused(monkeypatch, capsys, path) == (
+        f"error: {data}: column 'credit_amount' has 2 missing values (first at row 4), and logistic_regression cannot "
+        "use missing numbers: fill or drop those rows, leave the column out (data.exclude), or use model.estimator "
+        "hist_gradient_boosting or random_forest, which take them")
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg")),
+     "the YAML expands to more than 100,000 values through its aliases (*name); write the values out, or use fewer "
+     "aliases"),
+    ("a: &a\n  b: *a\n", "an alias (*name) at line 1 refers to a structure that contains it; write the value out"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply to be a config; check the brackets"),
+], ids=["billion-laughs", "cycle", "deep"])
+def test_yaml_that_would_not_end(tmp_path: Path, yaml_text: str, message: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ValueError) as caught:
+        load_yaml(path)
+    assert str(caught.value) == f"{path}: {message}"
