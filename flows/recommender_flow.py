@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from pydantic import ValidationError
 
 from checks.errors import ComplianceBlocked, ConfigError
@@ -46,8 +45,9 @@ def load_recommender_config(path: str | Path) -> rec.RecommenderConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"config file {file} not found; `govflow data fetch movielens-100k` writes one")
-    raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    return parse_recommender_config(raw, file.parent.absolute(), str(file))
+    from governance.strict_yaml import load_yaml
+
+    return parse_recommender_config(load_yaml(file), file.parent.absolute(), str(file))
 
 
 def parse_recommender_config(raw: Any, base_dir: Path, source: str) -> rec.RecommenderConfig:
