@@ -357,3 +357,15 @@ def test_yaml_that_would_not_end(tmp_path: Path, yaml_text: str, message: str) -
     with pytest.raises(ValueError) as caught:
         load_yaml(path)
     assert str(caught.value) == f"{path}: {message}"
+
+
+def test_recommender_config_is_read_strictly(tmp_path: Path) -> None:
+    from checks.errors import ConfigError
+    from flows.recommender_flow import load_recommender_config
+
+    path = tmp_path / "govflow.yaml"
+    path.write_text("kind: recommender\npolicy: {}\npolicy: {approvals: []}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_recommender_config(path)
+    assert str(caught.value) == (f"{path}: duplicate key 'policy' at the top level at lines 2 and 3: each key may "
+                                 "appear once (YAML would silently keep the last one); merge them into one")
