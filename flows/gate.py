@@ -1,10 +1,11 @@
 """The pre-deployment gate: one exact model version, checked against the policy, decided, documented.
 
 Validation, performance and fairness run on the version's own held-out data; a check that errors
-blocks (fail closed). The decision (pass or block, each reason, the policy hash) is recorded, then
+blocks (fail closed). The decision (pass or block, each reason, the policy it applied in full) is recorded, then
 the documents (model card, datasheets, Annex IV) are generated from the ledger and stored with the
 version, and the outcome is published as Prefect artifacts. Promotion later needs this decision to
-be a pass for that very version, plus the named approvals the policy requires.
+be a pass for that very version, made by a gate run that completed with its documents stored
+(`governance.gate_runs`), plus the named approvals the policy requires.
 """
 
 from __future__ import annotations
@@ -88,13 +89,14 @@ def decide(suites: list[SuiteResult], errors: list[str]) -> tuple[str, list[str]
 
 
 @task
-def record_gate_decision(version: str, outcome: str, reasons: list[str], policy_hash: str) -> dict[str, Any]:
+def record_gate_decision(version: str, outcome: str, reasons: list[str], policy: dict[str, Any]) -> dict[str, Any]:
+    """The decision, with the policy it applied recorded in full in the same transaction."""
     ledger = get_ledger()
     with ledger.read() as conn:
         ref = registry.resolve(conn, version)
-    row = registry.record_decision(ledger, ref, outcome=outcome, reasons=reasons, policy_hash=policy_hash,
+    row = registry.record_decision(ledger, ref, outcome=outcome, reasons=reasons, policy=policy,
                                    run_id=current_run_id())
-    return {"decision_id": row["id"], "outcome": outcome}
+    return {"decision_id": row["id"], "outcome": outcome, "policy_hash": row["policy_hash"]}
 
 
 @task
@@ -155,12 +157,12 @@ def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
     fairness = next((suite for suite in suites if suite.kind.value == "fairness"), None)
     if fairness is not None:
         store_group_table(ref.id, list(fairness.tables.get("by_group", ())))
-    record_gate_decision(str(ref), outcome, reasons, policy.hash())
+    record_gate_decision(str(ref), outcome, reasons, policy.to_dict())
     try:
         documents = write_documents(config, ref.id)
     except Exception as e:
         reasons = [*reasons, f"documents could not be generated (fail closed): {type(e).__name__}: {e}"]
-        record_gate_decision(str(ref), "block", reasons, policy.hash())
+        record_gate_decision(str(ref), "block", reasons, policy.to_dict())
         raise
     _publish(str(ref), outcome, reasons, policy.hash(), suites)
     return GateOutcome(version=str(ref), outcome=outcome, reasons=tuple(reasons), policy_hash=policy.hash(),

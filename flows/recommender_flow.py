@@ -156,8 +156,8 @@ def gate_recommender(config: rec.RecommenderConfig, version: str, evaluation: Su
     reasons = [f"{r.name} on {r.subject}: {r.observed:.3f} not above {r.threshold:.3f}"
                for r in evaluation.results if r.failed and r.severity.value == "critical"]
     registry.record_decision(ledger, ref, outcome="pass" if evaluation.passed else "block", reasons=reasons,
-                             policy_hash=canon.hash_value({"policy": Policy.from_mapping(config.policy).to_dict(),
-                                                           "evaluation": config.evaluation.model_dump()}), run_id=current_run_id())
+                             policy={"policy": Policy.from_mapping(config.policy).to_dict(),
+                                     "evaluation": config.evaluation.model_dump(mode="json")}, run_id=current_run_id())
     return evaluation  # returned, so its results are recorded again, linked to the version
 
 

@@ -12,15 +12,19 @@ The root-cause view of an incident. For each version it reads what the ledger ho
 * **code**: the training run's code reference, source hash and package versions;
 * **configuration**: the config in force, key by key, and the fairness metric configuration
   (the fully defaulted ``policy.fairness`` with the sensitive features and the policy hashes);
-* **gate decisions** and the **production inputs' drift per feature**: the latest monitoring
-  ``column_drift`` results recorded for each version.
+* **gate decisions**, with the **gate policy** each version's latest decision applied (as recorded
+  with the decision, see `governance.policies`) and exactly which bounds changed between them; the
+  training config above may not be the policy a gate applied, since the config file can be edited
+  between training and gating;
+* the **production inputs' drift per feature**: the latest monitoring ``column_drift`` results
+  recorded for each version.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from governance import lineage_graph as graph
-from governance import registry
+from governance import policies, registry
 from governance.config import parse_config
 from governance.datasets import feature_columns
 from governance.ledger import Ledger
@@ -54,12 +58,13 @@ class VersionDiff:
     fairness_config: dict[str, Any]
     gate: dict[str, Any]
     production_drift: dict[str, Any]
+    gate_policy: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"left": self.left, "right": self.right, "versions": self.versions,
                 "training_data": self.training_data, "features": self.features, "parameters": self.parameters,
                 "code": self.code, "config": self.config, "fairness_config": self.fairness_config,
-                "gate": self.gate, "production_drift": self.production_drift}
+                "gate": self.gate, "production_drift": self.production_drift, "gate_policy": self.gate_policy}
 
     def headline(self) -> list[str]:
         """The differences that matter most, one line each (empty when the versions match)."""
@@ -78,6 +83,8 @@ class VersionDiff:
             lines.append("parameters changed: " + ", ".join(p["key"] for p in self.parameters))
         if self.config:
             lines.append("configuration changed: " + ", ".join(c["key"] for c in self.config))
+        if self.gate_policy.get("headline"):
+            lines.append(self.gate_policy["headline"])
         if self.fairness_config["changed"]:
             lines.append("fairness metric configuration changed: " + ", ".join(self.fairness_config["changed"]))
         if self.code["changed"]:
@@ -244,6 +251,8 @@ def diff_versions(ledger: Ledger, left_ref: str, right_ref: str) -> VersionDiff:
                                      _training_datasets(conn, rows["right"]["training_run_id"]))
         codes = {side: _code(conn, rows[side]["training_run_id"]) for side in rows}
         gates = {side: registry.latest_decision(conn, ref.id) for side, ref in (("left", left), ("right", right))}
+        applied = {side: policies.applied(conn, ref.system, gates[side], str(ref))
+                   for side, ref in (("left", left), ("right", right))}
         drift = {side: latest_column_drift(conn, ref.id) for side, ref in (("left", left), ("right", right))}
         documents = {side: conn.execute(select(Artifact.kind).where(Artifact.model_version_id == ref.id)).scalars().all()
                      for side, ref in (("left", left), ("right", right))}
@@ -274,7 +283,15 @@ def diff_versions(ledger: Ledger, left_ref: str, right_ref: str) -> VersionDiff:
         | {"documents": {side: sorted(set(d)) for side, d in documents.items()}},
         production_drift={"left": drift["left"], "right": drift["right"],
                           "note": "latest monitoring column_drift result per feature (empty: never monitored)"},
+        gate_policy=_gate_policy(applied["left"], applied["right"]),
     )
+
+
+def _gate_policy(left: policies.AppliedPolicy | None, right: policies.AppliedPolicy | None) -> dict[str, Any]:
+    """The policy each side's latest gate decision applied, and the bounds that changed (old -> new)."""
+    return {"left": None if left is None else left.to_dict(), "right": None if right is None else right.to_dict(),
+            "changed": policies.changed_bounds(left.content if left else None, right.content if right else None),
+            "headline": policies.change_line(left, right)}
 
 
 def _fmt(value: Any) -> str:
@@ -304,9 +321,21 @@ def render_text(d: VersionDiff) -> str:
         out.append(f"  {f['feature']:<24} {f['kind'] or '-':<12} distance {_fmt(f['distance'])}")
     out += ["", "parameters:"] + ([f"  {p['key']}: {_fmt(p['left'])} -> {_fmt(p['right'])}" for p in d.parameters] or ["  same"])
     out += ["", "configuration:"] + ([f"  {c['key']}: {_fmt(c['left'])} -> {_fmt(c['right'])}" for c in d.config] or ["  same"])
-    out += ["", "fairness metric configuration:"]
+    out += ["", "fairness metric configuration (of each version's training config):"]
     out.append(f"  policy hash {d.fairness_config['left']['policy_hash'][:12]} -> {d.fairness_config['right']['policy_hash'][:12]}"
                + ("  (changed: " + ", ".join(d.fairness_config["changed"]) + ")" if d.fairness_config["changed"] else "  (same)"))
+    out += ["", "gate policy (what each version's latest gate decision applied):"]
+    for side in ("left", "right"):
+        p = d.gate_policy.get(side)
+        where = "-" if p is None else f"policy {p['policy_hash'][:12]}" + (
+            f" (policies/{p['policy_record']})" if p["policy_record"] else " (content not recorded: decided before policies were)")
+        out.append(f"  {d.versions[side]['version']:<28} {where}")
+    if d.gate_policy.get("changed"):
+        out += [f"  changed: {policies.describe_changes([c])}" for c in d.gate_policy["changed"]]
+    elif d.gate_policy.get("headline"):
+        out.append(f"  {d.gate_policy['headline']}")
+    else:
+        out.append("  same" if d.gate_policy.get("left") and d.gate_policy.get("right") else "  not comparable: a version has no gate decision")
     out += ["", "code:"]
     for side in ("left", "right"):
         c = d.code[side]

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, or_, select
 from checks.errors import InputError
 from governance import canonical as canon
 from governance.ledger import Ledger
+from governance.policies import AppliedPolicy, applied_and_previous
 from governance.schema import (
     Approval,
     Artifact,
@@ -228,6 +229,9 @@ class Evidence:
     generated_at: datetime
     policy_in_force: Mapping[str, Any] = field(default_factory=dict)  #: the policy with its defaults filled in
     policy_hash: str | None = None  #: its hash, as a gate decision records it (None: the policy is invalid)
+    #: the policy the decision in force applied, as recorded with it (else the config snapshot's is in force)
+    applied_policy: AppliedPolicy | None = None
+    previous_policy: AppliedPolicy | None = None  #: that of the system's gate decision before it
     group_table: tuple[Mapping[str, Any], ...] = ()  #: fairness metrics by group, from `group_table_ref`
     group_table_ref: ArtifactFacts | None = None
 
@@ -461,7 +465,11 @@ class _Reader:
         states = _states(conn, tree_ids)
         head = conn.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).one()
         ledger_id = conn.execute(select(AuditEntry.subject).where(AuditEntry.seq == 1)).scalar() or ""
+        applied, previous = applied_and_previous(conn, mv["system"], f"{mv['system']}:{mv['version']}",
+                                                 decisions[-1].id if decisions else None)
         policy, policy_hash = effective_policy(config.get("policy") or {})
+        if applied is not None and applied.content is not None and effective_policy(applied.content)[1] == applied.policy_hash:
+            policy, policy_hash = effective_policy(applied.content)  # what the gate applied, not the training config
         return Evidence(
             version=VersionFacts(
                 id=mv["id"], system=mv["system"], version=mv["version"], fingerprint=mv["fingerprint"],
@@ -476,7 +484,7 @@ class _Reader:
             stages=_stages(conn, [mv_id]).get(mv_id, ()), required_roles=required_roles(config.get("policy") or {}),
             artifacts=artifacts, versions=_versions(conn, mv["system"]), chain_head=ChainHead(int(head[0]), str(head[1])),
             ledger_id=str(ledger_id).removeprefix("ledger "), generated_at=generated_at,
-            policy_in_force=policy, policy_hash=policy_hash,
+            policy_in_force=policy, policy_hash=policy_hash, applied_policy=applied, previous_policy=previous,
         )
 
     def _trees(self, training_root: str | None, decisions: tuple[DecisionFacts, ...],

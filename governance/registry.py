@@ -3,7 +3,8 @@
 Stages: candidate -> approved -> production -> retired, plus suspended (an incident). Every stage
 change is a new `stage_changes` row; the current stage is the latest one. A version reaches
 production only through `promote`, which checks, in the same transaction that writes the change,
-that the gate passed for that exact version, that every role the policy requires approved it (and
+that the gate passed for that exact version (in a gate run that completed with its documents
+stored: `governance.gate_runs`), that every role the policy requires approved it (and
 none rejected it since), and that the system is not frozen.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import Connection, func, select
 from checks.errors import ComplianceBlocked, InputError
 from governance import canonical as canon
 from governance.chained import chained
+from governance.gate_runs import why_not_counted
 from governance.ledger import Ledger, Writer
 from governance.schema import (
     Approval,
@@ -178,6 +181,9 @@ def approve(ledger: Ledger, ref: str, *, approver: str, role: str, reason: str, 
         decision = latest_decision(w.conn, version.id)
         if decision is None:
             raise ComplianceBlocked(f"{version} has not been through the gate; run `govflow run gate -c govflow.yaml --version {version.version}` first")
+        problem = why_not_counted(w.conn, version, decision)
+        if problem:
+            raise ComplianceBlocked(f"cannot approve {version}: {problem}")
         digest, _ = evidence_hash(w.conn, version.id)
         row = w.add(Approval, model_version_id=version.id, role=role, approver=approver, os_user=os_user(),
                     decision="reject" if reject else "approve", rationale=reason, evidence_hash=digest,
@@ -202,6 +208,8 @@ def missing_for_promotion(conn: Connection, version: VersionRef, required_roles:
     decision = latest_decision(conn, version.id)
     if decision is None:
         missing.append(f"no gate decision for {version}: run the gate for this exact version")
+    elif problem := why_not_counted(conn, version, decision):
+        missing.append(problem)
     elif decision["outcome"] != "pass":
         reasons = "; ".join(json.loads(decision["reasons_json"])[:3])
         missing.append(f"the gate blocked {version}: {reasons}")
@@ -274,12 +282,15 @@ def attachment(ledger: Ledger, model_version_id: str, kind: str) -> bytes | None
     return None if content_hash is None else ledger.artifacts.read(content_hash)
 
 
-def record_decision(ledger: Ledger, version: VersionRef, *, outcome: str, reasons: list[str], policy_hash: str,
-                    run_id: str | None) -> dict[str, Any]:
-    """The gate's outcome for one exact version (pass or block), with every reason."""
+def record_decision(ledger: Ledger, version: VersionRef, *, outcome: str, reasons: list[str],
+                    policy: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
+    """The gate's outcome for one exact version (pass or block), with every reason and, in the same
+    transaction, the policy it applied (in full, see `governance.policies`)."""
     assert outcome in ("pass", "block"), outcome
+    from governance.policies import record_policy
     from governance.runs import to_json
 
     with ledger.write(f"gate.{outcome}", str(version)) as w:
+        digest = record_policy(w, version.system, policy, run_id)
         return w.add(Decision, model_version_id=version.id, run_id=run_id, outcome=outcome,
-                     reasons_json=to_json(reasons), policy_hash=policy_hash, decided_at=canon.utc_now())
+                     reasons_json=to_json(reasons), policy_hash=digest, decided_at=canon.utc_now())

@@ -22,7 +22,9 @@ from sqlalchemy import Connection, func, select
 
 from governance import canonical as canon
 from governance import lineage_graph as graph
+from governance.gate_runs import CRASHED, why_not_counted
 from governance.lineage_graph import LINEAGE_KINDS, EdgeView, Entity, RunView, short
+from governance.registry import VersionRef
 from governance.schema import (
     Approval,
     Artifact,
@@ -98,7 +100,9 @@ class Tracer:
             "root_run_id": run.root_run_id, "code_ref": run.code_ref,
             "error_type": run.error_type, "error_message": run.error_message,
         }
-        label = f"{run.kind} {run.name} · {run.state} · run {short(run.id, 13)} · {_when(run.started_at)}"
+        # A flow writes its final state when it ends; none (only "running") after its process died.
+        state = run.state if run.state != "running" else f"{run.state} or {CRASHED}"
+        label = f"{run.kind} {run.name} · {state} · run {short(run.id, 13)} · {_when(run.started_at)}"
         if run.attempt > 1:
             label += f" · attempt {run.attempt}"
         if run.error_type:
@@ -326,13 +330,18 @@ class Tracer:
             root.children.append(Node("stages", "stages: " + " → ".join(s["stage"] for s in stages), {}, [
                 Node("stage", f"{s['stage']} · {_when(s['at'])} · by {s['by']} · {s['reason']}",
                      {"stage": s["stage"], "at": _ts(s["at"]), "by": s["by"], "reason": s["reason"]}) for s in stages]))
-        for d in self.conn.execute(select(Decision).where(Decision.model_version_id == model_version_id)
-                                   .order_by(Decision.audit_seq)).mappings():
+        decisions = self.conn.execute(select(Decision).where(Decision.model_version_id == model_version_id)
+                                      .order_by(Decision.audit_seq)).mappings().all()
+        for d in decisions:
             reasons = json.loads(d["reasons_json"])
+            standing = why_not_counted(self.conn, VersionRef(mv["id"], mv["system"], mv["version"]), d) \
+                if d is decisions[-1] else None
             root.children.append(Node("decision", f"gate {d['outcome']} · {_when(d['decided_at'])} · policy "
-                                      f"{d['policy_hash'][:12]}" + (f" · {'; '.join(map(str, reasons))[:200]}" if reasons else ""),
+                                      f"{d['policy_hash'][:12]}" + (f" · does not count: {standing}" if standing else "")
+                                      + (f" · {'; '.join(map(str, reasons))[:200]}" if reasons else ""),
                                       {"outcome": d["outcome"], "reasons": reasons, "policy_hash": d["policy_hash"],
-                                       "run_id": d["run_id"], "decided_at": _ts(d["decided_at"])}))
+                                       "run_id": d["run_id"], "decided_at": _ts(d["decided_at"])}
+                                      | ({"does_not_count": standing} if standing else {})))
         for a in self.conn.execute(select(Approval).where(Approval.model_version_id == model_version_id)
                                    .order_by(Approval.audit_seq)).mappings():
             root.children.append(Node("approval", f"{a['decision']} by {a['approver']} ({a['role']}, OS user "

@@ -277,6 +277,9 @@ def section_5(e: Evidence) -> list[Item]:
     if e.decision is not None:
         reasons = "; ".join(esc(r) for r in e.decision.reasons) or "no reasons recorded"
         item.fact(f"Tested against them: gate {code(e.decision.outcome)} ({reasons}) ({ref(Ref('decisions', e.decision.id))})")
+        change = model_card.policy_change(e)
+        if change:
+            item.fact(f"The gate policy {change}")
     else:
         item.gap("testing against the policy's thresholds (a gate decision)")
     item.gap("a risk register: the risks identified, estimated and evaluated, and the measures adopted")

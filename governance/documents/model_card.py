@@ -28,6 +28,7 @@ from governance.documents.render import (
     val,
 )
 from governance.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
+from governance.policies import changed_bounds, describe_value
 
 
 def file_name(evidence: Evidence) -> str:
@@ -102,7 +103,21 @@ def policy_hash(e: Evidence) -> str | None:
         return code(e.policy_hash)
     same = ("the policy the gate decision applied" if decision.policy_hash == e.policy_hash else
             f"differs from the policy the gate decision applied, {code(decision.policy_hash)}")
-    return f"{code(e.policy_hash)}: {same} ({ref(Ref('decisions', decision.id))})"
+    record = e.applied_policy.record_id if e.applied_policy is not None else None
+    kept = f", recorded in full as {ref(Ref('policies', record))}" if record and decision.policy_hash == e.policy_hash else ""
+    return f"{code(e.policy_hash)}: {same} ({ref(Ref('decisions', decision.id))}){kept}"
+
+
+def policy_change(e: Evidence) -> str | None:
+    """How the decision's policy differs from that of the system's gate decision before it, bound by bound."""
+    old, new = e.previous_policy, e.applied_policy
+    if old is None or new is None or old.policy_hash == new.policy_hash:
+        return None
+    changes = changed_bounds(old.content, new.content)
+    what = ("; ".join(f"{code('policy.' + c['key'])} {esc(describe_value(c['left']))} -> {esc(describe_value(c['right']))}"
+                      for c in changes) if changes else "the earlier policy's content is not in the ledger")
+    return (f"changed since the previous gate decision of the system ({esc(old.version or '')}, "
+            f"{ref(Ref('decisions', old.decision_id or ''))}, policy {code(old.policy_hash[:12])}): {what}")
 
 
 def _approvals(b: Builder, evidence: Evidence) -> list[str]:
@@ -193,7 +208,12 @@ def render(evidence: Evidence) -> Document:
         ("Variation approaches", (f"bootstrap confidence intervals{' at level ' + ', '.join(levels) if levels else ''}, "
                                   "as recorded with the fairness results") if cis else None),
     ])
-    b.para("The bounds of the policy in force (`policy:` with its defaults):")
+    change = policy_change(e)
+    if change:
+        b.para(f"The gate policy {change}.")
+    applied = e.applied_policy is not None and e.applied_policy.policy_hash == e.policy_hash
+    b.para("The bounds of the policy the gate decision applied (`policy:` with its defaults):" if applied else
+           "The bounds of the policy in force (`policy:` with its defaults):")
     b.table(("Policy key", "Value"), [(code(f"policy.{k}"), val(v)) for k, v in flatten(e.policy_in_force)
                                       if k.split(".")[0] in ("fairness", "performance", "approvals")])
 

@@ -7,9 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+from checks.policy import Policy
 from governance import registry
 from governance.bundle import build_bundle, write_prov
 from governance.ledger import Ledger
+from tests.gate_record import record_completed_gate
 
 CONFIG = {"system": {"name": "loans", "intended_purpose": "Score loan applications of natural persons", "annex_iii": "5(b)"},
           "policy": {"approvals": ["risk_officer"]}}
@@ -21,8 +23,8 @@ def registered(ledger: Ledger) -> str:
         ledger, system="loans", model_data=b"model bytes", fingerprint="fp1:" + "ab" * 32, training_run_id=None,
         hyperparams={"C": 1.0}, config_snapshot=CONFIG, by="ci",
         attachments=[registry.Attachment("model_card", "model-card-loans-v1.md", b"# Model card\n", "text/markdown")])
-    registry.record_decision(ledger, version, outcome="pass", reasons=["all critical results passed"],
-                             policy_hash="0" * 64, run_id=None)
+    record_completed_gate(ledger, version, reasons=["all critical results passed"],
+                          policy=Policy(approvals=["risk_officer"]).to_dict())
     registry.approve(ledger, str(version), approver="Ravi Patel", role="risk_officer", reason="reviewed",
                      required_roles=["risk_officer"])
     return str(version)

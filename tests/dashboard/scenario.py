@@ -15,6 +15,7 @@ from governance import registry
 from governance.ids import new_id
 from governance.ledger import Ledger
 from governance.predictions import PredictionRecord, write_predictions
+from tests.gate_record import record_completed_gate
 
 SNAPSHOT: dict[str, Any] = {
     "system": {"name": "credit-scoring", "intended_purpose": "Assess creditworthiness", "annex_iii": "5(b)"},
@@ -38,7 +39,7 @@ def register(ledger: Ledger, system: str = "credit-scoring", snapshot: dict[str,
 
 def to_production(ledger: Ledger, version: registry.VersionRef) -> None:
     """Gate pass, both approvals, promotion: the only way a version reaches production."""
-    registry.record_decision(ledger, version, outcome="pass", reasons=[], policy_hash="0" * 64, run_id=None)
+    record_completed_gate(ledger, version)
     for role in ROLES:
         registry.approve(ledger, str(version), approver=f"{role} person", role=role, reason="reviewed",
                          required_roles=ROLES)

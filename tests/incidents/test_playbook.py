@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from checks.errors import ComplianceBlocked, InputError
+from checks.policy import Policy
 from governance import incidents, registry
 from governance.ledger import Ledger
+from tests.gate_record import record_completed_gate
 
 SYSTEM = "loans"
 ROLES = ["model_owner", "risk_officer"]
@@ -18,8 +20,8 @@ def version(ledger: Ledger, *, gate: str = "pass", approve: bool = True, promote
     ref = registry.register_version(ledger, system=SYSTEM, model_data=f"model {registry.os_user()}".encode() + bytes(8),
                                     fingerprint="fp1:" + "0" * 64, training_run_id=None, hyperparams={},
                                     config_snapshot=SNAPSHOT, attachments=[], by="tests")
-    registry.record_decision(ledger, ref, outcome=gate, reasons=[] if gate == "pass" else ["fairness: too wide"],
-                             policy_hash="p" * 64, run_id=None)
+    record_completed_gate(ledger, ref, outcome=gate, reasons=[] if gate == "pass" else ["fairness: too wide"],
+                          policy=Policy(approvals=ROLES).to_dict())
     if approve and gate == "pass":
         for person, role in (("Dana Meyer", "model_owner"), ("Ravi Patel", "risk_officer")):
             registry.approve(ledger, str(ref), approver=person, role=role, reason="ok", required_roles=ROLES)

@@ -27,6 +27,7 @@ from governance.datasets import load_training_frame
 from governance.fingerprint import fingerprint_model
 from governance.ledger import Ledger
 from governance.schema import AuditEntry, Prediction, PredictionPayload
+from tests.gate_record import record_completed_gate
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "credit-relaxed.govflow.yaml"
@@ -64,8 +65,7 @@ def put_in_production(ledger: Ledger, config: GovflowConfig | None = None) -> re
     ref = registry.register_version(ledger, system=config.system.name, model_data=modeling.model_bytes(model),
                                     fingerprint=fingerprint_model(model), training_run_id=None, hyperparams={},
                                     config_snapshot=config.snapshot(), attachments=attachments, by="test")
-    registry.record_decision(ledger, ref, outcome="pass", reasons=["test: relaxed policy"],
-                             policy_hash=config.policy_model().hash(), run_id=None)
+    record_completed_gate(ledger, ref, reasons=["test: relaxed policy"], policy=config.policy_model().to_dict())
     roles = list(config.policy_model().approvals)
     for role in roles:
         registry.approve(ledger, str(ref), approver=f"{role} tester", role=role, reason="test", required_roles=roles)
