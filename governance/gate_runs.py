@@ -26,13 +26,15 @@ RERUN = "re-run the gate: govflow run gate -c govflow.yaml --version {number}"
 
 
 def flow_run_id(conn: Connection, run_id: str | None) -> str | None:
-    """The flow run a recorded task belongs to (a flow run is its own)."""
+    """The flow run a recorded task belongs to (a flow run is its own); None outside any flow."""
     if not run_id:
         return None
     row = conn.execute(select(Run.kind, Run.parent_run_id).where(Run.id == run_id, chained(Run))).first()
-    if row is None:
-        return None
-    return str(row[1]) if row[0] == "task" and row[1] else run_id
+    if row is not None and row[0] == "task" and row[1]:
+        parent = row[1]
+        row = conn.execute(select(Run.kind, Run.parent_run_id).where(Run.id == parent, chained(Run))).first()
+        run_id = parent
+    return str(run_id) if row is not None and row[0] == "flow" else None
 
 
 def final_state(conn: Connection, run_id: str) -> tuple[str | None, str | None]:

@@ -43,6 +43,7 @@ from checks.errors import ComplianceBlocked, InputError
 from governance import canonical as canon
 from governance import registry
 from governance.chained import chained
+from governance.gate_runs import why_not_counted
 from governance.ledger import Ledger, Writer
 from governance.schema import (
     Incident,
@@ -341,6 +342,10 @@ def rollback_target(conn: Connection, system: str, exclude: Iterable[str] = ()) 
         decision = registry.latest_decision(conn, mv_id)
         if decision is None or decision["outcome"] != "pass":
             skipped.append((label, "its gate did not pass" if decision else "no gate decision"))
+            continue
+        problem = why_not_counted(conn, registry.VersionRef(mv_id, system, number), decision)
+        if problem:
+            skipped.append((label, problem.split("; re-run")[0]))
             continue
         in_force = registry.approvals_in_force(conn, mv_id)
         missing = [r for r in _required_roles(snapshot) if in_force.get(r, {}).get("decision") != "approve"]

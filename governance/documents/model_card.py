@@ -211,7 +211,8 @@ def render(evidence: Evidence) -> Document:
     change = policy_change(e)
     if change:
         b.para(f"The gate policy {change}.")
-    applied = e.applied_policy is not None and e.applied_policy.policy_hash == e.policy_hash
+    applied = e.applied_policy is not None and e.applied_policy.record_id is not None \
+        and e.applied_policy.policy_hash == e.policy_hash
     b.para("The bounds of the policy the gate decision applied (`policy:` with its defaults):" if applied else
            "The bounds of the policy in force (`policy:` with its defaults):")
     b.table(("Policy key", "Value"), [(code(f"policy.{k}"), val(v)) for k, v in flatten(e.policy_in_force)
