@@ -53,6 +53,12 @@ BUCKET_CHOICES = [("auto", "automatic")] + [(v, v) for v in ("5m", "15m", "1h", 
 FLAG_TITLES = {"disparate_impact": "Disparate impact", "rate_shift": "Sudden shift in the positive rate",
                "unapproved_serving": "Serving outside its approval"}
 NOT_AUDITOR = "that token is not an auditor token (or is unknown): create one with `govflow token create --role auditor`"
+# Bounds of the period asked for: every window, bucket and axis end computed from them stays a valid date.
+MAX_DAYS = 36600
+EARLIEST_END = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_END = datetime(9000, 1, 1, tzinfo=UTC)
+BAD_DAYS = "days: a whole number of days from 1 to {max} (got {days}), e.g. ?days=30"
+BAD_END = "end: a date from 1970-01-01 to 9000-01-01 (got '{text}'), e.g. ?end=2026-05-01"
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
 _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -87,7 +93,20 @@ def _end(text: str | None, clock: Callable[[], datetime]) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise HTTPException(422, f"end '{text}' is not an ISO 8601 date or time, e.g. 2026-05-01 or 2026-05-01T12:00Z") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # a zone offset that moves it past year 1 or 9999
+        moment = EARLIEST_END - timedelta(days=1)
+    if not EARLIEST_END <= moment <= LATEST_END:
+        raise HTTPException(422, BAD_END.format(text=text))
+    return moment
+
+
+def _days(days: int) -> timedelta:
+    """The period's length; bounded so that every date the page computes exists."""
+    if not 1 <= days <= MAX_DAYS:
+        raise HTTPException(422, BAD_DAYS.format(max=MAX_DAYS, days=days))
+    return timedelta(days=days)
 
 
 def _here(request: Request) -> str:
@@ -283,12 +302,12 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
     def index(request: Request, days: int = 30, end: str | None = None) -> Response:
         if (page := refused(request)) is not None:
             return page
-        until = _end(end, clock)
+        period, until = _days(days), _end(end, clock)
         rows = []
         names = system_names()
         for name in names:
             with ledger.read() as conn:
-                data = dd.load_dashboard(conn, name, end=until, period=timedelta(days=days))
+                data = dd.load_dashboard(conn, name, end=until, period=period)
             rows.append({"system": name, "total": data.total,
                          "production": next((v.label for v in data.versions if v.stage == "production"), None),
                          "critical": sum(f.severity == "critical" for f in data.flags),
@@ -306,16 +325,17 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
         names = system_names()
         if system not in names:
             raise HTTPException(404, f"no system named '{system}' in the ledger (known: {', '.join(names) or 'none'})")
-        if days <= 0:
-            raise HTTPException(422, "days must be a positive number of days, e.g. ?days=30")
+        period = _days(days)
         try:
             size = None if bucket == "auto" else dd.parse_duration(bucket)
         except ValueError as e:
-            raise HTTPException(422, str(e)) from None
+            raise HTTPException(422, f"bucket: {e}") from None
+        if size is not None and size > timedelta(days=MAX_DAYS):
+            raise HTTPException(422, f"bucket: at most {MAX_DAYS} days (got '{bucket}')")
         until = _end(end, clock)
         catalog, titles = _catalog(ledger, system)
         with ledger.read() as conn:
-            data = dd.load_dashboard(conn, system, end=until, period=timedelta(days=days), bucket=size,
+            data = dd.load_dashboard(conn, system, end=until, period=period, bucket=size,
                                      catalog=catalog)
         body = _templates.get_template("dashboard_system.html").render(
             title=system, systems=names, data=data, charts=charts(data, titles), plotly_url=PLOTLY_URL,

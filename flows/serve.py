@@ -11,8 +11,9 @@ transaction it checks the version is still in production, so no answer of a susp
 version is ever confirmed (those requests get 503 and may retry).
 
 Status codes: 200 served and recorded; 400 not JSON, or a bad ``X-Request-ID``; 401 no, unknown or
-revoked token; 403 a token of the wrong role; 404 unknown system or prediction; 413 too many records or too
-large a body; 422 a record that does not fit, naming the field (``detail`` as FastAPI gives it: a
+revoked token; 403 a token of the wrong role, or a request sent by a page of another site
+(`flows.serve_guard`); 404 unknown system or prediction; 413 too many records or too large a body
+(refused as it arrives); 415 a body that is not ``application/json``; 422 a record that does not fit, naming the field (``detail`` as FastAPI gives it: a
 list of ``{loc, msg, type}``); 503 no version in production (with the reason), or the ledger could
 not be written (nothing is served unrecorded), or its token table could not be read (no request
 passes unchecked).
@@ -45,12 +46,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.errors import ComplianceBlocked, InputError, LedgerError
+from flows.anchoring import PeriodicAnchor
 from flows.serve_audit import HTTPProblem, install_audit_routes, render_docs
+from flows.serve_guard import RequestGuard, json_content_type, rebound_origin
 from flows.serve_workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
 from flows.serving import NotInProduction, ServedModel, UnknownSystem, load_production
 from governance import canonical as canon
 from governance import predictions as preds
 from governance import registry, tokens
+from governance.anchor_settings import resolve as resolve_anchors
 from governance.ids import new_id
 from governance.ledger import Ledger
 
@@ -75,6 +79,7 @@ EMPTY = "the batch is empty: send at least one record"
 TOO_MANY = "a batch of {count} records is over the limit of {limit} per request: split it"
 TOO_LARGE = "the request body is over {limit} bytes: split the batch"
 BAD_REQUEST_ID = "X-Request-ID: use 1 to 64 letters, digits or . _ : @ -"
+TOO_DEEP = "the request body is JSON nested more than the parser allows: send records as flat objects of feature values"
 
 log = structlog.get_logger("govflow.serve")
 
@@ -142,6 +147,8 @@ class Auth:
             host = request.client.host if request.client else "unknown"
             if self._table() or host not in LOOPBACK:  # revoked tokens count: revoking all does not reopen
                 raise HTTPProblem(401, NEED_OPERATOR, {"WWW-Authenticate": "Bearer"})
+            if (rebound := rebound_origin(request.headers.get("origin"))) is not None:
+                raise HTTPProblem(403, rebound)
             return f"anonymous@{host}"
         if info.role != "operator":
             raise HTTPProblem(403, WRONG_ROLE.format(role=info.role, action="request predictions", needed="operator"))
@@ -201,6 +208,8 @@ def parse_records(body: bytes) -> tuple[list[Any], bool]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise HTTPProblem(400, NOT_JSON.format(error=str(e).splitlines()[0])) from None
+    except RecursionError:
+        raise HTTPProblem(400, TOO_DEEP) from None
     if isinstance(data, dict) and set(data) == {"records"}:
         data = data["records"]
         if not isinstance(data, list):
@@ -250,7 +259,9 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json"
          "required": ["records"], "description": "A batch of records."}]},
     "example": RECORD_EXAMPLE}}}}
 ERRORS = {code: {"description": text} for code, text in (
-    (400, "Not JSON, or a bad X-Request-ID"), (401, "No, unknown or revoked token"), (403, "A token of the wrong role"),
+    (400, "Not JSON, or a bad X-Request-ID"), (401, "No, unknown or revoked token"),
+    (403, "A token of the wrong role, or a request from a page of another site"),
+    (415, "A body that is not Content-Type: application/json"),
     (404, "Unknown system"), (413, f"More than {MAX_BATCH} records, or a body over {MAX_BODY} bytes"),
     (422, "A record does not fit the input schema; each error names its field"),
     (503, "No version in production (with the reason), the ledger could not be written, or its tokens read"))}
@@ -303,6 +314,7 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
     scorer = BatchScorer(yield_to=committer if committer.in_process else None)
     state = ServeState(ledger, Auth(ledger), Models(ledger), committer, scorer, record)
     checkpointer = Checkpointer(ledger)
+    anchorer = PeriodicAnchor(ledger, resolve_anchors())  # the head, published off the request path
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
@@ -310,10 +322,12 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
         if record:
             checkpointer.start()
             state.committer.start()
+            anchorer.start()
         yield
         state.committer.stop()
         state.scorer.stop()
         checkpointer.stop()
+        anchorer.stop()
         log.info("serve.stopped", commits=state.committer.batches, model_calls=state.scorer.calls,
                  rows_scored=state.scorer.rows)
 
@@ -321,6 +335,7 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
                   description="Predictions from the model versions in production, every one recorded in the "
                               "govflow ledger; read-only audit endpoints for auditors.")
     app.state.govflow = state
+    app.add_middleware(RequestGuard, max_body=MAX_BODY)  # type: ignore[arg-type]
 
     @app.exception_handler(HTTPProblem)
     async def _problem(request: Request, exc: HTTPProblem) -> Response:
@@ -340,6 +355,8 @@ def create_app(ledger: Ledger, *, benchmark_baseline_unrecorded: bool = False,
             if not REQUEST_ID.fullmatch(request_id):
                 request_id = fields["request_id"] = new_id()
                 raise HTTPProblem(400, BAD_REQUEST_ID)
+            if (not_json := json_content_type(request.headers.get("content-type"))) is not None:
+                raise HTTPProblem(415, not_json)
             caller = state.auth.operator(request)
             records, is_batch = parse_records(await request.body())
             fields["records"] = len(records)
@@ -438,6 +455,8 @@ def run(ledger: Ledger, *, host: str = "127.0.0.1", port: int = 8000,
     ``app`` replaces `create_app(ledger)` (the benchmark passes its baseline, under the same server)."""
     import uvicorn
 
+    from flows.serve_socket import listen
+
     check_host(ledger, host)
     configure_logging()
     # The writer thread gives up the GIL around each SQLite/PostgreSQL call and must win it back
@@ -445,8 +464,9 @@ def run(ledger: Ledger, *, host: str = "127.0.0.1", port: int = 8000,
     # waits tens of milliseconds for it, and every waiting request with it.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     app = app or create_app(ledger)
+    sock = listen(host, port)  # bound here: a busy port is exit 2, and "serving" is said only once it listens
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     if on_ready:
         on_ready(f"http://{host}:{port}")
-    server.run()
+    server.run(sockets=[sock])

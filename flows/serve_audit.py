@@ -22,6 +22,7 @@ log = structlog.get_logger("govflow.serve")
 AUDIT_ERRORS = {code: {"description": text} for code, text in (
     (401, "No, unknown or revoked token"), (403, "Not an auditor token"), (404, "Unknown prediction or version"),
     (422, "A bad query parameter"))}
+BAD_VERSION = "version '{version}': a number (1, 2, ...), 'latest' or 'production'; numbers in the digits 0-9, at most 9 of them"
 
 
 class HTTPProblem(Exception):
@@ -66,6 +67,8 @@ def install_audit_routes(app: FastAPI, state: ServeState) -> None:
         """How it was made, its checks, decisions, approvals and documents, and where it was used.
         ``version`` is a number, ``latest`` or ``production``."""
         guarded(request, "model")
+        if version not in ("latest", "production") and not (version.isascii() and version.isdigit() and len(version) < 10):
+            raise HTTPProblem(422, BAD_VERSION.format(version=version))
         with state.ledger.read() as conn:
             try:
                 ref = registry.resolve(conn, f"{name}:{version}")
@@ -83,7 +86,7 @@ def install_audit_routes(app: FastAPI, state: ServeState) -> None:
 
 def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, until: str | None,
                      limit: int) -> dict[str, Any]:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from sqlalchemy import select
 
@@ -100,7 +103,8 @@ def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, u
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 raise ValueError("no time zone")
-        except ValueError:
+            moment = moment.astimezone(UTC)  # as it is stored; past year 1 or 9999 in UTC is no time
+        except (ValueError, OverflowError):
             raise HTTPProblem(422, [{"loc": ["query", name], "msg": f"{name}: an RFC 3339 time with a zone, "
                                      "e.g. 2026-01-31T00:00:00Z", "type": "datetime"}]) from None
         query = query.where(Prediction.served_at >= moment if op == "ge" else Prediction.served_at < moment)

@@ -229,9 +229,13 @@ def parse_duration(text: str) -> timedelta:
     """``15m``, ``6h``, ``30d``, ``2w`` as a timedelta; anything else is a `ValueError` with the fix."""
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     number, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    if unit not in units or not number.isdigit() or int(number) <= 0:
+    # ASCII digits only: `str.isdigit` also takes '²' (which `int` refuses) and '١' (which it reads as 1).
+    if unit not in units or not (number.isascii() and number.isdigit()) or int(number) <= 0:
         raise ValueError(BAD_DURATION.format(text=text))
-    return timedelta(**{units[unit]: int(number)})
+    try:
+        return timedelta(**{units[unit]: int(number)})
+    except OverflowError:
+        raise ValueError(BAD_DURATION.format(text=text)) from None
 
 
 def auto_bucket(start: datetime, end: datetime) -> timedelta:

@@ -76,7 +76,7 @@ def test_errors(client: TestClient, sqlite_ledger: Ledger) -> None:
     unknown = client.get("/dashboard/nope", headers=headers)
     assert (unknown.status_code, unknown.json()["detail"]) == (404, "no system named 'nope' in the ledger (known: credit-scoring)")
     bad = client.get("/dashboard/credit-scoring", headers=headers, params={"bucket": "3y"})
-    assert (bad.status_code, bad.json()["detail"]) == (422, "'3y' is not a duration: write a number and a unit, e.g. 15m, 6h, 30d")
+    assert (bad.status_code, bad.json()["detail"]) == (422, "bucket: '3y' is not a duration: write a number and a unit, e.g. 15m, 6h, 30d")
     bad_end = client.get("/dashboard/credit-scoring", headers=headers, params={"end": "yesterday"})
     assert bad_end.status_code == 422
     assert bad_end.json()["detail"] == ("end 'yesterday' is not an ISO 8601 date or time, e.g. 2026-05-01 or "

@@ -50,7 +50,8 @@ def test_1000_concurrent_requests_are_1000_durable_records(served: tuple[Ledger,
     ledger, _ = served
     with server(ledger) as (base, process):
         before = counts(ledger)
-        bad = [httpx.post(f"{base}/predict/credit-scoring", content=b"{oops", timeout=60),
+        bad = [httpx.post(f"{base}/predict/credit-scoring", content=b"{oops", timeout=60,
+                          headers={"Content-Type": "application/json"}),
                httpx.post(f"{base}/predict/no-such-system", json=records(1)[0], timeout=60),
                httpx.post(f"{base}/predict/credit-scoring", json=records(1001), timeout=60),
                httpx.post(f"{base}/predict/credit-scoring", json=[*records(5), {"duration_in_month": 1}], timeout=60)]
