@@ -16,13 +16,16 @@ import sys
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks.errors import GovflowError
 from governance.anchor_settings import AnchorSettings
 from governance.anchors import AnchorError, FolderSink, HeadsFile, HttpSink, Sink, current_head, home_log
 from governance.ledger import Ledger
 from governance.runs import RunRecord
+
+if TYPE_CHECKING:
+    from governance.anchor_keys import Signer
 
 log = logging.getLogger("govflow.anchors")
 _last_flow_run: list[str] = []  # the Prefect id of the last root govflow flow run of this process
@@ -45,12 +48,13 @@ def sinks(settings: AnchorSettings, home: Path, *, with_home_log: bool = True) -
     return made
 
 
-def publish(ledger: Ledger, settings: AnchorSettings) -> list[str]:
+def publish(ledger: Ledger, settings: AnchorSettings, signer: Signer | None = None) -> list[str]:
     """Publish the ledger's head everywhere; warnings for the external sinks that failed.
 
-    heads.log failing raises `AnchorError` after the others were tried.
+    heads.log failing raises `AnchorError` after the others were tried. ``signer``: the settings' key,
+    when the caller loaded it already.
     """
-    head = current_head(ledger, settings.signer())
+    head = current_head(ledger, signer or settings.signer())
     warnings, local_error = [], None
     for sink in sinks(settings, ledger.home):
         try:
@@ -111,6 +115,7 @@ class PeriodicAnchor:
     def __init__(self, ledger: Ledger, settings: AnchorSettings, every_s: float = 1.0) -> None:
         self.ledger = ledger
         self.settings = settings
+        self.signer = settings.signer()  # a key that cannot be used stops serve before it starts
         self.every_s = every_s
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
@@ -120,16 +125,16 @@ class PeriodicAnchor:
     def start(self) -> None:
         if self.thread is not None:
             return
-        self.settings.signer()  # a key that cannot be used stops serve at start, not silently later
         self.last = self.ledger.head()
         self.thread = threading.Thread(target=self._run, name="govflow-anchor", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
+        if self.thread is None:
+            return
         self.stopped.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-            self.thread = None
+        self.thread.join(timeout=10)
+        self.thread = None
         self.tick()  # what was written since the last tick
 
     def _run(self) -> None:
@@ -141,7 +146,7 @@ class PeriodicAnchor:
             head = self.ledger.head()
             if head == self.last:
                 return
-            for warning in publish(self.ledger, self.settings):
+            for warning in publish(self.ledger, self.settings, self.signer):
                 log.warning(warning)
             self.last = head
             self.published += 1
@@ -166,9 +171,12 @@ def check(ledger: Ledger, settings: AnchorSettings, *, everywhere: bool) -> Any:
 
 
 def record_verified(ledger: Ledger, seq: int, entry_hash: str, settings: AnchorSettings) -> None:
-    """An intact verify appends the head it checked to heads.log (signed when a key is configured)."""
+    """An intact verify appends the head it checked to heads.log: signed with the key when there is
+    one; not at all where heads must be signed and this user has only the public key (an auditor)."""
     from governance.anchors import Head, home_log
     from governance.canonical import format_ts, utc_now
 
+    if settings.public_key and not settings.key:
+        return
     head = Head(ledger.ledger_id(), seq, entry_hash, format_ts(utc_now())).signed(settings.signer())
     home_log(ledger.home).publish(head)

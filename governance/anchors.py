@@ -140,6 +140,8 @@ class HeadsFile:
         self.warnings = []
         if self.path.is_dir():
             raise AnchorError(f"{self.path} is a directory, not a file of chain heads; move it away")
+        if self.path.exists() and not self.path.is_file():  # a device would never end (/dev/zero, /dev/full)
+            raise AnchorError(f"{self.path} is not a regular file of chain heads; replace it with the file itself")
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
