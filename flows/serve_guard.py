@@ -60,13 +60,19 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 def cross_site(scope: Scope) -> str | None:
     """Why a state-changing request comes from a page of another site, or None when it does not."""
-    site = _header(scope, b"sec-fetch-site")
+    site = origin = host = None
+    for key, value in scope["headers"]:
+        if key == b"sec-fetch-site":
+            site = value
+        elif key == b"origin":
+            origin = value
+        elif key == b"host":
+            host = value
     if site in (b"cross-site", b"same-site"):
-        return f"Sec-Fetch-Site is {site.decode('latin-1')}"
-    origin = _header(scope, b"origin")
+        return f"Sec-Fetch-Site is {site.decode('latin-1')}"  # type: ignore[union-attr]
     if origin is None:
         return None
-    own = f"{scope.get('scheme', 'http')}://".encode() + (_header(scope, b"host") or b"")
+    own = f"{scope.get('scheme', 'http')}://".encode() + (host or b"")
     if origin.lower() != own.lower():
         return f"Origin {origin.decode('latin-1')} is not this server ({own.decode('latin-1')})"
     return None
@@ -101,22 +107,14 @@ class RequestGuard:
             if why is not None:
                 await answer(send, 403, CROSS_SITE.format(why=why))
                 return
-        length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            await answer(send, 413, TOO_LARGE.format(limit=self.max_body), close=True)
-            return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+            length = _header(scope, b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                await answer(send, 413, TOO_LARGE.format(limit=self.max_body), close=True)
+                return
         try:
-            await self.app(scope, self._counting(receive), sending)
+            await self.app(scope, self._counting(receive), send)
         except BodyTooLarge:
-            if started:
-                raise
+            # Raised only by a read of the body, which every route completes before it answers.
             await answer(send, 413, TOO_LARGE.format(limit=self.max_body), close=True)
 
     def _counting(self, receive: Receive) -> Receive:
