@@ -97,7 +97,7 @@ def snapshot(ledger: Ledger, tmp_path: Path) -> str:
     """A copy of the whole ledger as it is now: a backup file (SQLite) or database (PostgreSQL)."""
     if ledger.is_sqlite:
         copy = tmp_path / "backup.db"
-        with sqlite3.connect(ledger.engine.url.database) as src, sqlite3.connect(copy) as dst:
+        with sqlite3.connect(str(ledger.engine.url.database)) as src, sqlite3.connect(copy) as dst:
             src.backup(dst)
         return str(copy)
     url = make_url(db_url(ledger))
@@ -114,7 +114,7 @@ def snapshot(ledger: Ledger, tmp_path: Path) -> str:
 def restore(ledger: Ledger, older: str) -> str:
     """Put the older copy in the ledger's place; returns the URL the rolled-back ledger is at."""
     if ledger.is_sqlite:
-        with sqlite3.connect(older) as src, sqlite3.connect(ledger.engine.url.database) as dst:
+        with sqlite3.connect(older) as src, sqlite3.connect(str(ledger.engine.url.database)) as dst:
             src.backup(dst)
         return db_url(ledger)
     return older  # the server now answers with yesterday's database
