@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -80,17 +80,19 @@ def verify(
 ) -> None:
     """Recompute the hash chain, check every history row and re-hash every stored file."""
     from flows import anchoring
-    from governance.verify import Finding
+    from governance.verify import Finding, open_for_verify
     from governance.verify import verify as run_verify
 
     c = ctx(typer_ctx)
-    ledger = c.ledger()
+    ledger = open_for_verify(c.db, c.home)  # read-only (never created nor migrated), and the ledger this home recorded
     if config is not None:
         from governance.config import load_config
 
         c.anchors_config = load_config(config)
     anchor_settings = c.anchor_settings()
     report = run_verify(ledger, [head] if head else [])
+    if not report.has_entry(1):  # no genesis entry, no ledger id: no anchor can be matched; the chain says why
+        _tampering_found(report)
     checked = anchoring.check(ledger, anchor_settings, everywhere=anchors)
     for warning in checked.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -106,6 +108,10 @@ def verify(
             typer.echo("anchors agree: " + "; ".join(f"{name} ({count} head(s), latest seq {checked.latest[name]})"
                                                      for name, count in checked.checked.items()))
         return
+    _tampering_found(report)
+
+
+def _tampering_found(report: Any) -> NoReturn:
     ordered = report.ordered()
     typer.echo(f"TAMPERING FOUND: {len(ordered)} finding(s); first broken: {ordered[0]}", err=True)
     for finding in ordered[1:20]:

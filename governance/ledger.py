@@ -29,10 +29,12 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
-from checks.errors import LedgerError
+from checks.errors import LedgerError, TamperingError
 from governance import canonical as canon
+from governance import ledger_readonly as readonly
 from governance.artifacts import ArtifactStore
 from governance.ids import new_id
+from governance.ledger_identity import Identity, of_ledger, remember
 from governance.pg_locks import lock_migrations, lock_writes, schema_state
 from governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
 
@@ -63,6 +65,17 @@ REPLACED = (
     "the ledger file {where} was removed or replaced while govflow had it open; nothing more can be "
     "recorded in it. Restore it (or point --db at the right file) and run again."
 )
+HOME_NOT_A_FOLDER = "the govflow home {home} is a file, not a folder: point --home (or GOVFLOW_HOME) at a folder."
+NO_FOLDER = (
+    "cannot create the folder {folder} for the ledger file ({reason}): a file is in the way, or it is not writable. "
+    "Point --db (or GOVFLOW_DB_URL) at a path inside a writable folder."
+)
+SQLITE_READ_ONLY = readonly.FILE_MAY_NOT_BE_WRITTEN
+EMPTY_CHAIN = "the ledger at {where} has no audit entries at all: its chain was deleted. Run `govflow verify` for the details."
+NO_GENESIS = (
+    "the ledger at {where} has lost its genesis entry (seq 1), which carries its id: its chain was cut. "
+    "Run `govflow verify` for the details."
+)
 BAD_URL = "cannot parse the ledger URL '{url}': use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME."
 
 
@@ -74,6 +87,17 @@ def resolve_home(home: str | Path | None = None) -> Path:
 def resolve_url(url: str | None, home: Path) -> str:
     """The ledger URL: ``--db``, else ``GOVFLOW_DB_URL``, else the SQLite file in the home."""
     return url or os.environ.get("GOVFLOW_DB_URL") or f"sqlite:///{home / 'ledger.db'}"
+
+
+def identity_key(url: str | None, home: Path) -> str:
+    """Where the ledger is, as the home records its identity: the backend's URL without driver nor
+    password (``postgresql://`` and ``postgresql+psycopg://`` are one database), a SQLite file by its absolute path."""
+    driver_url, _ = _driver_url(resolve_url(url, home))
+    file = readonly.sqlite_file(driver_url)
+    if file is not None:
+        return f"sqlite:///{file}"
+    plain = driver_url.set(drivername=driver_url.get_backend_name(), password=None)
+    return str(plain.render_as_string(hide_password=True))
 
 
 def _driver_url(url: str) -> tuple[Any, str]:
@@ -295,19 +319,32 @@ class Ledger:
         return self.engine.dialect.name == "sqlite"
 
     @classmethod
-    def open(cls, url: str | None = None, home: str | Path | None = None) -> Ledger:
-        """Open (creating and migrating as needed) the ledger; bad input raises `LedgerError`."""
+    def open(cls, url: str | None = None, home: str | Path | None = None, *, read_only: bool = False) -> Ledger:
+        """Open the ledger; bad input raises `LedgerError`.
+
+        For writing (the default) it is created and migrated as needed, and the home records its
+        identity (`governance.ledger_identity`). ``read_only`` (verify) opens an existing ledger at
+        the current schema version and never writes to it, nor to the home (`governance.ledger_readonly`).
+        """
         home_path = resolve_home(home)
+        if home_path.exists() and not home_path.is_dir():
+            raise LedgerError(HOME_NOT_A_FOLDER.format(home=home_path))
         driver_url, shown = _driver_url(resolve_url(url, home_path))
-        if driver_url.get_backend_name() == "sqlite" and driver_url.database:
-            Path(driver_url.database).parent.mkdir(parents=True, exist_ok=True)
+        if read_only:
+            return cls._open_read_only(driver_url, shown, home_path)
+        file = readonly.sqlite_file(driver_url)
+        if file is not None:
+            _make_folder(file.parent)
         engine = _make_engine(driver_url)
         ledger = cls(engine, home_path, shown)
         try:
             ledger._migrate()
-            if driver_url.get_backend_name() == "sqlite" and driver_url.database not in (None, "", ":memory:"):
+            if file is not None:
                 ledger._file = Path(driver_url.database)
                 ledger._inode = os.stat(ledger._file).st_ino
+            found = ledger._identity_or_none()
+            if found is not None:  # a ledger whose genesis is gone is not adopted: verify reports it
+                remember(home_path, identity_key(url, home_path), found)
         except LedgerError:
             engine.dispose()
             raise
@@ -316,11 +353,19 @@ class Ledger:
             raise ledger._explain(e) from e
         return ledger
 
+    @classmethod
+    def _open_read_only(cls, driver_url: Any, shown: str, home: Path) -> Ledger:
+        from alembic.script import ScriptDirectory
+
+        known = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        try:
+            engine = readonly.open_engine(driver_url, shown, VERSION_TABLE, known)
+        except (OperationalError, DatabaseError) as e:
+            raise _explain(shown, e) from e
+        return cls(engine, home, shown)
+
     def _explain(self, error: Exception) -> LedgerError:
-        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
-        if _corrupt(error):
-            return LedgerError(CORRUPT.format(where=self.url.removeprefix("sqlite:///"), reason=reason))
-        return LedgerError(UNREACHABLE.format(where=self.url, reason=reason))
+        return _explain(self.url, error)
 
     def _migrate(self) -> None:
         from alembic import command  # imported here: opening an up-to-date ledger should stay cheap
@@ -364,13 +409,19 @@ class Ledger:
     @contextmanager
     def write(self, event_type: str, subject: str) -> Iterator[Writer]:
         """One transaction: rows added to the writer land with exactly one audit entry."""
-        with self._write_connection() as conn, conn.begin():
-            if not self.is_sqlite:
-                lock_writes(conn)
-            self._check_file()
-            writer = Writer(conn)
-            yield writer
-            writer._commit(event_type, subject)
+        try:
+            with self._write_connection() as conn, conn.begin():
+                if not self.is_sqlite:
+                    lock_writes(conn)
+                self._check_file()
+                writer = Writer(conn)
+                yield writer
+                writer._commit(event_type, subject)
+        except DBAPIError as e:
+            refused = readonly.write_refused(self.url, self.engine.url.username, e)
+            if refused is None:
+                raise
+            raise refused from e
 
     @contextmanager
     def _write_connection(self) -> Iterator[Connection]:
@@ -423,13 +474,24 @@ class Ledger:
         with self.read() as conn:
             row = conn.execute(
                 select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
-            ).one()
+            ).first()
+        if row is None:
+            raise TamperingError(EMPTY_CHAIN.format(where=self.url))
         return int(row[0]), str(row[1])
 
-    def ledger_id(self) -> str:
+    def identity(self) -> Identity:
+        """The ledger's id and genesis hash; `TamperingError` when its genesis entry is gone."""
+        found = self._identity_or_none()
+        if found is None:
+            raise TamperingError(NO_GENESIS.format(where=self.url))
+        return found
+
+    def _identity_or_none(self) -> Identity | None:
         with self.read() as conn:
-            subject = conn.execute(select(AuditEntry.subject).where(AuditEntry.seq == 1)).scalar_one()
-        return str(subject).removeprefix("ledger ")
+            return of_ledger(conn)
+
+    def ledger_id(self) -> str:
+        return self.identity().ledger_id
 
     def close(self) -> None:
         with self._write_lock:
@@ -437,6 +499,24 @@ class Ledger:
                 self._write_conn.close()
             self._write_conn = None
         self.engine.dispose()
+
+
+def _explain(where: str, error: Exception) -> LedgerError:
+    """A database error met while opening or reading, as the user's problem to fix."""
+    reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+    if _corrupt(error):
+        return LedgerError(CORRUPT.format(where=where.removeprefix("sqlite:///"), reason=reason))
+    if where.startswith("sqlite") and any(s in reason for s in ("readonly", "read-only", "unable to open")):
+        return LedgerError(SQLITE_READ_ONLY.format(where=where.removeprefix("sqlite:///"), reason=reason))
+    return LedgerError(UNREACHABLE.format(where=where, reason=reason))
+
+
+def _make_folder(folder: Path) -> None:
+    """The ledger file's folder, created as needed; a file in the way or no permission is the user's to fix."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LedgerError(NO_FOLDER.format(folder=folder, reason=e.strerror or e)) from e
 
 
 def _corrupt(error: Exception) -> bool:

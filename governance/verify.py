@@ -17,11 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Connection, Table, func, select
 
 from governance import canonical as canon
-from governance.ledger import TABLES, Ledger, row_hash
+from governance import ledger_identity as identity
+from governance.ledger import TABLES, Ledger, identity_key, row_hash
+from governance.ledger_readonly import LedgerMissing
 from governance.schema import Artifact, AuditEntry, ModelVersion, Prediction, PredictionPayload, PurgedPayload
 from governance.schema_check import check_schema
 
@@ -62,6 +65,22 @@ class Report:
     def first(self) -> Finding | None:
         ordered = self.ordered()
         return ordered[0] if ordered else None
+
+
+def open_for_verify(url: str | None, home: Path) -> Ledger:
+    """The ledger to verify, opened read-only; `TamperingError` when the home recorded another one, or one now gone."""
+    key = identity_key(url, home)
+    try:
+        ledger = Ledger.open(url, home, read_only=True)
+    except LedgerMissing:
+        identity.check(home, key, None, present=False)
+        raise
+    try:
+        identity.check(home, key, ledger._identity_or_none())
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
 
 
 def verify(ledger: Ledger, heads: list[str] = ()) -> Report:  # type: ignore[assignment]

@@ -163,17 +163,10 @@ def test_internal_error_is_one_line_and_logs_the_traceback(tmp_path: Path) -> No
     assert "IsADirectoryError" in logged
 
 
-def test_internal_error_when_the_home_is_a_file(tmp_path: Path) -> None:
+def test_home_that_is_a_file_is_bad_input(tmp_path: Path) -> None:
+    """`--home` naming a file: exit 2 saying so, for verify and for a command that records alike."""
     home = tmp_path / "not-a-dir"
     home.write_text("")
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    env_tmp = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = str(scratch)  # govflow() passes the environment on
-    try:
-        line = one_line_error(govflow("verify", home=home), code=3)
-    finally:
-        os.environ.pop("TMPDIR") if env_tmp is None else os.environ.__setitem__("TMPDIR", env_tmp)
-    assert line.startswith("internal error: FileExistsError: ")
-    assert line.endswith(f"(traceback in {scratch / 'govflow.log'})")
-    assert "Traceback (most recent call last):" in (scratch / "govflow.log").read_text()
+    for args in (("verify",), ("token", "create", "--role", "auditor")):
+        line = one_line_error(govflow(*args, home=home))
+        assert line == f"error: the govflow home {home} is a file, not a folder: point --home (or GOVFLOW_HOME) at a folder."
