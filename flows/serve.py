@@ -48,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from checks.errors import ComplianceBlocked, InputError, LedgerError
 from flows.anchoring import PeriodicAnchor
 from flows.serve_audit import HTTPProblem, install_audit_routes, render_docs
-from flows.serve_guard import RequestGuard, json_content_type, rebound_origin
+from flows.serve_guard import RequestGuard, bad_text, json_content_type, rebound_origin
 from flows.serve_workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
 from flows.serving import NotInProduction, ServedModel, UnknownSystem, load_production
 from governance import canonical as canon
@@ -210,6 +210,8 @@ def parse_records(body: bytes) -> tuple[list[Any], bool]:
         raise HTTPProblem(400, NOT_JSON.format(error=str(e).splitlines()[0])) from None
     except RecursionError:
         raise HTTPProblem(400, TOO_DEEP) from None
+    if (unstorable := bad_text(body, data)) is not None:
+        raise HTTPProblem(400, unstorable)
     if isinstance(data, dict) and set(data) == {"records"}:
         data = data["records"]
         if not isinstance(data, list):

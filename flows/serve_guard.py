@@ -22,6 +22,7 @@ above, a page cannot post predictions even to a server that has no token yet.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -150,3 +151,35 @@ def rebound_origin(origin: str | None) -> str | None:
     host = origin.partition("://")[2].lower()
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     return None if name in LOOPBACK_NAMES else REBOUND.format(host=host)
+
+
+# A JSON escape that may stand for a NUL or half a surrogate pair; only bodies holding one are walked.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+BAD_TEXT = ("the request body holds a string with {what} at {where}: text must be valid Unicode without NUL "
+            "characters (it is stored, hashed and compared as UTF-8)")
+
+
+def bad_text(body: bytes, data: Any) -> str | None:
+    """Why a parsed body's text cannot be stored (a NUL, or a lone surrogate such as ``"\\ud800"``), or None.
+
+    ``json.loads`` accepts both, but neither encodes as UTF-8 for hashing (lone surrogates) nor fits
+    in a PostgreSQL text column (NUL). Bodies without such an escape (nearly all) are not walked."""
+    if _SUSPECT_ESCAPE.search(body) is None:
+        return None
+    stack: list[tuple[Any, str]] = [(data, "body")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((key, f"{where} (a key)"))
+                stack.append((item, f"{where}.{key}" if isinstance(key, str) and key.isprintable() else where))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return BAD_TEXT.format(what="a NUL character", where=where)
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return BAD_TEXT.format(what="an unpaired surrogate (\\ud800-\\udfff)", where=where)
+    return None

@@ -153,6 +153,49 @@ def test_odd_values_in_a_record(open_server: tuple[str, Ledger], value: str) -> 
             assert problem(response)
 
 
+def unstorable_bodies() -> dict[str, bytes]:
+    """Bodies JSON accepts whose text cannot be stored: a NUL (PostgreSQL text refuses it) or half a
+    surrogate pair (no UTF-8 for it, so nothing to hash)."""
+    record = records(1)[0]
+    text = json.dumps(record)
+    purpose, sex = json.dumps(record["purpose"]), json.dumps(record["sensitive"]["personal_status_and_sex"])
+    return {"a feature": text.replace(purpose, '"\\ud800"').encode(),
+            "a sensitive attribute": text.replace(sex, '"x\\udc00"').encode(),
+            "the subject id": (text[:-1] + ', "subject_id": "\\ud83d"}').encode(),
+            "a key": (text[:-1] + ', "\\udfff": 1}').encode(),
+            "a NUL subject id": (text[:-1] + ', "subject_id": "a\\u0000b"}').encode(),
+            "a NUL in a batch": ("[" + text + "," + text.replace(sex, '"\\u0000"') + "]").encode()}
+
+
+@pytest.mark.parametrize("where", list(unstorable_bodies()))
+def test_text_that_cannot_be_stored_is_400(open_server: tuple[str, Ledger], where: str) -> None:
+    base, ledger = open_server
+    before = counts(ledger)
+    response = httpx.post(f"{base}/predict/{SYSTEM}", content=unstorable_bodies()[where],
+                          headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 400, response.text[:300]
+    message = problem(response)
+    assert message.startswith("the request body holds a string with ")
+    assert ("a NUL character" if "NUL" in where else "an unpaired surrogate (\\ud800-\\udfff)") in message
+    assert counts(ledger) == before
+
+
+def test_unstorable_text_on_both_backends(served: tuple[Ledger, Any]) -> None:
+    ledger, _ = served
+    with server(ledger) as (base, _):
+        before = counts(ledger)
+        for where, body in unstorable_bodies().items():
+            response = httpx.post(f"{base}/predict/{SYSTEM}", content=body, headers={"Content-Type": "application/json"},
+                                  timeout=60)
+            assert response.status_code == 400, (where, response.text[:300])
+        assert counts(ledger) == before
+        emoji = json.dumps({**records(1)[0], "subject_id": "applicant \U0001f600"})  # an escaped surrogate *pair*
+        assert "\\ud83d\\ude00" in emoji
+        response = httpx.post(f"{base}/predict/{SYSTEM}", content=emoji, headers={"Content-Type": "application/json"},
+                              timeout=60)
+        assert response.status_code == 200, response.text
+
+
 # -- 11. the body limit while reading ----------------------------------------------------------
 
 def rss_kib(pid: int) -> int:
