@@ -11,7 +11,9 @@ ledger's owner, the statements `auditor_role_statements` lists (and prints them)
 
 PostgreSQL itself then refuses any INSERT, UPDATE or DELETE by the role ("permission denied"),
 whatever the client: the append-only triggers protect history, the grants keep auditors out of
-writing altogether. The auditor connects with ``govflow --db postgresql://auditor@HOST/DB`` and can
+writing altogether. Nor can the role hold writers back: they serialise on a table lock in EXCLUSIVE
+mode (`governance.pg_locks`), which PostgreSQL grants only to roles that may change the table, and
+``SELECT ... FOR UPDATE/SHARE`` needs UPDATE too; its reads take ACCESS SHARE, which no writer waits on. The auditor connects with ``govflow --db postgresql://auditor@HOST/DB`` and can
 run ``verify``, ``trace``, ``diff`` and ``export`` (which need the shared artifact folder, ``--home``).
 The HTTP API enforces the same split with token roles (``govflow token create --role auditor``).
 SQLite has no roles: give auditors a copy of the file, or read-only file permissions.
