@@ -3,7 +3,8 @@
 ``govflow --db postgresql://OWNER@HOST/DB access create-auditor-role --name auditor`` runs, as the
 ledger's owner, the statements `auditor_role_statements` lists (and prints them):
 
-1. ``CREATE ROLE auditor LOGIN`` (or ``ALTER ROLE`` when it exists), with a password when one is given;
+1. ``CREATE ROLE auditor LOGIN ... CONNECTION LIMIT 10`` (or ``ALTER ROLE`` when it exists), with a
+   password when one is given: a role that may hold every connection could starve the writers;
 2. ``ALTER ROLE ... SET default_transaction_read_only = on``: every session of the role is read-only;
 3. ``GRANT CONNECT`` on the database and ``USAGE`` on the schema, ``REVOKE CREATE`` on the schema;
 4. ``REVOKE ALL`` then ``GRANT SELECT`` on every table, and ``ALTER DEFAULT PRIVILEGES`` so the tables
@@ -32,6 +33,7 @@ ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 BAD_NAME = "'{name}' is not a role name: use lower-case letters, digits and '_' (at most 63), e.g. auditor"
 NOT_POSTGRES = ("database roles need the ledger on PostgreSQL (--db postgresql://...); with SQLite, give auditors a "
                 "copy of the ledger file or read-only file permissions")
+AUDITOR_CONNECTIONS = 10  # enough for a few auditors at once; too few to starve the writers of connections
 OWNER_ROLE = "refusing to make '{name}' read-only: it is the role this command connects as"
 
 
@@ -62,8 +64,9 @@ def _statements(ledger: Ledger, name: str, password: str | None) -> list[str]:
     role, db, sch, owner = q(name), q(database), q(schema), q(me)
     secret = f" PASSWORD {_literal(password)}" if password else ""
     return [
-        (f"ALTER ROLE {role} LOGIN{secret}" if exists
-         else f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION{secret}"),
+        (f"ALTER ROLE {role} LOGIN CONNECTION LIMIT {AUDITOR_CONNECTIONS}{secret}" if exists
+         else f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+              f"CONNECTION LIMIT {AUDITOR_CONNECTIONS}{secret}"),
         f"ALTER ROLE {role} SET default_transaction_read_only = on",
         f"GRANT CONNECT ON DATABASE {db} TO {role}",
         f"GRANT USAGE ON SCHEMA {sch} TO {role}",

@@ -47,7 +47,8 @@ def test_the_command_creates_the_role_and_prints_what_it_did(pg_ledger: Ledger, 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     database = make_url(pg_url).database
-    assert lines[:3] == [f"  CREATE ROLE {auditor} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION;",
+    assert lines[:3] == [f"  CREATE ROLE {auditor} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                         "CONNECTION LIMIT 10;",
                          f"  ALTER ROLE {auditor} SET default_transaction_read_only = on;",
                          f"  GRANT CONNECT ON DATABASE {database} TO {auditor};"]
     assert f"  GRANT SELECT ON ALL TABLES IN SCHEMA public TO {auditor};" in lines
@@ -101,7 +102,7 @@ def test_tables_of_later_migrations_are_readable_and_only_readable(pg_ledger: Le
 def test_running_it_again_keeps_the_role_read_only(pg_ledger: Ledger, auditor: str) -> None:
     access.create_auditor_role(pg_ledger, auditor)
     statements = access.create_auditor_role(pg_ledger, auditor, password="s3cr'et")
-    assert statements[0] == f"ALTER ROLE {auditor} LOGIN PASSWORD '***'"
+    assert statements[0] == f"ALTER ROLE {auditor} LOGIN CONNECTION LIMIT 10 PASSWORD '***'"
     assert all("s3cr" not in s for s in statements)
 
 

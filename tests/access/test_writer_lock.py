@@ -123,3 +123,19 @@ def test_an_auditor_cannot_block_the_migration_of_an_older_ledger(pg_url: str, a
         assert reopened.head()[0] == 2  # genesis and the write
     finally:
         reopened.close()
+
+
+def test_an_auditor_cannot_take_every_connection(pg_ledger: Ledger, pg_url: str, auditor: str) -> None:  # noqa: F811
+    """Connections are a lock of their own: the role may hold only a few, so writers always get one."""
+    access.create_auditor_role(pg_ledger, auditor)
+    held = [psycopg.connect(conninfo(as_role(pg_url, auditor))) for _ in range(access.AUDITOR_CONNECTIONS)]
+    try:
+        with pytest.raises(psycopg.OperationalError) as refused:
+            held.append(psycopg.connect(conninfo(as_role(pg_url, auditor))))
+        assert f'too many connections for role "{auditor}"' in str(refused.value)
+        done = subprocess.run([sys.executable, "-c", WRITE, pg_url, str(pg_ledger.home)],
+                              capture_output=True, text=True, timeout=20)
+        assert done.returncode == 0, done.stderr
+    finally:
+        for conn in held:
+            conn.close()
