@@ -90,13 +90,13 @@ def resolve_url(url: str | None, home: Path) -> str:
 
 
 def identity_key(url: str | None, home: Path) -> str:
-    """Where the ledger is, as the home records its identity: the backend's URL without driver nor
-    password (``postgresql://`` and ``postgresql+psycopg://`` are one database), a SQLite file by its absolute path."""
+    """Where the ledger is, as the home records its identity: the database's URL without driver, role nor
+    password (the owner and the auditor role reach one ledger), a SQLite file by its absolute path."""
     driver_url, _ = _driver_url(resolve_url(url, home))
     file = readonly.sqlite_file(driver_url)
     if file is not None:
         return f"sqlite:///{file}"
-    plain = driver_url.set(drivername=driver_url.get_backend_name(), password=None)
+    plain = driver_url.set(drivername=driver_url.get_backend_name(), username=None, password=None)
     return str(plain.render_as_string(hide_password=True))
 
 
@@ -417,7 +417,7 @@ class Ledger:
                 writer = Writer(conn)
                 yield writer
                 writer._commit(event_type, subject)
-        except DBAPIError as e:
+        except Exception as e:  # the recording hot path raises the driver's own errors, unwrapped
             refused = readonly.write_refused(self.url, self.engine.url.username, e)
             if refused is None:
                 raise

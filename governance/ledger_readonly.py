@@ -10,6 +10,7 @@ without a lock: an older ledger is not migrated (a writing command does that), a
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -128,7 +129,9 @@ _REFUSED_STATES = {"42501", "25006"}
 
 def write_refused(where: str, role: str | None, error: Exception) -> LedgerError | None:
     """A write the database refused because this ledger may not be written here, as the user's to fix; else None."""
-    orig = getattr(error, "orig", None)
+    orig = getattr(error, "orig", error)  # SQLAlchemy's wrapper, or the driver's error itself (raw cursor)
+    if not (isinstance(orig, sqlite3.Error) or type(orig).__module__.startswith("psycopg")):
+        return None
     reason = (str(orig).strip().splitlines() or [""])[0]
     if getattr(orig, "sqlstate", None) in _REFUSED_STATES:
         return LedgerError(ROLE_MAY_NOT_WRITE.format(role=role or "(default)", reason=reason))
