@@ -40,6 +40,8 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 class AnchorError(InputError):
     """An anchor that cannot be read or written (exit 2: the fix is on the user's side)."""
 
+    errno: int | None = None  # the OS error behind it, when there was one
+
 
 @dataclass(frozen=True)
 class Head:
@@ -129,9 +131,11 @@ class HeadsFile:
             finally:
                 os.close(fd)
         except OSError as e:
-            raise AnchorError(f"cannot append the chain head to {self.path}: {e.strerror or e}; the ledger itself "
-                              "is written, but its head is not anchored: free space or fix the path, then run "
-                              "`govflow verify` to record the head") from None
+            error = AnchorError(f"cannot append the chain head to {self.path}: {e.strerror or e}; the ledger itself "
+                                "is written, but its head is not anchored: free space or fix the path, then run "
+                                "`govflow verify` to record the head")
+            error.errno = e.errno
+            raise error from None
         if written != len(line):
             raise AnchorError(f"only {written} of {len(line)} bytes of the chain head reached {self.path} (disk full?); "
                               "free space, then run `govflow verify` to record the head")
