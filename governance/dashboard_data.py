@@ -46,6 +46,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, not_, or_, select
 
 from checks.policy import Policy
+from governance.chained import chained
 from governance.exposure import ExposureReport, exposure_by_group, items_of
 from governance.registry import current_stage
 from governance.schema import Approval, ModelVersion, Prediction, PredictionPayload, StageChange
@@ -401,10 +402,10 @@ def _unapproved_flags(conn: Connection, system: str, versions: list[dict[str, An
     flags = []
     for v in versions:
         label = f"{system}:{v['version']}"
-        stages = conn.execute(select(StageChange.at, StageChange.stage).where(StageChange.model_version_id == v["id"])
+        stages = conn.execute(select(StageChange.at, StageChange.stage).where(StageChange.model_version_id == v["id"], chained(StageChange))
                               .order_by(StageChange.audit_seq)).all()
         approvals = conn.execute(select(Approval.decided_at, Approval.role, Approval.decision)
-                                 .where(Approval.model_version_id == v["id"]).order_by(Approval.audit_seq)).all()
+                                 .where(Approval.model_version_id == v["id"], chained(Approval)).order_by(Approval.audit_seq)).all()
         roles = Policy.from_mapping(json.loads(v["config_snapshot"]).get("policy") or {}).approvals
         intervals = approved_intervals([(s[0], s[1]) for s in stages], [(a[0], a[1], a[2]) for a in approvals], roles)
         inside = [and_(Prediction.served_at >= s, Prediction.served_at < e) if e else Prediction.served_at >= s

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, or_, select
 
 from checks.errors import InputError
 from governance import canonical as canon
+from governance.chained import chained
 from governance.ledger import Ledger
 from governance.policies import AppliedPolicy, applied_and_previous
 from governance.schema import (
@@ -446,7 +447,7 @@ class _Reader:
         config = _json(mv["config_snapshot"], {}) or {}
         decisions = tuple(DecisionFacts(d["id"], d["outcome"], tuple(map(str, _json(d["reasons_json"], []) or [])),
                                         d["policy_hash"], d["decided_at"], d["run_id"]) for d in conn.execute(
-            select(Decision).where(Decision.model_version_id == mv_id).order_by(Decision.audit_seq)).mappings())
+            select(Decision).where(Decision.model_version_id == mv_id, chained(Decision)).order_by(Decision.audit_seq)).mappings())
         linked = [dict(r) for r in conn.execute(
             select(CheckResultRow).where(CheckResultRow.model_version_id == mv_id)).mappings()]
         tree, gate_tree = self._trees(mv["training_run_id"], decisions, linked)
@@ -461,7 +462,7 @@ class _Reader:
         datasets = self._datasets([e for e in edges if e["run_id"] in in_trees], checks, config, artifacts)
         approvals = tuple(ApprovalFacts(a["id"], a["role"], a["approver"], a["os_user"], a["decision"], a["rationale"],
                                         a["evidence_hash"], a["decided_at"]) for a in conn.execute(
-            select(Approval).where(Approval.model_version_id == mv_id).order_by(Approval.audit_seq)).mappings())
+            select(Approval).where(Approval.model_version_id == mv_id, chained(Approval)).order_by(Approval.audit_seq)).mappings())
         states = _states(conn, tree_ids)
         head = conn.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).one()
         ledger_id = conn.execute(select(AuditEntry.subject).where(AuditEntry.seq == 1)).scalar() or ""
@@ -578,7 +579,7 @@ class _Reader:
 def _stages(conn: Connection, ids: list[str]) -> dict[str, tuple[StageFacts, ...]]:
     found: dict[str, list[StageFacts]] = {}
     if ids:
-        for s in conn.execute(select(StageChange).where(StageChange.model_version_id.in_(ids))
+        for s in conn.execute(select(StageChange).where(StageChange.model_version_id.in_(ids), chained(StageChange))
                               .order_by(StageChange.audit_seq, StageChange.at)).mappings():
             found.setdefault(s["model_version_id"], []).append(StageFacts(s["id"], s["stage"], s["at"], s["by"], s["reason"]))
     return {k: tuple(v) for k, v in found.items()}

@@ -43,6 +43,7 @@ from typing import Any
 from sqlalchemy import Connection, false, func, or_, select
 
 from governance import canonical as canon
+from governance.chained import chained
 from governance.classification import Classification
 from governance.registry import VersionRef, approvals_in_force, latest_decision
 from governance.schema import (
@@ -255,7 +256,7 @@ def _policy(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any]) -
     from checks.policy import Policy
 
     policy_hash = Policy.from_mapping(_snapshot(conn, s, v).get("policy") or {}).hash()
-    decided = conn.execute(select(Decision).where(Decision.model_version_id == v.id, Decision.policy_hash == policy_hash)
+    decided = conn.execute(select(Decision).where(Decision.model_version_id == v.id, Decision.policy_hash == policy_hash, chained(Decision))
                            .order_by(Decision.audit_seq.desc()).limit(1)).mappings().first()
     mv = Link("model_versions", v.id, f"config_snapshot.policy, hash {policy_hash[:12]}")
     if decided is None:
@@ -336,7 +337,7 @@ def _monitoring_run(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str,
 
 
 def _stages(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any]) -> Outcome:
-    rows = conn.execute(select(StageChange.id, StageChange.stage).where(StageChange.model_version_id == v.id)
+    rows = conn.execute(select(StageChange.id, StageChange.stage).where(StageChange.model_version_id == v.id, chained(StageChange))
                         .order_by(StageChange.audit_seq)).all()
     if not rows:
         return Outcome(Status.MISSING, f"no stage history for {v}")
@@ -358,12 +359,12 @@ def _classification(conn: Connection, s: Subject, v: VersionRef | None, q: Mappi
 
 
 def _incidents(conn: Connection, s: Subject, v: VersionRef | None, q: Mapping[str, Any]) -> Outcome:
-    incidents = conn.execute(select(Incident).where(Incident.system == s.system).order_by(Incident.audit_seq)).mappings().all()
+    incidents = conn.execute(select(Incident).where(Incident.system == s.system, chained(Incident)).order_by(Incident.audit_seq)).mappings().all()
     if not incidents:
         return Outcome(Status.NOT_APPLICABLE, f"no incident recorded for {s.system}")
     links, late = [], []
     for inc in incidents:
-        actions = list(conn.execute(select(IncidentEvent.id, IncidentEvent.action).where(IncidentEvent.incident_id == inc["id"])))
+        actions = list(conn.execute(select(IncidentEvent.id, IncidentEvent.action).where(IncidentEvent.incident_id == inc["id"], chained(IncidentEvent))))
         notice = any("notice" in e[1] or "notif" in e[1] for e in actions)
         if not notice and inc["opened_by_run_id"]:
             notice = conn.execute(select(Artifact.id).where(

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from checks.errors import InputError
 from governance import canonical as canon
 from governance import lineage_graph as graph
+from governance.chained import chained
 from governance.schema import (
     Approval,
     AuditEntry,
@@ -72,12 +73,13 @@ _VERSION = select(ModelVersion.id, ModelVersion.system, ModelVersion.version, Mo
                   ModelVersion.artifact_hash, ModelVersion.created_at, ModelVersion.training_run_id
                   ).where(ModelVersion.id == bindparam("mv"))
 _STAGES = (select(StageChange.stage, StageChange.at, StageChange.by, StageChange.reason, StageChange.audit_seq)
-           .where(StageChange.model_version_id == bindparam("mv")).order_by(StageChange.audit_seq, StageChange.at))
+           .where(StageChange.model_version_id == bindparam("mv"), chained(StageChange)).order_by(StageChange.audit_seq, StageChange.at))
 _DECISIONS = (select(Decision.outcome, Decision.reasons_json, Decision.policy_hash, Decision.decided_at, Decision.run_id,
-                     Decision.audit_seq).where(Decision.model_version_id == bindparam("mv")).order_by(Decision.audit_seq))
+                     Decision.audit_seq).where(Decision.model_version_id == bindparam("mv"), chained(Decision))
+              .order_by(Decision.audit_seq))
 _APPROVALS = (select(Approval.role, Approval.approver, Approval.os_user, Approval.decision, Approval.rationale,
                      Approval.decided_at, Approval.evidence_hash, Approval.audit_seq)
-              .where(Approval.model_version_id == bindparam("mv")).order_by(Approval.audit_seq))
+              .where(Approval.model_version_id == bindparam("mv"), chained(Approval)).order_by(Approval.audit_seq))
 _RUN = select(Run.id, Run.name, Run.parent_run_id, Run.started_at, Run.code_ref, Run.prefect_run_id
               ).where(Run.id == bindparam("run"))
 _RUN_STATE = (select(RunState.state, RunState.at).where(RunState.run_id == bindparam("run"))

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, false, select
 
 from governance import canonical as canon
 from governance import lineage_graph as graph
+from governance.chained import chained
 from governance.fingerprint_schemes import SCHEMES
 from governance.schema import Approval, Artifact, CheckResultRow, Decision, ModelVersion, StageChange
 
@@ -159,14 +160,14 @@ def _records(d: _Doc, conn: Connection, model: str, mv_id: str, views: Iterable[
         d.entity(ident, **{"prov:type": f"govflow:check_result.{r['kind']}", "prov:label": f"{r['name']} on {r['subject']}",
                            "govflow:passed": {1: True, 0: False}.get(r["passed"]), "govflow:severity": r["severity"]})
         d.relation("wasGeneratedBy", entity=ident, activity=f"run:{r['run_id']}")
-    for r in conn.execute(select(Decision).where(Decision.model_version_id == mv_id).order_by(Decision.audit_seq)).mappings():
+    for r in conn.execute(select(Decision).where(Decision.model_version_id == mv_id, chained(Decision)).order_by(Decision.audit_seq)).mappings():
         ident = f"decision:{r['id']}"
         d.entity(ident, **{"prov:type": "govflow:gate_decision", "prov:label": r["outcome"],
                            "govflow:policy_hash": r["policy_hash"], "govflow:reasons": json.loads(r["reasons_json"])[:20]})
         d.relation("wasDerivedFrom", generatedEntity=ident, usedEntity=model)
         if r["run_id"] in runs:
             d.relation("wasGeneratedBy", entity=ident, activity=f"run:{r['run_id']}", time=canon.format_ts(r["decided_at"]))
-    for r in conn.execute(select(Approval).where(Approval.model_version_id == mv_id).order_by(Approval.audit_seq)).mappings():
+    for r in conn.execute(select(Approval).where(Approval.model_version_id == mv_id, chained(Approval)).order_by(Approval.audit_seq)).mappings():
         ident = f"approval:{r['id']}"
         d.doc["activity"][ident] = {"prov:type": "govflow:approval", "prov:label": f"{r['decision']} as {r['role']}",
                                     "prov:startTime": canon.format_ts(r["decided_at"]), "prov:endTime": canon.format_ts(r["decided_at"]),
@@ -174,7 +175,7 @@ def _records(d: _Doc, conn: Connection, model: str, mv_id: str, views: Iterable[
                                     "govflow:os_user": r["os_user"]}
         d.relation("used", activity=ident, entity=model)
         d.relation("wasAssociatedWith", activity=ident, agent=d.agent(r["approver"]), role=r["role"])
-    for r in conn.execute(select(StageChange).where(StageChange.model_version_id == mv_id).order_by(StageChange.audit_seq)).mappings():
+    for r in conn.execute(select(StageChange).where(StageChange.model_version_id == mv_id, chained(StageChange)).order_by(StageChange.audit_seq)).mappings():
         ident = f"stage:{r['id']}"
         d.doc["activity"][ident] = {"prov:type": "govflow:stage_change", "prov:label": r["stage"],
                                     "prov:startTime": canon.format_ts(r["at"]), "prov:endTime": canon.format_ts(r["at"]),

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, func, select
 
 from governance import canonical as canon
 from governance import lineage_graph as graph
+from governance.chained import chained
 from governance.gate_runs import CRASHED, why_not_counted
 from governance.lineage_graph import LINEAGE_KINDS, EdgeView, Entity, RunView, short
 from governance.registry import VersionRef
@@ -314,7 +315,7 @@ class Tracer:
 
     def trace_model(self, model_version_id: str) -> Node:
         mv = self.conn.execute(select(ModelVersion).where(ModelVersion.id == model_version_id)).mappings().one()
-        stages = self.conn.execute(select(StageChange).where(StageChange.model_version_id == model_version_id)
+        stages = self.conn.execute(select(StageChange).where(StageChange.model_version_id == model_version_id, chained(StageChange))
                                    .order_by(StageChange.audit_seq)).mappings().all()
         stage = stages[-1]["stage"] if stages else None
         root = Node("model", f"model {mv['system']}:{mv['version']} · {stage or 'no stage'} · {short(mv['fingerprint'], 12)}",
@@ -330,7 +331,7 @@ class Tracer:
             root.children.append(Node("stages", "stages: " + " → ".join(s["stage"] for s in stages), {}, [
                 Node("stage", f"{s['stage']} · {_when(s['at'])} · by {s['by']} · {s['reason']}",
                      {"stage": s["stage"], "at": _ts(s["at"]), "by": s["by"], "reason": s["reason"]}) for s in stages]))
-        decisions = self.conn.execute(select(Decision).where(Decision.model_version_id == model_version_id)
+        decisions = self.conn.execute(select(Decision).where(Decision.model_version_id == model_version_id, chained(Decision))
                                       .order_by(Decision.audit_seq)).mappings().all()
         for d in decisions:
             reasons = json.loads(d["reasons_json"])
@@ -342,7 +343,7 @@ class Tracer:
                                       {"outcome": d["outcome"], "reasons": reasons, "policy_hash": d["policy_hash"],
                                        "run_id": d["run_id"], "decided_at": _ts(d["decided_at"])}
                                       | ({"does_not_count": standing} if standing else {})))
-        for a in self.conn.execute(select(Approval).where(Approval.model_version_id == model_version_id)
+        for a in self.conn.execute(select(Approval).where(Approval.model_version_id == model_version_id, chained(Approval))
                                    .order_by(Approval.audit_seq)).mappings():
             root.children.append(Node("approval", f"{a['decision']} by {a['approver']} ({a['role']}, OS user "
                                       f"{a['os_user']}) · {_when(a['decided_at'])} · {a['rationale']}",

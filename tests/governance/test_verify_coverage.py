@@ -80,3 +80,14 @@ def test_row_claiming_an_entry_the_chain_does_not_have(ledger: Ledger) -> None:
     assert findings(ledger) == [
         "entry 999: table stage_changes: row id=far-future claims entry 999, which the chain does not have"]
 
+
+
+def test_forged_stage_is_not_shown_as_history_or_current_stage(ledger: Ledger) -> None:
+    """trace, like every view of a version, reads only what the chain covers."""
+    mv_id = blocked_version(ledger)
+    make_nullable(ledger, "stage_changes")
+    insert(ledger, "stage_changes", id="forged-stage", model_version_id=mv_id, stage="production", at=NOW, by="dba",
+           reason="x", audit_seq=None)
+    result = govflow("trace", "model", "credit:1", "--json", home=ledger.home, db=db_url(ledger))
+    assert result.returncode == 0, result.stderr
+    assert "forged-stage" not in result.stdout and '"production"' not in result.stdout
