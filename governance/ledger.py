@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,50 +33,37 @@ from governance import canonical as canon
 from governance import ledger_readonly as readonly
 from governance.artifacts import ArtifactStore
 from governance.ids import new_id
+from governance.ledger_errors import (
+    BAD_SCHEME,
+    BAD_URL,
+    EMPTY_CHAIN,
+    HOME_NOT_A_FOLDER,
+    NEWER_SCHEMA,
+    NO_GENESIS,
+    NOT_A_LEDGER,
+    REPLACED,
+    corrupt,
+    explain,
+    make_folder,
+)
+from governance.ledger_errors import (
+    CORRUPT as CORRUPT,
+)
+from governance.ledger_errors import (
+    NO_FOLDER as NO_FOLDER,
+)
+from governance.ledger_errors import (
+    SQLITE_READ_ONLY as SQLITE_READ_ONLY,
+)
+from governance.ledger_errors import (
+    UNREACHABLE as UNREACHABLE,
+)
 from governance.ledger_identity import Identity, of_ledger, remember
 from governance.pg_locks import lock_migrations, lock_writes, schema_state
 from governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "govflow_schema_version"
-
-NOT_A_LEDGER = (
-    "{where} is not a govflow ledger: it holds tables ({tables}) but no govflow schema version. "
-    "Point --db (or GOVFLOW_DB_URL) at a govflow ledger or at an empty database."
-)
-NEWER_SCHEMA = (
-    "the ledger at {where} has schema version {found}, newer than this govflow knows (up to {known}). "
-    "Upgrade govflow to open it; this version will not touch it."
-)
-UNREACHABLE = (
-    "cannot reach the ledger database at {where} ({reason}). "
-    "Start the database server, or point --db (or GOVFLOW_DB_URL) at a reachable one."
-)
-CORRUPT = (
-    "the ledger file {where} is not a SQLite database or is corrupted ({reason}). "
-    "Restore it from a backup, or point --db at another file."
-)
-BAD_SCHEME = (
-    "unsupported ledger URL scheme '{scheme}' in {where}: use sqlite:///PATH (the default) "
-    "or postgresql://USER@HOST:PORT/DBNAME."
-)
-REPLACED = (
-    "the ledger file {where} was removed or replaced while govflow had it open; nothing more can be "
-    "recorded in it. Restore it (or point --db at the right file) and run again."
-)
-HOME_NOT_A_FOLDER = "the govflow home {home} is a file, not a folder: point --home (or GOVFLOW_HOME) at a folder."
-NO_FOLDER = (
-    "cannot create the folder {folder} for the ledger file ({reason}): a file is in the way, or it is not writable. "
-    "Point --db (or GOVFLOW_DB_URL) at a path inside a writable folder."
-)
-SQLITE_READ_ONLY = readonly.FILE_MAY_NOT_BE_WRITTEN
-EMPTY_CHAIN = "the ledger at {where} has no audit entries at all: its chain was deleted. Run `govflow verify` for the details."
-NO_GENESIS = (
-    "the ledger at {where} has lost its genesis entry (seq 1), which carries its id: its chain was cut. "
-    "Run `govflow verify` for the details."
-)
-BAD_URL = "cannot parse the ledger URL '{url}': use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME."
-
 
 def resolve_home(home: str | Path | None = None) -> Path:
     """The govflow home: ``--home``, else ``GOVFLOW_HOME``, else ``./.govflow``."""
@@ -334,7 +320,7 @@ class Ledger:
             return cls._open_read_only(driver_url, shown, home_path)
         file = readonly.sqlite_file(driver_url)
         if file is not None:
-            _make_folder(file.parent)
+            make_folder(file.parent)
         engine = _make_engine(driver_url)
         ledger = cls(engine, home_path, shown)
         try:
@@ -361,11 +347,11 @@ class Ledger:
         try:
             engine = readonly.open_engine(driver_url, shown, VERSION_TABLE, known)
         except (OperationalError, DatabaseError) as e:
-            raise _explain(shown, e) from e
+            raise explain(shown, e) from e
         return cls(engine, home, shown)
 
     def _explain(self, error: Exception) -> LedgerError:
-        return _explain(self.url, error)
+        return explain(self.url, error)
 
     def _migrate(self) -> None:
         from alembic import command  # imported here: opening an up-to-date ledger should stay cheap
@@ -466,7 +452,7 @@ class Ledger:
                 yield conn
         except DatabaseError as e:
             # A page damaged past the schema only shows when it is read, long after `open`.
-            if isinstance(e, OperationalError) or _corrupt(e):
+            if isinstance(e, OperationalError) or corrupt(e):
                 raise self._explain(e) from e
             raise
 
@@ -499,33 +485,6 @@ class Ledger:
                 self._write_conn.close()
             self._write_conn = None
         self.engine.dispose()
-
-
-def _explain(where: str, error: Exception) -> LedgerError:
-    """A database error met while opening or reading, as the user's problem to fix."""
-    reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
-    if _corrupt(error):
-        return LedgerError(CORRUPT.format(where=where.removeprefix("sqlite:///"), reason=reason))
-    if where.startswith("sqlite") and any(s in reason for s in ("readonly", "read-only", "unable to open")):
-        return LedgerError(SQLITE_READ_ONLY.format(where=where.removeprefix("sqlite:///"), reason=reason))
-    return LedgerError(UNREACHABLE.format(where=where, reason=reason))
-
-
-def _make_folder(folder: Path) -> None:
-    """The ledger file's folder, created as needed; a file in the way or no permission is the user's to fix."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LedgerError(NO_FOLDER.format(folder=folder, reason=e.strerror or e)) from e
-
-
-def _corrupt(error: Exception) -> bool:
-    """A SQLite file that is not a database, or a damaged one."""
-    orig = getattr(error, "orig", None)
-    reason = str(orig)
-    return isinstance(orig, sqlite3.DatabaseError) and (
-        "not a database" in reason or "malformed" in reason or "corrupt" in reason
-    )
 
 
 def _make_engine(url: Any) -> Engine:

@@ -69,7 +69,7 @@ def read_only_engine(driver_url: Any, *, immutable: bool = False) -> Engine:
 
 def open_engine(driver_url: Any, shown: str, version_table: str, known: str | None) -> Engine:
     """A read-only engine on an existing ledger at schema version ``known``; `LedgerError` otherwise."""
-    from governance.ledger import NEWER_SCHEMA, NOT_A_LEDGER  # the messages every opening shares
+    from governance.ledger_errors import NEWER_SCHEMA, NOT_A_LEDGER  # the messages every opening shares
 
     path = sqlite_file(driver_url)
     if path is not None and not os.path.isfile(path):

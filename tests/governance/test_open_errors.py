@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from checks.errors import LedgerError
-from governance.ledger import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER, Ledger
+from governance.ledger import Ledger
+from governance.ledger_errors import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER
 from tests.governance.helpers import GOVFLOW, db_url, govflow, record_step
 
 

@@ -1,0 +1,73 @@
+"""What goes wrong when a ledger is opened or read, said so the user can fix it (exit 2)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from checks.errors import LedgerError
+from governance.ledger_readonly import FILE_MAY_NOT_BE_WRITTEN
+
+NOT_A_LEDGER = (
+    "{where} is not a govflow ledger: it holds tables ({tables}) but no govflow schema version. "
+    "Point --db (or GOVFLOW_DB_URL) at a govflow ledger or at an empty database."
+)
+NEWER_SCHEMA = (
+    "the ledger at {where} has schema version {found}, newer than this govflow knows (up to {known}). "
+    "Upgrade govflow to open it; this version will not touch it."
+)
+UNREACHABLE = (
+    "cannot reach the ledger database at {where} ({reason}). "
+    "Start the database server, or point --db (or GOVFLOW_DB_URL) at a reachable one."
+)
+CORRUPT = (
+    "the ledger file {where} is not a SQLite database or is corrupted ({reason}). "
+    "Restore it from a backup, or point --db at another file."
+)
+BAD_SCHEME = (
+    "unsupported ledger URL scheme '{scheme}' in {where}: use sqlite:///PATH (the default) "
+    "or postgresql://USER@HOST:PORT/DBNAME."
+)
+REPLACED = (
+    "the ledger file {where} was removed or replaced while govflow had it open; nothing more can be "
+    "recorded in it. Restore it (or point --db at the right file) and run again."
+)
+HOME_NOT_A_FOLDER = "the govflow home {home} is a file, not a folder: point --home (or GOVFLOW_HOME) at a folder."
+NO_FOLDER = (
+    "cannot create the folder {folder} for the ledger file ({reason}): a file is in the way, or it is not writable. "
+    "Point --db (or GOVFLOW_DB_URL) at a path inside a writable folder."
+)
+SQLITE_READ_ONLY = FILE_MAY_NOT_BE_WRITTEN
+EMPTY_CHAIN = "the ledger at {where} has no audit entries at all: its chain was deleted. Run `govflow verify` for the details."
+NO_GENESIS = (
+    "the ledger at {where} has lost its genesis entry (seq 1), which carries its id: its chain was cut. "
+    "Run `govflow verify` for the details."
+)
+BAD_URL = "cannot parse the ledger URL '{url}': use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME."
+
+
+def explain(where: str, error: Exception) -> LedgerError:
+    """A database error met while opening or reading, as the user's problem to fix."""
+    reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+    if corrupt(error):
+        return LedgerError(CORRUPT.format(where=where.removeprefix("sqlite:///"), reason=reason))
+    if where.startswith("sqlite") and any(s in reason for s in ("readonly", "read-only", "unable to open")):
+        return LedgerError(SQLITE_READ_ONLY.format(where=where.removeprefix("sqlite:///"), reason=reason))
+    return LedgerError(UNREACHABLE.format(where=where, reason=reason))
+
+
+def make_folder(folder: Path) -> None:
+    """The ledger file's folder, created as needed; a file in the way or no permission is the user's to fix."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LedgerError(NO_FOLDER.format(folder=folder, reason=e.strerror or e)) from e
+
+
+def corrupt(error: Exception) -> bool:
+    """A SQLite file that is not a database, or a damaged one."""
+    orig = getattr(error, "orig", None)
+    reason = str(orig)
+    return isinstance(orig, sqlite3.DatabaseError) and (
+        "not a database" in reason or "malformed" in reason or "corrupt" in reason
+    )
