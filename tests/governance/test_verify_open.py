@@ -168,3 +168,10 @@ def test_postgres_ledger_replaced_in_its_database(pg_ledger: Ledger, tmp_path: P
     fresh.close()
     line = one_line(govflow("verify", home=pg_ledger.home, db=url), 1)
     assert f"expected ledger {ledger_id}" in line and f"found ledger {new_id}" in line
+
+
+def test_verify_in_a_home_on_a_read_only_mount(read_only_mount: Path) -> None:
+    """The whole home (ledger, artifacts, ledgers.json) read-only: verify still checks it."""
+    result = govflow("verify", home=read_only_mount)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ledger intact: 3 entries, 11 rows")
