@@ -81,7 +81,7 @@ def applied_and_previous(conn: Connection, system: str, version: str,
     """The policy decision ``decision_id`` applied, and the one of the system's decision before it."""
     if decision_id is None:
         return None, None
-    decision = conn.execute(select(Decision).where(Decision.id == decision_id)).mappings().first()
+    decision = conn.execute(select(Decision).where(Decision.id == decision_id, chained(Decision))).mappings().first()
     if decision is None:
         return None, None
     return applied(conn, system, decision, version), previous_decision_policy(conn, system, decision)
