@@ -33,7 +33,7 @@ postgres:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check checks governance flows tests bench
+	$(VENV)/bin/ruff check govflow checks governance flows tests bench
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -49,11 +49,11 @@ def imports() -> None:
 def main() -> None:
     import pandas as pd
 
-    from checks.contract import infer_contract
-    from checks.drift import _evidently, assess_drift
-    from checks.fairness import assess_fairness
-    from checks.performance import assess_performance
-    from checks.validation import validate
+    from govflow.checks.contract import infer_contract
+    from govflow.checks.drift import _evidently, assess_drift
+    from govflow.checks.fairness import assess_fairness
+    from govflow.checks.performance import assess_performance
+    from govflow.checks.validation import validate
 
     data = ROOT / "data" / "acs_employment_ma"
     drop = ["prediction", "predicted_probability"]

@@ -42,8 +42,8 @@ from prefect import flow as prefect_flow  # noqa: E402
 from prefect import task as prefect_task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from flows import recording  # noqa: E402
-from governance.ledger import Ledger  # noqa: E402
+from govflow.flows import recording  # noqa: E402
+from govflow.governance.ledger import Ledger  # noqa: E402
 
 TASKS = 100
 REPEATS = 3 if QUICK else 9
@@ -185,7 +185,7 @@ def bench_big_input() -> bool:
 
 
 def bench_openlineage() -> None:
-    from flows.lineage import configure_openlineage, uninstall
+    from govflow.flows.lineage import configure_openlineage, uninstall
 
     print(f"(c) the same recorded flow with OpenLineage events to a file (START+COMPLETE per task, built "
           f"from the ledger), {REPEATS} interleaved pairs", flush=True)

@@ -6,7 +6,7 @@
     (``create_app(..., benchmark_baseline_unrecorded=True)``: nothing recorded), same run, both servers
     up side by side and measured in alternating rounds. Target: ratio >= 0.8. SQLite, and PostgreSQL
     when reachable. The recorded server's rows are then counted against its 200s.
-(b) Ledger ingest of predictions in batches (`governance.predictions.write_predictions`: one
+(b) Ledger ingest of predictions in batches (`govflow.governance.predictions.write_predictions`: one
     transaction and one audit entry per batch), from validated records to durable rows, record
     building included. Target: >= 20,000 rows/s. SQLite and PostgreSQL.
 (c) `trace prediction` with 1,000,000 predictions logged: 200 random predictions traced by id (and
@@ -47,8 +47,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # a loaded machine starts it slowly
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="govflow-bench-prefect-"))  # before Prefect is imported
 
-from governance import canonical as canon  # noqa: E402
-from governance.ledger import Ledger  # noqa: E402
+from govflow.governance import canonical as canon  # noqa: E402
+from govflow.governance.ledger import Ledger  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 PARTS = ("requests", "ingest", "trace")
@@ -139,10 +139,10 @@ def backends(tmp: Path) -> Iterator[tuple[str, str | None, Path]]:
 
 def serve_main(mode: str, db: str, home: str, port: int) -> None:
     """Child process: one server, the recorded app or the unrecorded baseline, same uvicorn setup."""
-    from flows import settings
+    from govflow.flows import settings
 
     settings.configure(Path(home))
-    from flows.serve import create_app, run
+    from govflow.flows.serve import create_app, run
 
     ledger = Ledger.open(db or None, home)
     app = create_app(ledger, benchmark_baseline_unrecorded=mode == "baseline")
@@ -243,8 +243,8 @@ def bench_requests(tmp: Path) -> None:
 
 def make_batch(served: Any, valid: list[Any], outputs: list[Any], size: int, caller: str = "bench") -> list[Any]:
     """``size`` records as single-record requests make them (each its own request id)."""
-    from governance import predictions as preds
-    from governance.ids import new_id
+    from govflow.governance import predictions as preds
+    from govflow.governance.ids import new_id
 
     now = canon.utc_now()
     n = len(valid)
@@ -254,7 +254,7 @@ def make_batch(served: Any, valid: list[Any], outputs: list[Any], size: int, cal
 
 
 def scored(ledger: Ledger) -> tuple[Any, list[Any], list[Any]]:
-    from flows.serving import load_production
+    from govflow.flows.serving import load_production
     from tests.serving.helpers import records
 
     served = load_production(ledger, "credit-scoring")
@@ -263,7 +263,7 @@ def scored(ledger: Ledger) -> tuple[Any, list[Any], list[Any]]:
 
 
 def bench_ingest(tmp: Path) -> None:
-    from governance import predictions as preds
+    from govflow.governance import predictions as preds
     from tests.serving.helpers import put_in_production
 
     print(f"(b) ledger ingest of predictions, {INGEST_BATCHES} batches per size (one transaction + one audit entry "
@@ -290,10 +290,10 @@ def bench_ingest(tmp: Path) -> None:
 
 def real_version(ledger: Ledger) -> None:
     """credit-scoring:1 through the real recorded train and gate flows, approved and promoted."""
-    from flows.gate import gate_flow
-    from flows.recording import set_ledger
-    from flows.train import train_flow
-    from governance import registry
+    from govflow.flows.gate import gate_flow
+    from govflow.flows.recording import set_ledger
+    from govflow.flows.train import train_flow
+    from govflow.governance import registry
     from tests.serving.helpers import CONFIG
 
     set_ledger(ledger)
@@ -310,8 +310,8 @@ def real_version(ledger: Ledger) -> None:
 
 def fill(ledger: Ledger, rows: int) -> tuple[list[str], float]:
     """``rows`` predictions through the batch path; returns a sample of ids and the rows/s."""
-    from governance import predictions as preds
-    from governance.schema import Prediction
+    from govflow.governance import predictions as preds
+    from govflow.governance.schema import Prediction
 
     served, valid, outputs = scored(ledger)
     with ledger.read() as conn:
@@ -332,8 +332,8 @@ def fill(ledger: Ledger, rows: int) -> tuple[list[str], float]:
 
 
 def time_traces(ledger: Ledger, ids: list[str], request_ids: bool = False) -> list[float]:
-    from governance.predictions import trace_prediction
-    from governance.schema import Prediction
+    from govflow.governance.predictions import trace_prediction
+    from govflow.governance.schema import Prediction
 
     if request_ids:
         from sqlalchemy import select

@@ -4,7 +4,7 @@ A contract is a plain, versioned, JSON-safe value: per column a logical type, an
 numeric range, a set of allowed values, a largest null rate and uniqueness; for the table, row-count
 bounds and whether extra columns are allowed. Its content hash identifies it, so the contract a
 model was trained under can be stored with the model and later data validated against exactly that
-contract (`checks.validation.validate`). In govflow.yaml (``data.contract``)::
+contract (`govflow.checks.validation.validate`). In govflow.yaml (``data.contract``)::
 
     contract:
       columns:
@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from checks.canonical import content_hash, json_safe
-from checks.errors import ConfigError
-from checks.inputs import require_columns, require_frame, require_not_all_null
-from checks.policy import Policy, describe_errors
+from govflow.checks.canonical import content_hash, json_safe
+from govflow.checks.errors import ConfigError
+from govflow.checks.inputs import require_columns, require_frame, require_not_all_null
+from govflow.checks.policy import Policy, describe_errors
 
 CONTRACT_VERSION: Literal[1] = 1
 HASH_MISMATCH = (

@@ -36,10 +36,10 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 
-from checks.groups import SensitiveFeature, group_labels, intersect, intersection_name, parse_features
-from checks.inputs import as_series, encode_binary, require_frame, require_same_length
-from checks.policy import FairnessPolicy, Policy
-from checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.checks.groups import SensitiveFeature, group_labels, intersect, intersection_name, parse_features
+from govflow.checks.inputs import as_series, encode_binary, require_frame, require_same_length
+from govflow.checks.policy import FairnessPolicy, Policy
+from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
 
 TOO_SMALL = "too small to judge"
 FEWER_THAN_TWO = "fewer than two groups have at least {min_size} rows: the disparity cannot be judged"

@@ -21,8 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checks.errors import ConfigError, DataError
-from checks.inputs import SINGLE_GROUP, listing, require_columns, require_not_all_null, require_numeric
+from govflow.checks.errors import ConfigError, DataError
+from govflow.checks.inputs import (
+    SINGLE_GROUP,
+    listing,
+    require_columns,
+    require_not_all_null,
+    require_numeric,
+)
 
 MISSING_GROUP = "(missing)"
 BAD_SPEC = (

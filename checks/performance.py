@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checks.errors import DataError
-from checks.groups import group_labels, parse_features
-from checks.inputs import (
+from govflow.checks.errors import DataError
+from govflow.checks.groups import group_labels, parse_features
+from govflow.checks.inputs import (
     EMPTY,
     as_series,
     encode_binary,
@@ -33,8 +33,8 @@ from checks.inputs import (
     require_numeric,
     require_same_length,
 )
-from checks.policy import PerformancePolicy, Policy
-from checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.checks.policy import PerformancePolicy, Policy
+from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
 
 SCORE_RANGE = (
     "column '{column}' has {count} scores outside [0, 1] (e.g. {example}): "
@@ -108,7 +108,7 @@ def assess_performance(*, y_true: Any, y_score: Any, positive_label: Any, y_pred
     y_pred : Series or array-like, optional
         Predicted labels (same labels as `y_true`); default ``y_score >= decision_threshold``.
     sensitive, sensitive_features : optional
-        As in `checks.fairness.assess_fairness`; enables the by-group results and table.
+        As in `govflow.checks.fairness.assess_fairness`; enables the by-group results and table.
     policy : Policy, optional
         Bounds in ``policy.performance``; ``policy.fairness.min_group_size`` for groups.
 

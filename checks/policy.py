@@ -21,8 +21,8 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from checks.canonical import content_hash
-from checks.errors import ConfigError
+from govflow.checks.canonical import content_hash
+from govflow.checks.errors import ConfigError
 
 NOT_A_MAPPING = "{path}: expected a mapping of keys to values, got {type}; see DESIGN.md for the policy keys"
 UNKNOWN_KEY = "{path}: unknown key; did you mean {suggestion}?"
@@ -33,7 +33,7 @@ DriftSeverity = Literal["critical", "warning", "off"]
 # Evidently 0.7 stattest names (evidently.legacy.calculations.stattests), by the column type they take.
 NumericalStatTest = Literal["anderson", "cramer_von_mises", "ed", "empirical_mmd", "es", "hellinger",
                             "jensenshannon", "kl_div", "ks", "mannw", "psi", "t_test", "wasserstein"]
-# plus govflow's own two-sample chi-square (checks.drift), the default for small categorical samples.
+# plus govflow's own two-sample chi-square (govflow.checks.drift), the default for small categorical samples.
 CategoricalStatTest = Literal["chisquare", "chisquare_two_sample", "fisher_exact", "g_test", "hellinger",
                               "jensenshannon", "kl_div", "psi", "TVD", "z"]
 

@@ -1,6 +1,6 @@
 """Data validation: a frame checked against a data contract with Great Expectations 1.x.
 
-The contract (`checks.contract`) becomes a GX expectation suite, run in an ephemeral GX context
+The contract (`govflow.checks.contract`) becomes a GX expectation suite, run in an ephemeral GX context
 (no files, no network, progress bars off) over the frame. Column types are checked with pandas
 instead, because GX 1.24 compares a pandas column's dtype with ``==`` against the names it is given,
 and a categorical column then matches none. Every rule gives one `CheckResult`, critical: the
@@ -26,12 +26,12 @@ from typing import Any
 
 import pandas as pd
 
-from checks.canonical import json_safe
-from checks.contract import Contract, expectations, fits, great_expectations, infer_contract
-from checks.errors import DataError
-from checks.inputs import NOT_A_FRAME
-from checks.policy import Policy
-from checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.checks.canonical import json_safe
+from govflow.checks.contract import Contract, expectations, fits, great_expectations, infer_contract
+from govflow.checks.errors import DataError
+from govflow.checks.inputs import NOT_A_FRAME
+from govflow.checks.policy import Policy
+from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
 
 EXAMPLES = 5  # unexpected values quoted per failed rule
 __all__ = ["Contract", "infer_contract", "validate"]

@@ -19,14 +19,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from checks.errors import GovflowError
-from governance.anchor_settings import AnchorSettings
-from governance.anchors import AnchorError, FolderSink, HeadsFile, HttpSink, Sink, current_head, home_log
-from governance.ledger import Ledger
-from governance.runs import RunRecord
+from govflow.checks.errors import GovflowError
+from govflow.governance.anchor_settings import AnchorSettings
+from govflow.governance.anchors import (
+    AnchorError,
+    FolderSink,
+    HeadsFile,
+    HttpSink,
+    Sink,
+    current_head,
+    home_log,
+)
+from govflow.governance.ledger import Ledger
+from govflow.governance.runs import RunRecord
 
 if TYPE_CHECKING:
-    from governance.anchor_keys import Signer
+    from govflow.governance.anchor_keys import Signer
 
 log = logging.getLogger("govflow.anchors")
 _last_flow_run: list[str] = []  # the Prefect id of the last root govflow flow run of this process
@@ -34,7 +42,7 @@ _last_flow_run: list[str] = []  # the Prefect id of the last root govflow flow r
 
 def sinks(settings: AnchorSettings, home: Path, *, with_home_log: bool = True) -> list[Sink]:
     """heads.log first, then the configured sinks, in order."""
-    from flows.anchor_prefect import PrefectSink
+    from govflow.flows.anchor_prefect import PrefectSink
 
     made: list[Sink] = [home_log(home)] if with_home_log else []
     for kind, target in settings.sinks:
@@ -80,7 +88,7 @@ def remember_flow_runs(event: str, rec: RunRecord) -> None:
 class AnchorOnExit:
     """Entered for every CLI command (``typer_ctx.with_resource``); publishes at exit if the head moved.
 
-    ``context`` is the CLI's `flows.cli.Context`: ``opened_head`` is the head when the command opened
+    ``context`` is the CLI's `govflow.flows.cli.Context`: ``opened_head`` is the head when the command opened
     the ledger (None when it never did), ``anchor_settings`` the settings in force.
     """
 
@@ -165,7 +173,7 @@ def head_or_none(ledger: Ledger) -> tuple[int, str] | None:
 
 def check(ledger: Ledger, settings: AnchorSettings, *, everywhere: bool) -> Any:
     """`verify`: heads.log against the chain; ``everywhere`` (``--anchors``): every configured sink too."""
-    from governance.anchors import check as check_heads
+    from govflow.governance.anchors import check as check_heads
 
     chosen = sinks(settings, ledger.home) if everywhere else [home_log(ledger.home)]
     return check_heads(ledger, chosen, settings.verifier(), strict_identity=everywhere)
@@ -174,8 +182,8 @@ def check(ledger: Ledger, settings: AnchorSettings, *, everywhere: bool) -> Any:
 def record_verified(ledger: Ledger, seq: int, entry_hash: str, settings: AnchorSettings) -> None:
     """An intact verify appends the head it checked to heads.log: signed with the key when there is
     one; not at all where heads must be signed and this user has only the public key (an auditor)."""
-    from governance.anchors import Head, home_log
-    from governance.canonical import format_ts, utc_now
+    from govflow.governance.anchors import Head, home_log
+    from govflow.governance.canonical import format_ts, utc_now
 
     if settings.public_key and not settings.key:
         return

@@ -18,8 +18,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from checks.errors import GovflowError
-from governance.ledger import Ledger, resolve_home
+from govflow.checks.errors import GovflowError
+from govflow.governance.ledger import Ledger, resolve_home
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compliance and traceability for machine-learning models.")
@@ -31,19 +31,19 @@ class Context:
     home: Path
     _ledger: Ledger | None = field(default=None, repr=False)
     opened_head: tuple[int, str] | None = None  # the head when this command opened the ledger (anchoring)
-    anchors_config: Any = None  # the loaded govflow.yaml, whose anchors: section applies (flows.anchoring)
+    anchors_config: Any = None  # the loaded govflow.yaml, whose anchors: section applies (govflow.flows.anchoring)
 
     def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = Ledger.open(self.db, self.home)
-            from flows.anchoring import head_or_none
+            from govflow.flows.anchoring import head_or_none
 
             self.opened_head = head_or_none(self._ledger)
         return self._ledger
 
     def anchor_settings(self) -> Any:
         """The anchors in force: GOVFLOW_ANCHORS, else the anchors: section of the config loaded, else heads.log."""
-        from governance.anchor_settings import resolve
+        from govflow.governance.anchor_settings import resolve
 
         config = self.anchors_config
         if config is None:
@@ -61,12 +61,12 @@ def _global(
     db: Annotated[str | None, typer.Option("--db", help="Ledger URL (beats GOVFLOW_DB_URL).")] = None,
     home: Annotated[Path | None, typer.Option("--home", help="govflow home (default ./.govflow or GOVFLOW_HOME).")] = None,
 ) -> None:
-    from flows import settings
+    from govflow.flows import settings
 
     resolved = resolve_home(home)
     settings.configure(resolved)
     typer_ctx.obj = Context(db=db, home=resolved)
-    from flows.anchoring import AnchorOnExit
+    from govflow.flows.anchoring import AnchorOnExit
 
     typer_ctx.with_resource(AnchorOnExit(typer_ctx.obj))  # the head a writing command leaves is anchored
 
@@ -79,14 +79,14 @@ def verify(
     config: Annotated[Path | None, typer.Option("-c", "--config", help="A govflow.yaml whose anchors: section lists the anchors.")] = None,
 ) -> None:
     """Recompute the hash chain, check every history row and re-hash every stored file."""
-    from flows import anchoring
-    from governance.verify import Finding, open_for_verify
-    from governance.verify import verify as run_verify
+    from govflow.flows import anchoring
+    from govflow.governance.verify import Finding, open_for_verify
+    from govflow.governance.verify import verify as run_verify
 
     c = ctx(typer_ctx)
     ledger = open_for_verify(c.db, c.home)  # read-only (never created nor migrated), and the ledger this home recorded
     if config is not None:
-        from governance.config import load_config
+        from govflow.governance.config import load_config
 
         c.anchors_config = load_config(config)
     anchor_settings = c.anchor_settings()
@@ -177,8 +177,8 @@ def _write_traceback(text: str) -> Path | None:
 
 
 # Commands defined in their own modules attach themselves to `app` when imported.
-COMMAND_MODULES = ("flows.cli_run", "flows.cli_registry", "flows.demo", "flows.cli_lineage", "flows.cli_serve", "flows.cli_data", "flows.cli_recommender", "flows.cli_gap",
-                   "flows.cli_monitor", "flows.cli_keys")
+COMMAND_MODULES = ("govflow.flows.cli_run", "govflow.flows.cli_registry", "govflow.flows.demo", "govflow.flows.cli_lineage", "govflow.flows.cli_serve", "govflow.flows.cli_data", "govflow.flows.cli_recommender", "govflow.flows.cli_gap",
+                   "govflow.flows.cli_monitor", "govflow.flows.cli_keys")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

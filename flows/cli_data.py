@@ -21,8 +21,8 @@ from typing import Annotated
 
 import typer
 
-from checks.errors import DataError, InputError
-from flows.cli import app, ctx
+from govflow.checks.errors import DataError, InputError
+from govflow.flows.cli import app, ctx
 
 DATASETS = ("movielens-100k",)
 PACKAGE = "recbole==1.2.1"

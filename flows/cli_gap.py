@@ -1,7 +1,7 @@
 """`govflow gap | evidence | retention | erase | access`, and the bundle and PROV export formats.
 
-Thin: parse, call `governance.gap`, `governance.retention`, `governance.access`, `governance.bundle`,
-print. ``export --format bundle|prov`` plug into `flows.cli_lineage.EXPORTERS`.
+Thin: parse, call `govflow.governance.gap`, `govflow.governance.retention`, `govflow.governance.access`, `govflow.governance.bundle`,
+print. ``export --format bundle|prov`` plug into `govflow.flows.cli_lineage.EXPORTERS`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 
-from checks.errors import InputError
-from flows.cli import app, ctx
-from flows.cli_lineage import EXPORTERS
-from governance import access, bundle, gap, retention
-from governance.config import load_config
-from governance.gap_report import summary_lines
+from govflow.checks.errors import InputError
+from govflow.flows.cli import app, ctx
+from govflow.flows.cli_lineage import EXPORTERS
+from govflow.governance import access, bundle, gap, retention
+from govflow.governance.config import load_config
+from govflow.governance.gap_report import summary_lines
 
 ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's govflow.yaml.")]
 
@@ -43,7 +43,7 @@ def gap_command(
     typer.echo(f"  recorded: gap report artifacts {', '.join(f'{k} {v}' for k, v in report.artifact_ids.items())} "
                f"(run {report.run_id})")
     if out is not None:
-        from governance.gap_report import render
+        from govflow.governance.gap_report import render
 
         out.write_bytes(render(report, "html" if out.suffix.lower() in (".html", ".htm") else "md"))
         typer.echo(f"  wrote {out}")
@@ -90,7 +90,7 @@ def retention_apply(
 @retention_app.command("list")
 def retention_list(typer_ctx: typer.Context) -> None:
     """Every purge tombstone: when, why, by whom, how many payloads."""
-    from governance.canonical import format_ts
+    from govflow.governance.canonical import format_ts
 
     with ctx(typer_ctx).ledger().read() as conn:
         rows = retention.purges(conn)

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli import app, ctx
-from flows.cli_run import ConfigOption, prepare, run_app
+from govflow.flows.cli import app, ctx
+from govflow.flows.cli_run import ConfigOption, prepare, run_app
 
 incident_app = typer.Typer(help="Read and close incidents.", no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
@@ -83,7 +83,7 @@ def run_monitor(
     as_json: JsonOpt = False,
 ) -> None:
     """Drift, prediction drift, and (with outcomes) performance and fairness per window; exit 1 on an alert."""
-    from flows.monitor import monitor_flow
+    from govflow.flows.monitor import monitor_flow
 
     prepare(typer_ctx, config)
     outcome = monitor_flow(str(config), window, last, not no_incident)
@@ -112,8 +112,8 @@ def outcomes(
     config: ConfigOption = Path("govflow.yaml"),
     input_file: Annotated[Path, typer.Option("--input", help="csv/parquet: prediction_id or the id column, and the label.")] = Path("outcomes.csv"),
 ) -> None:
-    """Attach late outcomes to logged predictions (see `governance.outcomes` for the file format)."""
-    from flows.monitor import outcomes_flow
+    """Attach late outcomes to logged predictions (see `govflow.governance.outcomes` for the file format)."""
+    from govflow.flows.monitor import outcomes_flow
 
     prepare(typer_ctx, config)
     receipt = outcomes_flow(str(config), str(input_file))
@@ -133,7 +133,7 @@ def run_incident(
     aware_at: Annotated[str | None, typer.Option("--aware-at", help="When the provider became aware (RFC 3339; default now).")] = None,
 ) -> None:
     """Open an incident (or take an open one) and run the playbook: freeze, suspend and roll back, impact, diff, drafts."""
-    from flows.incident import incident_flow
+    from govflow.flows.incident import incident_flow
 
     prepare(typer_ctx, config)
     out = incident_flow(str(config), reason, kind, severity, version, incident, aware_at)
@@ -163,7 +163,7 @@ def incident_close(
     role: Annotated[str, typer.Option("--role", help="The role you close it in.")] = "risk_officer",
 ) -> None:
     """Close an incident with a named approval; unfreezes the system."""
-    from governance import incidents
+    from govflow.governance import incidents
 
     ledger = ctx(typer_ctx).ledger()
     with ledger.read() as conn:
@@ -177,8 +177,8 @@ def incident_close(
 def incident_show(typer_ctx: typer.Context, incident_id: Annotated[str, typer.Argument(metavar="ID")],
                   as_json: JsonOpt = False) -> None:
     """An incident with its deadline and timeline."""
-    from governance import canonical as canon
-    from governance import incidents
+    from govflow.governance import canonical as canon
+    from govflow.governance import incidents
 
     with ctx(typer_ctx).ledger().read() as conn:
         view = incidents.get(conn, incidents.resolve(conn, incident_id))
@@ -200,8 +200,8 @@ def incident_list(typer_ctx: typer.Context,
                   system: Annotated[str | None, typer.Option("--system", help="Only this system.")] = None,
                   open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False) -> None:
     """Incidents, oldest first."""
-    from governance import canonical as canon
-    from governance import incidents
+    from govflow.governance import canonical as canon
+    from govflow.governance import incidents
 
     with ctx(typer_ctx).ledger().read() as conn:
         found = incidents.list_incidents(conn, system, open_only=open_only)
@@ -218,7 +218,7 @@ def diff(typer_ctx: typer.Context,
          right: Annotated[str, typer.Argument(metavar="NAME:V2")],
          as_json: JsonOpt = False) -> None:
     """Compare two versions: training data, feature distributions, parameters, code, fairness config, drift."""
-    from governance.diff import diff_versions, render_text
+    from govflow.governance.diff import diff_versions, render_text
 
     found = diff_versions(ctx(typer_ctx).ledger(), left, right)
     typer.echo(json.dumps(found.to_dict(), indent=1, default=str) if as_json else render_text(found))
@@ -234,7 +234,7 @@ def run_fleet(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Local cluster size.")] = 2,
 ) -> None:
     """Monitor many systems at once, fanned out over Dask; exit 1 when any alerted."""
-    from flows.fleet import run_fleet as fleet
+    from govflow.flows.fleet import run_fleet as fleet
 
     c = ctx(typer_ctx)
     for path in configs:

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from checks.errors import InputError
-from flows.cli import app, ctx
+from govflow.checks.errors import InputError
+from govflow.flows.cli import app, ctx
 
 rec_app = typer.Typer(help="The recommendation scenario (MovieLens-format ratings).", no_args_is_help=True)
 app.add_typer(rec_app, name="recommender")
@@ -21,8 +21,8 @@ def train(
     config: Annotated[Path, typer.Option("-c", "--config", help="The recommender's govflow.yaml.")],
 ) -> None:
     """Fit, evaluate against the popularity baseline, register a candidate and record its gate decision."""
-    from flows import recording
-    from flows.recommender_flow import load_recommender_config, train_recommender_flow
+    from govflow.flows import recording
+    from govflow.flows.recommender_flow import load_recommender_config, train_recommender_flow
 
     cfg = load_recommender_config(config)
     recording.set_ledger(ctx(typer_ctx).ledger())
@@ -44,8 +44,8 @@ def recommend(
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="ATTRIBUTE=VALUE, e.g. gender=F, age=24.")] = None,
 ) -> None:
     """Recommend to one user with the version in production, logged like a served prediction."""
-    from flows.recommender_flow import load_production_recommender
-    from flows.recommender_flow import recommend as run
+    from govflow.flows.recommender_flow import load_production_recommender
+    from govflow.flows.recommender_flow import recommend as run
 
     attributes: dict[str, object] = {}
     for item in sensitive or []:

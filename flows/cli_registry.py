@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from checks.errors import InputError
-from flows.cli import app, ctx
-from governance import registry
-from governance.schema import ModelVersion
+from govflow.checks.errors import InputError
+from govflow.flows.cli import app, ctx
+from govflow.governance import registry
+from govflow.governance.schema import ModelVersion
 
 STARTER = Path(__file__).parent / "templates" / "govflow.yaml"
 
@@ -35,7 +35,7 @@ def required_roles(typer_ctx: typer.Context, ref: str) -> list[str]:
     with ledger.read() as conn:
         version = registry.resolve(conn, ref)
         snapshot = conn.execute(select(ModelVersion.config_snapshot).where(ModelVersion.id == version.id)).scalar_one()
-    from checks.policy import Policy
+    from govflow.checks.policy import Policy
 
     return list(Policy.from_mapping(json.loads(snapshot).get("policy", {})).approvals)
 
@@ -67,7 +67,7 @@ def promote(
 ) -> None:
     """Put a version in production: only when its gate passed and every required role approved."""
     roles = required_roles(typer_ctx, ref)
-    from governance.documents.store import store_documents
+    from govflow.governance.documents.store import store_documents
 
     ledger = ctx(typer_ctx).ledger()
     version = registry.promote(ledger, ref, by=registry.os_user(), required_roles=roles)

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from flows.cli import app, ctx
-from governance.config import GovflowConfig, load_config
+from govflow.flows.cli import app, ctx
+from govflow.governance.config import GovflowConfig, load_config
 
 run_app = typer.Typer(help="Run a recorded flow for one AI system.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
@@ -18,8 +18,8 @@ ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's
 
 def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
     """Load the config and point recording at this command's ledger."""
-    from flows import recording
-    from flows.anchoring import remember_flow_runs
+    from govflow.flows import recording
+    from govflow.flows.anchoring import remember_flow_runs
 
     config = load_config(config_path)
     recording.set_ledger(ctx(typer_ctx).ledger())
@@ -27,7 +27,7 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
     recording.remove_listener(remember_flow_runs)
     recording.add_listener(remember_flow_runs)  # the Prefect anchor ties each head to its flow run
     try:
-        from flows.lineage import configure_openlineage
+        from govflow.flows.lineage import configure_openlineage
     except ImportError:  # pragma: no cover - OpenLineage support is optional at import time
         return config
     configure_openlineage(config.lineage.openlineage, system=config.system.name, base=config_path.absolute().parent)
@@ -37,8 +37,8 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
 @run_app.command("train")
 def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml")) -> None:
     """Load, validate, split, fit, evaluate and register a candidate version."""
-    from flows.train import train_flow
-    from governance.datasets import load_training_frame
+    from govflow.flows.train import train_flow
+    from govflow.governance.datasets import load_training_frame
 
     load_training_frame(load_config(config))  # bad config or data is refused before the ledger is touched
     cfg = prepare(typer_ctx, config)
@@ -57,8 +57,8 @@ def run_gate(
     version: Annotated[str, typer.Option("--version", help="Version number, or latest.")] = "latest",
 ) -> None:
     """Check one version against the policy, write its documents and record pass or block."""
-    from flows.gate import gate_flow
-    from governance.registry import parse_ref
+    from govflow.flows.gate import gate_flow
+    from govflow.governance.registry import parse_ref
 
     parse_ref(version if ":" in version else f"{load_config(config).system.name}:{version}")  # before the ledger
     prepare(typer_ctx, config)
@@ -79,7 +79,7 @@ def run_score(
     output: Annotated[Path | None, typer.Option("--output", help="Also write prediction ids, decisions and scores (csv).")] = None,
 ) -> None:
     """Score a file with the version in production; every row is logged as a prediction."""
-    from flows.score import score_flow
+    from govflow.flows.score import score_flow
 
     cfg = prepare(typer_ctx, config)
     outcome = score_flow(str(config), str(input_file), str(output) if output else None)

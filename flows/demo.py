@@ -15,9 +15,9 @@ from typing import Any
 
 import typer
 
-from checks.errors import ComplianceBlocked
-from flows.cli import app, ctx
-from governance import registry
+from govflow.checks.errors import ComplianceBlocked
+from govflow.flows.cli import app, ctx
+from govflow.governance import registry
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CONFIGS = {"credit": ("credit-scoring.govflow.yaml", "credit-scoring-mitigated.govflow.yaml")}
@@ -68,7 +68,7 @@ def show_fairness(story: Story, outcome: Any, selection: str = "share given cred
 
 def show_gap(ledger: Any, story: Story, config_path: str, version: str | None, title: str) -> None:
     """A recorded gap analysis against the EU AI Act catalogue, summarised."""
-    from governance.gap import gap_summary
+    from govflow.governance.gap import gap_summary
 
     story.begin(f"gap analysis, {title}")
     _, lines = gap_summary(ledger, config_path, version=version, plan=4)
@@ -77,8 +77,8 @@ def show_gap(ledger: Any, story: Story, config_path: str, version: str | None, t
 
 
 def run_credit_demo(ledger: Any, story: Story) -> None:
-    from flows.gate import gate_flow
-    from flows.train import train_flow
+    from govflow.flows.gate import gate_flow
+    from govflow.flows.train import train_flow
 
     plain, mitigated = (str(DATA / name) for name in CONFIGS["credit"])
     gated: list[tuple[str, Any]] = []
@@ -115,7 +115,7 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
              f"after the gate and the humans' decisions: what is satisfied for {version}, what remains")
     story.begin(f"promote {version} to production")
     try:
-        from governance.documents.store import store_documents
+        from govflow.governance.documents.store import store_documents
 
         promoted = registry.promote(ledger, version, by=registry.os_user(), required_roles=roles)
         store_documents(ledger, promoted.id, None, occasion="promotion")
@@ -127,7 +127,7 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
 
 
 def run_demo(ledger: Any, home: Path, scenario: str, progress: Callable[[str], None] | None = None) -> None:
-    from governance.verify import verify
+    from govflow.governance.verify import verify
 
     story = Story(steps=9)
     typer.secho(f"govflow demo ({scenario}): ledger {ledger.url}, home {home}", bold=True)
@@ -150,7 +150,7 @@ def demo(
     scenario: str = typer.Option("credit", "--scenario", help="credit (German credit) or employment (ACS)."),
 ) -> None:
     """Run a whole scenario on bundled real data and tell what happened."""
-    from flows import recording
+    from govflow.flows import recording
 
     if scenario not in ("credit", "employment"):
         raise typer.BadParameter("choose credit or employment", param_hint="--scenario")
@@ -158,7 +158,7 @@ def demo(
     ledger = context.ledger()
     recording.set_ledger(ledger)
     if scenario == "employment":
-        from flows.employment import run_employment_demo
+        from govflow.flows.employment import run_employment_demo
 
         run_employment_demo(ledger, context.home)
         return

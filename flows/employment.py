@@ -22,7 +22,7 @@ shows. The whole story, as `run_story` runs it, step by step, every step recorde
 4. production, replayed: the survey years 2016, 2017 and 2018 (analysis_2016_2018.parquet) are served
    as three consecutive monitoring windows of the config's ``monitoring.window`` (7 days), the last
    three before today: 2016 by version 1, 2017 and 2018 by version 2. Each row is validated against
-   the production version's input schema, scored and logged (`governance.predictions`) with its
+   the production version's input schema, scored and logged (`govflow.governance.predictions`) with its
    replayed ``served_at``;
 5. monitoring before any outcome is known: data and prediction drift per window;
 6. the outcomes arrive (analysis_2016_2018_target.parquet, joined on ``id`` through the logged
@@ -68,12 +68,12 @@ import pandas as pd
 import typer
 from sqlalchemy import select
 
-from checks.errors import ComplianceBlocked, InputError
-from flows.demo import Story, show_fairness
-from governance import canonical as canon
-from governance import registry
-from governance.ledger import Ledger
-from governance.schema import ModelVersion
+from govflow.checks.errors import ComplianceBlocked, InputError
+from govflow.flows.demo import Story, show_fairness
+from govflow.governance import canonical as canon
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import ModelVersion
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CONFIGS = (DATA / "employment.govflow.yaml", DATA / "employment-v2.govflow.yaml")
@@ -141,11 +141,11 @@ def serve_rows(ledger: Ledger, system: str, rows: pd.DataFrame, times: list[date
                request_id: str, source: str = "rows", chunk: int = 5000) -> list[str]:
     """Validate, score and log rows with the version in production, each at its own (replayed) time.
 
-    The same path as ``govflow serve`` and ``govflow run score`` (`flows.serving`, `governance.predictions`),
+    The same path as ``govflow serve`` and ``govflow run score`` (`govflow.flows.serving`, `govflow.governance.predictions`),
     with the serving time given: the way to replay past traffic. Returns the prediction ids.
     """
-    from flows.serving import check_input, load_production
-    from governance import predictions as preds
+    from govflow.flows.serving import check_input, load_production
+    from govflow.governance import predictions as preds
 
     served = load_production(ledger, system)
     ids: list[str] = []
@@ -174,7 +174,7 @@ def serve_year(ledger: Ledger, system: str, rows: pd.DataFrame, times: list[date
 
 def _serve_after_rollback(ledger: Ledger, system: str, rows: pd.DataFrame) -> str:
     """Serve a few rows now, through the serving path, and say which version answered."""
-    from flows.serving import load_production
+    from govflow.flows.serving import load_production
 
     answering = str(load_production(ledger, system).version)
     caller = f"govflow demo employment, after the rollback ({registry.os_user()})"
@@ -190,7 +190,7 @@ def _named(feature: str, group: str) -> str:
 
 
 def show_monitoring(story: Story, outcome: Any) -> None:
-    from flows.cli_monitor import report_lines
+    from govflow.flows.cli_monitor import report_lines
 
     for report in outcome.reports:
         for line in report_lines(report, groups=False):
@@ -261,9 +261,9 @@ def _approve(ledger: Ledger, story: Story, version: str) -> None:
 
 
 def _train_and_gate(story: Story, config_path: Path, label: str) -> tuple[str, Any]:
-    from flows.gate import gate_flow
-    from flows.train import train_flow
-    from governance.config import load_config
+    from govflow.flows.gate import gate_flow
+    from govflow.flows.train import train_flow
+    from govflow.governance.config import load_config
 
     config = load_config(config_path)
     story.begin(f"train {label}")
@@ -307,11 +307,11 @@ def _train_and_gate(story: Story, config_path: Path, label: str) -> tuple[str, A
 def run_story(ledger: Ledger, home: Path, configs: tuple[Path, Path] = CONFIGS, per_year: int | None = None,
               story: Story | None = None) -> StoryResult:
     """The employment story (see the module doc); stops, saying why, where the real result allows no more."""
-    from flows.incident import incident_flow
-    from flows.monitor import monitor_flow, outcomes_flow
-    from governance import incidents
-    from governance.config import load_config
-    from governance.verify import verify
+    from govflow.flows.incident import incident_flow
+    from govflow.flows.monitor import monitor_flow, outcomes_flow
+    from govflow.governance import incidents
+    from govflow.governance.config import load_config
+    from govflow.governance.verify import verify
 
     story = story or Story(steps=14)
     result = StoryResult()
@@ -363,8 +363,8 @@ def run_story(ledger: Ledger, home: Path, configs: tuple[Path, Path] = CONFIGS, 
 
 def _production(ledger: Ledger, home: Path, story: Story, result: StoryResult, configs: tuple[Path, Path],
                 per_year: int | None, monitor_flow: Any, outcomes_flow: Any, incident_flow: Any, incidents: Any) -> None:
-    from governance.config import load_config
-    from governance.monitoring import parse_window
+    from govflow.governance.config import load_config
+    from govflow.governance.monitoring import parse_window
 
     config = load_config(configs[0])
     system, size = config.system.name, parse_window(config.monitoring.window)
@@ -480,7 +480,7 @@ def demo_per_year() -> int | None:
 
 def _quiet_great_expectations() -> None:
     """Great Expectations sets one module's logger to INFO when imported (below the WARNING that
-    `flows.settings` gives its package), and its line about a temporary docs folder would land in the
+    `govflow.flows.settings` gives its package), and its line about a temporary docs folder would land in the
     middle of the story: set that logger once it exists."""
     import logging
 
@@ -490,7 +490,7 @@ def _quiet_great_expectations() -> None:
 
 
 def run_employment_demo(ledger: Ledger, home: Path) -> None:
-    """The demo command's entry point (`flows.demo`)."""
+    """The demo command's entry point (`govflow.flows.demo`)."""
     per_year = demo_per_year()
     typer.secho(f"govflow demo (employment): ledger {ledger.url}, home {home}", bold=True)
     _quiet_great_expectations()

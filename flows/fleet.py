@@ -1,7 +1,7 @@
 """Fleet monitoring: many AI systems monitored at once, fanned out over Prefect's Dask task runner.
 
 ``govflow run fleet -c a.yaml -c b.yaml ...`` runs one recorded task per system (`monitor_one`,
-the whole of `flows.monitor.monitor_system` for that system) on a Dask cluster: a local cluster of
+the whole of `govflow.flows.monitor.monitor_system` for that system) on a Dask cluster: a local cluster of
 ``--workers`` processes here; in production, the scheduler at ``--scheduler`` or
 ``GOVFLOW_DASK_SCHEDULER`` (e.g. ``tcp://dask-scheduler:8786``), whose workers must run this code
 base with ``GOVFLOW_DB_URL`` (a shared PostgreSQL ledger) and ``GOVFLOW_HOME`` (a shared artifact
@@ -10,8 +10,8 @@ the worker; its parameters name the fleet run (``fleet_run_id``) that fanned it 
 
 One system's monitoring judges every version that served in its windows, so its check results are
 linked each to the version it judged (the ``model_version_id`` column of ``check_results``, as the
-monitoring flow links its own through `flows.recording.link_model_version`): the task returns them
-as `governance.runs.JudgedCheck` values, which the task recorder writes with its run, in the same
+monitoring flow links its own through `govflow.flows.recording.link_model_version`): the task returns them
+as `govflow.governance.runs.JudgedCheck` values, which the task recorder writes with its run, in the same
 transaction. `govflow trace model` shows them.
 
 A local cluster inherits this process's environment, so the ledger in use is passed through it.
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.errors import InputError
-from flows.recording import current_run_id, flow, get_ledger, task
-from governance.config import load_config
-from governance.runs import JudgedCheck
+from govflow.checks.errors import InputError
+from govflow.flows.recording import current_run_id, flow, get_ledger, task
+from govflow.governance.config import load_config
+from govflow.governance.runs import JudgedCheck
 
 SCHEDULER_ENV = "GOVFLOW_DASK_SCHEDULER"
 
@@ -46,7 +46,7 @@ class SystemMonitoring:
 
 def _monitor_one(config_path: str, window: str | None, last: int | None, fleet_run_id: str | None) -> SystemMonitoring:
     """Monitor one system (all its windows and versions) on a Dask worker."""
-    from flows.monitor import monitor_system
+    from govflow.flows.monitor import monitor_system
 
     config = load_config(config_path)
     outcome = monitor_system(get_ledger(), config, str(Path(config_path).absolute()), window, last,

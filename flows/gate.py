@@ -5,7 +5,7 @@ blocks (fail closed). The decision (pass or block, each reason, the policy it ap
 the documents (model card, datasheets, Annex IV) are generated from the ledger and stored with the
 version, and the outcome is published as Prefect artifacts. Promotion later needs this decision to
 be a pass for that very version, made by a gate run that completed with its documents stored
-(`governance.gate_runs`), plus the named approvals the policy requires.
+(`govflow.governance.gate_runs`), plus the named approvals the policy requires.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from checks.errors import InputError
-from checks.results import SuiteResult
-from flows import modeling, steps
-from flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from governance import registry
-from governance.config import GovflowConfig
+from govflow.checks.errors import InputError
+from govflow.checks.results import SuiteResult
+from govflow.flows import modeling, steps
+from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
+from govflow.governance import registry
+from govflow.governance.config import GovflowConfig
 
 WRONG_SYSTEM = "version {version} belongs to system '{found}', but the config is for '{expected}'; pass the matching -c file"
 
@@ -102,8 +102,8 @@ def record_gate_decision(version: str, outcome: str, reasons: list[str], policy:
 @task
 def store_group_table(model_version_id: str, rows: list[dict[str, Any]]) -> str:
     """The per-group fairness table (rates with their intervals), stored with the version for documents."""
-    from governance.canonical import canonical
-    from governance.runs import add_artifact
+    from govflow.governance.canonical import canonical
+    from govflow.governance.runs import add_artifact
 
     ledger = get_ledger()
     with ledger.write("fairness.table", model_version_id) as w:
@@ -116,7 +116,7 @@ def store_group_table(model_version_id: str, rows: list[dict[str, Any]]) -> str:
 @task
 def write_documents(config: GovflowConfig, model_version_id: str) -> list[str]:
     """Model card, datasheets and Annex IV from the ledger, stored with the version."""
-    from governance.documents.store import store_documents
+    from govflow.governance.documents.store import store_documents
 
     return store_documents(get_ledger(), model_version_id, current_run_id())
 

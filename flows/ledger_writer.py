@@ -1,4 +1,4 @@
-"""The ledger writer process of `govflow serve` on PostgreSQL (see `flows.serve_workers.GroupCommitter`).
+"""The ledger writer process of `govflow serve` on PostgreSQL (see `govflow.flows.serve_workers.GroupCommitter`).
 
 A module of its own, importing only the ledger side: the child process imports it to start, and
 should not pay for the model and web stack.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.errors import GovflowError
-from governance import predictions as preds
-from governance.ledger import Ledger
+from govflow.checks.errors import GovflowError
+from govflow.governance import predictions as preds
+from govflow.governance.ledger import Ledger
 
 
 class WriterProcess:
-    """`governance.predictions.write_predictions` in a child process, one batch at a time.
+    """`govflow.governance.predictions.write_predictions` in a child process, one batch at a time.
 
     The child (started with ``spawn``: a fresh interpreter, never a fork of the threaded server)
     opens the same ledger and answers each batch with its `Receipt` once the transaction is

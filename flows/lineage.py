@@ -12,7 +12,7 @@ path is taken from ``base``, the config file's folder, else the current folder),
 ``url``, ``endpoint``, ``timeout``, ``api_key`` (http), ``namespace`` (default
 ``govflow://<system or home>``).
 
-Events are built after the ledger write, from the ledger (`governance.openlineage`), so they carry
+Events are built after the ledger write, from the ledger (`govflow.governance.openlineage`), so they carry
 exactly what was recorded. A failing transport is logged, never fails the step: the ledger is the
 record; the events are a copy of it.
 """
@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.errors import ConfigError
-from governance import openlineage as ol
-from governance.lineage_graph import LINEAGE_KINDS
-from governance.runs import RunRecord
+from govflow.checks.errors import ConfigError
+from govflow.governance import openlineage as ol
+from govflow.governance.lineage_graph import LINEAGE_KINDS
+from govflow.governance.runs import RunRecord
 
 log = logging.getLogger("govflow.lineage")
 
@@ -71,7 +71,7 @@ class OpenLineageEmitter:
         self._runs: OrderedDict[str, tuple[str, str]] = OrderedDict()  # run id -> (name, job name)
 
     def __call__(self, event: str, rec: RunRecord) -> None:
-        from flows.recording import get_ledger
+        from govflow.flows.recording import get_ledger
 
         if time.monotonic() < self.paused_until:
             self.skipped += 1
@@ -188,7 +188,7 @@ def configure_openlineage(settings: Mapping[str, Any] | None, *, system: str | N
     home's path); a relative file ``path`` is taken from ``base`` (the config file's folder).
     Calling it again replaces the previous emitter, so a process emits through one transport.
     """
-    from flows.recording import add_listener
+    from govflow.flows.recording import add_listener
 
     global _installed
     effective = resolve_settings(settings)
@@ -212,7 +212,7 @@ def installed() -> OpenLineageEmitter | None:
 
 def uninstall() -> None:
     """Stop emitting (and close the transport)."""
-    from flows.recording import remove_listener
+    from govflow.flows.recording import remove_listener
 
     global _installed
     if _installed is not None:

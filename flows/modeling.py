@@ -12,10 +12,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from checks.errors import ConfigError, DataError, GovflowError
-from governance.config import GovflowConfig
-from governance.datasets import binary_target, feature_columns
-from governance.estimators import describe, estimator_class, make_estimator, refused_while_fitting
+from govflow.checks.errors import ConfigError, DataError, GovflowError
+from govflow.governance.config import GovflowConfig
+from govflow.governance.datasets import binary_target, feature_columns
+from govflow.governance.estimators import describe, estimator_class, make_estimator, refused_while_fitting
 
 
 def build_pipeline(config: GovflowConfig, features: pd.DataFrame) -> Pipeline:

@@ -1,18 +1,18 @@
 """The monitoring flow: what a system's logged predictions show, window by window, against its policy.
 
-For each window of ``served_at`` (`governance.monitoring`; ``--window 7d`` or the config's
+For each window of ``served_at`` (`govflow.governance.monitoring`; ``--window 7d`` or the config's
 ``monitoring.window``) and each model version that served in it:
 
 * **data drift** of the production inputs (the features the model sees) against the version's
   training reference split, and **prediction drift** of the served scores against the scores the
-  same model gives that reference (one Evidently run, `checks.drift.assess_drift`);
+  same model gives that reference (one Evidently run, `govflow.checks.drift.assess_drift`);
 * once outcomes have arrived (`govflow outcomes`): **performance**, overall and per group, and
-  **fairness** per sensitive feature (`checks.performance`, `checks.fairness`) on the predictions
+  **fairness** per sensitive feature (`govflow.checks.performance`, `govflow.checks.fairness`) on the predictions
   that have one;
 * the decisions per sensitive group (no labels needed), for the record and the impact of an incident.
 
 Every check is a recorded task, linked to the version it judged, its results tagged with the window.
-A failed critical result is an alert: the flow opens an incident (`governance.incidents`; a fairness
+A failed critical result is an alert: the flow opens an incident (`govflow.governance.incidents`; a fairness
 alert is a ``fundamental_rights`` incident, any other a ``malfunction``), or adds the alert to the
 open incident that already implicates that version, and emits the Prefect event
 ``govflow.monitoring.alert`` (resource ``govflow.incident.<id>``, labels ``govflow.system``,
@@ -28,16 +28,16 @@ from typing import Any
 
 import pandas as pd
 
-from checks.errors import InputError
-from checks.results import SuiteResult
-from flows import modeling, steps
-from flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from governance import canonical as canon
-from governance import incidents, registry
-from governance import monitoring as mon
-from governance.config import GovflowConfig
-from governance.datasets import binary_target, feature_columns
-from governance.ledger import Ledger
+from govflow.checks.errors import InputError
+from govflow.checks.results import SuiteResult
+from govflow.flows import modeling, steps
+from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
+from govflow.governance import canonical as canon
+from govflow.governance import incidents, registry
+from govflow.governance import monitoring as mon
+from govflow.governance.config import GovflowConfig
+from govflow.governance.datasets import binary_target, feature_columns
+from govflow.governance.ledger import Ledger
 
 ALERT_EVENT = "govflow.monitoring.alert"
 ALERT_KIND = {"fairness": incidents.IncidentKind.FUNDAMENTAL_RIGHTS}  # anything else: malfunction
@@ -132,7 +132,7 @@ def input_drift(config: GovflowConfig, reference: pd.DataFrame, current: pd.Data
 
     With ``report`` the suite carries Evidently's HTML report (about 4 MB; it takes a few seconds).
     """
-    from checks.drift import assess_drift
+    from govflow.checks.drift import assess_drift
 
     live = current[~current["purged"].astype(bool)]
     model_inputs = feature_columns(config, reference.drop(columns=["decision", "score"], errors="ignore"))
@@ -160,7 +160,7 @@ def enough_outcomes(config: GovflowConfig, current: pd.DataFrame) -> str | None:
 
 
 def outcome_performance(config: GovflowConfig, current: pd.DataFrame) -> SuiteResult:
-    from checks.performance import assess_performance
+    from govflow.checks.performance import assess_performance
 
     rows = _labelled(config, current)
     sensitive = [s.column for s in config.data.sensitive()]
@@ -172,7 +172,7 @@ def outcome_performance(config: GovflowConfig, current: pd.DataFrame) -> SuiteRe
 
 
 def outcome_fairness(config: GovflowConfig, current: pd.DataFrame) -> SuiteResult:
-    from checks.fairness import assess_fairness
+    from govflow.checks.fairness import assess_fairness
 
     rows = _labelled(config, current)
     return assess_fairness(y_true=binary_target(config, rows["outcome"]), y_pred=rows["decision"].astype(int),
@@ -183,7 +183,7 @@ def outcome_fairness(config: GovflowConfig, current: pd.DataFrame) -> SuiteResul
 
 def decisions_by_group(config: GovflowConfig, current: pd.DataFrame) -> list[dict[str, Any]]:
     """Per sensitive feature and group: decisions and the share favourable (no labels needed)."""
-    from checks.groups import SensitiveFeature, group_labels
+    from govflow.checks.groups import SensitiveFeature, group_labels
 
     live = current[~current["purged"].astype(bool)].reset_index(drop=True)
     out: list[dict[str, Any]] = []
@@ -204,7 +204,7 @@ def decisions_by_group(config: GovflowConfig, current: pd.DataFrame) -> list[dic
 
 def alerts_of(report: WindowReport) -> list[Alert]:
     """The failed critical results of a window report, grouped by check."""
-    from flows.gate import describe_failure
+    from govflow.flows.gate import describe_failure
 
     found: dict[str, list[str]] = {}
     for suite in report.suites:
@@ -280,7 +280,7 @@ def version_config(ledger: Ledger, config: GovflowConfig, model_version_id: str)
     A version is scored and read with the config stored with it; it is judged by the policy of the
     config monitoring runs with, so a policy tightened after release applies to what serves now.
     """
-    from flows.serving import config_of
+    from govflow.flows.serving import config_of
 
     with ledger.read() as conn:
         snapshot = registry.version_row(conn, model_version_id)["config_snapshot"]
@@ -316,7 +316,7 @@ def window_report(config: GovflowConfig, window: mon.Window, version: str, model
 def version_labels(ledger: Ledger, ids: list[str]) -> dict[str, str]:
     from sqlalchemy import select
 
-    from governance.schema import ModelVersion
+    from govflow.governance.schema import ModelVersion
 
     with ledger.read() as conn:
         return {i: f"{s}:{v}" for i, s, v in conn.execute(
@@ -436,7 +436,7 @@ def _store_report(suite: SuiteResult, model_version_id: str) -> None:
     report = suite.attachment("report")
     if report is None:
         return
-    from governance.runs import add_artifact
+    from govflow.governance.runs import add_artifact
 
     ledger = get_ledger()
     window = suite.summary.get("window", {})
@@ -520,8 +520,8 @@ def _publish(outcome: MonitorOutcome) -> None:
 
 @task
 def attach_outcomes_file(config: GovflowConfig, frame: pd.DataFrame, source: str) -> dict[str, Any]:
-    """Attach the file's labels to the system's predictions (`governance.outcomes`)."""
-    from governance.outcomes import attach_outcomes
+    """Attach the file's labels to the system's predictions (`govflow.governance.outcomes`)."""
+    from govflow.governance.outcomes import attach_outcomes
 
     return attach_outcomes(get_ledger(), system=config.system.name, frame=frame, target=config.data.target,
                            id_column=config.data.id_column, source=source).to_dict()
@@ -530,7 +530,7 @@ def attach_outcomes_file(config: GovflowConfig, frame: pd.DataFrame, source: str
 @task
 def read_outcomes_file(input_file: Path) -> pd.DataFrame:
     """The outcomes file (its bytes are recorded as this step's input)."""
-    from governance.datasets import read_frame
+    from govflow.governance.datasets import read_frame
 
     return read_frame(input_file)
 

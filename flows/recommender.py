@@ -1,7 +1,7 @@
 """The recommendation scenario's model: a movie recommender on MovieLens-format ratings.
 
 Plain functions and one small model class; the recorded flow and the serving side are in
-`flows.recommender_flow`. The data are RecBole "atomic files" (tab-separated, a header of
+`govflow.flows.recommender_flow`. The data are RecBole "atomic files" (tab-separated, a header of
 ``name:type`` fields): ``*.inter`` (user_id, item_id, rating, timestamp), ``*.user`` (user_id, age,
 gender, occupation, zip_code) and ``*.item`` (item_id, movie_title, release_year, class = genres
 separated by spaces), as MovieLens 100k ships inside the ``recbole`` wheel
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from checks.errors import DataError
-from checks.policy import Policy
-from checks.results import CheckKind, CheckResult, Severity, SuiteResult
-from governance.config import LoggingSection, SensitiveFeature, SystemSection
+from govflow.checks.errors import DataError
+from govflow.checks.policy import Policy
+from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.governance.config import LoggingSection, SensitiveFeature, SystemSection
 
 KIND: Literal["recommender"] = "recommender"  # the config snapshot's "kind": how serving tells a recommender from a classifier
 FILES = ("inter", "user", "item")
@@ -216,7 +216,7 @@ def fit(config: RecommenderConfig, train: pd.DataFrame) -> ImplicitSVD:
 
 def user_groups(users: pd.DataFrame, config: RecommenderConfig) -> pd.DataFrame:
     """user_id -> group label per sensitive attribute (ages binned left-closed, as the dashboard does)."""
-    from governance.dashboard_data import group_labels
+    from govflow.governance.dashboard_data import group_labels
 
     spec = {s.column: s.bins for s in config.sensitive()}
     wanted = [c for c in spec if c in users.columns]

@@ -1,15 +1,15 @@
 """The recommendation scenario end to end: a recorded training flow, and serving through the trail.
 
 `train_recommender_flow` (``govflow recommender train -c FILE``) loads the ratings, users and items,
-holds out each user's latest rating, fits `flows.recommender.ImplicitSVD`, evaluates it against
+holds out each user's latest rating, fits `govflow.flows.recommender.ImplicitSVD`, evaluates it against
 the popularity baseline overall and per user group, registers it as a candidate version through
-`governance.registry.register_version` (with its item catalogue, for exposure reports, and its
+`govflow.governance.registry.register_version` (with its item catalogue, for exposure reports, and its
 input contract) and records the gate decision from the evaluation. Approval and promotion are the
 normal `govflow approve` / `govflow promote`.
 
-`ServedRecommender` answers like `flows.score.ServedModel` (same fields, same ``predict``), so the
+`ServedRecommender` answers like `govflow.flows.score.ServedModel` (same fields, same ``predict``), so the
 prediction service can serve a recommender as it serves a classifier; `recommend` scores records
-and logs them with `governance.predictions.write_predictions`: each prediction row holds the
+and logs them with `govflow.governance.predictions.write_predictions`: each prediction row holds the
 recommended list ``{"items": [...], "scores": [...], "cold_start": bool}`` and the user's
 sensitive attributes go to the payload table, apart from the features.
 """
@@ -25,18 +25,18 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from checks.errors import ComplianceBlocked, ConfigError
-from checks.policy import Policy
-from checks.results import SuiteResult
-from flows import modeling
-from flows import recommender as rec
-from flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from governance import canonical as canon
-from governance import predictions as preds
-from governance import registry
-from governance.fingerprint import fingerprint_model
-from governance.ids import new_id
-from governance.ledger import Ledger
+from govflow.checks.errors import ComplianceBlocked, ConfigError
+from govflow.checks.policy import Policy
+from govflow.checks.results import SuiteResult
+from govflow.flows import modeling
+from govflow.flows import recommender as rec
+from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
+from govflow.governance import canonical as canon
+from govflow.governance import predictions as preds
+from govflow.governance import registry
+from govflow.governance.fingerprint import fingerprint_model
+from govflow.governance.ids import new_id
+from govflow.governance.ledger import Ledger
 
 CATALOG = "item_catalog"
 
@@ -45,7 +45,7 @@ def load_recommender_config(path: str | Path) -> rec.RecommenderConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"config file {file} not found; `govflow data fetch movielens-100k` writes one")
-    from governance.strict_yaml import load_yaml
+    from govflow.governance.strict_yaml import load_yaml
 
     return parse_recommender_config(load_yaml(file), file.parent.absolute(), str(file))
 
@@ -185,7 +185,7 @@ def train_recommender_flow(config_path: str) -> RecommenderOutcome:
 
 @dataclass(frozen=True)
 class ServedRecommender:
-    """A recommender in production, with the fields of `flows.score.ServedModel`."""
+    """A recommender in production, with the fields of `govflow.flows.score.ServedModel`."""
 
     version: registry.VersionRef
     config: rec.RecommenderConfig

@@ -2,7 +2,7 @@
 
 They wrap the function itself (Prefect hooks can neither see the inputs nor fail the task): the
 wrapper fingerprints every argument and every output, times the call and, before the result is
-handed on, writes the run to the ledger in one transaction (`governance.runs`). If that write fails
+handed on, writes the run to the ledger in one transaction (`govflow.governance.runs`). If that write fails
 the task fails (fail closed): a compliance run that cannot be recorded must not pass. A failing
 function is recorded as failed, with its error, and its exception re-raised. Each Prefect retry is a
 new attempt row. Caching is off by default: a cached result would skip the function, and the record.
@@ -33,12 +33,12 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from checks.errors import GovflowError, LedgerError
-from governance import canonical as canon
-from governance.fingerprint import fingerprint, frame_schema
-from governance.ids import new_id
-from governance.ledger import Ledger
-from governance.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
+from govflow.checks.errors import GovflowError, LedgerError
+from govflow.governance import canonical as canon
+from govflow.governance.fingerprint import fingerprint, frame_schema
+from govflow.governance.ids import new_id
+from govflow.governance.ledger import Ledger
+from govflow.governance.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("govflow.recording")

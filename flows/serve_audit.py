@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import FastAPI, Request
 
-from checks.errors import InputError
-from governance import canonical as canon
-from governance import registry
-from governance.ledger import Ledger
+from govflow.checks.errors import InputError
+from govflow.governance import canonical as canon
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
 
 if TYPE_CHECKING:
-    from flows.serve import ServeState
+    from govflow.flows.serve import ServeState
 
 log = structlog.get_logger("govflow.serve")
 AUDIT_ERRORS = {code: {"description": text} for code, text in (
@@ -34,8 +34,8 @@ class HTTPProblem(Exception):
 
 def install_audit_routes(app: FastAPI, state: ServeState) -> None:
     """Read-only, auditor token only. Sync routes: FastAPI runs them in its thread pool."""
-    from governance.prediction_trace import trace_prediction
-    from governance.trace import Tracer
+    from govflow.governance.prediction_trace import trace_prediction
+    from govflow.governance.trace import Tracer
 
     def guarded(request: Request, what: str, **fields: Any) -> str:
         label = state.auth.auditor(request)
@@ -90,8 +90,8 @@ def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, u
 
     from sqlalchemy import select
 
-    from flows.serve import HTTPProblem
-    from governance.schema import Prediction
+    from govflow.flows.serve import HTTPProblem
+    from govflow.governance.schema import Prediction
 
     if not 1 <= limit <= 1000:
         raise HTTPProblem(422, [{"loc": ["query", "limit"], "msg": "limit: between 1 and 1000", "type": "range"}])

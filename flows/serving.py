@@ -3,7 +3,7 @@
 `load_production(ledger, system)` gives the `ServedModel` of a system: its production version, the
 config stored with that version (so serving needs no -c), the model bytes (hash-checked), the input
 schema from its data contract and training columns, and the system's redaction of logged fields.
-Shared by `govflow serve` (`flows.serve`) and the batch flow (`flows.score`); it imports no Prefect.
+Shared by `govflow serve` (`govflow.flows.serve`) and the batch flow (`govflow.flows.score`); it imports no Prefect.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from checks.errors import ComplianceBlocked, DataError, InputError
-from flows import modeling
-from governance import canonical as canon
-from governance import predictions as preds
-from governance import registry
-from governance.chained import chained
-from governance.config import GovflowConfig, parse_config
-from governance.datasets import feature_columns
-from governance.ledger import Ledger
-from governance.schema import ModelVersion, StageChange
+from govflow.checks.errors import ComplianceBlocked, DataError, InputError
+from govflow.flows import modeling
+from govflow.governance import canonical as canon
+from govflow.governance import predictions as preds
+from govflow.governance import registry
+from govflow.governance.chained import chained
+from govflow.governance.config import GovflowConfig, parse_config
+from govflow.governance.datasets import feature_columns
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import ModelVersion, StageChange
 
 UNKNOWN_SYSTEM = "unknown system '{system}': no model versions are recorded for it{known}"
 NEVER_PROMOTED = "{system} has no version in production: none has been promoted yet (govflow promote {system}:VERSION)"
@@ -88,7 +88,7 @@ def load_production(ledger: Ledger, system: str) -> Any:
     """The system's production version, ready to score; `UnknownSystem` / `NotInProduction` else.
 
     A classifier (a govflow.yaml system) gives a `ServedModel`; a recommender (``kind: recommender``
-    in its stored config) the `flows.recommender_flow.ServedRecommender`, which has the same fields
+    in its stored config) the `govflow.flows.recommender_flow.ServedRecommender`, which has the same fields
     and a ``predict`` whose outputs are its recommendation lists.
     """
     with ledger.read() as conn:
@@ -97,7 +97,7 @@ def load_production(ledger: Ledger, system: str) -> Any:
     if ref is None or row is None:
         raise NotInProduction(why_not_serving(ledger, system))
     if json.loads(row["config_snapshot"]).get("kind") == "recommender":
-        from flows.recommender_flow import load_served
+        from govflow.flows.recommender_flow import load_served
 
         return load_served(ledger, ref, row)
     problem = ledger.artifacts.problem(row["artifact_hash"])

@@ -1,6 +1,6 @@
 """The recorded steps shared by govflow's flows: thin tasks over plain functions.
 
-Each task's inputs, outputs and check results are recorded by `flows.recording`; the logic lives
+Each task's inputs, outputs and check results are recorded by `govflow.flows.recording`; the logic lives
 in `checks/`, `governance/` and `flows/modeling.py`, where it is tested on its own.
 """
 
@@ -14,14 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from checks.errors import DataError
-from checks.fairness import assess_fairness
-from checks.performance import assess_performance
-from checks.results import SuiteResult
-from flows import modeling
-from flows.recording import task
-from governance.config import GovflowConfig, load_config
-from governance.datasets import binary_target, load_training_frame
+from govflow.checks.errors import DataError
+from govflow.checks.fairness import assess_fairness
+from govflow.checks.performance import assess_performance
+from govflow.checks.results import SuiteResult
+from govflow.flows import modeling
+from govflow.flows.recording import task
+from govflow.governance.config import GovflowConfig, load_config
+from govflow.governance.datasets import binary_target, load_training_frame
 
 
 @task
@@ -39,7 +39,7 @@ def load_data(config: GovflowConfig) -> pd.DataFrame:
 @task
 def infer_data_contract(config: GovflowConfig, frame: pd.DataFrame) -> dict[str, Any]:
     """The data contract: written in the config, or inferred from the training data."""
-    from checks.contract import Contract, infer_contract
+    from govflow.checks.contract import Contract, infer_contract
 
     if config.data.contract is not None:
         return Contract.from_dict(config.data.contract).to_dict()
@@ -49,8 +49,8 @@ def infer_data_contract(config: GovflowConfig, frame: pd.DataFrame) -> dict[str,
 
 @task
 def validate_data(frame: pd.DataFrame, contract: dict[str, Any]) -> SuiteResult:
-    from checks.contract import Contract
-    from checks.validation import validate
+    from govflow.checks.contract import Contract
+    from govflow.checks.validation import validate
 
     # Prefect's logging set-up would show Great Expectations' INFO chatter on screen.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)

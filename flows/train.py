@@ -14,13 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from checks.errors import ComplianceBlocked
-from checks.results import SuiteResult
-from flows import modeling, steps
-from flows.recording import current_run_id, flow, get_ledger, task
-from governance import registry
-from governance.config import GovflowConfig
-from governance.fingerprint import fingerprint_model
+from govflow.checks.errors import ComplianceBlocked
+from govflow.checks.results import SuiteResult
+from govflow.flows import modeling, steps
+from govflow.flows.recording import current_run_id, flow, get_ledger, task
+from govflow.governance import registry
+from govflow.governance.config import GovflowConfig
+from govflow.governance.fingerprint import fingerprint_model
 
 CANDIDATE_EVENT = "govflow.model.candidate"
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checks.errors import ConfigError
+from govflow.checks.errors import ConfigError
 
 if TYPE_CHECKING:
-    from governance.anchor_keys import Signer, Verifier
+    from govflow.governance.anchor_keys import Signer, Verifier
 
 ENV = "GOVFLOW_ANCHORS"
 SINK_KINDS = ("file", "folder", "http", "prefect")
@@ -38,12 +38,12 @@ class AnchorSettings:
     source: str = "the default"
 
     def signer(self) -> Signer | None:
-        from governance.anchor_keys import Signer  # cryptography only where a key is used
+        from govflow.governance.anchor_keys import Signer  # cryptography only where a key is used
 
         return Signer.load(self.key) if self.key else None
 
     def verifier(self) -> Verifier | None:
-        from governance.anchor_keys import Verifier
+        from govflow.governance.anchor_keys import Verifier
 
         return Verifier.parse(self.public_key) if self.public_key else None
 
@@ -73,7 +73,7 @@ def parse_env(value: str) -> AnchorSettings:
 
 
 def from_section(section: Any, base_dir: Path, source: str) -> AnchorSettings:
-    """The ``anchors:`` section (`governance.config.AnchorsSection`); paths relative to the config's folder."""
+    """The ``anchors:`` section (`govflow.governance.config.AnchorsSection`); paths relative to the config's folder."""
     sinks: list[tuple[str, str]] = []
     for sink in section.sinks:
         kind, target = sink.kind()

@@ -4,7 +4,7 @@ The chain proves that the entries it holds are consistent; only a head recorded 
 that none were removed or replaced as a whole. A `Head` (ledger id, seq, entry hash, time, and an
 Ed25519 signature when a key is configured) is published to one or more `Sink`s: ``heads.log`` in the
 govflow home (always), and, as the ``anchors:`` config or ``GOVFLOW_ANCHORS`` says, a file or folder
-on another path, an HTTP endpoint, or the Prefect API (`flows.anchor_prefect`). `check` compares what
+on another path, an HTTP endpoint, or the Prefect API (`govflow.flows.anchor_prefect`). `check` compares what
 each sink holds with the chain and says which one disagrees, and why.
 
 Head files hold one line per head, appended with one ``O_APPEND`` write, so a line is whole or, if the
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
-from checks.errors import InputError
-from governance import canonical as canon
-from governance.ledger import Ledger
-from governance.schema import AuditEntry
+from govflow.checks.errors import InputError
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import AuditEntry
 
 if TYPE_CHECKING:
-    from governance.anchor_keys import Signer, Verifier
+    from govflow.governance.anchor_keys import Signer, Verifier
 
 HEADS_LOG = "heads.log"
 _HASH = re.compile(r"[0-9a-f]{64}")

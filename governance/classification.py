@@ -33,9 +33,9 @@ from typing import Any
 
 import yaml
 
-from governance import canonical as canon
-from governance.ledger import Writer
-from governance.schema import CheckResultRow
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import Writer
+from govflow.governance.schema import CheckResultRow
 
 CATALOGUE = Path(__file__).parent / "regulations" / "eu_ai_act.yaml"
 POINT = re.compile(r"^([1-8])(?:\(([a-h])\))?$")
@@ -200,7 +200,7 @@ def classify_config(config: Mapping[str, Any]) -> Classification:
 def record_classification(w: Writer, store: Any, c: Classification, *, run_id: str,
                           model_version_id: str | None) -> dict[str, str]:
     """Write the classification in the writer's transaction; returns the ids of its two rows."""
-    from governance.runs import add_artifact, to_json
+    from govflow.governance.runs import add_artifact, to_json
 
     data = canon.canonical(c.to_dict())
     artifact = add_artifact(w, store, kind="risk_classification", name=f"risk-classification-{c.system}.json",

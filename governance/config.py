@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from checks.errors import ConfigError
-from governance import canonical as canon
+from govflow.checks.errors import ConfigError
+from govflow.governance import canonical as canon
 
 ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
 MIN_RETENTION_DAYS = 183  # EU AI Act Art. 19 / 26(6): logs kept at least six months
@@ -145,7 +145,7 @@ class LineageSection(_Strict):
 
 
 class AnchorSink(_Strict):
-    """One place chain heads are published to (exactly one key): see `governance.anchor_settings`."""
+    """One place chain heads are published to (exactly one key): see `govflow.governance.anchor_settings`."""
 
     file: str | None = Field(None, description="A file on another path (disk, mount, machine).")
     folder: str | None = Field(None, description="A folder on another path: one head file per ledger.")
@@ -193,7 +193,7 @@ class GovflowConfig(_Strict):
         return Path(self.base_dir) / self.data.train
 
     def policy_model(self) -> Any:
-        from checks.policy import Policy
+        from govflow.checks.policy import Policy
 
         return Policy.from_mapping(self.policy)
 
@@ -254,8 +254,8 @@ def load_config(path: str | Path) -> GovflowConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"config file {file} not found; pass -c PATH, or create one with `govflow init`")
-    from governance.estimators import check_params
-    from governance.strict_yaml import load_yaml
+    from govflow.governance.estimators import check_params
+    from govflow.governance.strict_yaml import load_yaml
 
     config = parse_config(load_yaml(file), file.parent.absolute(), source=str(file))
     try:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from checks.errors import ConfigError, DataError
-from governance.config import GovflowConfig
-from governance.estimators import HANDLES_MISSING
-from governance.frame_checks import check_csv_header, check_frame
+from govflow.checks.errors import ConfigError, DataError
+from govflow.governance.config import GovflowConfig
+from govflow.governance.estimators import HANDLES_MISSING
+from govflow.governance.frame_checks import check_csv_header, check_frame
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 

@@ -13,7 +13,7 @@ The root-cause view of an incident. For each version it reads what the ledger ho
 * **configuration**: the config in force, key by key, and the fairness metric configuration
   (the fully defaulted ``policy.fairness`` with the sensitive features and the policy hashes);
 * **gate decisions**, with the **gate policy** each version's latest decision applied (as recorded
-  with the decision, see `governance.policies`) and exactly which bounds changed between them; the
+  with the decision, see `govflow.governance.policies`) and exactly which bounds changed between them; the
   training config above may not be the policy a gate applied, since the config file can be edited
   between training and gating;
 * the **production inputs' drift per feature**: the latest monitoring ``column_drift`` results
@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from governance import lineage_graph as graph
-from governance import policies, registry
-from governance.config import parse_config
-from governance.datasets import feature_columns
-from governance.ledger import Ledger
-from governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run
+from govflow.governance import lineage_graph as graph
+from govflow.governance import policies, registry
+from govflow.governance.config import parse_config
+from govflow.governance.datasets import feature_columns
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run
 
 DISTANCE_NOTE = ("numeric: Wasserstein distance / pooled std; categorical: Jensen-Shannon distance (base 2); "
                  "0 = identical, 0.1 or more is what Evidently's defaults call drift")
@@ -227,7 +227,7 @@ def latest_column_drift(conn: Connection, model_version_id: str) -> list[dict[st
 
 
 def _fairness_config(snapshot: dict[str, Any]) -> dict[str, Any]:
-    from checks.policy import Policy
+    from govflow.checks.policy import Policy
 
     policy = Policy.from_mapping(snapshot.get("policy", {}))
     return {"fairness": policy.fairness.model_dump(mode="json"),

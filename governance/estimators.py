@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from checks.errors import ConfigError
+from govflow.checks.errors import ConfigError
 
 # name in govflow.yaml -> (module, class, whether data.seed is its default random_state)
 CLASSES: dict[str, tuple[str, str, bool]] = {

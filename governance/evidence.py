@@ -3,7 +3,7 @@
 `gather` only reads. It collects, in one read transaction, the version row and the config in force,
 the training flow run with its tasks, the data sets those runs read and wrote, every check result
 (training time, the latest gate run, later monitoring), the gate decisions, the approvals, the stage
-history and the chain head. The documents (`governance.documents`) are pure functions of the
+history and the chain head. The documents (`govflow.governance.documents`) are pure functions of the
 returned `Evidence`: nothing in them is read from anywhere else, and nothing is made up.
 
 Every fact keeps the id of the row it came from, so a document can cite ``table/id``. The clock is
@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from checks.errors import InputError
-from governance import canonical as canon
-from governance.chained import chained
-from governance.ledger import Ledger
-from governance.policies import AppliedPolicy, applied_and_previous
-from governance.schema import (
+from govflow.checks.errors import InputError
+from govflow.governance import canonical as canon
+from govflow.governance.chained import chained
+from govflow.governance.ledger import Ledger
+from govflow.governance.policies import AppliedPolicy, applied_and_previous
+from govflow.governance.schema import (
     Approval,
     Artifact,
     AuditEntry,
@@ -40,7 +40,7 @@ from governance.schema import (
 )
 
 DEFAULT_REQUIRED_ROLES = ("model_owner", "risk_officer")
-UNKNOWN_VERSION = "no model version with id '{id}' in the ledger; resolve NAME:VERSION with `governance.registry.resolve`"
+UNKNOWN_VERSION = "no model version with id '{id}' in the ledger; resolve NAME:VERSION with `govflow.governance.registry.resolve`"
 PHASE_TRAINING, PHASE_GATE, PHASE_EARLIER_GATE = "training", "gate", "earlier-gate"
 DATASET_ROLES = ("source", "train", "held-out", "input")
 # The copies of the splits the training flow stores with a version, by data set role.
@@ -305,8 +305,8 @@ def required_roles(policy: Mapping[str, Any]) -> tuple[str, ...]:
 
 def effective_policy(policy: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
     """The policy with every default filled in, and its hash; the policy as written if it is invalid."""
-    from checks.errors import ConfigError
-    from checks.policy import Policy
+    from govflow.checks.errors import ConfigError
+    from govflow.checks.policy import Policy
 
     try:
         found = Policy.from_mapping(policy)

@@ -3,8 +3,8 @@
 `load_catalogues` reads every ``governance/regulations/*.yaml`` (one framework per file: adding a
 framework is adding a file) and validates it strictly: an unknown key, record kind, scope or severity
 is an error naming the file and the requirement. `record_gap` evaluates each requirement against the
-ledger for one system (the evidence queries are in `governance.gap_queries`), classifies the system
-(`governance.classification`), compares with the system's previous gap report, and records it all in
+ledger for one system (the evidence queries are in `govflow.governance.gap_queries`), classifies the system
+(`govflow.governance.classification`), compares with the system's previous gap report, and records it all in
 one ledger transaction: a ``command`` run ``gap``, the classification (an artifact
 ``risk_classification`` and a ``check_results`` row), and the report as artifacts of kind
 ``gap_report`` (Markdown, HTML and the JSON the next report compares with), linked to the version under
@@ -27,14 +27,14 @@ from typing import Any
 import yaml
 from sqlalchemy import Connection, select
 
-from checks.errors import ConfigError, InputError
-from governance import canonical as canon
-from governance import gap_queries as gq
-from governance.classification import Classification, classify_config, record_classification
-from governance.gap_queries import Link, Status, Subject
-from governance.ledger import Ledger
-from governance.registry import VersionRef, production_version, resolve
-from governance.schema import Artifact, AuditEntry, Edge, ModelVersion, Run, RunState
+from govflow.checks.errors import ConfigError, InputError
+from govflow.governance import canonical as canon
+from govflow.governance import gap_queries as gq
+from govflow.governance.classification import Classification, classify_config, record_classification
+from govflow.governance.gap_queries import Link, Status, Subject
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef, production_version, resolve
+from govflow.governance.schema import Artifact, AuditEntry, Edge, ModelVersion, Run, RunState
 
 REGULATIONS = Path(__file__).parent / "regulations"
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -61,7 +61,7 @@ class Requirement:
     mandatory_high_risk: bool  #: mandatory for a high-risk system (only in a binding framework)
     severity: str  #: critical | high | medium | low
     scope: str  #: candidate | production | system
-    evidence: tuple[Mapping[str, Any], ...]  #: every item must hold (see `governance.gap_queries`)
+    evidence: tuple[Mapping[str, Any], ...]  #: every item must hold (see `govflow.governance.gap_queries`)
     remediation: str
 
     @property
@@ -377,10 +377,10 @@ def record_gap(ledger: Ledger, config: Any, *, frameworks: Sequence[str] | None 
     """Evaluate, classify, compare and record the gap report in one ledger transaction."""
     from dataclasses import replace
 
-    from governance.gap_report import render
-    from governance.ids import new_id
-    from governance.registry import os_user
-    from governance.runs import add_artifact, to_json
+    from govflow.governance.gap_report import render
+    from govflow.governance.ids import new_id
+    from govflow.governance.registry import os_user
+    from govflow.governance.runs import add_artifact, to_json
 
     mapping = _config_mapping(config)
     system = str(mapping["system"]["name"])
@@ -433,9 +433,9 @@ def attach_evidence(ledger: Ledger, ref: str, *, kind: str, name: str, data: byt
     Only the kinds the catalogues ask people to provide (`gap_queries.ATTACHABLE_KINDS`) are taken, so a
     typo cannot file evidence nobody will find. Recorded as a ``command`` run ``evidence.attach``.
     """
-    from governance.ids import new_id
-    from governance.registry import os_user
-    from governance.runs import add_artifact, to_json
+    from govflow.governance.ids import new_id
+    from govflow.governance.registry import os_user
+    from govflow.governance.runs import add_artifact, to_json
 
     if kind not in gq.ATTACHABLE_KINDS:
         raise InputError(f"unknown evidence kind '{kind}'; choose one of: {', '.join(gq.ATTACHABLE_KINDS)}")
@@ -462,8 +462,8 @@ def gap_summary(ledger: Ledger, config: Any, *, version: str | None = None,
 
     ``config`` is a `GovflowConfig`, a config mapping, or the path of a govflow.yaml.
     """
-    from governance.config import load_config
-    from governance.gap_report import summary_lines
+    from govflow.governance.config import load_config
+    from govflow.governance.gap_report import summary_lines
 
     if isinstance(config, str | Path):
         config = load_config(config)

@@ -42,11 +42,11 @@ from typing import Any
 
 from sqlalchemy import Connection, false, func, or_, select
 
-from governance import canonical as canon
-from governance.chained import chained
-from governance.classification import Classification
-from governance.registry import VersionRef, approvals_in_force, latest_decision
-from governance.schema import (
+from govflow.governance import canonical as canon
+from govflow.governance.chained import chained
+from govflow.governance.classification import Classification
+from govflow.governance.registry import VersionRef, approvals_in_force, latest_decision
+from govflow.governance.schema import (
     Artifact,
     CheckResultRow,
     DatasetVersion,
@@ -233,7 +233,7 @@ def _decision(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any])
 
 
 def _approvals(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any]) -> Outcome:
-    from governance.evidence import required_roles
+    from govflow.governance.evidence import required_roles
 
     roles = required_roles(_snapshot(conn, s, v).get("policy") or {})
     in_force = approvals_in_force(conn, v.id)
@@ -253,7 +253,7 @@ def _approvals(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any]
 
 
 def _policy(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any]) -> Outcome:
-    from checks.policy import Policy
+    from govflow.checks.policy import Policy
 
     policy_hash = Policy.from_mapping(_snapshot(conn, s, v).get("policy") or {}).hash()
     decided = conn.execute(select(Decision).where(Decision.model_version_id == v.id, Decision.policy_hash == policy_hash, chained(Decision))

@@ -16,7 +16,7 @@ The playbook (each step one transaction, one audit entry):
    in production and ``govflow serve`` answers 503 with the reason.
 4. `impact`: how many decisions each sensitive group received from the implicated version in the
    window, favourable or not, and, where outcomes arrived, how many were wrong.
-5. Root cause (`governance.diff`) and the documents (`governance.documents.incident_notice`) are
+5. Root cause (`govflow.governance.diff`) and the documents (`govflow.governance.documents.incident_notice`) are
    recorded as events by the incident flow.
 6. `close`: only with a named approval (a name and a rationale); unfreezes the system unless another
    open incident still holds it frozen. A suspended version stays suspended: it needs a new version.
@@ -39,13 +39,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from checks.errors import ComplianceBlocked, InputError
-from governance import canonical as canon
-from governance import registry
-from governance.chained import chained
-from governance.gate_runs import why_not_counted
-from governance.ledger import Ledger, Writer
-from governance.schema import (
+from govflow.checks.errors import ComplianceBlocked, InputError
+from govflow.governance import canonical as canon
+from govflow.governance import registry
+from govflow.governance.chained import chained
+from govflow.governance.gate_runs import why_not_counted
+from govflow.governance.ledger import Ledger, Writer
+from govflow.governance.schema import (
     Incident,
     IncidentEvent,
     ModelVersion,
@@ -310,7 +310,7 @@ def implicated_versions(conn: Connection, system: str) -> set[str]:
 
 
 def _required_roles(snapshot_json: str) -> list[str]:
-    from checks.policy import Policy
+    from govflow.checks.policy import Policy
 
     return list(Policy.from_mapping(json.loads(snapshot_json).get("policy", {})).approvals)
 

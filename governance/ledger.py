@@ -2,8 +2,8 @@
 
 Every write goes through `Ledger.write`, one transaction that buffers the rows a step produced,
 then stamps them with the next audit sequence number, inserts them and appends exactly one
-hash-chained audit entry covering them (see `governance.canonical` for the encoding). Writers are
-serialised (SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a table lock, see `governance.pg_locks`) so the chain
+hash-chained audit entry covering them (see `govflow.governance.canonical` for the encoding). Writers are
+serialised (SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a table lock, see `govflow.governance.pg_locks`) so the chain
 never forks, and a transaction either lands whole or not at all.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout; ``synchronous=NORMAL`` is
@@ -28,12 +28,12 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
-from checks.errors import LedgerError, TamperingError
-from governance import canonical as canon
-from governance import ledger_readonly as readonly
-from governance.artifacts import ArtifactStore
-from governance.ids import new_id
-from governance.ledger_errors import (
+from govflow.checks.errors import LedgerError, TamperingError
+from govflow.governance import canonical as canon
+from govflow.governance import ledger_readonly as readonly
+from govflow.governance.artifacts import ArtifactStore
+from govflow.governance.ids import new_id
+from govflow.governance.ledger_errors import (
     BAD_SCHEME,
     BAD_URL,
     EMPTY_CHAIN,
@@ -46,21 +46,21 @@ from governance.ledger_errors import (
     explain,
     make_folder,
 )
-from governance.ledger_errors import (
+from govflow.governance.ledger_errors import (
     CORRUPT as CORRUPT,
 )
-from governance.ledger_errors import (
+from govflow.governance.ledger_errors import (
     NO_FOLDER as NO_FOLDER,
 )
-from governance.ledger_errors import (
+from govflow.governance.ledger_errors import (
     SQLITE_READ_ONLY as SQLITE_READ_ONLY,
 )
-from governance.ledger_errors import (
+from govflow.governance.ledger_errors import (
     UNREACHABLE as UNREACHABLE,
 )
-from governance.ledger_identity import Identity, of_ledger, remember
-from governance.pg_locks import lock_migrations, lock_writes, schema_state
-from governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
+from govflow.governance.ledger_identity import Identity, of_ledger, remember
+from govflow.governance.pg_locks import lock_migrations, lock_writes, schema_state
+from govflow.governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "govflow_schema_version"
@@ -134,7 +134,7 @@ def normalise(value: Any, kind: str) -> Any:
 
 
 def row_hash(table: str, row: Mapping[Any, Any]) -> str:
-    """sha256 of a ledger row's canonical form (see `governance.canonical`).
+    """sha256 of a ledger row's canonical form (see `govflow.governance.canonical`).
 
     Equal to ``canon.hash_value({"table": table, "row": {column: value, ...}})`` with timestamps as
     `canon.format_ts` text (a test holds it to that); spelt out by hand because verify runs it for
@@ -309,8 +309,8 @@ class Ledger:
         """Open the ledger; bad input raises `LedgerError`.
 
         For writing (the default) it is created and migrated as needed, and the home records its
-        identity (`governance.ledger_identity`). ``read_only`` (verify) opens an existing ledger at
-        the current schema version and never writes to it, nor to the home (`governance.ledger_readonly`).
+        identity (`govflow.governance.ledger_identity`). ``read_only`` (verify) opens an existing ledger at
+        the current schema version and never writes to it, nor to the home (`govflow.governance.ledger_readonly`).
         """
         home_path = resolve_home(home)
         if home_path.exists() and not home_path.is_dir():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from checks.errors import LedgerError
-from governance.ledger_readonly import FILE_MAY_NOT_BE_WRITTEN
+from govflow.checks.errors import LedgerError
+from govflow.governance.ledger_readonly import FILE_MAY_NOT_BE_WRITTEN
 
 NOT_A_LEDGER = (
     "{where} is not a govflow ledger: it holds tables ({tables}) but no govflow schema version. "

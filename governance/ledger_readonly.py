@@ -18,7 +18,7 @@ from urllib.parse import quote
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from checks.errors import LedgerError
+from govflow.checks.errors import LedgerError
 
 NO_LEDGER = (
     "there is no ledger at {where}: verify never creates one. "
@@ -69,7 +69,10 @@ def read_only_engine(driver_url: Any, *, immutable: bool = False) -> Engine:
 
 def open_engine(driver_url: Any, shown: str, version_table: str, known: str | None) -> Engine:
     """A read-only engine on an existing ledger at schema version ``known``; `LedgerError` otherwise."""
-    from governance.ledger_errors import NEWER_SCHEMA, NOT_A_LEDGER  # the messages every opening shares
+    from govflow.governance.ledger_errors import (  # the messages every opening shares
+        NEWER_SCHEMA,
+        NOT_A_LEDGER,
+    )
 
     path = sqlite_file(driver_url)
     if path is not None and not os.path.isfile(path):
@@ -106,7 +109,7 @@ def open_engine(driver_url: Any, shown: str, version_table: str, known: str | No
 def _version_problem(shown: str, found: str | None, known: str | None, newer: str) -> str:
     from alembic.script import ScriptDirectory
 
-    from governance.ledger import MIGRATIONS
+    from govflow.governance.ledger import MIGRATIONS
 
     revisions = {rev.revision for rev in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
     if found in revisions:

@@ -21,9 +21,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from checks.errors import InputError
-from governance.incidents import latest_outcomes
-from governance.schema import Prediction, PredictionPayload
+from govflow.checks.errors import InputError
+from govflow.governance.incidents import latest_outcomes
+from govflow.governance.schema import Prediction, PredictionPayload
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 BAD_WINDOW = "window '{text}': write a number and a unit m, h, d or w, e.g. 7d or 24h"
@@ -51,7 +51,7 @@ class Window:
         return f"{self.start:%Y-%m-%d %H:%M}..{self.end:%Y-%m-%d %H:%M}Z"
 
     def to_dict(self) -> dict[str, Any]:
-        from governance import canonical as canon
+        from govflow.governance import canonical as canon
 
         return {"start": canon.format_ts(self.start), "end": canon.format_ts(self.end), "complete": self.complete}
 

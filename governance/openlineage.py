@@ -1,7 +1,7 @@
 """OpenLineage run events built from ledger facts: the same record, in the ecosystem's standard.
 
 Pure: facts in (a `RunRecord` and a `RunContext`), typed `openlineage.client` events out. The live
-emitter (`flows.lineage`) and the replay of the ledger (`replay_events`, behind `govflow export
+emitter (`govflow.flows.lineage`) and the replay of the ledger (`replay_events`, behind `govflow export
 --format openlineage`) build their events here from the same facts, so both give the same events.
 
 Mapping (OpenLineage 2-0-2):
@@ -13,7 +13,7 @@ Mapping (OpenLineage 2-0-2):
 * ``job``: the namespace (``govflow://<system or home>``) and the name: a flow's name, or
   ``<flow>.<task>`` for a task; facet ``jobType`` (BATCH, GOVFLOW, FLOW|TASK).
 * datasets: every data set, model, file or artifact a run took or produced (plain values are
-  parameters, not data sets), named as the ledger names it (`governance.lineage_graph.entities`).
+  parameters, not data sets), named as the ledger names it (`govflow.governance.lineage_graph.entities`).
   Facets: ``version`` (``datasetVersion`` = the govflow fingerprint) and ``schema`` (data sets);
   output facet ``outputStatistics`` (row count); input facet ``dataQualityAssertions``: the check
   results the run recorded (not-judged results have no ``success`` value and are left out).
@@ -45,11 +45,11 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
-from governance import canonical as canon
-from governance import lineage_graph as graph
-from governance.ledger import Ledger
-from governance.lineage_graph import LINEAGE_KINDS, Entity, RunView
-from governance.runs import EntityRef, RunRecord
+from govflow.governance import canonical as canon
+from govflow.governance import lineage_graph as graph
+from govflow.governance.ledger import Ledger
+from govflow.governance.lineage_graph import LINEAGE_KINDS, Entity, RunView
+from govflow.governance.runs import EntityRef, RunRecord
 
 
 def _version() -> str:

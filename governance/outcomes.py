@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from checks.errors import DataError
-from governance import canonical as canon
-from governance.ledger import Ledger
-from governance.schema import Outcome, Prediction, PredictionPayload
+from govflow.checks.errors import DataError
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Outcome, Prediction, PredictionPayload
 
 NO_KEY = ("{source}: needs a column 'prediction_id', or the id column '{id_column}' joined through the "
           "predictions' subject ids; found: {columns}")

@@ -3,7 +3,7 @@
 A decision row holds only ``policy_hash``. The policy itself (fully defaulted, as canonical JSON)
 is a ``policies`` row, written in the decision's own transaction the first time a system's gate
 applies it, so every decision's bounds can be read back from the ledger however the config file
-changed since. ``policy_hash = sha256(content_json)``, the hash `checks.policy.Policy.hash` gives.
+changed since. ``policy_hash = sha256(content_json)``, the hash `govflow.checks.policy.Policy.hash` gives.
 
 A later sign-off of policy changes (issue #16) can build on this: a policy is identified by
 ``(system, policy_hash)``; `previous_decision_policy` finds what was in force before a decision.
@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from governance import canonical as canon
-from governance.chained import chained
-from governance.ledger import Writer
-from governance.schema import Decision, ModelVersion, PolicyRecord
+from govflow.governance import canonical as canon
+from govflow.governance.chained import chained
+from govflow.governance.ledger import Writer
+from govflow.governance.schema import Decision, ModelVersion, PolicyRecord
 
 
 @dataclass(frozen=True)

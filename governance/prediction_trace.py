@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select
 
-from checks.errors import InputError
-from governance import canonical as canon
-from governance import lineage_graph as graph
-from governance.chained import chained
-from governance.schema import (
+from govflow.checks.errors import InputError
+from govflow.governance import canonical as canon
+from govflow.governance import lineage_graph as graph
+from govflow.governance.chained import chained
+from govflow.governance.schema import (
     Approval,
     AuditEntry,
     CheckResultRow,
@@ -248,8 +248,8 @@ def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
 
 def render(trace: dict[str, Any], *, failures_shown: int = 10) -> str:
     """The trace as an indented tree (the JSON form has every check result)."""
-    from governance.trace import Node
-    from governance.trace import render as draw
+    from govflow.governance.trace import Node
+    from govflow.governance.trace import render as draw
 
     p, mv = trace["prediction"], trace["model_version"]
     entry = p["audit_entry"]

@@ -4,7 +4,7 @@ Stages: candidate -> approved -> production -> retired, plus suspended (an incid
 change is a new `stage_changes` row; the current stage is the latest one. A version reaches
 production only through `promote`, which checks, in the same transaction that writes the change,
 that the gate passed for that exact version (in a gate run that completed with its documents
-stored: `governance.gate_runs`), that every role the policy requires approved it (and
+stored: `govflow.governance.gate_runs`), that every role the policy requires approved it (and
 none rejected it since), and that the system is not frozen.
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from checks.errors import ComplianceBlocked, InputError
-from governance import canonical as canon
-from governance.chained import chained
-from governance.gate_runs import why_not_counted
-from governance.ledger import Ledger, Writer
-from governance.schema import (
+from govflow.checks.errors import ComplianceBlocked, InputError
+from govflow.governance import canonical as canon
+from govflow.governance.chained import chained
+from govflow.governance.gate_runs import why_not_counted
+from govflow.governance.ledger import Ledger, Writer
+from govflow.governance.schema import (
     Approval,
     Artifact,
     AuditEntry,
@@ -251,7 +251,7 @@ def register_version(ledger: Ledger, *, system: str, model_data: bytes, fingerpr
                      training_run_id: str | None, hyperparams: dict[str, Any], config_snapshot: dict[str, Any],
                      attachments: list[Attachment], by: str) -> VersionRef:
     """A new version as ``candidate``, its model bytes and attachments stored, in one transaction."""
-    from governance.runs import add_artifact, to_json
+    from govflow.governance.runs import add_artifact, to_json
 
     with ledger.write("model.registered", system) as w:
         version = next_version(w.conn, system)
@@ -285,10 +285,10 @@ def attachment(ledger: Ledger, model_version_id: str, kind: str) -> bytes | None
 def record_decision(ledger: Ledger, version: VersionRef, *, outcome: str, reasons: list[str],
                     policy: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
     """The gate's outcome for one exact version (pass or block), with every reason and, in the same
-    transaction, the policy it applied (in full, see `governance.policies`)."""
+    transaction, the policy it applied (in full, see `govflow.governance.policies`)."""
     assert outcome in ("pass", "block"), outcome
-    from governance.policies import record_policy
-    from governance.runs import to_json
+    from govflow.governance.policies import record_policy
+    from govflow.governance.runs import to_json
 
     with ledger.write(f"gate.{outcome}", str(version)) as w:
         digest = record_policy(w, version.system, policy, run_id)

@@ -26,12 +26,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from checks.errors import InputError
-from governance import canonical as canon
-from governance.config import MIN_RETENTION_DAYS
-from governance.ledger import Ledger
-from governance.registry import os_user
-from governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
+from govflow.checks.errors import InputError
+from govflow.governance import canonical as canon
+from govflow.governance.config import MIN_RETENTION_DAYS
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import os_user
+from govflow.governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
 
 BATCH = 5000
 TOO_SHORT = ("retention of {days} days is shorter than the {min} days the EU AI Act requires (Art. 19, Art. 26(6)); "

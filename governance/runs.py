@@ -1,6 +1,6 @@
 """Recording runs: what a step was given, what it produced, and how it ended.
 
-The ledger side of the recording contract (DESIGN.md). `flows.recording` gathers the facts at the
+The ledger side of the recording contract (DESIGN.md). `govflow.flows.recording` gathers the facts at the
 Prefect boundary into a `RunRecord`; this module writes them, one transaction per record. Data sets
 are ledger entities by content: the first run that sees a fingerprint creates its
 `dataset_versions` row, and every later run that takes or returns the same content links to it,
@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from governance import canonical as canon
-from governance.ledger import Ledger, Writer
-from governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run, RunState
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import Ledger, Writer
+from govflow.governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run, RunState
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class RunRecord:
     error_message: str | None = None
     inputs: tuple[EntityRef, ...] = ()
     outputs: tuple[EntityRef, ...] = ()
-    checks: tuple[Any, ...] = ()  # checks.results.CheckResult values
+    checks: tuple[Any, ...] = ()  # govflow.checks.results.CheckResult values
     model_version_id: str | None = None
 
 
@@ -76,7 +76,7 @@ class JudgedCheck:
     """A check result with the model version it judged, for a step that judges several versions
     (fleet monitoring): recorded linked to that version rather than to the run's one."""
 
-    result: Any  # checks.results.CheckResult
+    result: Any  # govflow.checks.results.CheckResult
     model_version_id: str
 
     def __getattr__(self, name: str) -> Any:  # reads like the result itself (kind, name, passed, ...)
@@ -86,7 +86,7 @@ class JudgedCheck:
 
 
 def check_row(run_id: str, result: Any, model_version_id: str | None = None) -> dict[str, Any]:
-    """A `check_results` row from a `checks.results.CheckResult`."""
+    """A `check_results` row from a `govflow.checks.results.CheckResult`."""
     passed = result.passed
     return dict(
         run_id=run_id, model_version_id=model_version_id, kind=_plain(result.kind), name=result.name,

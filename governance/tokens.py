@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from checks.errors import InputError
-from governance import canonical as canon
-from governance.chained import chained
-from governance.ledger import Ledger
-from governance.schema import ApiToken, ApiTokenRevocation
+from govflow.checks.errors import InputError
+from govflow.governance import canonical as canon
+from govflow.governance.chained import chained
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import ApiToken, ApiTokenRevocation
 
 ROLES = ("auditor", "operator")
 PREFIX = "gft_"
@@ -112,7 +112,7 @@ def revoke_token(ledger: Ledger, ref: str, *, revoked_by: str, reason: str = "")
 
 def all_tokens(conn: Connection) -> dict[str, TokenInfo]:
     """Every token, revoked ones included, by the hash of its secret (the table is small: the server
-    caches it; `flows.serve.Auth` tells a revoked token from an unknown one)."""
+    caches it; `govflow.flows.serve.Auth` tells a revoked token from an unknown one)."""
     query = (select(ApiToken.id, ApiToken.role, ApiToken.label, ApiToken.token_hash, ApiTokenRevocation.revoked_at)
              .outerjoin(ApiTokenRevocation, and_(ApiTokenRevocation.token_id == ApiToken.id, chained(ApiTokenRevocation)))
              .where(chained(ApiToken)))

@@ -20,13 +20,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from governance import canonical as canon
-from governance import lineage_graph as graph
-from governance.chained import chained
-from governance.gate_runs import CRASHED, why_not_counted
-from governance.lineage_graph import LINEAGE_KINDS, EdgeView, Entity, RunView, short
-from governance.registry import VersionRef
-from governance.schema import (
+from govflow.governance import canonical as canon
+from govflow.governance import lineage_graph as graph
+from govflow.governance.chained import chained
+from govflow.governance.gate_runs import CRASHED, why_not_counted
+from govflow.governance.lineage_graph import LINEAGE_KINDS, EdgeView, Entity, RunView, short
+from govflow.governance.registry import VersionRef
+from govflow.governance.schema import (
     Approval,
     Artifact,
     CheckResultRow,

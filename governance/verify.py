@@ -9,7 +9,7 @@ Three passes, each streaming (memory does not grow with the ledger):
    re-hashed, and every absent one accounted for by a purge tombstone.
 An exported head (``--head``) must still be in the chain: a rewrite of the whole chain is caught too;
 the heads anchored outside the ledger (``heads.log`` and the other sinks) are checked by
-`governance.anchors`.
+`govflow.governance.anchors`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,19 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Table, func, select
 
-from governance import canonical as canon
-from governance import ledger_identity as identity
-from governance.ledger import TABLES, Ledger, identity_key, row_hash
-from governance.ledger_readonly import LedgerMissing
-from governance.schema import Artifact, AuditEntry, ModelVersion, Prediction, PredictionPayload, PurgedPayload
-from governance.schema_check import check_schema
+from govflow.governance import canonical as canon
+from govflow.governance import ledger_identity as identity
+from govflow.governance.ledger import TABLES, Ledger, identity_key, row_hash
+from govflow.governance.ledger_readonly import LedgerMissing
+from govflow.governance.schema import (
+    Artifact,
+    AuditEntry,
+    ModelVersion,
+    Prediction,
+    PredictionPayload,
+    PurgedPayload,
+)
+from govflow.governance.schema_check import check_schema
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 For tests that need a version gated (to approve, promote or serve it) but test something else: the
 gate flow run with its final state, the decision recorded by its task (with the policy it applied),
 and the documents stored by its task for the version. Promotion accepts only a decision made by a
-gate run that completed with its documents stored (`governance.gate_runs`); the real flow is tested
+gate run that completed with its documents stored (`govflow.governance.gate_runs`); the real flow is tested
 in tests/gate.
 """
 
@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from checks.policy import Policy
-from governance import canonical as canon
-from governance import registry
-from governance.ids import new_id
-from governance.ledger import Ledger
-from governance.runs import RunRecord, add_artifact, record_run, record_run_end, record_run_start
+from govflow.checks.policy import Policy
+from govflow.governance import canonical as canon
+from govflow.governance import registry
+from govflow.governance.ids import new_id
+from govflow.governance.ledger import Ledger
+from govflow.governance.runs import RunRecord, add_artifact, record_run, record_run_end, record_run_start
 
 
 def record_completed_gate(ledger: Ledger, version: registry.VersionRef, *, outcome: str = "pass",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from governance.documents import checks_view as view
-from governance.documents.render import Builder, Document, code, document, esc, fmt, header, ref, ts
-from governance.evidence import DatasetFacts, Evidence, Ref
+from govflow.governance.documents import checks_view as view
+from govflow.governance.documents.render import Builder, Document, code, document, esc, fmt, header, ref, ts
+from govflow.governance.evidence import DatasetFacts, Evidence, Ref
 
 PURPOSE = {
     "source": "loaded by the training flow of {label}; the train and held-out splits were made from it",

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from governance.documents import checks_view as view
-from governance.documents import datasheet
-from governance.documents.render import (
+from govflow.governance.documents import checks_view as view
+from govflow.governance.documents import datasheet
+from govflow.governance.documents.render import (
     Builder,
     Document,
     as_json,
@@ -27,8 +27,8 @@ from governance.documents.render import (
     ts,
     val,
 )
-from governance.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
-from governance.policies import changed_bounds, describe_value
+from govflow.governance.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
+from govflow.governance.policies import changed_bounds, describe_value
 
 
 def file_name(evidence: Evidence) -> str:

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from governance import canonical as canon
-from governance.evidence import Evidence, Ref
+from govflow.governance import canonical as canon
+from govflow.governance.evidence import Evidence, Ref
 
 NOT_RECORDED = "Not recorded"
 DISCLAIMER = (

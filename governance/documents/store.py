@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from governance.documents import render_documents
-from governance.evidence import gather
-from governance.ledger import Ledger
-from governance.runs import add_artifact
+from govflow.governance.documents import render_documents
+from govflow.governance.evidence import gather
+from govflow.governance.ledger import Ledger
+from govflow.governance.runs import add_artifact
 
 
 def store_documents(ledger: Ledger, model_version_id: str, run_id: str | None, *, occasion: str = "gate") -> list[str]:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from governance.anchor_keys import create_key, key_id, public_text
-from governance.ledger import Ledger
+from govflow.governance.anchor_keys import create_key, key_id, public_text
+from govflow.governance.ledger import Ledger
 from tests.governance.helpers import GOVFLOW, db_url, drop_triggers
 
 SINK_KINDS = ("file", "folder", "http", "prefect")

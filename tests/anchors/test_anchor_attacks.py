@@ -18,9 +18,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
-from governance.anchor_keys import Signer
-from governance.anchors import Head, HeadsFile
-from governance.ledger import TABLES, Ledger
+from govflow.governance.anchor_keys import Signer
+from govflow.governance.anchors import Head, HeadsFile
+from govflow.governance.ledger import TABLES, Ledger
 from tests.anchors.conftest import Anchor, AnchorServer, Key, anchors_env, govflow_cli, triggers_off
 from tests.governance.helpers import db_url, execute, record_step, rewrite_chain
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from flows import anchoring, recording
-from flows.anchor_prefect import PrefectSink, artifact_key
-from governance.anchor_settings import AnchorSettings, resolve
-from governance.anchors import HeadsFile
-from governance.config import load_config
-from governance.ledger import Ledger
+from govflow.flows import anchoring, recording
+from govflow.flows.anchor_prefect import PrefectSink, artifact_key
+from govflow.governance.anchor_settings import AnchorSettings, resolve
+from govflow.governance.anchors import HeadsFile
+from govflow.governance.config import load_config
+from govflow.governance.ledger import Ledger
 from tests.anchors.conftest import Key, govflow_cli
 from tests.governance.helpers import record_step
 

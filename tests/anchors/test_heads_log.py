@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from flows.serve import create_app
-from governance.anchors import HeadsFile
-from governance.ledger import Ledger
+from govflow.flows.serve import create_app
+from govflow.governance.anchors import HeadsFile
+from govflow.governance.ledger import Ledger
 from tests.anchors.conftest import Key, govflow_cli
 from tests.governance.helpers import record_step
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.ledger import Ledger
+from govflow.governance.ledger import Ledger
 from tests.gap.scenario import Scenario, scenario
 
 GOVFLOW = str(Path(sys.executable).parent / "govflow")

@@ -7,10 +7,10 @@ import sys
 import zipfile
 from pathlib import Path
 
-from checks.policy import Policy
-from governance import registry
-from governance.bundle import build_bundle, write_prov
-from governance.ledger import Ledger
+from govflow.checks.policy import Policy
+from govflow.governance import registry
+from govflow.governance.bundle import build_bundle, write_prov
+from govflow.governance.ledger import Ledger
 from tests.gate_record import record_completed_gate
 
 CONFIG = {"system": {"name": "loans", "intended_purpose": "Score loan applications of natural persons", "annex_iii": "5(b)"},

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.contract import infer_contract
-from checks.drift import assess_drift
-from checks.errors import ConfigError, DataError, GovflowError
-from checks.fairness import assess_fairness
-from checks.performance import assess_performance
+from govflow.checks.contract import infer_contract
+from govflow.checks.drift import assess_drift
+from govflow.checks.errors import ConfigError, DataError, GovflowError
+from govflow.checks.fairness import assess_fairness
+from govflow.checks.performance import assess_performance
 
 Y = pd.Series(["good", "bad"] * 20, name="creditability")
 SENSITIVE = pd.DataFrame({"sex": ["f", "m"] * 20, "age": [20, 40] * 20})

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.drift import TWO_SAMPLE_CHI2, _two_sample_chi2, assess_drift
-from checks.policy import Policy
-from checks.results import CheckResult, Severity, SuiteResult
+from govflow.checks.drift import TWO_SAMPLE_CHI2, _two_sample_chi2, assess_drift
+from govflow.checks.policy import Policy
+from govflow.checks.results import CheckResult, Severity, SuiteResult
 
 from .conftest import ACS_FEATURES
 
@@ -72,7 +72,7 @@ def test_report_attachments(german_same: SuiteResult) -> None:
 def test_evidently_chisquare_ignores_the_reference_noise(german_halves: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     from scipy.stats import chi2_contingency
 
-    from checks.drift import _evidently
+    from govflow.checks.drift import _evidently
 
     _evidently()
     from evidently.legacy.calculations.stattests.chisquare_stattest import _chi_stat_test

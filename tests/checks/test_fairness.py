@@ -13,9 +13,9 @@ from fairlearn.metrics import (
     selection_rate,
 )
 
-from checks.fairness import assess_fairness
-from checks.policy import Policy
-from checks.results import CheckResult, Severity, SuiteResult
+from govflow.checks.fairness import assess_fairness
+from govflow.checks.policy import Policy
+from govflow.checks.results import CheckResult, Severity, SuiteResult
 
 from .conftest import GERMAN_SENSITIVE, flip_favourable, sample
 

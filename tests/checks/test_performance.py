@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from checks.performance import assess_performance
-from checks.policy import Policy
-from checks.results import Severity
+from govflow.checks.performance import assess_performance
+from govflow.checks.policy import Policy
+from govflow.checks.results import Severity
 
 from .conftest import sample
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from checks.results import Attachment, CheckKind, CheckResult, Severity, SuiteResult
+from govflow.checks.results import Attachment, CheckKind, CheckResult, Severity, SuiteResult
 
 
 def result(passed: bool | None, severity: Severity = Severity.CRITICAL, **kw: object) -> CheckResult:

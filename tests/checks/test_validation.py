@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.contract import Contract, infer_contract
-from checks.errors import ConfigError
-from checks.policy import Policy
-from checks.results import CheckKind, Severity
-from checks.validation import validate
+from govflow.checks.contract import Contract, infer_contract
+from govflow.checks.errors import ConfigError
+from govflow.checks.policy import Policy
+from govflow.checks.results import CheckKind, Severity
+from govflow.checks.validation import validate
 
 from .conftest import ACS_FEATURES, sample
 

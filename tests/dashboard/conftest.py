@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from governance import canonical as canon
-from governance.ledger import Ledger
-from governance.registry import VersionRef
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
 from tests.dashboard import scenario
 
 

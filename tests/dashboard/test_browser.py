@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from flows.dashboard import dashboard_router
-from governance import canonical as canon
-from governance import tokens
-from governance.ledger import Ledger
+from govflow.flows.dashboard import dashboard_router
+from govflow.governance import canonical as canon
+from govflow.governance import tokens
+from govflow.governance.ledger import Ledger
 from tests.dashboard import scenario
 from tests.dashboard.browser import ARGS, chromium, serving
 from tests.dashboard.pixels import colour_counts

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from governance import dashboard_data as dd
-from governance.ledger import Ledger
-from governance.registry import VersionRef
+from govflow.governance import dashboard_data as dd
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
 from tests.dashboard import scenario
 from tests.dashboard.scenario import BALANCED
 

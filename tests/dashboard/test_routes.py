@@ -9,10 +9,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from flows.dashboard import NOT_AUDITOR, PLOTLY_JS, dashboard_router
-from governance import tokens
-from governance.ledger import Ledger
-from governance.registry import VersionRef
+from govflow.flows.dashboard import NOT_AUDITOR, PLOTLY_JS, dashboard_router
+from govflow.governance import tokens
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
 from tests.dashboard import scenario
 from tests.dashboard.scenario import BALANCED
 

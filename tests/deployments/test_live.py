@@ -24,8 +24,8 @@ import httpx
 import pytest
 import yaml
 
-from governance import incidents
-from governance.ledger import Ledger
+from govflow.governance import incidents
+from govflow.governance.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -119,7 +119,7 @@ def test_scheduled_and_event_triggered_runs_on_a_local_server(tmp_path: Path) ->
                              "a scheduled monitoring run to complete")
             assert scheduled[0]["parameters"]["config_path"] == "data/employment.govflow.yaml"
 
-            emit = ("from flows.monitor import emit_alert; "
+            emit = ("from govflow.flows.monitor import emit_alert; "
                     f"emit_alert('data/employment.govflow.yaml', 'employment-screening', '{opened.id}', "
                     "'employment-screening:1', 'malfunction', 'medium')")
             subprocess.run([sys.executable, "-c", emit], env=client_env, cwd=REPO, check=True, timeout=60)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from flows.monitor import ALERT_EVENT
-from flows.train import CANDIDATE_EVENT
-from governance.config import load_config
+from govflow.flows.monitor import ALERT_EVENT
+from govflow.flows.train import CANDIDATE_EVENT
+from govflow.governance.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deployments" / "prefect.yaml"

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from governance import canonical as canon
-from governance.evidence import effective_policy
-from governance.ledger import Ledger, Writer
-from governance.runs import add_artifact
-from governance.schema import (
+from govflow.governance import canonical as canon
+from govflow.governance.evidence import effective_policy
+from govflow.governance.ledger import Ledger, Writer
+from govflow.governance.runs import add_artifact
+from govflow.governance.schema import (
     Approval,
     Artifact,
     CheckResultRow,
@@ -167,7 +167,7 @@ DISPARITIES = [  # feature, metric, value, bound, value with all groups, interva
 
 
 def _fairness(w: Writer, ledger: Ledger, run_id: str, mv: str, table: bool) -> None:
-    """What `checks.fairness.assess_fairness` returns, recorded as the gate records it."""
+    """What `govflow.checks.fairness.assess_fairness` returns, recorded as the gate records it."""
     for feature, group, count, *_ in GROUPS:
         judged = count >= 30
         _check(w, run_id, "fairness", "group_size", f"{feature}={group}", True if judged else None, count, 30,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from governance.documents import DISCLAIMER, Document, render_documents
-from governance.evidence import ChainHead, Evidence, VersionFacts, gather
-from governance.ledger import Ledger
+from govflow.governance.documents import DISCLAIMER, Document, render_documents
+from govflow.governance.evidence import ChainHead, Evidence, VersionFacts, gather
+from govflow.governance.ledger import Ledger
 from tests.documents import golden, scenario
 
 NAMES = [

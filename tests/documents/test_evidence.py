@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from checks.errors import InputError
-from governance.evidence import DEFAULT_REQUIRED_ROLES, gather, required_roles
-from governance.ledger import Ledger
-from governance.schema import CheckResultRow, Run, RunState
+from govflow.checks.errors import InputError
+from govflow.governance.evidence import DEFAULT_REQUIRED_ROLES, gather, required_roles
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import CheckResultRow, Run, RunState
 from tests.documents import scenario
 
 
@@ -122,7 +122,7 @@ def test_gather_refuses_an_unknown_version(fresh: Ledger) -> None:
     with pytest.raises(InputError) as error:
         gather(fresh, "no-such-id")
     assert str(error.value) == ("no model version with id 'no-such-id' in the ledger; "
-                                "resolve NAME:VERSION with `governance.registry.resolve`")
+                                "resolve NAME:VERSION with `govflow.governance.registry.resolve`")
 
 
 @pytest.mark.parametrize(("policy", "roles"), [

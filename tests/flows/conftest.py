@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from flows.lineage import uninstall
-from flows.recording import set_ledger
-from governance.ledger import Ledger
+from govflow.flows.lineage import uninstall
+from govflow.flows.recording import set_ledger
+from govflow.governance.ledger import Ledger
 
 OPENLINEAGE_ENV = ("GOVFLOW_OPENLINEAGE", "GOVFLOW_OPENLINEAGE_FILE", "GOVFLOW_OPENLINEAGE_URL")
 

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 import pandas as pd
 from sqlalchemy import select
 
-from checks.results import CheckKind, CheckResult, Severity, SuiteResult
-from flows.recording import flow, task
-from governance.ledger import Ledger
-from governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
+from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.flows.recording import flow, task
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
 
 T = TypeVar("T")
 ATTEMPTS: dict[str, int] = {}
@@ -192,9 +192,9 @@ def evaluate(model: Any, test: pd.DataFrame) -> SuiteResult:
 
 @task
 def register(model: Any, system: str, training_run_id: str) -> str:
-    from flows.recording import get_ledger
-    from governance import registry
-    from governance.fingerprint import fingerprint_model, model_bytes
+    from govflow.flows.recording import get_ledger
+    from govflow.governance import registry
+    from govflow.governance.fingerprint import fingerprint_model, model_bytes
 
     version = registry.register_version(
         get_ledger(), system=system, model_data=model_bytes(model), fingerprint=fingerprint_model(model),
@@ -205,7 +205,7 @@ def register(model: Any, system: str, training_run_id: str) -> str:
 
 @flow
 def train_model(system: str, n: int = 60) -> str:
-    from flows.recording import current_run_id
+    from govflow.flows.recording import current_run_id
 
     frame = clean(load(n))
     validate(frame)
@@ -222,7 +222,7 @@ def cli(monkeypatch: Any, capsys: Any, ledger: Ledger, *args: str) -> tuple[int,
     import os
     import sys
 
-    from flows.cli import main
+    from govflow.flows.cli import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL"):  # the CLI sets these: restore them after
         if name in os.environ:
@@ -251,8 +251,8 @@ def score(ref: str, n: int = 10) -> pd.DataFrame:
     """A later flow that loads a registered model from the ledger and scores with it."""
     import pickle
 
-    from flows.recording import get_ledger
-    from governance import registry
+    from govflow.flows.recording import get_ledger
+    from govflow.governance import registry
 
     ledger = get_ledger()
     with ledger.read() as conn:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from checks.errors import ConfigError
-from flows.lineage import configure_openlineage, resolve_settings
-from governance import openlineage as ol
-from governance.ledger import Ledger
-from governance.schema import DatasetVersion, Edge, Run
+from govflow.checks.errors import ConfigError
+from govflow.flows.lineage import configure_openlineage, resolve_settings
+from govflow.governance import openlineage as ol
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import DatasetVersion, Edge, Run
 from tests.flows import helpers as h
 from tests.openlineage.schemas import errors
 

@@ -9,10 +9,10 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from checks.errors import LedgerError
-from flows.recording import UNRECORDED, _enqueue, _Outgoing, flush_artifacts, set_ledger
-from governance.fingerprint import fingerprint_frame
-from governance.ledger import Ledger
+from govflow.checks.errors import LedgerError
+from govflow.flows.recording import UNRECORDED, _enqueue, _Outgoing, flush_artifacts, set_ledger
+from govflow.governance.fingerprint import fingerprint_frame
+from govflow.governance.ledger import Ledger
 from tests.flows import helpers as h
 
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from flows.cli_lineage import EXPORTERS
-from flows.recording import set_ledger
-from governance import lineage_graph as graph
-from governance import registry
-from governance.ledger import Ledger
-from governance.runs import EntityRef, RunRecord, record_run
-from governance.schema import ModelVersion, Run
+from govflow.flows.cli_lineage import EXPORTERS
+from govflow.flows.recording import set_ledger
+from govflow.governance import lineage_graph as graph
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.runs import EntityRef, RunRecord, record_run
+from govflow.governance.schema import ModelVersion, Run
 from tests.flows import helpers as h
 from tests.openlineage.schemas import errors
 

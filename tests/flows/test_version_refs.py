@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from checks.errors import InputError
-from flows.recording import set_ledger
-from governance import registry
-from governance.ledger import Ledger
+from govflow.checks.errors import InputError
+from govflow.flows.recording import set_ledger
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
 from tests.flows import helpers as h
 
 SUFFIXES = {"bundle": "zip", "prov": "json", "openlineage": "jsonl"}
@@ -71,7 +71,7 @@ def test_gate_version_is_refused_before_the_ledger(monkeypatch: Any, capsys: Any
     import os
     import sys
 
-    from flows.cli import main
+    from govflow.flows.cli import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL", "PREFECT_HOME"):
         if name in os.environ:

@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from governance.gap import GapReport
+from govflow.governance.gap import GapReport
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 RELAXED = "equalized_odds_difference_max: 0.2"
@@ -64,12 +64,12 @@ def scenario() -> Scenario:
 
 
 def _build() -> Scenario:
-    from flows.gate import gate_flow
-    from flows.recording import set_ledger
-    from flows.train import train_flow
-    from governance import gap, registry
-    from governance.config import load_config
-    from governance.ledger import Ledger
+    from govflow.flows.gate import gate_flow
+    from govflow.flows.recording import set_ledger
+    from govflow.flows.train import train_flow
+    from govflow.governance import gap, registry
+    from govflow.governance.config import load_config
+    from govflow.governance.ledger import Ledger
 
     root = Path(tempfile.mkdtemp(prefix="govflow-gap-scenario-"))
     atexit.register(shutil.rmtree, root, True)

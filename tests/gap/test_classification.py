@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from governance.classification import UNDECLARED, classify, record_classification
-from governance.ledger import Ledger
-from governance.schema import Artifact, CheckResultRow, Run
-from governance.verify import verify
+from govflow.governance.classification import UNDECLARED, classify, record_classification
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Artifact, CheckResultRow, Run
+from govflow.governance.verify import verify
 
 CREDIT = "Assess the creditworthiness of natural persons applying for consumer credit"
 
@@ -61,7 +61,7 @@ def test_a_declared_point_that_does_not_exist_is_a_critical_finding() -> None:
 
 
 def test_the_classification_is_recorded_with_its_reasoning(sqlite_ledger: Ledger) -> None:
-    from governance import canonical as canon
+    from govflow.governance import canonical as canon
 
     c = classify("cv-screener", "Rank job applicants for interviews", None)
     with sqlite_ledger.write("test.classify", "cv-screener") as w:

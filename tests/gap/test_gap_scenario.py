@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from governance import canonical as canon
-from governance import gap, registry
-from governance.config import load_config
-from governance.gap import GapReport
-from governance.gap_queries import Status, monitoring_interval
-from governance.ledger import TABLES, Ledger
-from governance.runs import RunRecord, record_run
-from governance.schema import Artifact, ModelVersion
-from governance.verify import verify
+from govflow.governance import canonical as canon
+from govflow.governance import gap, registry
+from govflow.governance.config import load_config
+from govflow.governance.gap import GapReport
+from govflow.governance.gap_queries import Status, monitoring_interval
+from govflow.governance.ledger import TABLES, Ledger
+from govflow.governance.runs import RunRecord, record_run
+from govflow.governance.schema import Artifact, ModelVersion
+from govflow.governance.verify import verify
 from tests.gap.scenario import Scenario
 
 # What the scenario's story says is missing before the gate: documentation, bias report, oversight.
@@ -169,7 +169,7 @@ def test_attached_plans_close_the_remaining_gaps_and_gap_exits_0(credit: Scenari
 
 
 def test_an_unknown_evidence_kind_is_refused(credit_copy: Ledger) -> None:
-    from checks.errors import InputError
+    from govflow.checks.errors import InputError
 
     with pytest.raises(InputError) as raised:
         gap.attach_evidence(credit_copy, "credit-scoring:1", kind="monitoring_plan", name="p.md", data=b"x", media_type="text/markdown")
@@ -178,8 +178,8 @@ def test_an_unknown_evidence_kind_is_refused(credit_copy: Ledger) -> None:
 
 def _monitoring_run(ledger: Ledger, model_version_id: str, ended_ago: timedelta) -> str:
     """A completed monitoring flow run about the version, recorded through the ledger's run API."""
-    from checks.results import CheckKind, CheckResult, Severity
-    from governance.ids import new_id
+    from govflow.checks.results import CheckKind, CheckResult, Severity
+    from govflow.governance.ids import new_id
 
     end = canon.utc_now() - ended_ago
     rec = RunRecord(run_id=new_id(), kind="flow", name="monitor", started_at=end - timedelta(minutes=2), state="completed",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks.errors import ConfigError
-from governance.config import load_config
-from governance.datasets import load_training_frame
+from govflow.checks.errors import ConfigError
+from govflow.governance.config import load_config
+from govflow.governance.datasets import load_training_frame
 
 from .conftest import DEFAULT
 

@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from checks.errors import ComplianceBlocked
-from checks.policy import Policy
-from flows.gate import gate_flow
-from flows.recording import set_ledger
-from flows.train import train_flow
-from governance import registry
-from governance.ledger import Ledger
-from governance.schema import Artifact, Decision, Run, RunState, StageChange
+from govflow.checks.errors import ComplianceBlocked
+from govflow.checks.policy import Policy
+from govflow.flows.gate import gate_flow
+from govflow.flows.recording import set_ledger
+from govflow.flows.train import train_flow
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Artifact, Decision, Run, RunState, StageChange
 from tests.governance.helpers import GOVFLOW, govflow
 
 from .conftest import DEFAULT, RELAXED

@@ -7,13 +7,13 @@ import json
 import pytest
 from sqlalchemy import select
 
-from checks.errors import ComplianceBlocked
-from flows.gate import gate_flow
-from flows.train import train_flow
-from governance import registry
-from governance.ledger import Ledger
-from governance.schema import Artifact, CheckResultRow, Decision, StageChange
-from governance.verify import verify
+from govflow.checks.errors import ComplianceBlocked
+from govflow.flows.gate import gate_flow
+from govflow.flows.train import train_flow
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Artifact, CheckResultRow, Decision, StageChange
+from govflow.governance.verify import verify
 
 from .conftest import DEFAULT, RELAXED
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.errors import DataError
-from flows import modeling
-from governance.config import parse_config
+from govflow.checks.errors import DataError
+from govflow.flows import modeling
+from govflow.governance.config import parse_config
 
 from .conftest import DATA
 

@@ -18,17 +18,17 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from checks.policy import Policy
-from flows.cli import app
-from flows.gate import gate_flow
-from flows.incident import incident_flow
-from flows.recording import set_ledger
-from flows.train import train_flow
-from governance import canonical as canon
-from governance import registry
-from governance.ledger import Ledger
-from governance.schema import Artifact, Decision, PolicyRecord
-from governance.verify import verify
+from govflow.checks.policy import Policy
+from govflow.flows.cli import app
+from govflow.flows.gate import gate_flow
+from govflow.flows.incident import incident_flow
+from govflow.flows.recording import set_ledger
+from govflow.flows.train import train_flow
+from govflow.governance import canonical as canon
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Artifact, Decision, PolicyRecord
+from govflow.governance.verify import verify
 
 from .conftest import DATA, DEFAULT
 

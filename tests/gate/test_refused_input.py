@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.config import load_config
-from governance.estimators import make_estimator
-from governance.strict_yaml import load_yaml
+from govflow.governance.config import load_config
+from govflow.governance.estimators import make_estimator
+from govflow.governance.strict_yaml import load_yaml
 
 from .conftest import DATA, DEFAULT
 
@@ -38,7 +38,7 @@ def run_train(monkeypatch: Any, capsys: Any, config: Path, home: Path) -> tuple[
     import os
     import sys
 
-    from flows.cli import main
+    from govflow.flows.cli import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL", "PREFECT_HOME"):  # the CLI sets these: restore them after
         if name in os.environ:
@@ -360,8 +360,8 @@ def test_yaml_that_would_not_end(tmp_path: Path, yaml_text: str, message: str) -
 
 
 def test_recommender_config_is_read_strictly(tmp_path: Path) -> None:
-    from checks.errors import ConfigError
-    from flows.recommender_flow import load_recommender_config
+    from govflow.checks.errors import ConfigError
+    from govflow.flows.recommender_flow import load_recommender_config
 
     path = tmp_path / "govflow.yaml"
     path.write_text("kind: recommender\npolicy: {}\npolicy: {approvals: []}\n", encoding="utf-8")

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from governance.ledger import Ledger
+from govflow.governance.ledger import Ledger
 
 
 def make_nullable(ledger: Ledger, table: str, column: str = "audit_seq") -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from governance import canonical as canon
-from governance.ledger import TABLES, Ledger, row_hash
-from governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import TABLES, Ledger, row_hash
+from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
 
 GOVFLOW = str(Path(sys.executable).with_name("govflow"))
 
@@ -127,7 +127,7 @@ def govflow(*args: str, home: Path, db: str | None = None, timeout: float = 120)
 
 def append_worker(url: str, home: str, worker: int, count: int, barrier: Any) -> None:
     """A separate process: open its own ledger, wait for the others, then append `count` entries."""
-    from governance.schema import RunState
+    from govflow.governance.schema import RunState
 
     try:
         ledger = Ledger.open(url, home)

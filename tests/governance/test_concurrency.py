@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from governance.ledger import Ledger
-from governance.verify import verify
+from govflow.governance.ledger import Ledger
+from govflow.governance.verify import verify
 from tests.governance.helpers import append_worker, db_url, entries, open_worker
 
 PROCESSES = 8
@@ -77,9 +77,9 @@ def test_eight_processes_create_the_same_ledger_at_once(backend: str, tmp_path: 
 
 WRITER = """
 import sys
-from governance import canonical as canon
-from governance.ledger import Ledger
-from governance.schema import RunState
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import RunState
 ledger = Ledger.open(sys.argv[1], sys.argv[2])
 while True:
     with ledger.write("test.append", "until killed") as w:

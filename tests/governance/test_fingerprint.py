@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import governance.fingerprint as fp
-from governance.canonical import canonical
-from governance.fingerprint import (
+import govflow.governance.fingerprint as fp
+from govflow.governance.canonical import canonical
+from govflow.governance.fingerprint import (
     SCHEME,
     _column_hashes,
     fingerprint,

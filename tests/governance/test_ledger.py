@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from checks.errors import LedgerError
-from governance import canonical as canon
-from governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
-from governance.schema import (
+from govflow.checks.errors import LedgerError
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
+from govflow.governance.schema import (
     APPEND_ONLY_TABLES,
     AuditEntry,
     Base,
@@ -25,7 +25,7 @@ from governance.schema import (
     Run,
     RunState,
 )
-from governance.verify import payload_hash_of, verify
+from govflow.governance.verify import payload_hash_of, verify
 from tests.governance.helpers import execute, record_step
 
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
@@ -122,7 +122,7 @@ def test_rows_read_back_hash_as_written(ledger: Ledger) -> None:
 
 @pytest.mark.parametrize("text_value", ["", "ü€", 'q"uo\\te', "\x00\x1f\n\t", "\u2028", "😀", "</script>"])
 def test_row_hash_is_the_documented_canonical_form(text_value: str) -> None:
-    """`row_hash` is hand-written for speed; it must equal the spec in `governance.canonical`."""
+    """`row_hash` is hand-written for speed; it must equal the spec in `govflow.governance.canonical`."""
     values: dict[str, Any] = {"dt": MOMENT, "int": -(2**70), "float": 5e-324, "str": text_value}
     for table, kinds in COLUMN_KINDS.items():
         for blank in (None, *[name for name, _ in kinds]):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from governance import access
-from governance import canonical as canon
-from governance.ledger import Ledger
-from governance.schema import Artifact, Decision, ModelVersion, Run, RunState
+from govflow.governance import access
+from govflow.governance import canonical as canon
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Artifact, Decision, ModelVersion, Run, RunState
 from tests.governance.helpers import govflow
 from tests.governance.test_verify_open import one_line
 

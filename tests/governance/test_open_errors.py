@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from checks.errors import LedgerError
-from governance.ledger import Ledger
-from governance.ledger_errors import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER
+from govflow.checks.errors import LedgerError
+from govflow.governance.ledger import Ledger
+from govflow.governance.ledger_errors import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER
 from tests.governance.helpers import GOVFLOW, db_url, govflow, record_step
 
 
@@ -89,7 +89,7 @@ def schema_head() -> str:
     """The newest migration this govflow knows."""
     from alembic.script import ScriptDirectory
 
-    from governance.ledger import MIGRATIONS
+    from govflow.governance.ledger import MIGRATIONS
 
     return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
 
@@ -140,7 +140,7 @@ def test_sqlite_file_damaged_past_its_schema(tmp_path: Path) -> None:
 # A command that fails in a way govflow does not expect (a bug): added to the real CLI for this test,
 # because every failure a user can cause is a GovflowError with its own message.
 BUGGY_COMMAND = """
-import flows.cli as cli
+import govflow.flows.cli as cli
 
 @cli.app.command("explode")
 def explode(path: str) -> None:

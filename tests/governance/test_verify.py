@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from governance import canonical as canon
-from governance.anchors import logged_heads
-from governance.ledger import TABLES, Ledger
-from governance.schema import Artifact, Prediction, PredictionPayload
-from governance.verify import Report, verify
+from govflow.governance import canonical as canon
+from govflow.governance.anchors import logged_heads
+from govflow.governance.ledger import TABLES, Ledger
+from govflow.governance.schema import Artifact, Prediction, PredictionPayload
+from govflow.governance.verify import Report, verify
 from tests.governance.dba import tamper
 from tests.governance.helpers import (
     db_url,

@@ -7,11 +7,11 @@ version in production (on PostgreSQL NULLs sort first under ``ORDER BY audit_seq
 
 from __future__ import annotations
 
-from governance import canonical as canon
-from governance import registry, tokens
-from governance.ledger import Ledger
-from governance.schema import Decision, ModelVersion
-from governance.verify import verify
+from govflow.governance import canonical as canon
+from govflow.governance import registry, tokens
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Decision, ModelVersion
+from govflow.governance.verify import verify
 from tests.governance.dba import insert, make_nullable
 from tests.governance.helpers import db_url, govflow
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from governance.ledger import Ledger
-from governance.ledger_identity import IDENTITY_FILE
+from govflow.governance.ledger import Ledger
+from govflow.governance.ledger_identity import IDENTITY_FILE
 from tests.governance.dba import tamper
 from tests.governance.helpers import db_url, govflow, record_step
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from governance.ledger import Ledger
-from governance.verify import verify
+from govflow.governance.ledger import Ledger
+from govflow.governance.verify import verify
 from tests.governance.dba import drop_trigger, make_nullable
 from tests.governance.helpers import db_url, drop_triggers, execute, govflow, record_step
 

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from flows.cli import app
-from flows.serving import load_production
-from governance import incidents, registry
-from governance.ledger import Ledger
-from governance.schema import Prediction, Run
+from govflow.flows.cli import app
+from govflow.flows.serving import load_production
+from govflow.governance import incidents, registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Prediction, Run
 from tests.monitoring.employment_story import SYSTEM, V1, V2, StoryRun, opened, story_run
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from checks.errors import ComplianceBlocked, InputError
-from checks.policy import Policy
-from governance import incidents, registry
-from governance.ledger import Ledger
+from govflow.checks.errors import ComplianceBlocked, InputError
+from govflow.checks.policy import Policy
+from govflow.governance import incidents, registry
+from govflow.governance.ledger import Ledger
 from tests.gate_record import record_completed_gate
 
 SYSTEM = "loans"

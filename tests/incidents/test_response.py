@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from flows.cli import app
-from flows.serving import NotInProduction, load_production
-from governance import incidents
-from governance.ledger import Ledger
-from governance.schema import Artifact, Incident, Run
+from govflow.flows.cli import app
+from govflow.flows.serving import NotInProduction, load_production
+from govflow.governance import incidents
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Artifact, Incident, Run
 from tests.monitoring.system import applicants, past_midnight, release, serve
 
 SYSTEM = "toy-screening"

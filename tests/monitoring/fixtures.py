@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.recording import set_ledger
-from governance.ledger import Ledger
+from govflow.flows.recording import set_ledger
+from govflow.governance.ledger import Ledger
 from tests.monitoring.system import copy_of, template
 
 
 @pytest.fixture(autouse=True)
 def _govflow_env() -> Iterator[None]:
-    """The CLI (`flows.settings.configure`) sets GOVFLOW_HOME for its process: keep it to the test."""
+    """The CLI (`govflow.flows.settings.configure`) sets GOVFLOW_HOME for its process: keep it to the test."""
     saved = {name: os.environ.get(name) for name in ("GOVFLOW_HOME", "GOVFLOW_DB_URL")}
     yield
     for name, value in saved.items():

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from governance import registry
-from governance.ledger import Ledger
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = ["model_owner", "risk_officer"]
@@ -67,8 +67,8 @@ def write_system(folder: Path, name: str = "toy-screening", n: int = 2000, polic
 
 def release(ledger: Ledger, config_path: Path, *, promote: bool = True) -> str:
     """Train, gate, approve (both roles) and promote one version; returns NAME:VERSION."""
-    from flows.gate import gate_flow
-    from flows.train import train_flow
+    from govflow.flows.gate import gate_flow
+    from govflow.flows.train import train_flow
 
     trained = train_flow(str(config_path))
     gate = gate_flow(str(config_path), trained.version.rsplit(":", 1)[1])
@@ -91,7 +91,7 @@ def past_midnight(days_ago: int) -> datetime:
 
 def serve(ledger: Ledger, system: str, frame: pd.DataFrame, start: datetime, days: float = 7.0) -> list[str]:
     """Serve ``frame`` (its label column is dropped) over ``days`` from ``start``; the prediction ids."""
-    from flows.employment import serve_rows
+    from govflow.flows.employment import serve_rows
 
     rows = frame.drop(columns=["label"])
     return serve_rows(ledger, system, rows, window_times(start, len(rows), days), caller="tests",
@@ -111,7 +111,7 @@ _TEMPLATES: dict[str, Path] = {}
 
 def template(root: Path, versions: int = 1) -> Path:
     """A folder with a system's config, data and a home whose ledger holds ``versions`` released versions."""
-    from flows.recording import set_ledger
+    from govflow.flows.recording import set_ledger
 
     key = f"v{versions}"
     if key not in _TEMPLATES:
@@ -133,7 +133,7 @@ def copy_of(folder: Path, target: Path) -> tuple[Path, Ledger]:
     """A private copy of a template: its config path and its ledger (recording points at it)."""
     import shutil
 
-    from flows.recording import set_ledger
+    from govflow.flows.recording import set_ledger
 
     shutil.copytree(folder, target)
     ledger = Ledger.open(home=target / "home")

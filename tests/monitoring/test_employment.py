@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from checks.errors import InputError
-from checks.policy import Policy
-from flows import modeling
-from flows.demo import Story
-from flows.employment import CONFIGS, DEMO_PER_YEAR, PER_YEAR_ENV, YEARS, demo_per_year, run_story
-from flows.recording import set_ledger
-from governance import registry
-from governance.config import load_config
-from governance.ledger import Ledger
-from governance.schema import CheckResultRow, Run
+from govflow.checks.errors import InputError
+from govflow.checks.policy import Policy
+from govflow.flows import modeling
+from govflow.flows.demo import Story
+from govflow.flows.employment import CONFIGS, DEMO_PER_YEAR, PER_YEAR_ENV, YEARS, demo_per_year, run_story
+from govflow.flows.recording import set_ledger
+from govflow.governance import registry
+from govflow.governance.config import load_config
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import CheckResultRow, Run
 from tests.monitoring.employment_story import PER_YEAR, V1, V2, StoryRun, opened, story_run
 
 HERE = Path(__file__).parent

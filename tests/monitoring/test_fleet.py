@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.fleet import run_fleet
-from governance import incidents
-from governance.ledger import Ledger
-from governance.schema import CheckResultRow, ModelVersion, Run
+from govflow.flows.cli import app
+from govflow.flows.fleet import run_fleet
+from govflow.governance import incidents
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import CheckResultRow, ModelVersion, Run
 from tests.monitoring.system import applicants, past_midnight, release, serve, write_system
 
 pytestmark = pytest.mark.slow

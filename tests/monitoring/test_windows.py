@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from checks.errors import InputError
-from governance.monitoring import parse_window, window_grid
+from govflow.checks.errors import InputError
+from govflow.governance.monitoring import parse_window, window_grid
 
 
 @pytest.mark.parametrize(("text", "expected"), [

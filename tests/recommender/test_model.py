@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from checks.errors import ConfigError, DataError
-from flows import recommender as rec
-from flows.recommender_flow import input_contract, load_recommender_config
+from govflow.checks.errors import ConfigError, DataError
+from govflow.flows import recommender as rec
+from govflow.flows.recommender_flow import input_contract, load_recommender_config
 from tests.recommender.synthetic import write_movielens
 
 

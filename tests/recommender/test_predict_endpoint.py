@@ -10,15 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from checks.errors import ConfigError
-from flows.recommender_flow import ServedRecommender
-from governance import tokens
-from governance.ledger import Ledger
-from governance.schema import Prediction, PredictionPayload
+from govflow.checks.errors import ConfigError
+from govflow.flows.recommender_flow import ServedRecommender
+from govflow.governance import tokens
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Prediction, PredictionPayload
 from tests.recommender.test_scenario import trained
 
-serve = pytest.importorskip("flows.serve", reason="flows.serve (the prediction service) is not in this tree yet")
-serving = pytest.importorskip("flows.serving", reason="flows.serving is not in this tree yet")
+serve = pytest.importorskip("govflow.flows.serve", reason="govflow.flows.serve (the prediction service) is not in this tree yet")
+serving = pytest.importorskip("govflow.flows.serving", reason="govflow.flows.serving is not in this tree yet")
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,8 @@ def test_predict_serves_recommendations_through_the_trail(recorder: Ledger, conf
     try:
         loaded = serving.load_production(recorder, "movie-recs")
     except ConfigError as e:
-        pytest.skip(f"flows.serving.load_production does not hand recommenders to "
-                    f"flows.recommender_flow.load_served yet ({e})")
+        pytest.skip(f"govflow.flows.serving.load_production does not hand recommenders to "
+                    f"govflow.flows.recommender_flow.load_served yet ({e})")
     assert isinstance(loaded, ServedRecommender)
     operator, _ = tokens.create_token(recorder, role="operator", label="shop-frontend", created_by="test")
     with TestClient(serve.create_app(recorder)) as client:

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from checks.errors import ComplianceBlocked
-from flows.recommender_flow import load_production_recommender, recommend, train_recommender_flow
-from governance import canonical as canon
-from governance import dashboard_data as dd
-from governance import registry
-from governance.ledger import Ledger
-from governance.predictions import RecordError
-from governance.schema import CheckResultRow, Decision, Prediction, PredictionPayload, Run
+from govflow.checks.errors import ComplianceBlocked
+from govflow.flows.recommender_flow import load_production_recommender, recommend, train_recommender_flow
+from govflow.governance import canonical as canon
+from govflow.governance import dashboard_data as dd
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.predictions import RecordError
+from govflow.governance.schema import CheckResultRow, Decision, Prediction, PredictionPayload, Run
 
 ROLES = ["model_owner", "risk_officer"]
 pytestmark = pytest.mark.slow

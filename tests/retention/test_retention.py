@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from checks.errors import InputError
-from governance import canonical as canon
-from governance import retention
-from governance.ledger import Ledger
-from governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
-from governance.verify import payload_hash_of, verify
+from govflow.checks.errors import InputError
+from govflow.governance import canonical as canon
+from govflow.governance import retention
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
+from govflow.governance.verify import payload_hash_of, verify
 
 NOW = canon.utc_now()
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from flows.serve import create_app
-from governance.ledger import Ledger
-from governance.registry import VersionRef
+from govflow.flows.serve import create_app
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
 from tests.serving.helpers import put_in_production
 
 

@@ -19,14 +19,14 @@ import httpx
 import yaml
 from sqlalchemy import func, select
 
-from checks.contract import infer_contract
-from flows import modeling, steps
-from governance import registry
-from governance.config import GovflowConfig, parse_config
-from governance.datasets import load_training_frame
-from governance.fingerprint import fingerprint_model
-from governance.ledger import Ledger
-from governance.schema import AuditEntry, Prediction, PredictionPayload
+from govflow.checks.contract import infer_contract
+from govflow.flows import modeling, steps
+from govflow.governance import registry
+from govflow.governance.config import GovflowConfig, parse_config
+from govflow.governance.datasets import load_training_frame
+from govflow.governance.fingerprint import fingerprint_model
+from govflow.governance.ledger import Ledger
+from govflow.governance.schema import AuditEntry, Prediction, PredictionPayload
 from tests.gate_record import record_completed_gate
 
 HERE = Path(__file__).resolve().parent

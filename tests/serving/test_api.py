@@ -8,12 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from flows.serve import MAX_BATCH, create_app
-from governance import tokens
-from governance.ledger import Ledger
-from governance.registry import VersionRef
-from governance.schema import Prediction, PredictionPayload
-from governance.verify import verify
+from govflow.flows.serve import MAX_BATCH, create_app
+from govflow.governance import tokens
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
+from govflow.governance.schema import Prediction, PredictionPayload
+from govflow.governance.verify import verify
 from tests.serving.helpers import counts, put_in_production, records, suspend
 
 PREDICT = "/predict/credit-scoring"
@@ -115,7 +115,7 @@ def test_no_version_in_production_is_503_with_the_reason(sqlite_served: tuple[Le
 def test_a_version_never_promoted_is_503(sqlite_ledger: Ledger) -> None:
     put_in_production(sqlite_ledger)
     with sqlite_ledger.write("model.retired", "x") as w:
-        from governance.registry import add_stage, resolve
+        from govflow.governance.registry import add_stage, resolve
 
         add_stage(w, resolve(w.conn, "credit-scoring:1").id, "retired", "ops", "end of life")
     with TestClient(create_app(sqlite_ledger), client=("127.0.0.1", 50000)) as client:
@@ -218,7 +218,7 @@ def test_a_needs_sensitive_model_over_http(sqlite_ledger: Ledger) -> None:
 
 def test_a_ledger_that_cannot_be_written_answers_503_never_200(sqlite_served: tuple[Ledger, VersionRef],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from governance import predictions
+    from govflow.governance import predictions
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
@@ -238,9 +238,9 @@ def test_token_cli_prints_the_secret_once_and_serve_refuses_a_public_address_wit
 
     from typer.testing import CliRunner
 
-    from checks.errors import InputError
-    from flows.cli import app
-    from flows.serve import check_host
+    from govflow.checks.errors import InputError
+    from govflow.flows.cli import app
+    from govflow.flows.serve import check_host
 
     with pytest.raises(InputError) as caught:
         check_host(sqlite_ledger, "0.0.0.0")

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from governance.ledger import Ledger
+from govflow.governance.ledger import Ledger
 from tests.dashboard.browser import ARGS, chromium, serving
 from tests.serving.helpers import SYSTEM, counts, put_in_production, records, server
 

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from governance import tokens
-from governance.ledger import Ledger
+from govflow.governance import tokens
+from govflow.governance.ledger import Ledger
 from tests.serving.helpers import GOVFLOW, SYSTEM, counts, free_port, put_in_production, records, server
 
 MAX_BODY = 16 * 1024 * 1024

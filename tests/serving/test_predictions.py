@@ -10,16 +10,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from checks.errors import InputError
-from flows.serving import load_production
-from governance import canonical as canon
-from governance import predictions as preds
-from governance import tokens
-from governance.ledger import Ledger
-from governance.prediction_trace import render, trace_prediction
-from governance.registry import VersionRef
-from governance.schema import ApiToken, AuditEntry, Prediction, PredictionPayload, Purge, PurgedPayload
-from governance.verify import payload_hash_of, verify
+from govflow.checks.errors import InputError
+from govflow.flows.serving import load_production
+from govflow.governance import canonical as canon
+from govflow.governance import predictions as preds
+from govflow.governance import tokens
+from govflow.governance.ledger import Ledger
+from govflow.governance.prediction_trace import render, trace_prediction
+from govflow.governance.registry import VersionRef
+from govflow.governance.schema import (
+    ApiToken,
+    AuditEntry,
+    Prediction,
+    PredictionPayload,
+    Purge,
+    PurgedPayload,
+)
+from govflow.governance.verify import payload_hash_of, verify
 from tests.serving.helpers import counts, put_in_production, records, relaxed_config, suspend
 
 

@@ -17,10 +17,10 @@ import subprocess
 import httpx
 from sqlalchemy import select
 
-from governance.ledger import Ledger
-from governance.registry import VersionRef
-from governance.schema import Prediction
-from governance.verify import verify
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
+from govflow.governance.schema import Prediction
+from govflow.governance.verify import verify
 from tests.serving.helpers import counts, db_url, records, server
 from tests.serving.rawhttp import Connection
 

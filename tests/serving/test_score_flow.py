@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from checks.errors import DataError, InputError
-from flows.cli import app
-from flows.gate import gate_flow
-from flows.recording import set_ledger
-from flows.score import score_flow
-from flows.serving import NotInProduction
-from flows.train import train_flow
-from governance import registry
-from governance.ledger import Ledger
-from governance.predictions import trace_prediction
-from governance.verify import verify
+from govflow.checks.errors import DataError, InputError
+from govflow.flows.cli import app
+from govflow.flows.gate import gate_flow
+from govflow.flows.recording import set_ledger
+from govflow.flows.score import score_flow
+from govflow.flows.serving import NotInProduction
+from govflow.flows.train import train_flow
+from govflow.governance import registry
+from govflow.governance.ledger import Ledger
+from govflow.governance.predictions import trace_prediction
+from govflow.governance.verify import verify
 from tests.serving.helpers import CONFIG, DATA, counts, put_in_production, suspend
 
 

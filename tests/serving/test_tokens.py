@@ -13,13 +13,13 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 from sqlalchemy import select, text
 
-from checks.errors import InputError
-from flows.serve import REVOKED_TOKEN, TOKEN_REFRESH_S, TOKENS_UNAVAILABLE, Auth, create_app
-from governance import tokens
-from governance.ledger import Ledger
-from governance.registry import VersionRef
-from governance.schema import ApiToken, ApiTokenRevocation, AuditEntry
-from governance.verify import verify
+from govflow.checks.errors import InputError
+from govflow.flows.serve import REVOKED_TOKEN, TOKEN_REFRESH_S, TOKENS_UNAVAILABLE, Auth, create_app
+from govflow.governance import tokens
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
+from govflow.governance.schema import ApiToken, ApiTokenRevocation, AuditEntry
+from govflow.governance.verify import verify
 from tests.serving.helpers import GOVFLOW, counts, db_url, put_in_production, records, server
 
 PREDICT = "/predict/credit-scoring"
@@ -253,7 +253,7 @@ def test_a_ledger_made_before_revocations_is_upgraded_on_open(ledger: Ledger) ->
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from governance.ledger import MIGRATIONS
+    from govflow.governance.ledger import MIGRATIONS
 
     _, info = tokens.create_token(ledger, role="operator", label=None, created_by="ana")
     with ledger.engine.connect() as conn:

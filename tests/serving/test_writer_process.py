@@ -9,13 +9,13 @@ import signal
 import pytest
 from fastapi.testclient import TestClient
 
-from flows.ledger_writer import WRITER_GONE, WriterError, WriterProcess
-from flows.serve import create_app
-from governance import canonical as canon
-from governance import predictions as preds
-from governance.ledger import Ledger
-from governance.registry import VersionRef
-from governance.verify import verify
+from govflow.flows.ledger_writer import WRITER_GONE, WriterError, WriterProcess
+from govflow.flows.serve import create_app
+from govflow.governance import canonical as canon
+from govflow.governance import predictions as preds
+from govflow.governance.ledger import Ledger
+from govflow.governance.registry import VersionRef
+from govflow.governance.verify import verify
 from tests.serving.helpers import counts, records, suspend
 
 PREDICT = "/predict/credit-scoring"
