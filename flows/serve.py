@@ -50,7 +50,7 @@ from govflow.flows.anchoring import PeriodicAnchor
 from govflow.flows.serve_audit import HTTPProblem, install_audit_routes, render_docs
 from govflow.flows.serve_guard import RequestGuard, bad_text, json_content_type, rebound_origin
 from govflow.flows.serve_workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
-from govflow.flows.serving import NotInProduction, ServedModel, UnknownSystem, load_production
+from govflow.flows.serving import NotInProduction, UnknownSystem, load_production
 from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance import registry, tokens
@@ -166,14 +166,18 @@ class Auth:
 # -- the production versions being served ----------------------------------------------------------
 
 class Models:
-    """The `ServedModel` of each system, re-checked against the ledger every `REFRESH_S` seconds."""
+    """The `ServedModel` of each system, re-checked against the ledger every `REFRESH_S` seconds.
 
-    def __init__(self, ledger: Ledger) -> None:
+    ``loader`` builds what is cached from the production version (`load_production`; the
+    instrumentation of a user's own app, `govflow.web`, loads the schema without the model)."""
+
+    def __init__(self, ledger: Ledger, loader: Callable[[Ledger, str], Any] = load_production) -> None:
         self.ledger = ledger
-        self._cache: dict[str, tuple[ServedModel, float]] = {}
+        self.loader = loader
+        self._cache: dict[str, tuple[Any, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, system: str) -> ServedModel:
+    def get(self, system: str) -> Any:  # a ServedModel with the default loader
         now = time.monotonic()
         cached = self._cache.get(system)
         if cached is not None and now - cached[1] < REFRESH_S:
@@ -186,7 +190,7 @@ class Models:
                     self._cache[system] = (cached[0], now)
                     return cached[0]
             try:
-                served = load_production(self.ledger, system)
+                served = self.loader(self.ledger, system)
             except (UnknownSystem, NotInProduction):
                 self._cache.pop(system, None)
                 raise

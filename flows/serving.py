@@ -105,6 +105,14 @@ def load_production(ledger: Ledger, system: str) -> Any:
         raise ComplianceBlocked(f"cannot load the model of {ref}: {problem}")
     model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]))
     config = config_of(row["config_snapshot"])
+    schema = input_schema(ledger, ref, config, needs_sensitive=bool(getattr(model, "needs_sensitive", False)))
+    redaction = preds.redaction_for(ledger.home, system, config.logging.redact)
+    return ServedModel(ref, config, model, schema, redaction)
+
+
+def input_schema(ledger: Ledger, ref: registry.VersionRef, config: GovflowConfig, *,
+                 needs_sensitive: bool) -> preds.InputSchema:
+    """A version's input schema, from its stored data contract and held-out data's columns."""
     contract_data = registry.attachment(ledger, ref.id, "data_contract")
     holdout = registry.attachment(ledger, ref.id, "holdout_data")
     if contract_data is None or holdout is None:
@@ -113,13 +121,11 @@ def load_production(ledger: Ledger, system: str) -> Any:
     import pyarrow.parquet as pq
 
     empty = pq.read_schema(pa.BufferReader(holdout)).empty_table().to_pandas()
-    schema = preds.InputSchema.build(
+    return preds.InputSchema.build(
         version=str(ref), contract=json.loads(contract_data),
         columns=[(str(c), str(d)) for c, d in empty.dtypes.items()], feature_names=feature_columns(config, empty),
         sensitive_names=[s.column for s in config.data.sensitive()],
-        needs_sensitive=bool(getattr(model, "needs_sensitive", False)), id_column=config.data.id_column)
-    redaction = preds.redaction_for(ledger.home, system, config.logging.redact)
-    return ServedModel(ref, config, model, schema, redaction)
+        needs_sensitive=needs_sensitive, id_column=config.data.id_column)
 
 
 def records_of(frame: pd.DataFrame, schema: preds.InputSchema) -> tuple[list[dict[str, Any]], list[str]]:
