@@ -178,7 +178,7 @@ def _write_traceback(text: str) -> Path | None:
 
 # Commands defined in their own modules attach themselves to `app` when imported.
 COMMAND_MODULES = ("govflow.flows.cli_run", "govflow.flows.cli_registry", "govflow.flows.demo", "govflow.flows.cli_lineage", "govflow.flows.cli_serve", "govflow.flows.cli_data", "govflow.flows.cli_recommender", "govflow.flows.cli_gap",
-                   "govflow.flows.cli_monitor", "govflow.flows.cli_keys")
+                   "govflow.flows.cli_monitor", "govflow.flows.cli_keys", "govflow.flows.cli_register")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

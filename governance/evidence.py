@@ -372,7 +372,7 @@ def _dataset_role(name: str, edges: list[dict[str, Any]]) -> str:
     """
     for edge in edges:
         task, role, direction = edge["task"], edge["role"].lower(), edge["direction"]
-        if task == "split_data" and direction == "output":
+        if task in ("split_data", "load_given_data") and direction == "output":  # trained, or registered
             if role.endswith("[0]") or "train" in role:
                 return "train"
             if role.endswith("[1]") or "test" in role or "hold" in role:

@@ -249,7 +249,8 @@ class Attachment:
 
 def register_version(ledger: Ledger, *, system: str, model_data: bytes, fingerprint: str,
                      training_run_id: str | None, hyperparams: dict[str, Any], config_snapshot: dict[str, Any],
-                     attachments: list[Attachment], by: str) -> VersionRef:
+                     attachments: list[Attachment], by: str,
+                     reason: str = "registered by the training flow") -> VersionRef:
     """A new version as ``candidate``, its model bytes and attachments stored, in one transaction."""
     from govflow.governance.runs import add_artifact, to_json
 
@@ -263,7 +264,7 @@ def register_version(ledger: Ledger, *, system: str, model_data: bytes, fingerpr
         for item in attachments:
             add_artifact(w, ledger.artifacts, kind=item.kind, name=item.name, data=item.data,
                          media_type=item.media_type, run_id=training_run_id, model_version_id=row["id"])
-        add_stage(w, row["id"], "candidate", by, "registered by the training flow")
+        add_stage(w, row["id"], "candidate", by, reason)
     return VersionRef(row["id"], system, version)
 
 

@@ -325,7 +325,8 @@ class Tracer:
         training = graph.runs(self.conn, [mv["training_run_id"]]).get(mv["training_run_id"] or "")
         if training is not None:
             node = self.run_node(training)
-            node.label = "trained in " + node.label
+            outside = training.name == "register"  # `govflow register`: fitted outside govflow
+            node.label = ("registered (trained outside govflow) in " if outside else "trained in ") + node.label
             root.children.append(node)
         if stages:
             root.children.append(Node("stages", "stages: " + " → ".join(s["stage"] for s in stages), {}, [

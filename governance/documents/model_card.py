@@ -133,6 +133,22 @@ def _approvals(b: Builder, evidence: Evidence) -> list[str]:
     return lines
 
 
+def _elsewhere(hyperparams: Mapping[str, Any]) -> bool:
+    return bool(hyperparams.get("trained_outside_govflow")) and bool(hyperparams.get("estimator"))
+
+
+def _origin(hyperparams: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """A model registered with `govflow register`: who trained it, who registered it, from which file."""
+    if not hyperparams.get("trained_outside_govflow"):
+        return []
+    file = hyperparams.get("model_file") or {}
+    source = (f" from {code(file.get('name'))} ({esc(file.get('format', ''))}, sha256 {code(file.get('sha256'))})"
+              if isinstance(file, Mapping) and file.get("name") else "")
+    os_user = f" (OS user {code(hyperparams['os_user'])})" if hyperparams.get("os_user") else ""
+    return [("Trained", f"outside govflow, by {esc(str(hyperparams.get('trained_by') or 'not stated'))}"),
+            ("Registered by", f"{esc(str(hyperparams.get('registered_by') or 'not stated'))}{os_user}{source}")]
+
+
 def render(evidence: Evidence) -> Document:
     e, v = evidence, evidence.version
     system, data, model, logging = (e.section(s) for s in ("system", "data", "model", "logging"))
@@ -150,12 +166,15 @@ def render(evidence: Evidence) -> Document:
         ("Current stage", f"{code(stage.stage)} since {code(ts(stage.at))} ({ref(Ref('stage_changes', stage.id))})"
          if stage else None),
         ("Provider", esc(system["provider"]) if system.get("provider") else None),
-        ("Model type", code(model["estimator"]) if model.get("estimator") else None),
-        ("Bias mitigation", code(model["mitigation"]) if model.get("mitigation") else None),
+        *_origin(v.hyperparams),
+        ("Model type", code(v.hyperparams["estimator"]) if _elsewhere(v.hyperparams)
+         else code(model["estimator"]) if model.get("estimator") else None),
+        ("Bias mitigation", "none applied by govflow (the model was trained outside it)" if _elsewhere(v.hyperparams)
+         else code(model["mitigation"]) if model.get("mitigation") else None),
         ("Hyperparameters", code(as_json(dict(v.hyperparams)))),
         ("Model fingerprint", code(v.fingerprint)),
         ("Model artifact (sha256)", code(v.artifact_hash)),
-        ("Training run", f"{ref(Ref('runs', run.id))}, code {code(run.code_ref)}" if run and run.code_ref
+        ("Registration run" if _elsewhere(v.hyperparams) else "Training run", f"{ref(Ref('runs', run.id))}, code {code(run.code_ref)}" if run and run.code_ref
          else ref(Ref("runs", run.id)) if run else None),
         ("Software", esc(", ".join(f"{k} {val}" for k, val in run.env.items())) if run and run.env else None),
         ("Licence", None),

@@ -1,0 +1,46 @@
+"""`govflow register NAME --model FILE --train FILE --test FILE`: a model fitted elsewhere, as a candidate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from govflow.checks.errors import ConfigError
+from govflow.flows.cli import app
+from govflow.flows.cli_run import ConfigOption, prepare
+from govflow.governance import registry
+from govflow.governance.config import load_config
+
+WRONG_NAME = "{name} is not the system of {config} (system.name: {expected}); pass the matching -c file or name"
+
+
+@app.command()
+def register(
+    typer_ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The system's name (system.name in the config).")],
+    model: Annotated[Path, typer.Option("--model", help="The fitted model: .skops (recommended), or .joblib/.pkl with --trust-pickle.")],
+    train: Annotated[Path, typer.Option("--train", help="The data it was fitted on (csv or parquet).")],
+    test: Annotated[Path, typer.Option("--test", help="Held-out data it never saw, for the gate (csv or parquet).")],
+    config: ConfigOption = Path("govflow.yaml"),
+    person: Annotated[str | None, typer.Option("--as", help="Who registers it, as it should stand in the record (default: the OS user).")] = None,
+    trained_by: Annotated[str | None, typer.Option("--trained-by", help="Who trained it (a person or team; default: --as).")] = None,
+    trust: Annotated[list[str] | None, typer.Option("--trust", help="A type in a .skops file you trust (repeatable), as the refusal names it.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load a pickle/joblib file: it runs code from the file.")] = False,
+) -> None:
+    """Register a model trained outside govflow as a candidate version, with its training and held-out data."""
+    from govflow.flows.register import check_inputs, register_flow
+
+    cfg = load_config(config)
+    if name != cfg.system.name:
+        raise ConfigError(WRONG_NAME.format(name=name, config=config, expected=cfg.system.name))
+    who = (person or "").strip() or registry.os_user()
+    check_inputs(cfg, model, train, test, list(trust or []), trust_pickle)  # bad input: refused before the ledger
+    prepare(typer_ctx, config)
+    outcome = register_flow(str(config), str(model), str(train), str(test), who, trained_by,
+                            list(trust or []), trust_pickle)
+    typer.echo(f"registered {outcome.version} as candidate from {model.name}, trained outside govflow "
+               f"(by {trained_by or who}; registered by {who}); held-out performance "
+               f"{'passed' if outcome.performance.passed else 'below the policy'}")
+    typer.echo(f"next: govflow run gate -c {config} --version {outcome.version.rsplit(':', 1)[1]}")
