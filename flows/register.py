@@ -111,6 +111,7 @@ def check_inputs(config: GovflowConfig, model_file: Path, train_file: Path, test
                  trust: list[str], trust_pickle: bool) -> None:
     """Every refusal the flow would make for bad input, made before the ledger is touched."""
     train, test = read_pair(config, train_file, test_file)
+    contract_for(config, train, test)  # a written contract that does not load is refused here too
     read_model(config, model_file, train, test, trust, trust_pickle)
 
 

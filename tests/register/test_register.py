@@ -138,8 +138,49 @@ def test_skops_model_is_registered_gated_traced_and_documented(
     assert "by Ada Analyst · registered from model.skops, a model trained outside govflow by Risk modelling team" in out
     assert f"model_file model.skops sha256:{sha256(files.skops)[:12]}" in out
     assert "gate pass" in out
+
+    # Approved and promoted like a trained version, it answers: scoring uses the version in production.
+    for person, role in (("Dana Meyer", "model_owner"), ("Ravi Patel", "risk_officer")):
+        code, out, err = cli(monkeypatch, capsys, "--home", home, "approve", f"{NAME}:1", "--as", person,
+                             "--role", role, "--reason", "reviewed")
+        assert code == 0, err
+    code, out, err = cli(monkeypatch, capsys, "--home", home, "promote", f"{NAME}:1")
+    assert code == 0 and f"{NAME}:1 is now in production" in out, (out, err)
+    code, out, err = cli(monkeypatch, capsys, "--home", home, "run", "score", "-c", files.config, "--input", files.test)
+    assert code == 0, err
+    assert f"scored 300 rows of {files.test} with {NAME}:1" in out
+    code, out, err = cli(monkeypatch, capsys, "--home", home, "run", "monitor", "-c", files.config, "--no-incident",
+                         "--json")
+    assert code in (0, 1), err  # 1 is an alert; either way the window was judged against the stored reference
+    window = json.loads(out)["reports"][0]
+    assert (window["version"], window["rows"]) == (f"{NAME}:1", 300)
+    share = next(r for s in window["suites"] if s["kind"] == "drift" for r in s["results"] if r["name"] == "drifted_column_share")
+    assert share["details"]["columns"] == 18  # the model's features, against the training data registered with it
     code, out, err = cli(monkeypatch, capsys, "--home", home, "verify")
     assert code == 0 and "ledger intact" in out, (out, err)
+
+
+def test_data_failing_the_written_contract_blocks_the_registration(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], files: Files, tmp_path: Path) -> None:
+    """As in `run train`: a failed validation is a compliance failure (exit 1), recorded, and no version."""
+    from govflow.checks.contract import infer_contract
+
+    contract = infer_contract(pd.read_csv(files.train)).to_dict()
+    contract["columns"]["credit_amount"]["max"] = 10000  # both files have larger amounts
+    contract.pop("hash", None)  # a new contract, not one changed after it was recorded
+    config = tmp_path / "contract.govflow.yaml"
+    config.write_text(files.config.read_text(encoding="utf-8").replace(
+        "data:\n", f"data:\n  contract: {json.dumps(contract)}\n", 1), encoding="utf-8")
+    home = tmp_path / "home"
+    code, out, err = cli(monkeypatch, capsys, "--home", home, "register", NAME, "--model", files.skops,
+                         "--train", files.train, "--test", files.test, "-c", config)
+    assert code == 1, (out, err)
+    assert f"error: {files.train} failed validation against the data contract: credit_amount: " in err
+    ledger = Ledger.open(home=home)
+    with ledger.read() as conn:
+        assert conn.execute(select(ModelVersion)).first() is None
+        assert conn.execute(select(Run.name).where(Run.parent_run_id.is_(None))).scalars().all() == ["register"]
+    ledger.close()
 
 
 def test_joblib_model_needs_trust_pickle(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -212,13 +253,22 @@ def _bad_case(case: str, files: Files, folder: Path) -> tuple[list[str | Path], 
         frame.loc[:4, models.TARGET] = "unknown"
         frame.to_csv(train, index=False)
         return args(train=train), f"{train}: data.target: column 'creditability' has 3 classes (bad, good, unknown)"
+    if case == "changed contract":
+        from govflow.checks.contract import infer_contract
+
+        contract = infer_contract(pd.read_csv(files.train)).to_dict()
+        contract["columns"]["credit_amount"]["max"] = 10000  # edited, its recorded hash kept
+        config = folder / "edited.govflow.yaml"
+        config.write_text(files.config.read_text(encoding="utf-8").replace(
+            "data:\n", f"data:\n  contract: {json.dumps(contract)}\n", 1), encoding="utf-8")
+        return args(config=config), "data.contract: the contract's hash"
     if case == "wrong system":
         return args(name="other-system"), f"other-system is not the system of {files.config} (system.name: credit-scoring)"
     raise AssertionError(case)
 
 
 BAD = ["missing model", "missing data", "unsupported", "unreadable", "wrong kind", "unfitted", "features",
-       "positive first", "data not as configured", "three classes", "wrong system"]
+       "positive first", "data not as configured", "three classes", "changed contract", "wrong system"]
 
 
 @pytest.mark.parametrize("case", BAD)
