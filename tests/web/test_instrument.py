@@ -211,3 +211,33 @@ def test_bad_routes_are_refused(sqlite_ledger: Ledger, routes: list[str]) -> Non
 
     with pytest.raises(InputError, match="instrument\\(routes=...\\): give paths starting with '/'"):
         instrument(FastAPI(), system="credit-scoring", routes=routes, ledger=sqlite_ledger, configure_logs=False)
+
+
+def test_other_shapes_through_inputs_and_outputs(sqlite_ledger: Ledger) -> None:
+    put_in_production(sqlite_ledger)
+    app = FastAPI()
+
+    @app.post("/v2/score/{channel}")
+    async def score(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        return {"results": {"labels": ["good"] * len(body["applicants"])}, "channel": "web"}
+
+    instrument(app, system="credit-scoring", routes=["/v2/score/*"], ledger=sqlite_ledger, configure_logs=False,
+               inputs=lambda body: body["applicants"], outputs=lambda answer, n: answer["results"]["labels"],
+               caller=lambda scope: "branch-office-12")
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        before = counts(sqlite_ledger)[0]
+        answer = client.post("/v2/score/web", json={"applicants": records(3)})
+        assert answer.status_code == 200 and answer.json()["channel"] == "web"
+        ids = answer.headers["x-prediction-id"].split(",")
+        assert len(ids) == 3 and counts(sqlite_ledger)[0] == before + 3
+        with sqlite_ledger.read() as conn:
+            rows = conn.execute(select(Prediction.output_json, Prediction.caller).where(Prediction.id.in_(ids))).all()
+        assert sorted(rows) == [('"good"', "branch-office-12")] * 3
+        wrong = client.post("/v2/score/web", json={"people": records(1)})
+        assert wrong.status_code == 422 and "the request's records could not be taken from its body ('applicants')" \
+            in wrong.json()["detail"][0]["msg"]
+        misfit = client.post("/v2/score/web", json={"applicants": [{**records(1)[0], "age": 3}]})
+        assert misfit.status_code == 422
+        assert misfit.json()["detail"][0]["msg"].startswith("records[0].age: unknown field; the features of credit-scoring:1 are:")
+        assert counts(sqlite_ledger)[0] == before + 3
