@@ -14,7 +14,6 @@ fingerprints; a table of check results) so the run history in the Prefect UI sho
 
 from __future__ import annotations
 
-import atexit
 import contextvars
 import functools
 import hashlib
@@ -23,24 +22,28 @@ import inspect
 import json
 import logging
 import os
-import queue
 import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 import pandas as pd
 
 from govflow.checks.errors import GovflowError, LedgerError
+from govflow.flows.recording_publish import artifact_key, create_artifacts, flush_artifacts
 from govflow.governance import canonical as canon
 from govflow.governance.fingerprint import fingerprint, frame_schema
 from govflow.governance.ids import new_id
 from govflow.governance.ledger import Ledger
 from govflow.governance.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from govflow.flows.recorded import RecordedFlow, RecordedTask
+
+P = ParamSpec("P")
+R = TypeVar("R")
 log = logging.getLogger("govflow.recording")
 
 UNRECORDED = (
@@ -247,11 +250,11 @@ def _failure(rec: RunRecord, error: BaseException) -> RunRecord:
                    error_message=str(error)[:4000])
 
 
-def _record_task(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+def _record_task(fn: Callable[P, R], name: str) -> Callable[P, R]:
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
-    def recorded(*args: Any, **kwargs: Any) -> Any:
+    def recorded(*args: P.args, **kwargs: P.kwargs) -> R:
         from prefect.context import TaskRunContext
 
         bound = signature.bind(*args, **kwargs)
@@ -290,11 +293,11 @@ def _record_task(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     return recorded
 
 
-def _record_flow(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+def _record_flow(fn: Callable[P, R], name: str) -> Callable[P, R]:
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
-    def recorded(*args: Any, **kwargs: Any) -> Any:
+    def recorded(*args: P.args, **kwargs: P.kwargs) -> R:
         from prefect.context import FlowRunContext
 
         bound = signature.bind(*args, **kwargs)
@@ -347,136 +350,67 @@ def _publish(rec: RunRecord, frame: _Frame) -> None:
             lines += [f"| {r.role} | {r.kind} | `{r.fingerprint}` |" for r in refs]
             lines.append("")
     lines.append("Trace it: `govflow trace run " + rec.run_id + "`")
-    artifacts = [("markdown", "\n".join(lines), _key(f"govflow-{rec.name}"), f"govflow ledger record of {rec.name}")]
+    artifacts = [("markdown", "\n".join(lines), artifact_key(f"govflow-{rec.name}"), f"govflow ledger record of {rec.name}")]
     if frame.checks:
         table = [{"kind": getattr(c.kind, "value", c.kind), "name": c.name, "subject": c.subject,
                   "observed": c.observed, "threshold": c.threshold,
                   "passed": "n/a" if c.passed is None else bool(c.passed),
                   "severity": getattr(c.severity, "value", c.severity)} for c in frame.checks]
-        artifacts.append(("table", json.dumps(table, default=str), _key(f"govflow-{rec.name}-checks"),
+        artifacts.append(("table", json.dumps(table, default=str), artifact_key(f"govflow-{rec.name}-checks"),
                           f"check results recorded by {rec.name}"))
     try:
-        _create_artifacts(artifacts)
+        create_artifacts(artifacts)
     except Exception as e:  # the UI view is a convenience; the ledger already holds the record
         log.warning("could not publish Prefect artifacts for %s: %s", rec.name, e)
 
 
-# -- publishing the UI view off the critical path ----------------------------------------------
-#
-# Creating two artifacts is two HTTP round trips to the Prefect API: 15-45 ms a flow on this machine
-# (seconds when the API is busy), more than recording all its tasks. They are a view of the record,
-# not the record, so a thread of their own creates them while the flow goes on: the ledger write
-# stays synchronous (fail closed); an artifact lands moments after its flow returns. The process
-# waits for what is queued before it exits (`flush_artifacts`, also at interpreter exit).
-
-@dataclass(frozen=True)
-class _Outgoing:
-    api_url: str
-    auth: tuple[Any, ...]  # auth string, API key, server type: as the flow run's own client had them
-    requests: list[Any]  # prefect.client.schemas.actions.ArtifactCreate
+@overload
+def task(fn: Callable[P, R], /, *, name: str | None = None, **prefect_options: Any) -> RecordedTask[P, R]: ...
+@overload
+def task(fn: None = None, /, *, name: str | None = None,
+         **prefect_options: Any) -> Callable[[Callable[P, R]], RecordedTask[P, R]]: ...
 
 
-_outbox: queue.Queue[_Outgoing] = queue.Queue()
-_outbox_idle = threading.Condition()
-_outbox_pending = 0
-_publisher: threading.Thread | None = None
+def task(fn: Callable[P, R] | None = None, /, *, name: str | None = None,
+         **prefect_options: Any) -> RecordedTask[P, R] | Callable[[Callable[P, R]], RecordedTask[P, R]]:
+    """Prefect's ``@task``, recorded in the ledger. Options pass through to Prefect.
 
-
-def _create_artifacts(artifacts: list[tuple[str, str, str, str]]) -> None:
-    """Queue ``(type, data, key, description)`` artifacts of the current flow run for the publisher."""
-    from prefect.client.schemas.actions import ArtifactCreate
-    from prefect.context import FlowRunContext
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
-
-    ctx = FlowRunContext.get()
-    if ctx is None or ctx.flow_run is None:
-        return
-    requests = [ArtifactCreate(type=kind, data=data, key=key, description=description, flow_run_id=ctx.flow_run.id)
-                for kind, data, key, description in artifacts]
-    client = ctx.client
-    _enqueue(_Outgoing(str(client.api_url), (PREFECT_API_AUTH_STRING.value(), PREFECT_API_KEY.value(),
-                                             client.server_type), requests))
-
-
-def _enqueue(item: _Outgoing) -> None:
-    global _outbox_pending, _publisher
-    with _outbox_idle:
-        _outbox_pending += 1
-        if _publisher is None:  # registered after Prefect's exit handlers, so run before them: the API is still up
-            atexit.register(flush_artifacts)
-        if _publisher is None or not _publisher.is_alive():
-            _publisher = threading.Thread(target=_publish_queued, name="govflow-artifacts", daemon=True)
-            _publisher.start()
-    _outbox.put(item)
-
-
-def _publish_queued() -> None:
-    """The publisher thread: one API client, kept while the API it talks to stays the same."""
-    global _outbox_pending
-    from prefect.client.orchestration import SyncPrefectClient
-
-    client: Any = None
-    target: tuple[Any, ...] = ()
-
-    def close() -> None:
-        nonlocal client, target
-        if client is not None:
-            try:
-                client.__exit__(None, None, None)
-            except Exception:  # noqa: BLE001 - a client already broken has nothing left to close
-                pass
-        client, target = None, ()
-
-    while True:
-        item = _outbox.get()
-        try:
-            if (item.api_url, item.auth) != target:
-                close()
-                auth_string, api_key, server_type = item.auth
-                client = SyncPrefectClient(item.api_url, auth_string=auth_string, api_key=api_key,
-                                           server_type=server_type).__enter__()
-                target = (item.api_url, item.auth)
-            for request in item.requests:
-                client.create_artifact(artifact=request)
-        except Exception as e:  # the UI view is a convenience; the ledger already holds the record
-            log.warning("could not publish Prefect artifacts: %s", e)
-            close()
-        finally:
-            with _outbox_idle:
-                _outbox_pending -= 1
-                _outbox_idle.notify_all()
-
-
-def flush_artifacts(timeout: float = 30.0) -> bool:
-    """Wait until every Prefect artifact queued so far is created; False if ``timeout`` ran out."""
-    with _outbox_idle:
-        return _outbox_idle.wait_for(lambda: _outbox_pending == 0, timeout=timeout)
-
-
-def _key(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")[:100]
-
-
-def task(fn: F | None = None, /, *, name: str | None = None, **prefect_options: Any) -> Any:
-    """Prefect's ``@task``, recorded in the ledger. Options pass through to Prefect."""
+    The result is a Prefect ``Task`` (typed as ``RecordedTask``) with the function's own parameters
+    and return type, so a type checker sees a recorded function's signature (``@task`` and
+    ``@task(name=...)`` alike).
+    """
     from prefect import task as prefect_task
     from prefect.cache_policies import NO_CACHE
 
-    def decorate(func: F) -> Any:
+    def decorate(func: Callable[P, R]) -> RecordedTask[P, R]:
         task_name = name or func.__name__
         prefect_options.setdefault("cache_policy", NO_CACHE)
-        return prefect_task(_record_task(func, task_name), name=task_name, **prefect_options)  # type: ignore[call-overload]
+        recorded = _record_task(func, task_name)
+        return cast("RecordedTask[P, R]", prefect_task(name=task_name, **prefect_options)(recorded))
 
     return decorate(fn) if fn is not None else decorate
 
 
-def flow(fn: F | None = None, /, *, name: str | None = None, **prefect_options: Any) -> Any:
-    """Prefect's ``@flow``, recorded in the ledger. Options pass through to Prefect."""
+@overload
+def flow(fn: Callable[P, R], /, *, name: str | None = None, **prefect_options: Any) -> RecordedFlow[P, R]: ...
+@overload
+def flow(fn: None = None, /, *, name: str | None = None,
+         **prefect_options: Any) -> Callable[[Callable[P, R]], RecordedFlow[P, R]]: ...
+
+
+def flow(fn: Callable[P, R] | None = None, /, *, name: str | None = None,
+         **prefect_options: Any) -> RecordedFlow[P, R] | Callable[[Callable[P, R]], RecordedFlow[P, R]]:
+    """Prefect's ``@flow``, recorded in the ledger. Options pass through to Prefect.
+
+    The result is a Prefect ``Flow`` (typed as ``RecordedFlow``) with the function's own parameters
+    and return type.
+    """
     from prefect import flow as prefect_flow
 
-    def decorate(func: F) -> Any:
+    def decorate(func: Callable[P, R]) -> RecordedFlow[P, R]:
         flow_name = name or func.__name__.replace("_", "-")
-        return prefect_flow(_record_flow(func, flow_name), name=flow_name, **prefect_options)  # type: ignore[call-overload]
+        recorded = _record_flow(func, flow_name)
+        return cast("RecordedFlow[P, R]", prefect_flow(name=flow_name, **prefect_options)(recorded))
 
     return decorate(fn) if fn is not None else decorate
 

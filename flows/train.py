@@ -20,6 +20,7 @@ from govflow.flows import modeling, steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, task
 from govflow.governance import registry
 from govflow.governance.config import GovflowConfig
+from govflow.governance.datasets import check_columns, check_trainable
 from govflow.governance.fingerprint import fingerprint_model
 
 CANDIDATE_EVENT = "govflow.model.candidate"
@@ -66,10 +67,19 @@ def _emit_candidate_event(config: GovflowConfig, version: str) -> None:
                                                 "govflow.system": config.system.name, "govflow.version": version})
 
 
+GIVEN_DATA = "the data passed to govflow.train"
+
+
 @flow(name="train")
-def train_flow(config_path: str) -> TrainOutcome:
+def train_flow(config_path: str, data: pd.DataFrame | None = None) -> TrainOutcome:
+    """Train from the config's data file, or from ``data``: a frame the caller's own flow built."""
     config = steps.load_system_config(Path(config_path).absolute())
-    raw = steps.load_data(config)
+    if data is None:
+        raw = steps.load_data(config)
+    else:  # not a step of its own: the caller's step that produced the frame stays its producer in the lineage
+        check_columns(config, data, GIVEN_DATA)
+        check_trainable(config, data, GIVEN_DATA)
+        raw = data
     contract = steps.infer_data_contract(config, raw)
     validation = steps.validate_data(raw, contract)
     if not validation.passed:

@@ -212,7 +212,9 @@ def train_model(system: str, n: int = 60) -> str:
     train, test = split(frame)
     model = fit(train)
     evaluate(model, test)
-    return register(model, system, current_run_id())
+    run_id = current_run_id()
+    assert run_id is not None  # inside a recorded flow
+    return register(model, system, run_id)
 
 
 # -- the command line, in this process ---------------------------------------------------------

@@ -10,7 +10,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from govflow.checks.errors import LedgerError
-from govflow.flows.recording import UNRECORDED, _enqueue, _Outgoing, flush_artifacts, set_ledger
+from govflow.flows.recording import UNRECORDED, flush_artifacts, set_ledger
+from govflow.flows.recording_publish import _enqueue, _Outgoing
 from govflow.governance.fingerprint import fingerprint_frame
 from govflow.governance.ledger import Ledger
 from tests.flows import helpers as h
@@ -177,7 +178,7 @@ def test_a_ledger_outage_fails_the_task(pg_url: str, tmp_path: Path) -> None:
     set_ledger(ledger)
     try:
         with pytest.raises(LedgerError) as flow_error:
-            h.outage(_admin_url(pg_url), ledger.engine.url.database)
+            h.outage(_admin_url(pg_url), str(ledger.engine.url.database))
     finally:
         set_ledger(None)
         ledger.close()

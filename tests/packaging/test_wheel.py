@@ -67,3 +67,12 @@ def test_the_wheel_installs_one_import_root(wheel: Path, tmp_path: Path) -> None
     cli = subprocess.run([venv / "bin" / "govflow", "--help"], cwd=project, capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr[-3000:]
     assert "verify" in cli.stdout
+
+
+def test_the_wheel_ships_its_types(wheel: Path) -> None:
+    """``py.typed``: a user's type checker reads govflow's annotations (a recorded task keeps its signature)."""
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "govflow/py.typed" in names
+    assert "govflow/flows/recorded.py" in names and "govflow/api.py" in names
