@@ -164,11 +164,12 @@ def register_given_model(config: GovflowConfig, model: Any, model_file: Path, tr
                    "model_file": {"name": model_file.name, "format": fmt, "sha256": _sha256(data)},
                    "steps": {k: repr(v) for k, v in params.items()}}
     trained_by = origin.get("trained_by")
+    source = f"MLflow {origin['mlflow']['uri']} ({model_file.name})" if origin.get("mlflow") else model_file.name
     version = registry.register_version(
         get_ledger(), system=config.system.name, model_data=modeling.model_bytes(model),
         fingerprint=fingerprint_model(model), training_run_id=registration_run_id, hyperparams=hyperparams,
         config_snapshot=config.snapshot(), attachments=attachments, by=origin["registered_by"],
-        reason=f"registered from {model_file.name}, a model trained outside govflow by {trained_by}",
+        reason=f"registered from {source}, a model trained outside govflow by {trained_by}",
     )
     _emit_candidate_event(config, str(version))
     return str(version)
@@ -190,7 +191,7 @@ def _emit_candidate_event(config: GovflowConfig, version: str) -> None:
 @flow(name="register")
 def register_flow(config_path: str, model_file: str, train_file: str, test_file: str, registered_by: str,
                   trained_by: str | None = None, trust: list[str] | None = None,
-                  trust_pickle: bool = False) -> RegisterOutcome:
+                  trust_pickle: bool = False, mlflow: dict[str, Any] | None = None) -> RegisterOutcome:
     config = steps.load_system_config(Path(config_path).absolute())
     train, holdout = load_given_data(config, Path(train_file).absolute(), Path(test_file).absolute())
     contract = given_data_contract(config, train, holdout)
@@ -203,7 +204,7 @@ def register_flow(config_path: str, model_file: str, train_file: str, test_file:
     performance = steps.evaluate_model(config, model, holdout)
     run_id = current_run_id()
     assert run_id is not None
-    origin = Origin(registered_by, trained_by).to_dict()
+    origin = {**Origin(registered_by, trained_by).to_dict(), **({"mlflow": mlflow} if mlflow else {})}
     version = register_given_model(config, model, Path(model_file).absolute(), train, holdout, contract, origin, run_id)
     with get_ledger().read() as conn:
         ref = registry.resolve(conn, version)

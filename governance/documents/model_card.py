@@ -145,6 +145,11 @@ def _origin(hyperparams: Mapping[str, Any]) -> list[tuple[str, str | None]]:
     source = (f" from {code(file.get('name'))} ({esc(file.get('format', ''))}, sha256 {code(file.get('sha256'))})"
               if isinstance(file, Mapping) and file.get("name") else "")
     os_user = f" (OS user {code(hyperparams['os_user'])})" if hyperparams.get("os_user") else ""
+    mlflow = hyperparams.get("mlflow")
+    if isinstance(mlflow, Mapping):
+        source = (f" from MLflow {code(mlflow.get('uri'))} (run {code(mlflow.get('run_id'))}, tracking "
+                  f"{code(mlflow.get('tracking_uri'))}, logged parameters {code(as_json(dict(mlflow.get('params') or {})))})"
+                  + source.replace(" from ", ", file ", 1))
     return [("Trained", f"outside govflow, by {esc(str(hyperparams.get('trained_by') or 'not stated'))}"),
             ("Registered by", f"{esc(str(hyperparams.get('registered_by') or 'not stated'))}{os_user}{source}")]
 
