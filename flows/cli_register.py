@@ -3,6 +3,7 @@ fitted elsewhere, as a candidate."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,7 @@ def register(
     trained_by: Annotated[str | None, typer.Option("--trained-by", help="Who trained it (a person or team; default: --as).")] = None,
     trust: Annotated[list[str] | None, typer.Option("--trust", help="A type in a .skops file you trust (repeatable), as the refusal names it.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load a pickle/joblib file: it runs code from the file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Register a model trained outside govflow as a candidate version, with its training and held-out data."""
     from govflow.flows import mlflow_source
@@ -57,6 +59,10 @@ def register(
         outcome = register_flow(str(config), str(file), str(train), str(test), who, trained_by, trusted, trust_pickle,
                                 fetched.to_dict() if fetched is not None else None)
     source = f"{from_mlflow} ({file.name})" if from_mlflow else file.name
+    if as_json:
+        typer.echo(json.dumps({**outcome.to_dict(), "source": source, "registered_by": who,
+                               "trained_by": trained_by or who, "trained_outside_govflow": True}, indent=1))
+        return
     typer.echo(f"registered {outcome.version} as candidate from {source}, trained outside govflow "
                f"(by {trained_by or who}; registered by {who}); held-out performance "
                f"{'passed' if outcome.performance.passed else 'below the policy'}")

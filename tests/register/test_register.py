@@ -145,10 +145,13 @@ def test_joblib_model_needs_trust_pickle(monkeypatch: pytest.MonkeyPatch, capsys
     assert err.strip() == (f"error: {files.joblib} is a pickle: loading it executes code stored in the file; if you "
                            "trust where it came from, pass --trust-pickle (or save the model with skops, .skops, which "
                            "loads without running code)")
-    code, out, err = cli(monkeypatch, capsys, "--db", pg_url, *files.register(home, files.joblib, "--trust-pickle"))
+    code, out, err = cli(monkeypatch, capsys, "--db", pg_url, *files.register(home, files.joblib, "--trust-pickle", "--json"))
     assert code == 0, err
     who = registry.os_user()
-    assert f"registered credit-scoring:1 as candidate from model.joblib, trained outside govflow (by {who}; registered by {who})" in out
+    shown = json.loads(out)
+    assert {k: shown[k] for k in ("version", "source", "registered_by", "trained_by", "trained_outside_govflow")} == {
+        "version": "credit-scoring:1", "source": "model.joblib", "registered_by": who, "trained_by": who,
+        "trained_outside_govflow": True}
     ledger = Ledger.open(pg_url, home=home)
     with ledger.read() as conn:
         mv = conn.execute(select(ModelVersion)).mappings().one()
