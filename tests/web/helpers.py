@@ -30,15 +30,15 @@ def train_example_model(out: Path) -> Path:
 
 @contextmanager
 def own_service(ledger: Ledger, model: Path, *, target: str = "app:app", factory: bool = False,
-                timeout: float = 120.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+                folder: Path = EXAMPLE, timeout: float = 120.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``uvicorn app:app`` in the example's folder, on a free port, against this ledger; SIGTERM after."""
     port = free_port()
     log_path = ledger.home / f"own-service-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, "GOVFLOW_HOME": str(ledger.home), "GOVFLOW_DB_URL": db_url(ledger), "CREDIT_MODEL": str(model)}
-    command = [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--app-dir", str(EXAMPLE),
+    command = [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--app-dir", str(folder),
                "--no-access-log", *(["--factory"] if factory else [])]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=EXAMPLE)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
