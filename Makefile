@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_UI_V2_ENABLED := false
 export PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT := false

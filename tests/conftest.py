@@ -15,6 +15,7 @@ import tempfile
 
 # Before anything imports Prefect: offline, quiet, and no ~/.prefect (a session directory instead).
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 if "PREFECT_HOME" not in os.environ:
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="govflow-test-prefect-")
