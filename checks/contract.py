@@ -191,7 +191,7 @@ def _infer_column(series: pd.Series, is_id: bool, policy: Policy) -> ColumnContr
         "max_null_rate": 0.0 if null_rate == 0 else round(min(1.0, null_rate + rules.null_rate_tolerance), 6),
     }
     values = series.dropna()
-    if is_id:
+    if is_id or values.empty:  # an empty column (only allowed when unused) has no range or values to record
         return ColumnContract(**spec)
     if kind in ("integer", "float"):
         low, high = float(values.min()), float(values.max())
@@ -207,13 +207,14 @@ def _infer_column(series: pd.Series, is_id: bool, policy: Policy) -> ColumnContr
 
 
 def infer_contract(frame: pd.DataFrame, *, id_columns: Sequence[str] = (), policy: Policy | None = None,
-                   row_count_min: int = 1, row_count_max: int | None = None) -> Contract:
+                   row_count_min: int = 1, row_count_max: int | None = None, unused: Sequence[str] = ()) -> Contract:
     """Infer a contract from training data: types, ranges, allowed values, null rates, unique ids.
 
     Ranges are widened by ``policy.validation.range_slack`` of the observed range on each side (not
     below 0 for a column that had no negatives); text columns with at most
     ``policy.validation.max_categories`` values get an allowed set; a column's largest null rate is
-    its training null rate plus ``null_rate_tolerance``, or 0 for a column without nulls.
+    its training null rate plus ``null_rate_tolerance``, or 0 for a column without nulls. The ``unused``
+    columns (that no model sees) are recorded too, but may be entirely empty (then: any null rate).
 
     Raises
     ------
@@ -226,7 +227,8 @@ def infer_contract(frame: pd.DataFrame, *, id_columns: Sequence[str] = (), polic
     columns = {}
     for column in frame.columns:
         series = frame[column]
-        require_not_all_null(series, "the training data")
+        if column not in unused:
+            require_not_all_null(series, "the training data")
         columns[str(column)] = _infer_column(series, column in id_columns, policy)
     return Contract(columns=columns, row_count_min=row_count_min, row_count_max=row_count_max)
 

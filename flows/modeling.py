@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,16 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from govflow.checks.errors import ConfigError, DataError, GovflowError
 from govflow.governance.config import GovflowConfig
 from govflow.governance.datasets import binary_target, feature_columns
-from govflow.governance.estimators import describe, estimator_class, make_estimator, refused_while_fitting
+from govflow.governance.estimators import build, describe, estimator_class, refused_while_fitting
+from govflow.governance.factories import final_step, refuse_unserved
+
+
+def build_model(config: GovflowConfig, features: pd.DataFrame) -> Any:
+    """A fresh model: the team's own (``model.factory``, given the raw feature columns), else govflow's
+    preprocessing (scaling, one-hot encoding) and ``model.estimator``."""
+    if config.model.factory:
+        return build(None, config.model.factory, config.model.params, config.data.seed, Path(config.base_dir))
+    return build_pipeline(config, features)
 
 
 def build_pipeline(config: GovflowConfig, features: pd.DataFrame) -> Pipeline:
@@ -25,7 +35,7 @@ def build_pipeline(config: GovflowConfig, features: pd.DataFrame) -> Pipeline:
         ("numeric", StandardScaler(), numeric),
         ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
     ])
-    estimator = make_estimator(config.model.estimator, config.model.params, config.data.seed)
+    estimator = build(config.model.estimator, None, config.model.params, config.data.seed, Path(config.base_dir))
     return Pipeline([("prep", prep), ("model", estimator)])
 
 
@@ -58,7 +68,7 @@ class FairClassifier:
 
     needs_sensitive = False
 
-    def __init__(self, prep: ColumnTransformer, mitigator: Any) -> None:
+    def __init__(self, prep: Any, mitigator: Any) -> None:
         self.prep = prep
         self.mitigator = mitigator
 
@@ -124,33 +134,80 @@ DEGENERATE_GROUPS = (
 )
 
 
+FIT_FAILED = ("model.factory: the model that \"{spec}\" built failed to fit the training data: {error}; fix the "
+              "factory (e.g. a SimpleImputer before a step that cannot take missing values)")
+
+
 def fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
-    """Fit the configured model; parameters the estimator refuses only while fitting are a `ConfigError`."""
+    """Fit the configured model; parameters the estimator refuses only while fitting are a `ConfigError`,
+    and so is a team's own model (``model.factory``) that fails to fit: its code, not govflow's."""
     try:
         return _fit(config, train)
-    except ValueError as e:
-        if isinstance(e, GovflowError) or not refused_while_fitting(e, config.model.estimator, config.model.params,
-                                                                   config.data.seed):
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+        if isinstance(e, GovflowError):
             raise
-        raise ConfigError(describe(estimator_class(config.model.estimator).__name__, e)) from e
+        if config.model.factory:
+            raise ConfigError(FIT_FAILED.format(spec=config.model.factory, error=_one_line(e))) from e
+        estimator = config.model.estimator or "logistic_regression"
+        if not isinstance(e, ValueError) or not refused_while_fitting(e, estimator, config.model.params,
+                                                                      config.data.seed):
+            raise
+        raise ConfigError(describe(estimator_class(estimator).__name__, e)) from e
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+
+
+def sample_weight_params(config: GovflowConfig, model: Any, weights: np.ndarray, mitigation: str) -> dict[str, Any]:
+    """``fit`` keyword arguments that give ``weights`` to the model's final step, through its pipelines
+    (``step__sample_weight``); `ConfigError` when the final step takes no sample weights."""
+    refuse_unserved(mitigation, model, config.model.factory or str(config.model.estimator))
+    routed: dict[str, Any] = {"sample_weight": weights}
+    while isinstance(model, Pipeline):
+        name, model = model.steps[-1]
+        routed = {f"{name}__{key}": value for key, value in routed.items()}
+    return routed
+
+
+def fit_weighted(config: GovflowConfig, model: Any, features: pd.DataFrame, y: pd.Series, weights: np.ndarray) -> Any:
+    from sklearn import config_context
+
+    params = sample_weight_params(config, model, weights, "reweighing")
+    # With scikit-learn's metadata routing on, every step that could take sample_weight must be told
+    # whether it does (a scaler would refuse the fit); routed by step name instead, only the final step gets them.
+    with config_context(enable_metadata_routing=False):
+        return model.fit(features, y, **params)
+
+
+def split_final(model: Any) -> tuple[Any, Any]:
+    """``(preprocessing, final estimator)``: a pipeline's steps before its last (one step as itself), or
+    the identity for a bare estimator."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    if not isinstance(model, Pipeline) or len(model.steps) < 2:
+        return FunctionTransformer(), final_step(model)
+    return (model.steps[0][1] if len(model.steps) == 2 else model[:-1]), model.steps[-1][1]
 
 
 def _fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
     columns = feature_columns(config, train)
     features = train[columns]
     y = binary_target(config, train[config.data.target])
-    pipeline = build_pipeline(config, features)
+    model = build_model(config, features)
     sensitive = config.data.sensitive()
     mitigation = config.model.mitigation if sensitive else "none"
     if mitigation == "reweighing":
         weights = reweighing_weights(y, intersection_groups(sensitive, train))
-        return pipeline.fit(features, y, model__sample_weight=weights)
+        return fit_weighted(config, model, features, y, weights)
     if mitigation == "exponentiated_gradient":
         from fairlearn.reductions import EqualizedOdds, ExponentiatedGradient
         from threadpoolctl import threadpool_limits
 
-        prep = pipeline.named_steps["prep"].fit(features)
-        mitigator = ExponentiatedGradient(pipeline.named_steps["model"], constraints=EqualizedOdds(difference_bound=0.01))
+        prep, estimator = split_final(model)
+        refuse_unserved(mitigation, estimator, config.model.factory or str(config.model.estimator))  # refit weighted
+        prep = prep.fit(features, y)
+        mitigator = ExponentiatedGradient(estimator, constraints=EqualizedOdds(difference_bound=0.01))
         # The reduction fits the estimator a hundred times or more on the same data: on one BLAS thread
         # each fit is several times faster on a busy two-core machine (no thread hand-offs for a
         # 50,000 x 90 problem), and the result does not depend on how many cores the machine has.
@@ -166,11 +223,11 @@ def _fit(config: GovflowConfig, train: pd.DataFrame) -> Any:
         if degenerate:
             raise DataError(DEGENERATE_GROUPS.format(groups=", ".join(degenerate[:5])))
 
-        optimizer = ThresholdOptimizer(estimator=pipeline, constraints="equalized_odds",
+        optimizer = ThresholdOptimizer(estimator=model, constraints="equalized_odds",
                                        predict_method="predict_proba", prefit=False)
         optimizer.fit(features, y, sensitive_features=intersection_groups(sensitive, train))
         return GroupThresholdClassifier(optimizer, columns, sensitive)
-    return pipeline.fit(features, y)
+    return model.fit(features, y)
 
 
 def score(config: GovflowConfig, model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

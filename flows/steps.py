@@ -21,7 +21,7 @@ from govflow.checks.results import SuiteResult
 from govflow.flows import modeling
 from govflow.flows.recording import task
 from govflow.governance.config import GovflowConfig, load_config
-from govflow.governance.datasets import binary_target, load_training_frame
+from govflow.governance.datasets import binary_target, load_training_frame, unused_columns
 
 
 @task
@@ -44,7 +44,7 @@ def infer_data_contract(config: GovflowConfig, frame: pd.DataFrame) -> dict[str,
     if config.data.contract is not None:
         return Contract.from_dict(config.data.contract).to_dict()
     return infer_contract(frame, id_columns=[config.data.id_column] if config.data.id_column else [],
-                          policy=config.policy_model()).to_dict()
+                          policy=config.policy_model(), unused=unused_columns(config, frame)).to_dict()
 
 
 @task
@@ -63,7 +63,8 @@ def split_data(config: GovflowConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame
 
 
 @task
-def fit_model(config: GovflowConfig, train: pd.DataFrame) -> Any:
+def fit_model(config: GovflowConfig, train: pd.DataFrame, factory: dict[str, Any] | None = None) -> Any:
+    """Fit the model; ``factory`` (`FactoryRecord.to_dict`) records the team's own code that built it."""
     return modeling.fit(config, train)
 
 

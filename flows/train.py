@@ -21,6 +21,7 @@ from govflow.flows.recording import current_run_id, flow, get_ledger, task
 from govflow.governance import registry
 from govflow.governance.config import GovflowConfig
 from govflow.governance.datasets import check_columns, check_trainable
+from govflow.governance.factories import record as factory_record
 from govflow.governance.fingerprint import fingerprint_model
 
 CANDIDATE_EVENT = "govflow.model.candidate"
@@ -49,8 +50,10 @@ def register_candidate(config: GovflowConfig, model: Any, train: pd.DataFrame, h
         registry.Attachment("data_contract", "data_contract.json", steps.contract_bytes(contract), "application/json"),
     ]
     params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
-    hyperparams = {"estimator": config.model.estimator, "mitigation": config.model.mitigation,
+    hyperparams = {"estimator": config.model.kind, "mitigation": config.model.mitigation,
                    "params": config.model.params, "steps": {k: repr(v) for k, v in params.items()}}
+    if config.model.factory:  # the team's own code that built the model, recorded like code
+        hyperparams["factory"] = factory_record(config.model.factory, Path(config.base_dir)).to_dict()
     version = registry.register_version(
         get_ledger(), system=config.system.name, model_data=model_data, fingerprint=fingerprint_model(model),
         training_run_id=training_run_id, hyperparams=hyperparams, config_snapshot=config.snapshot(),
@@ -86,7 +89,8 @@ def train_flow(config_path: str, data: pd.DataFrame | None = None) -> TrainOutco
         reasons = "; ".join(f"{r.subject}: {r.name}" for r in validation.blocking[:5])
         raise ComplianceBlocked(f"training data failed validation against its contract: {reasons}")
     train, holdout = steps.split_data(config, raw)
-    model = steps.fit_model(config, train)
+    factory = factory_record(config.model.factory, Path(config.base_dir)).to_dict() if config.model.factory else None
+    model = steps.fit_model(config, train, factory)
     performance = steps.evaluate_model(config, model, holdout)
     run_id = current_run_id()
     assert run_id is not None

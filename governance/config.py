@@ -20,6 +20,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -27,11 +28,16 @@ from govflow.checks.errors import ConfigError
 from govflow.governance import canonical as canon
 
 ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
+FACTORY_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 MIN_RETENTION_DAYS = 183  # EU AI Act Art. 19 / 26(6): logs kept at least six months
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _without_unset(dumped: Any, keys: tuple[str, ...]) -> Any:
+    return {k: v for k, v in dumped.items() if not (k in keys and v is None)} if isinstance(dumped, dict) else dumped
 
 
 class SensitiveFeature(_Strict):
@@ -86,6 +92,8 @@ class DataSection(_Strict):
     sensitive_features: list[SensitiveItem] = Field(default_factory=list)
     id_column: str | None = Field(None, description="A unique id per row (kept out of the model).")
     exclude: list[str] = Field(default_factory=list, description="Columns the model must not see.")
+    features: list[str] | None = Field(None, description="The columns the model sees (an allow-list); "
+                                       "default: all but the target, id, excluded and sensitive columns.")
     sensitive_as_features: bool = Field(False, description="Let the model see the sensitive attributes.")
     test_size: float = Field(0.3, gt=0, lt=1, description="Held-out share for the gate's checks.")
     seed: int = Field(42, description="Seed of the train/test split and the estimator.")
@@ -95,6 +103,36 @@ class DataSection(_Strict):
 
     def sensitive(self) -> list[SensitiveFeature]:
         return [SensitiveFeature(column=s) if isinstance(s, str) else s for s in self.sensitive_features]
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # Unset, the allow-list is left out, so configs written before it keep their config hash.
+        return _without_unset(handler(self), ("features",))
+
+    @model_validator(mode="after")
+    def _features_fit(self) -> DataSection:
+        if self.features is None:
+            return self
+        if not self.features:
+            raise ValueError("features: the list is empty; name the columns the model sees, or remove data.features")
+        sensitive = {s.column for s in self.sensitive()}
+        for i, column in enumerate(self.features):
+            where = f"features[{i}]: column '{column}'"
+            if column in self.features[:i]:
+                raise ValueError(f"{where} is listed twice; list each column once")
+            if column in self.exclude:
+                raise ValueError(f"{where} is also in data.exclude; a column is either a feature or excluded, "
+                                 "remove it from one of the two")
+            if column == self.target:
+                raise ValueError(f"{where} is the target (data.target); the model cannot see its own label, "
+                                 "remove it from data.features")
+            if column == self.id_column:
+                raise ValueError(f"{where} is the id column (data.id_column), kept out of the model; "
+                                 "remove it from data.features")
+            if column in sensitive and not self.sensitive_as_features:
+                raise ValueError(f"{where} is a sensitive feature, kept out of the model by default; remove it "
+                                 "from data.features, or set data.sensitive_as_features: true")
+        return self
 
     @field_validator("sensitive_features")
     @classmethod
@@ -109,18 +147,51 @@ class DataSection(_Strict):
 
 
 class ModelSection(_Strict):
-    estimator: str = Field("logistic_regression", description=f"One of {', '.join(ESTIMATORS)}.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Estimator keyword arguments.")
+    estimator: str | None = Field(None, description=f"One of {', '.join(ESTIMATORS)} "
+                                  "(default logistic_regression, unless model.factory is given).")
+    factory: str | None = Field(None, description='Your own estimator or pipeline: "package.module:function", '
+                                "a function returning a scikit-learn estimator; imported from this file's folder "
+                                "or the environment.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Estimator (or factory) keyword arguments.")
     mitigation: Literal["none", "reweighing", "exponentiated_gradient", "threshold_optimizer"] = Field(
         "none", description="Bias mitigation over the intersection of the sensitive features; "
         "threshold_optimizer needs the sensitive attributes at prediction time.")
 
     @field_validator("estimator")
     @classmethod
-    def _known(cls, estimator: str) -> str:
-        if estimator not in ESTIMATORS:
+    def _known(cls, estimator: str | None) -> str | None:
+        if estimator is not None and estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator '{estimator}'; choose one of: {', '.join(ESTIMATORS)}")
         return estimator
+
+    @field_validator("factory")
+    @classmethod
+    def _spec(cls, factory: str | None) -> str | None:
+        if factory is not None and not FACTORY_SPEC.fullmatch(factory):
+            raise ValueError(f"'{factory}' is not of the form \"package.module:function\" "
+                             '(e.g. "my_model:build_pipeline" for build_pipeline() in my_model.py beside this file)')
+        return factory
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_of(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("estimator") is not None and data.get("factory") is not None:
+            raise ValueError("give model.estimator or model.factory, not both: the factory builds the whole model")
+        if data.get("factory") is None and data.get("estimator") is None:
+            return {**data, "estimator": "logistic_regression"}  # the default of a config without a factory
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # Unset, the factory is left out, so configs written before it keep their config hash.
+        return _without_unset(handler(self), ("factory",))
+
+    @property
+    def kind(self) -> str:
+        """What builds the model, for people: the estimator's name or ``factory package.module:function``."""
+        return f"factory {self.factory}" if self.factory else str(self.estimator)
 
 
 class MonitoringSection(_Strict):
@@ -254,12 +325,13 @@ def load_config(path: str | Path) -> GovflowConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"config file {file} not found; pass -c PATH, or create one with `govflow init`")
-    from govflow.governance.estimators import check_params
+    from govflow.governance.estimators import check_model
     from govflow.governance.strict_yaml import load_yaml
 
     config = parse_config(load_yaml(file), file.parent.absolute(), source=str(file))
     try:
-        check_params(config.model.estimator, config.model.params, config.data.seed)
+        check_model(config.model.estimator, config.model.factory, config.model.params, config.data.seed,
+                    Path(config.base_dir), config.model.mitigation if config.data.sensitive_features else "none")
     except ConfigError as e:
         raise ConfigError(f"{file}: {e}") from None
     if not config.train_path.exists():

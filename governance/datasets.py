@@ -16,8 +16,11 @@ from govflow.governance.frame_checks import check_csv_header, check_frame
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 
 
-def read_frame(path: str | Path, name: str | None = None) -> pd.DataFrame:
-    """A csv or parquet file as a frame that carries its name and location for the ledger."""
+def read_frame(path: str | Path, name: str | None = None, *, check: bool = True) -> pd.DataFrame:
+    """A csv or parquet file as a frame that carries its name and location for the ledger.
+
+    ``check=False`` leaves `check_frame` to the caller (training checks only the columns it uses).
+    """
     file = Path(path)
     reader = READERS.get(file.suffix.lower())
     if reader is None:
@@ -32,7 +35,8 @@ def read_frame(path: str | Path, name: str | None = None) -> pd.DataFrame:
         raise DataError(f"data file {file} has no rows")
     if file.suffix.lower() == ".csv":
         check_csv_header(file)
-    check_frame(file, frame)
+    if check:
+        check_frame(file, frame)
     frame.attrs["govflow:name"] = name or file.name
     frame.attrs["govflow:uri"] = file.absolute().as_uri()
     return frame
@@ -47,6 +51,7 @@ def check_columns(config: GovflowConfig, frame: pd.DataFrame, source: str) -> No
     if config.data.id_column:
         named.append(("data.id_column", config.data.id_column))
     named += [(f"data.exclude[{i}]", c) for i, c in enumerate(config.data.exclude)]
+    named += [(f"data.features[{i}]", c) for i, c in enumerate(config.data.features or [])]
     for key, column in named:
         if column not in frame.columns:
             raise ConfigError(f"{key}: column '{column}' is not in {source} (columns: {shown})")
@@ -59,8 +64,10 @@ def check_columns(config: GovflowConfig, frame: pd.DataFrame, source: str) -> No
 
 
 def load_training_frame(config: GovflowConfig) -> pd.DataFrame:
-    frame = read_frame(config.train_path, config.data.name)
+    frame = read_frame(config.train_path, config.data.name, check=False)
     check_columns(config, frame, config.data.train)
+    unused = set(unused_columns(config, frame))
+    check_frame(config.train_path, frame[[c for c in frame.columns if c not in unused]])
     check_trainable(config, frame, config.train_path)
     return frame
 
@@ -111,7 +118,7 @@ def check_trainable(config: GovflowConfig, frame: pd.DataFrame, source: str | Pa
     if min(n for _, n in counts) < 2 or n_test < 2 or rows - n_test < 2:
         need = NEED_SPLIT.format(test_size=config.data.test_size)
         raise DataError(TOO_FEW_ROWS.format(source=source, rows=rows_text, counts=described, need=need))
-    if config.model.estimator not in HANDLES_MISSING:
+    if config.model.factory is None and config.model.estimator not in HANDLES_MISSING:  # a factory's model decides
         _refuse_missing_numbers(config, frame, source)
 
 
@@ -129,13 +136,26 @@ def _refuse_missing_numbers(config: GovflowConfig, frame: pd.DataFrame, source: 
 
 
 def feature_columns(config: GovflowConfig, frame: pd.DataFrame) -> list[str]:
-    """The columns the model sees: all but the target, the id, the excluded and (by default) the sensitive."""
+    """The columns the model sees, in the frame's order: those of ``data.features`` when given, else all
+    but the target, the id, the excluded and (by default) the sensitive."""
+    if config.data.features is not None:
+        chosen = set(config.data.features)
+        return [c for c in frame.columns if c in chosen]
     hidden = {config.data.target, *config.data.exclude}
     if config.data.id_column:
         hidden.add(config.data.id_column)
     if not config.data.sensitive_as_features:
         hidden |= {s.column for s in config.data.sensitive()}
     return [c for c in frame.columns if c not in hidden]
+
+
+def unused_columns(config: GovflowConfig, frame: pd.DataFrame) -> list[str]:
+    """Columns neither the model nor govflow uses (not features, target, id or sensitive): the data contract
+    records them, but they are not checked as model inputs (an entirely empty one does not stop training)."""
+    used = {*feature_columns(config, frame), config.data.target, *(s.column for s in config.data.sensitive())}
+    if config.data.id_column:
+        used.add(config.data.id_column)
+    return [str(c) for c in frame.columns if c not in used]
 
 
 def binary_target(config: GovflowConfig, values: pd.Series) -> pd.Series:

@@ -328,6 +328,11 @@ class Tracer:
             outside = training.name == "register"  # `govflow register`: fitted outside govflow
             node.label = ("registered (trained outside govflow) in " if outside else "trained in ") + node.label
             root.children.append(node)
+        factory = json.loads(mv["hyperparams_json"] or "{}").get("factory")
+        if isinstance(factory, dict):  # the team's own code that built the model (model.factory)
+            root.children.append(Node("factory", f"built by factory {factory.get('spec')} · "
+                                      f"{factory.get('module_version')} · source sha256:"
+                                      f"{str(factory.get('source_hash') or 'unavailable')[:12]}", dict(factory)))
         if stages:
             root.children.append(Node("stages", "stages: " + " → ".join(s["stage"] for s in stages), {}, [
                 Node("stage", f"{s['stage']} · {_when(s['at'])} · by {s['by']} · {s['reason']}",

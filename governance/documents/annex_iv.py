@@ -123,6 +123,9 @@ def section_2(e: Evidence) -> list[Item]:
     if model.get("estimator"):
         b.fact(f"Estimator {code(model['estimator'])}, bias mitigation {code(model.get('mitigation') or 'none')} "
                f"({_cfg(e, 'model')})")
+    if model.get("factory"):  # the team's own estimator or pipeline; its code identity is in the hyperparameters
+        b.fact(f"Model built by the team's own factory {code(model['factory'])}, bias mitigation "
+               f"{code(model.get('mitigation') or 'none')} ({_cfg(e, 'model')})")
     b.fact(f"Hyperparameters {code(as_json(dict(v.hyperparams)))} ({ref(Ref('model_versions', v.id))} `hyperparams_json`)")
     if data.get("target"):
         b.fact(f"Predicts {code(data['target'])}, favourable outcome {code(data.get('positive_label'))}; sensitive "

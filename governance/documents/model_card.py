@@ -154,6 +154,15 @@ def _origin(hyperparams: Mapping[str, Any]) -> list[tuple[str, str | None]]:
             ("Registered by", f"{esc(str(hyperparams.get('registered_by') or 'not stated'))}{os_user}{source}")]
 
 
+def _factory(hyperparams: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """The team's own code that built the model (``model.factory``): spec, module version, source hash."""
+    factory = hyperparams.get("factory")
+    if not isinstance(factory, Mapping):
+        return []
+    return [("Model factory", f"{code(factory.get('spec'))} (the team's own code: module version "
+             f"{code(factory.get('module_version'))}, source sha256 {code(factory.get('source_hash') or 'unavailable')})")]
+
+
 def render(evidence: Evidence) -> Document:
     e, v = evidence, evidence.version
     system, data, model, logging = (e.section(s) for s in ("system", "data", "model", "logging"))
@@ -174,6 +183,7 @@ def render(evidence: Evidence) -> Document:
         *_origin(v.hyperparams),
         ("Model type", code(v.hyperparams["estimator"]) if _elsewhere(v.hyperparams)
          else code(model["estimator"]) if model.get("estimator") else None),
+        *_factory(v.hyperparams),
         ("Bias mitigation", "none applied by govflow (the model was trained outside it)" if _elsewhere(v.hyperparams)
          else code(model["mitigation"]) if model.get("mitigation") else None),
         ("Hyperparameters", code(as_json(dict(v.hyperparams)))),
