@@ -17,7 +17,7 @@ from govflow.checks.errors import ConfigError, DataError, GovflowError
 from govflow.governance.config import GovflowConfig
 from govflow.governance.datasets import binary_target, feature_columns
 from govflow.governance.estimators import build, describe, estimator_class, refused_while_fitting
-from govflow.governance.factories import final_step, refuse_unserved
+from govflow.governance.factories import final_step, refuse_unserved, search_first
 
 
 def build_model(config: GovflowConfig, features: pd.DataFrame) -> Any:
@@ -243,5 +243,10 @@ def model_bytes(model: Any) -> bytes:
     return pickle.dumps(model, protocol=5)
 
 
-def load_model(data: bytes) -> Any:
-    return pickle.loads(data)  # noqa: S301 - bytes from our own content-addressed, hash-verified store
+def load_model(data: bytes, config: GovflowConfig | None = None) -> Any:
+    """The stored model. A team's own pipeline may hold classes of its factory's module (a custom
+    transformer): unpickled with the config's folder first on sys.path, as the factory was imported."""
+    if config is None or not config.model.factory:
+        return pickle.loads(data)  # noqa: S301 - bytes from our own content-addressed, hash-verified store
+    with search_first(Path(config.base_dir)):
+        return pickle.loads(data)  # noqa: S301

@@ -103,8 +103,8 @@ def load_production(ledger: Ledger, system: str) -> Any:
     problem = ledger.artifacts.problem(row["artifact_hash"])
     if problem:
         raise ComplianceBlocked(f"cannot load the model of {ref}: {problem}")
-    model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]))
     config = config_of(row["config_snapshot"])
+    model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]), config)
     schema = input_schema(ledger, ref, config, needs_sensitive=bool(getattr(model, "needs_sensitive", False)))
     redaction = preds.redaction_for(ledger.home, system, config.logging.redact)
     return ServedModel(ref, config, model, schema, redaction)
