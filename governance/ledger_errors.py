@@ -43,6 +43,11 @@ NO_GENESIS = (
     "the ledger at {where} has lost its genesis entry (seq 1), which carries its id: its chain was cut. "
     "Run `govflow verify` for the details."
 )
+# SQLite reports a full disk on open as an I/O error (its WAL index cannot grow): not a server to start.
+SQLITE_DISK = (
+    "the ledger file {where} could not be written or read ({reason}): the disk holding it is full or failing. "
+    "Free some space (or check the disk) and run again."
+)
 BAD_URL = "cannot parse the ledger URL '{url}': use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME."
 
 
@@ -53,6 +58,8 @@ def explain(where: str, error: Exception) -> LedgerError:
         return LedgerError(CORRUPT.format(where=where.removeprefix("sqlite:///"), reason=reason))
     if where.startswith("sqlite") and any(s in reason for s in ("readonly", "read-only", "unable to open")):
         return LedgerError(SQLITE_READ_ONLY.format(where=where.removeprefix("sqlite:///"), reason=reason))
+    if where.startswith("sqlite") and any(s in reason for s in ("disk I/O error", "disk is full")):
+        return LedgerError(SQLITE_DISK.format(where=where.removeprefix("sqlite:///"), reason=reason))
     return LedgerError(UNREACHABLE.format(where=where, reason=reason))
 
 

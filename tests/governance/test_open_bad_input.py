@@ -134,3 +134,25 @@ def test_full_disk_under_verify(sqlite_home: Path, tmp_path: Path) -> None:
         assert "No space left on device" in result.stderr
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_full_disk_under_a_command_that_records(sqlite_home: Path, tmp_path: Path) -> None:
+    """The disk fills after the ledger was made: a recording command says the disk is full (exit 2),
+    not 'cannot reach the ledger database ... start the database server'; the ledger still verifies."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"mounting a small tmpfs is not permitted here: {made.stderr.strip()}")
+    try:
+        home = mount / "home"
+        shutil.copytree(sqlite_home, home)
+        subprocess.run(["dd", "if=/dev/zero", f"of={mount / 'filler'}", "bs=64k"], capture_output=True)
+        result = govflow("token", "create", "--role", "auditor", home=home)
+        line = one_line(result, 2)
+        assert line.startswith(f"error: the ledger file {home / 'ledger.db'} could not be written or read (")
+        assert line.endswith("): the disk holding it is full or failing. Free some space (or check the disk) and run again.")
+        (mount / "filler").unlink()
+        assert govflow("verify", home=home).returncode == 0
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
