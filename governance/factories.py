@@ -35,8 +35,8 @@ IMPORT_FAILED = ("model.factory: importing module '{module}' (from \"{spec}\") f
                  "(or install what it imports)")
 NO_FUNCTION = ("model.factory: module '{module}' ({file}) has no function '{function}'{hint}; name a function "
                "that returns a scikit-learn estimator")
-NOT_CALLABLE = ("model.factory: '{function}' in module '{module}' is a {kind}, not a function; name a function "
-                "that returns a scikit-learn estimator")
+NOT_CALLABLE = ("model.factory: '{function}' in module '{module}' is not callable (a value of type {kind}); name a "
+                "function that returns a scikit-learn estimator")
 BAD_PARAMS = ("model.params: the factory \"{spec}\" is called with model.params as keyword arguments, and {problem}; "
               "fix model.params or the factory's parameters")
 RAISED = ("model.factory: \"{spec}\" raised {error} when called; fix the factory (it is called with model.params "
@@ -128,9 +128,8 @@ def load_function(spec: str, folder: Path) -> tuple[Callable[..., Any], ModuleTy
                                                                 if public else "")
         raise ConfigError(NO_FUNCTION.format(module=name, file=getattr(module, "__file__", "built-in"),
                                              function=function, hint=hint))
-    if not callable(found) or inspect.isclass(found):
-        raise ConfigError(NOT_CALLABLE.format(function=function, module=name,
-                                              kind="class" if inspect.isclass(found) else type(found).__name__))
+    if not callable(found):  # a class is fine: calling it returns the estimator
+        raise ConfigError(NOT_CALLABLE.format(function=function, module=name, kind=type(found).__name__))
     return found, module
 
 

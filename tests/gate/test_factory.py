@@ -229,8 +229,12 @@ BAD_FACTORIES = {
                      "ModuleNotFoundError: No module named 'no_such_dependency_xyz'; fix the module (or install what "
                      "it imports)"),
     "not_a_function": ('  factory: "{module}:build"\n', "build = 42\n",
-                       "model.factory: 'build' in module '{module}' is a int, not a function; name a function that "
-                       "returns a scikit-learn estimator"),
+                       "model.factory: 'build' in module '{module}' is not callable (a value of type int); name a "
+                       "function that returns a scikit-learn estimator"),
+    "installed_class": ('  factory: "sklearn.svm:SVC"\n', PIPELINE,
+                        "model.factory: \"sklearn.svm:SVC\" returned a SVC, which is not a scikit-learn classifier: it "
+                        "has no predict_proba; return an estimator with fit, predict and predict_proba (e.g. a Pipeline "
+                        "ending in LogisticRegression)"),
     "unknown_param": ('  factory: "{module}:build"\n  params: {{depth: 3}}\n', PIPELINE,
                       "model.params: the factory \"{module}:build\" is called with model.params as keyword arguments, "
                       "and got an unexpected keyword argument 'depth' (its parameters: seed, final); fix model.params "
@@ -358,3 +362,13 @@ def test_two_projects_with_a_module_of_the_same_name(tmp_path: Path) -> None:
         assert type(build(f"{module}:build", folder, {}, 0)).__name__ == final
         assert record(f"{module}:build", folder).source_hash == hashlib.sha256(
             (folder / f"{module}.py").read_bytes()).hexdigest()
+
+
+def test_a_factory_from_an_installed_package(tmp_path: Path) -> None:
+    """Found in the environment; its version is its distribution's. A class is a factory too."""
+    import sklearn
+
+    from govflow.governance.factories import build, record
+
+    assert type(build("sklearn.linear_model:LogisticRegression", tmp_path, {"C": 0.5}, 0)).__name__ == "LogisticRegression"
+    assert record("sklearn.linear_model:LogisticRegression", tmp_path).module_version == f"scikit-learn {sklearn.__version__}"
