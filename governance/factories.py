@@ -135,8 +135,11 @@ def load_function(spec: str, folder: Path) -> tuple[Callable[..., Any], ModuleTy
 
 def call_arguments(spec: str, function: Callable[..., Any], params: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """``model.params`` (and ``seed`` when the factory takes one) as the factory's keyword arguments."""
-    signature = inspect.signature(function)
     arguments = dict(params)
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call itself will say what is wrong
+        return arguments
     if "seed" in signature.parameters and "seed" not in arguments:
         arguments["seed"] = seed
     try:
