@@ -303,6 +303,9 @@ FEATURE_ERRORS = {
                   "data: features[1]: column 'sex' is a sensitive feature, kept out of the model by default; remove it "
                   "from data.features, or set data.sensitive_as_features: true"),
     "twice": ("  features: [age, age]\n", "data: features[1]: column 'age' is listed twice; list each column once"),
+    "id_column": ("  id_column: phone\n  features: [age, phone]\n",
+                  "data: features[1]: column 'phone' is the id column (data.id_column), kept out of the model; "
+                  "remove it from data.features"),
     "empty": ("  features: []\n",
               "data: features: the list is empty; name the columns the model sees, or remove data.features"),
 }
