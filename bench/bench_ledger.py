@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from govflow.governance import canonical as canon  # noqa: E402
+from govflow import canonical as canon  # noqa: E402
 from govflow.governance import fingerprint as fingerprint_module  # noqa: E402
 from govflow.governance.fingerprint import fingerprint_frame  # noqa: E402
 from govflow.governance.ledger import Ledger, Writer  # noqa: E402

@@ -47,7 +47,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # a loaded machine starts it slowly
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="govflow-bench-prefect-"))  # before Prefect is imported
 
-from govflow.governance import canonical as canon  # noqa: E402
+from govflow import canonical as canon  # noqa: E402
 from govflow.governance.ledger import Ledger  # noqa: E402
 
 QUICK = "--quick" in sys.argv

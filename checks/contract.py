@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from govflow.checks.canonical import content_hash, json_safe
-from govflow.checks.errors import ConfigError
+from govflow.canonical import hash_value, json_safe
 from govflow.checks.inputs import require_columns, require_frame, require_not_all_null
 from govflow.checks.policy import Policy, describe_errors
+from govflow.errors import ConfigError
 
 CONTRACT_VERSION: Literal[1] = 1
 HASH_MISMATCH = (
@@ -83,7 +83,7 @@ class Contract(BaseModel):
 
     def hash(self) -> str:
         """sha256 (hex) over the canonical JSON of `content()`."""
-        return content_hash(self.content())
+        return hash_value(self.content())
 
     def to_dict(self) -> dict[str, Any]:
         """`content()` plus its ``hash``: what the ledger stores next to the model."""

@@ -29,10 +29,10 @@ from typing import Any
 
 import pandas as pd
 
-from govflow.checks.errors import DataError
 from govflow.checks.inputs import require_columns, require_frame, require_not_all_null, require_numeric
 from govflow.checks.policy import DriftPolicy, Policy
 from govflow.checks.results import Attachment, CheckKind, CheckResult, Severity, SuiteResult
+from govflow.errors import DataError
 
 NO_FEATURES = "no feature columns to test for drift: name them with columns=[...]"
 NO_LABELS = "labels not present in both frames: target drift not tested"

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from govflow.checks.errors import ConfigError, DataError
 from govflow.checks.inputs import (
     SINGLE_GROUP,
     listing,
@@ -29,6 +28,7 @@ from govflow.checks.inputs import (
     require_not_all_null,
     require_numeric,
 )
+from govflow.errors import ConfigError, DataError
 
 MISSING_GROUP = "(missing)"
 BAD_SPEC = (

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from govflow.checks.errors import DataError
+from govflow.errors import DataError
 
 EMPTY = "{what} is empty (0 rows): pass at least one row"
 MISSING_COLUMN = (

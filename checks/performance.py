@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from govflow.checks.errors import DataError
 from govflow.checks.groups import group_labels, parse_features
 from govflow.checks.inputs import (
     EMPTY,
@@ -35,6 +34,7 @@ from govflow.checks.inputs import (
 )
 from govflow.checks.policy import PerformancePolicy, Policy
 from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.errors import DataError
 
 SCORE_RANGE = (
     "column '{column}' has {count} scores outside [0, 1] (e.g. {example}): "

@@ -21,8 +21,8 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from govflow.checks.canonical import content_hash
-from govflow.checks.errors import ConfigError
+from govflow.canonical import hash_value
+from govflow.errors import ConfigError
 
 NOT_A_MAPPING = "{path}: expected a mapping of keys to values, got {type}; see DESIGN.md for the policy keys"
 UNKNOWN_KEY = "{path}: unknown key; did you mean {suggestion}?"
@@ -134,7 +134,7 @@ class Policy(_Section):
 
     def hash(self) -> str:
         """sha256 (hex) over the canonical JSON of the fully defaulted policy."""
-        return content_hash(self.to_dict())
+        return hash_value(self.to_dict())
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None, *, path: str = "policy") -> Policy:

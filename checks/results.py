@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from govflow.checks.canonical import JSONValue, json_safe
+from govflow.canonical import JSONValue, json_safe
 
 
 class CheckKind(enum.StrEnum):

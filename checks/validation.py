@@ -26,12 +26,12 @@ from typing import Any
 
 import pandas as pd
 
-from govflow.checks.canonical import json_safe
+from govflow.canonical import json_safe
 from govflow.checks.contract import Contract, expectations, fits, great_expectations, infer_contract
-from govflow.checks.errors import DataError
 from govflow.checks.inputs import NOT_A_FRAME
 from govflow.checks.policy import Policy
 from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.errors import DataError
 
 EXAMPLES = 5  # unexpected values quoted per failed rule
 __all__ = ["Contract", "infer_contract", "validate"]

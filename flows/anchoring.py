@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from govflow.checks.errors import GovflowError
+from govflow.errors import GovflowError
 from govflow.governance.anchor_settings import AnchorSettings
 from govflow.governance.anchors import (
     AnchorError,
@@ -182,8 +182,8 @@ def check(ledger: Ledger, settings: AnchorSettings, *, everywhere: bool) -> Any:
 def record_verified(ledger: Ledger, seq: int, entry_hash: str, settings: AnchorSettings) -> None:
     """An intact verify appends the head it checked to heads.log: signed with the key when there is
     one; not at all where heads must be signed and this user has only the public key (an auditor)."""
+    from govflow.canonical import format_ts, utc_now
     from govflow.governance.anchors import Head, home_log
-    from govflow.governance.canonical import format_ts, utc_now
 
     if settings.public_key and not settings.key:
         return

@@ -18,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from govflow.checks.errors import GovflowError
+from govflow.errors import GovflowError
 from govflow.governance.ledger import Ledger, resolve_home
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

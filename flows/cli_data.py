@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.checks.errors import DataError, InputError
+from govflow.errors import DataError, InputError
 from govflow.flows.cli import app, ctx
 
 DATASETS = ("movielens-100k",)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.flows.cli import app, ctx
 from govflow.flows.cli_lineage import EXPORTERS
 from govflow.governance import access, bundle, gap, retention
@@ -90,7 +90,7 @@ def retention_apply(
 @retention_app.command("list")
 def retention_list(typer_ctx: typer.Context) -> None:
     """Every purge tombstone: when, why, by whom, how many payloads."""
-    from govflow.governance.canonical import format_ts
+    from govflow.canonical import format_ts
 
     with ctx(typer_ctx).ledger().read() as conn:
         rows = retention.purges(conn)

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance import lineage_graph as graph
 from govflow.governance import openlineage as ol
 from govflow.governance import registry

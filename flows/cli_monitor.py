@@ -177,7 +177,7 @@ def incident_close(
 def incident_show(typer_ctx: typer.Context, incident_id: Annotated[str, typer.Argument(metavar="ID")],
                   as_json: JsonOpt = False) -> None:
     """An incident with its deadline and timeline."""
-    from govflow.governance import canonical as canon
+    from govflow import canonical as canon
     from govflow.governance import incidents
 
     with ctx(typer_ctx).ledger().read() as conn:
@@ -200,7 +200,7 @@ def incident_list(typer_ctx: typer.Context,
                   system: Annotated[str | None, typer.Option("--system", help="Only this system.")] = None,
                   open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False) -> None:
     """Incidents, oldest first."""
-    from govflow.governance import canonical as canon
+    from govflow import canonical as canon
     from govflow.governance import incidents
 
     with ctx(typer_ctx).ledger().read() as conn:

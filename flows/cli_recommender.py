@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.flows.cli import app, ctx
 
 rec_app = typer.Typer(help="The recommendation scenario (MovieLens-format ratings).", no_args_is_help=True)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.checks.errors import ConfigError, InputError
+from govflow.errors import ConfigError, InputError
 from govflow.flows.cli import app
 from govflow.flows.cli_run import ConfigOption, prepare
 from govflow.governance import registry

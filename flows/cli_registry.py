@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.flows.cli import app, ctx
 from govflow.governance import registry
 from govflow.governance.schema import ModelVersion

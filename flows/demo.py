@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from govflow.checks.errors import ComplianceBlocked
+from govflow.errors import ComplianceBlocked
 from govflow.flows.cli import app, ctx
 from govflow.governance import registry
 

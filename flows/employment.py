@@ -68,9 +68,9 @@ import pandas as pd
 import typer
 from sqlalchemy import select
 
-from govflow.checks.errors import ComplianceBlocked, InputError
+from govflow import canonical as canon
+from govflow.errors import ComplianceBlocked, InputError
 from govflow.flows.demo import Story, show_fairness
-from govflow.governance import canonical as canon
 from govflow.governance import registry
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import ModelVersion

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.flows.recording import current_run_id, flow, get_ledger, task
 from govflow.governance.config import load_config
 from govflow.governance.runs import JudgedCheck

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from govflow.checks.errors import InputError
 from govflow.checks.results import SuiteResult
+from govflow.errors import InputError
 from govflow.flows import modeling, steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
 from govflow.governance import registry
@@ -102,7 +102,7 @@ def record_gate_decision(version: str, outcome: str, reasons: list[str], policy:
 @task
 def store_group_table(model_version_id: str, rows: list[dict[str, Any]]) -> str:
     """The per-group fairness table (rates with their intervals), stored with the version for documents."""
-    from govflow.governance.canonical import canonical
+    from govflow.canonical import canonical
     from govflow.governance.runs import add_artifact
 
     ledger = get_ledger()

@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from govflow.checks.errors import InputError
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.flows import steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.governance import canonical as canon
 from govflow.governance import incidents, registry
 from govflow.governance.config import GovflowConfig
 from govflow.governance.ledger import Ledger

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from govflow.checks.errors import GovflowError
+from govflow.errors import GovflowError
 from govflow.governance import predictions as preds
 from govflow.governance.ledger import Ledger
 

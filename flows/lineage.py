@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 from govflow.governance import openlineage as ol
 from govflow.governance.lineage_graph import LINEAGE_KINDS
 from govflow.governance.runs import RunRecord

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 
 URI = re.compile(r"models:/([^/]+)/([0-9]+)")
 BAD_URI = "--from-mlflow takes models:/NAME/VERSION with a version number (e.g. models:/credit-scoring/3), not '{uri}'"

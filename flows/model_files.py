@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance.config import GovflowConfig
 
 SKOPS_SUFFIXES = (".skops",)

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from govflow.checks.errors import ConfigError, DataError, GovflowError
+from govflow.errors import ConfigError, DataError, GovflowError
 from govflow.governance.config import GovflowConfig
 from govflow.governance.datasets import binary_target, feature_columns
 from govflow.governance.estimators import build, describe, estimator_class, refused_while_fitting

@@ -28,11 +28,11 @@ from typing import Any
 
 import pandas as pd
 
-from govflow.checks.errors import InputError
+from govflow import canonical as canon
 from govflow.checks.results import SuiteResult
+from govflow.errors import InputError
 from govflow.flows import modeling, steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.governance import canonical as canon
 from govflow.governance import incidents, registry
 from govflow.governance import monitoring as mon
 from govflow.governance.config import GovflowConfig

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from govflow.checks.errors import DataError
 from govflow.checks.policy import Policy
 from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
+from govflow.errors import DataError
 from govflow.governance.config import LoggingSection, SensitiveFeature, SystemSection
 
 KIND: Literal["recommender"] = "recommender"  # the config snapshot's "kind": how serving tells a recommender from a classifier

@@ -25,13 +25,13 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from govflow.checks.errors import ComplianceBlocked, ConfigError
+from govflow import canonical as canon
 from govflow.checks.policy import Policy
 from govflow.checks.results import SuiteResult
+from govflow.errors import ComplianceBlocked, ConfigError
 from govflow.flows import modeling
 from govflow.flows import recommender as rec
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance import registry
 from govflow.governance.fingerprint import fingerprint_model

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 import pandas as pd
 
-from govflow.checks.errors import GovflowError, LedgerError
+from govflow import canonical as canon
+from govflow.errors import GovflowError, LedgerError
 from govflow.flows.recording_publish import artifact_key, create_artifacts, flush_artifacts
-from govflow.governance import canonical as canon
 from govflow.governance.fingerprint import fingerprint, frame_schema
 from govflow.governance.ids import new_id
 from govflow.governance.ledger import Ledger

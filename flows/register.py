@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from govflow.checks.errors import ComplianceBlocked, DataError
 from govflow.checks.results import SuiteResult
+from govflow.errors import ComplianceBlocked, DataError
 from govflow.flows import model_files, modeling, steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, task
 from govflow.flows.train import CANDIDATE_EVENT

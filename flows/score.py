@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from govflow import canonical as canon
 from govflow.flows import steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
 from govflow.flows.serving import NotInProduction, ServedModel, check_input, load_production, why_not_serving
-from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance import registry
 from govflow.governance.datasets import read_frame

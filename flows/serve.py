@@ -45,13 +45,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from govflow.checks.errors import ComplianceBlocked, InputError, LedgerError
+from govflow import canonical as canon
+from govflow.errors import ComplianceBlocked, InputError, LedgerError
 from govflow.flows.anchoring import PeriodicAnchor
 from govflow.flows.serve_audit import HTTPProblem, install_audit_routes, render_docs
 from govflow.flows.serve_guard import RequestGuard, bad_text, json_content_type, rebound_origin
 from govflow.flows.serve_workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
 from govflow.flows.serving import NotInProduction, UnknownSystem, load_production
-from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance import registry, tokens
 from govflow.governance.anchor_settings import resolve as resolve_anchors

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import FastAPI, Request
 
-from govflow.checks.errors import InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.governance import registry
 from govflow.governance.ledger import Ledger
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 
 PORT_BUSY = ("port {port} on {host} is already in use (another govflow serve, or another program): "
              "stop it, or choose another with --port")

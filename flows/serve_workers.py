@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from govflow.checks.errors import GovflowError
+from govflow.errors import GovflowError
 from govflow.flows.ledger_writer import WriterProcess
 from govflow.flows.serving import ServedModel
 from govflow.governance import predictions as preds

@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from govflow.checks.errors import ComplianceBlocked, DataError, InputError
+from govflow import canonical as canon
+from govflow.errors import ComplianceBlocked, DataError, InputError
 from govflow.flows import modeling
-from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance import registry
 from govflow.governance.chained import chained

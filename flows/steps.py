@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from govflow.checks.errors import DataError
 from govflow.checks.fairness import assess_fairness
 from govflow.checks.performance import assess_performance
 from govflow.checks.results import SuiteResult
+from govflow.errors import DataError
 from govflow.flows import modeling
 from govflow.flows.recording import task
 from govflow.governance.config import GovflowConfig, load_config

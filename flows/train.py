@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from govflow.checks.errors import ComplianceBlocked
 from govflow.checks.results import SuiteResult
+from govflow.errors import ComplianceBlocked
 from govflow.flows import modeling, steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, task
 from govflow.governance import registry

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from govflow.checks.errors import GovflowError, InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import GovflowError, InputError
 
 STATE_FILE = "ui.json"
 LOG_FILE = "ui-server.log"

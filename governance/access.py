@@ -26,7 +26,7 @@ import re
 
 from sqlalchemy import text
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance.ledger import Ledger
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 
 DEFAULT_KEY = Path("~/.config/govflow/anchor.key")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 
 if TYPE_CHECKING:
     from govflow.governance.anchor_keys import Signer, Verifier

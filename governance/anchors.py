@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
-from govflow.checks.errors import InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import AuditEntry
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, false, or_, select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
 from govflow.governance.prov import version_run_ids
 from govflow.governance.registry import resolve

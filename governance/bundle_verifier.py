@@ -6,7 +6,7 @@ Exit 0 when every hash holds, 1 when anything does not (each problem named with 
 the bundle cannot be read.
 
 What it checks, re-implementing govflow's canonical hashing (govflow's DESIGN.md and
-``governance/canonical.py``) rather than trusting any govflow code:
+``govflow/canonical.py``) rather than trusting any govflow code:
 
 * canonical form: JSON with sorted keys, separators ``(",", ":")``, no ASCII escaping, UTF-8;
 * ``manifest.json``: itself canonical, and the sha256 of every file of the bundle as listed, no file

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import Writer
 from govflow.governance.schema import CheckResultRow
 

@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from govflow.checks.errors import ConfigError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import ConfigError
 
 ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
 FACTORY_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")

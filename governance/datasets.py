@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from govflow.checks.errors import ConfigError, DataError
+from govflow.errors import ConfigError, DataError
 from govflow.governance.config import GovflowConfig
 from govflow.governance.estimators import HANDLES_MISSING
 from govflow.governance.frame_checks import check_csv_header, check_frame

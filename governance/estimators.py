@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 
 # name in govflow.yaml -> (module, class, whether data.seed is its default random_state)
 CLASSES: dict[str, tuple[str, str, bool]] = {

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from govflow.checks.errors import InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.governance.chained import chained
 from govflow.governance.ledger import Ledger
 from govflow.governance.policies import AppliedPolicy, applied_and_previous
@@ -305,8 +305,8 @@ def required_roles(policy: Mapping[str, Any]) -> tuple[str, ...]:
 
 def effective_policy(policy: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
     """The policy with every default filled in, and its hash; the policy as written if it is invalid."""
-    from govflow.checks.errors import ConfigError
     from govflow.checks.policy import Policy
+    from govflow.errors import ConfigError
 
     try:
         found = Policy.from_mapping(policy)

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 
 NO_MODULE = ("model.factory: no module '{module}' (from \"{spec}\"): looked in {folder} (the config file's folder) "
              "and the environment; put {file} beside govflow.yaml, or install the package that has it")

@@ -10,7 +10,7 @@ entities); model, file and value fingerprints only differ in their prefix.
 Scheme ``fp2`` (current)
 ------------------------
 ``sha256`` is SHA-256; ``u64(x)`` is ``x`` as 8 bytes unsigned little-endian; ``canonical`` is
-govflow's canonical JSON (``govflow.governance.canonical``: sorted keys, ``(",", ":")`` separators, UTF-8).
+govflow's canonical JSON (``govflow.canonical``: sorted keys, ``(",", ":")`` separators, UTF-8).
 
 * **model**: ``sha256(pickle.dumps(model, protocol=5))``; **file**: ``sha256`` of the file's bytes;
   **value**: ``sha256(canonical(value))``, or of ``repr(value)`` in UTF-8 where JSON cannot hold it.
@@ -88,7 +88,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import infer_dtype
 
-from govflow.governance.canonical import canonical
+from govflow.canonical import canonical
 from govflow.governance.fingerprint_schemes import SCHEME, SCHEMES
 
 __all__ = ["SCHEME", "SCHEMES", "fingerprint", "fingerprint_bytes", "fingerprint_file", "fingerprint_frame",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from govflow.checks.errors import DataError
+from govflow.errors import DataError
 
 DUPLICATE_HEADER = ("{file}: column '{column}' appears {count} times in the header (columns {positions}); rename or "
                     "drop the copies (pandas would silently call them '{column}.1', ...)")

@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 from sqlalchemy import Connection, select
 
-from govflow.checks.errors import ConfigError, InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import ConfigError, InputError
 from govflow.governance import gap_queries as gq
 from govflow.governance.classification import Classification, classify_config, record_classification
 from govflow.governance.gap_queries import Link, Status, Subject

@@ -42,7 +42,7 @@ from typing import Any
 
 from sqlalchemy import Connection, false, func, or_, select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.chained import chained
 from govflow.governance.classification import Classification
 from govflow.governance.registry import VersionRef, approvals_in_force, latest_decision

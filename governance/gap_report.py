@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.documents.render import DISCLAIMER, Builder, code, esc, to_html
 from govflow.governance.gap_queries import Status
 

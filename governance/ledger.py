@@ -2,7 +2,7 @@
 
 Every write goes through `Ledger.write`, one transaction that buffers the rows a step produced,
 then stamps them with the next audit sequence number, inserts them and appends exactly one
-hash-chained audit entry covering them (see `govflow.governance.canonical` for the encoding). Writers are
+hash-chained audit entry covering them (see `govflow.canonical` for the encoding). Writers are
 serialised (SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a table lock, see `govflow.governance.pg_locks`) so the chain
 never forks, and a transaction either lands whole or not at all.
 
@@ -28,8 +28,8 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
-from govflow.checks.errors import LedgerError, TamperingError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import LedgerError, TamperingError
 from govflow.governance import ledger_readonly as readonly
 from govflow.governance.artifacts import ArtifactStore
 from govflow.governance.ids import new_id
@@ -134,7 +134,7 @@ def normalise(value: Any, kind: str) -> Any:
 
 
 def row_hash(table: str, row: Mapping[Any, Any]) -> str:
-    """sha256 of a ledger row's canonical form (see `govflow.governance.canonical`).
+    """sha256 of a ledger row's canonical form (see `govflow.canonical`).
 
     Equal to ``canon.hash_value({"table": table, "row": {column: value, ...}})`` with timestamps as
     `canon.format_ts` text (a test holds it to that); spelt out by hand because verify runs it for

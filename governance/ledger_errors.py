@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from govflow.checks.errors import LedgerError
+from govflow.errors import LedgerError
 from govflow.governance.ledger_readonly import FILE_MAY_NOT_BE_WRITTEN
 
 NOT_A_LEDGER = (

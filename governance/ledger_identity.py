@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-from govflow.checks.errors import LedgerError, TamperingError
+from govflow.errors import LedgerError, TamperingError
 
 IDENTITY_FILE = "ledgers.json"
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from govflow.checks.errors import LedgerError
+from govflow.errors import LedgerError
 
 NO_LEDGER = (
     "there is no ledger at {where}: verify never creates one. "

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance.fingerprint_schemes import SCHEME, SCHEMES
 from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, ModelVersion, Run, RunState
 

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance.incidents import latest_outcomes
 from govflow.governance.schema import Prediction, PredictionPayload
 
@@ -51,7 +51,7 @@ class Window:
         return f"{self.start:%Y-%m-%d %H:%M}..{self.end:%Y-%m-%d %H:%M}Z"
 
     def to_dict(self) -> dict[str, Any]:
-        from govflow.governance import canonical as canon
+        from govflow import canonical as canon
 
         return {"start": canon.format_ts(self.start), "end": canon.format_ts(self.end), "complete": self.complete}
 

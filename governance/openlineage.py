@@ -45,7 +45,7 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance import lineage_graph as graph
 from govflow.governance.ledger import Ledger
 from govflow.governance.lineage_graph import LINEAGE_KINDS, Entity, RunView

@@ -22,8 +22,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from govflow.checks.errors import DataError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import DataError
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import Outcome, Prediction, PredictionPayload
 

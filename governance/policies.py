@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.chained import chained
 from govflow.governance.ledger import Writer
 from govflow.governance.schema import Decision, ModelVersion, PolicyRecord

@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select
 
-from govflow.checks.errors import InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.governance import lineage_graph as graph
 from govflow.governance.chained import chained
 from govflow.governance.schema import (

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, bindparam, select
 
-from govflow.checks.errors import ComplianceBlocked, InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import ComplianceBlocked, InputError
 from govflow.governance.chained import CHAINED_SQL, chained
 from govflow.governance.ids import new_id
 from govflow.governance.ledger import COLUMN_KINDS, Ledger
@@ -490,7 +490,7 @@ def _plain(value: Any, depth: int = 0) -> bool:
 
 
 def canonical_text(value: Any) -> str:
-    """`govflow.governance.canonical.canonical` as text. Through orjson where its bytes are the same (see
+    """`govflow.canonical.canonical` as text. Through orjson where its bytes are the same (see
     `_plain`; a test holds it to the standard library's): ~30x faster per record."""
     if _orjson is not None and _plain(value):
         try:

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, false, select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance import lineage_graph as graph
 from govflow.governance.chained import chained
 from govflow.governance.fingerprint_schemes import SCHEMES

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from govflow.checks.errors import ComplianceBlocked, InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import ComplianceBlocked, InputError
 from govflow.governance.chained import chained
 from govflow.governance.gate_runs import why_not_counted
 from govflow.governance.ledger import Ledger, Writer

@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from govflow.checks.errors import InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.governance.config import MIN_RETENTION_DAYS
 from govflow.governance.ledger import Ledger
 from govflow.governance.registry import os_user

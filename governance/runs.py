@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import Ledger, Writer
 from govflow.governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run, RunState
 

@@ -346,7 +346,7 @@ class ApiTokenRevocation(Base):
 
 
 class AuditEntry(Base):
-    """One link of the hash chain: one per transaction. See ``govflow.governance.canonical``."""
+    """One link of the hash chain: one per transaction. See ``govflow.canonical``."""
 
     __tablename__ = "audit_log"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 
 MAX_VALUES = 100_000  # after aliases are expanded: far above any real config, far below a "billion laughs"
 TOO_MANY = ("the YAML expands to more than {limit:,} values through its aliases (*name); write the values out, "

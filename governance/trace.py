@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance import lineage_graph as graph
 from govflow.governance.chained import chained
 from govflow.governance.gate_runs import CRASHED, why_not_counted

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Table, func, select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance import ledger_identity as identity
 from govflow.governance.ledger import TABLES, Ledger, identity_key, row_hash
 from govflow.governance.ledger_readonly import LedgerMissing

@@ -10,6 +10,9 @@ a subpackage here (the entries in this folder link to them):
 ``govflow.flows``       Prefect flows (train, gate, score, monitor, incident, fleet), their recording,
                         the ``govflow`` CLI and the HTTP service.
 
+Beside them, ``govflow.errors`` (the one exception tree) and ``govflow.canonical`` (the one canonical
+encoding every hash is computed over), which every layer may import.
+
 Imports point down only: ``flows`` uses ``governance`` and ``checks``; ``governance`` uses ``checks``.
 
 The public API (``__all__``) is what a team needs to govern its own system without rewriting it:
@@ -38,7 +41,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 if TYPE_CHECKING:
     from govflow.api import Candidate, GateResult, gate, open_ledger, register, train
-    from govflow.checks.errors import ComplianceBlocked, GovflowError
+    from govflow.errors import ComplianceBlocked, GovflowError
     from govflow.flows.recording import flow, task
 
 _PUBLIC = {
@@ -50,8 +53,8 @@ _PUBLIC = {
     "gate": "govflow.api",
     "Candidate": "govflow.api",
     "GateResult": "govflow.api",
-    "GovflowError": "govflow.checks.errors",
-    "ComplianceBlocked": "govflow.checks.errors",
+    "GovflowError": "govflow.errors",
+    "ComplianceBlocked": "govflow.errors",
 }
 
 __all__ = ["task", "flow", "open_ledger", "train", "register", "gate", "Candidate", "GateResult", "GovflowError",

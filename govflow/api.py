@@ -142,7 +142,7 @@ def gate(config_path: str | Path, version: int | str = "latest") -> GateResult:
 
 def _config(config_path: str | Path) -> str:
     """The config's absolute path: a flow may run where the caller's working folder is not."""
-    from govflow.checks.errors import ConfigError
+    from govflow.errors import ConfigError
 
     path = Path(os.fspath(config_path)).absolute()
     if not path.is_file():

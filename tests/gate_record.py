@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from govflow import canonical as canon
 from govflow.checks.policy import Policy
-from govflow.governance import canonical as canon
 from govflow.governance import registry
 from govflow.governance.ids import new_id
 from govflow.governance.ledger import Ledger

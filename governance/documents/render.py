@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.evidence import Evidence, Ref
 
 NOT_RECORDED = "Not recorded"

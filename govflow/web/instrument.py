@@ -37,7 +37,8 @@ from typing import Any
 
 import structlog
 
-from govflow.checks.errors import ComplianceBlocked, InputError
+from govflow import canonical as canon
+from govflow.errors import ComplianceBlocked, InputError
 from govflow.flows.anchoring import PeriodicAnchor
 from govflow.flows.serve import (
     MAX_BODY,
@@ -51,7 +52,6 @@ from govflow.flows.serve_audit import HTTPProblem
 from govflow.flows.serve_guard import CROSS_SITE, TOO_LARGE, bad_text, cross_site, json_content_type
 from govflow.flows.serve_workers import Checkpointer, GroupCommitter, LedgerUnavailable
 from govflow.flows.serving import NotInProduction, UnknownSystem, config_of, input_schema, why_not_serving
-from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance import registry
 from govflow.governance.anchor_settings import resolve as resolve_anchors

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from govflow.checks.errors import InputError
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.governance import access
-from govflow.governance import canonical as canon
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import Approval
 from govflow.governance.verify import verify

@@ -21,7 +21,7 @@ TABLE_LOCK_MODES = ("ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHA
 ROW_LOCKS = ("FOR UPDATE", "FOR NO KEY UPDATE", "FOR SHARE", "FOR KEY SHARE")
 WRITE = """
 import sys
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import RunState
 ledger = Ledger.open(sys.argv[1], sys.argv[2])

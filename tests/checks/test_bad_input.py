@@ -8,9 +8,9 @@ import pytest
 
 from govflow.checks.contract import infer_contract
 from govflow.checks.drift import assess_drift
-from govflow.checks.errors import ConfigError, DataError, GovflowError
 from govflow.checks.fairness import assess_fairness
 from govflow.checks.performance import assess_performance
+from govflow.errors import ConfigError, DataError, GovflowError
 
 Y = pd.Series(["good", "bad"] * 20, name="creditability")
 SENSITIVE = pd.DataFrame({"sex": ["f", "m"] * 20, "age": [20, 40] * 20})

@@ -8,8 +8,8 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from govflow.checks.errors import ConfigError
 from govflow.checks.policy import Policy
+from govflow.errors import ConfigError
 
 
 def test_defaults_as_in_design() -> None:

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from govflow.checks.contract import Contract, infer_contract
-from govflow.checks.errors import ConfigError
 from govflow.checks.policy import Policy
 from govflow.checks.results import CheckKind, Severity
 from govflow.checks.validation import validate
+from govflow.errors import ConfigError
 
 from .conftest import ACS_FEATURES, sample
 

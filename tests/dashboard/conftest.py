@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import Ledger
 from govflow.governance.registry import VersionRef
 from tests.dashboard import scenario

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from govflow import canonical as canon
 from govflow.flows.dashboard import dashboard_router
-from govflow.governance import canonical as canon
 from govflow.governance import tokens
 from govflow.governance.ledger import Ledger
 from tests.dashboard import scenario

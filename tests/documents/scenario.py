@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.evidence import effective_policy
 from govflow.governance.ledger import Ledger, Writer
 from govflow.governance.runs import add_artifact

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance.evidence import DEFAULT_REQUIRED_ROLES, gather, required_roles
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import CheckResultRow, Run, RunState

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 from govflow.flows.lineage import configure_openlineage, resolve_settings
 from govflow.governance import openlineage as ol
 from govflow.governance.ledger import Ledger

@@ -9,7 +9,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from govflow.checks.errors import LedgerError
+from govflow.errors import LedgerError
 from govflow.flows.recording import UNRECORDED, flush_artifacts, set_ledger
 from govflow.flows.recording_publish import _enqueue, _Outgoing
 from govflow.governance.fingerprint import fingerprint_frame

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.flows.recording import set_ledger
 from govflow.governance import registry
 from govflow.governance.ledger import Ledger

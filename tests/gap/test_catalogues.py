@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance import gap
 from govflow.governance.gap import CatalogueError, load_catalogue, load_catalogues
 

@@ -61,7 +61,7 @@ def test_a_declared_point_that_does_not_exist_is_a_critical_finding() -> None:
 
 
 def test_the_classification_is_recorded_with_its_reasoning(sqlite_ledger: Ledger) -> None:
-    from govflow.governance import canonical as canon
+    from govflow import canonical as canon
 
     c = classify("cv-screener", "Rank job applicants for interviews", None)
     with sqlite_ledger.write("test.classify", "cv-screener") as w:

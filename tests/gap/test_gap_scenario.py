@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance import gap, registry
 from govflow.governance.config import load_config
 from govflow.governance.gap import GapReport
@@ -169,7 +169,7 @@ def test_attached_plans_close_the_remaining_gaps_and_gap_exits_0(credit: Scenari
 
 
 def test_an_unknown_evidence_kind_is_refused(credit_copy: Ledger) -> None:
-    from govflow.checks.errors import InputError
+    from govflow.errors import InputError
 
     with pytest.raises(InputError) as raised:
         gap.attach_evidence(credit_copy, "credit-scoring:1", kind="monitoring_plan", name="p.md", data=b"x", media_type="text/markdown")

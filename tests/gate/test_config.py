@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 from govflow.governance.config import load_config
 from govflow.governance.datasets import load_training_frame
 

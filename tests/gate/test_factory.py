@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from govflow.checks.errors import DataError
+from govflow.errors import DataError
 from govflow.flows import modeling
 from govflow.governance.config import load_config
 from govflow.governance.datasets import load_training_frame

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from govflow.checks.errors import ComplianceBlocked
 from govflow.checks.policy import Policy
+from govflow.errors import ComplianceBlocked
 from govflow.flows.gate import gate_flow
 from govflow.flows.recording import set_ledger
 from govflow.flows.train import train_flow

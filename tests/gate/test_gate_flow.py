@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from govflow.checks.errors import ComplianceBlocked
+from govflow.errors import ComplianceBlocked
 from govflow.flows.gate import gate_flow
 from govflow.flows.train import train_flow
 from govflow.governance import registry

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from govflow.checks.errors import DataError
+from govflow.errors import DataError
 from govflow.flows import modeling
 from govflow.governance.config import parse_config
 

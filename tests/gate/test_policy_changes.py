@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
+from govflow import canonical as canon
 from govflow.checks.policy import Policy
 from govflow.flows.cli import app
 from govflow.flows.gate import gate_flow
 from govflow.flows.incident import incident_flow
 from govflow.flows.recording import set_ledger
 from govflow.flows.train import train_flow
-from govflow.governance import canonical as canon
 from govflow.governance import registry
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import Artifact, Decision, PolicyRecord

@@ -360,7 +360,7 @@ def test_yaml_that_would_not_end(tmp_path: Path, yaml_text: str, message: str) -
 
 
 def test_recommender_config_is_read_strictly(tmp_path: Path) -> None:
-    from govflow.checks.errors import ConfigError
+    from govflow.errors import ConfigError
     from govflow.flows.recommender_flow import load_recommender_config
 
     path = tmp_path / "govflow.yaml"

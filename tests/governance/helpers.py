@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import TABLES, Ledger, row_hash
 from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
 

@@ -77,7 +77,7 @@ def test_eight_processes_create_the_same_ledger_at_once(backend: str, tmp_path: 
 
 WRITER = """
 import sys
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import RunState
 ledger = Ledger.open(sys.argv[1], sys.argv[2])

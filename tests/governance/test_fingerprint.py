@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import govflow.governance.fingerprint as fp
-from govflow.governance.canonical import canonical
+from govflow.canonical import canonical
 from govflow.governance.fingerprint import (
     SCHEME,
     _column_hashes,

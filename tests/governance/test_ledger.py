@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from govflow.checks.errors import LedgerError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import LedgerError
 from govflow.governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
 from govflow.governance.schema import (
     APPEND_ONLY_TABLES,
@@ -122,7 +122,7 @@ def test_rows_read_back_hash_as_written(ledger: Ledger) -> None:
 
 @pytest.mark.parametrize("text_value", ["", "ü€", 'q"uo\\te', "\x00\x1f\n\t", "\u2028", "😀", "</script>"])
 def test_row_hash_is_the_documented_canonical_form(text_value: str) -> None:
-    """`row_hash` is hand-written for speed; it must equal the spec in `govflow.governance.canonical`."""
+    """`row_hash` is hand-written for speed; it must equal the spec in `govflow.canonical`."""
     values: dict[str, Any] = {"dt": MOMENT, "int": -(2**70), "float": 5e-324, "str": text_value}
     for table, kinds in COLUMN_KINDS.items():
         for blank in (None, *[name for name, _ in kinds]):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from govflow import canonical as canon
 from govflow.governance import access
-from govflow.governance import canonical as canon
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import Artifact, Decision, ModelVersion, Run, RunState
 from tests.governance.helpers import govflow

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from govflow.checks.errors import LedgerError
+from govflow.errors import LedgerError
 from govflow.governance.ledger import Ledger
 from govflow.governance.ledger_errors import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER
 from tests.governance.helpers import GOVFLOW, db_url, govflow, record_step

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.anchors import logged_heads
 from govflow.governance.ledger import TABLES, Ledger
 from govflow.governance.schema import Artifact, Prediction, PredictionPayload

@@ -7,7 +7,7 @@ version in production (on PostgreSQL NULLs sort first under ``ORDER BY audit_seq
 
 from __future__ import annotations
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance import registry, tokens
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import Decision, ModelVersion

@@ -6,7 +6,7 @@ tampering for `verify`; govflow's own writer never produces one, even when the c
 
 from __future__ import annotations
 
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
 from govflow.governance.ledger import Ledger
 from govflow.governance.verify import verify
 from tests.governance.helpers import db_url, entries, execute, govflow, record_step

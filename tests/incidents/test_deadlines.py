@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance.documents.incident_notice import IncidentFacts, render_incident_documents
 from govflow.governance.incidents import LEGAL_BASIS, IncidentKind, report_due
 
@@ -23,7 +23,7 @@ AWARE = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     ("malfunction", 15, "2026-03-17T09:30:00.000000Z"),
 ])
 def test_deadline_per_kind_and_in_the_notice(kind: str, days: int, due: str) -> None:
-    from govflow.governance import canonical as canon
+    from govflow import canonical as canon
 
     assert canon.format_ts(report_due(kind, AWARE)) == due
     facts = IncidentFacts(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from govflow.checks.errors import ComplianceBlocked, InputError
 from govflow.checks.policy import Policy
+from govflow.errors import ComplianceBlocked, InputError
 from govflow.governance import incidents, registry
 from govflow.governance.ledger import Ledger
 from tests.gate_record import record_completed_gate

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from govflow.checks.errors import InputError
 from govflow.checks.policy import Policy
+from govflow.errors import InputError
 from govflow.flows import modeling
 from govflow.flows.demo import Story
 from govflow.flows.employment import CONFIGS, DEMO_PER_YEAR, PER_YEAR_ENV, YEARS, demo_per_year, run_story

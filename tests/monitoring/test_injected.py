@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from govflow.checks.errors import DataError
+from govflow.errors import DataError
 from govflow.flows.cli import app
 from govflow.flows.monitor import monitor_flow, outcomes_flow
 from govflow.governance import incidents

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.governance.monitoring import parse_window, window_grid
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from govflow.checks.errors import ConfigError, DataError
+from govflow.errors import ConfigError, DataError
 from govflow.flows import recommender as rec
 from govflow.flows.recommender_flow import input_contract, load_recommender_config
 from tests.recommender.synthetic import write_movielens

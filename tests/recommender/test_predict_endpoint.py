@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from govflow.checks.errors import ConfigError
+from govflow.errors import ConfigError
 from govflow.flows.recommender_flow import ServedRecommender
 from govflow.governance import tokens
 from govflow.governance.ledger import Ledger

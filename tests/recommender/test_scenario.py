@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from govflow.checks.errors import ComplianceBlocked
+from govflow import canonical as canon
+from govflow.errors import ComplianceBlocked
 from govflow.flows.recommender_flow import load_production_recommender, recommend, train_recommender_flow
-from govflow.governance import canonical as canon
 from govflow.governance import dashboard_data as dd
 from govflow.governance import registry
 from govflow.governance.ledger import Ledger

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from govflow.checks.errors import InputError
-from govflow.governance import canonical as canon
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.governance import retention
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload

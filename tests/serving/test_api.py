@@ -238,7 +238,7 @@ def test_token_cli_prints_the_secret_once_and_serve_refuses_a_public_address_wit
 
     from typer.testing import CliRunner
 
-    from govflow.checks.errors import InputError
+    from govflow.errors import InputError
     from govflow.flows.cli import app
     from govflow.flows.serve import check_host
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from govflow.checks.errors import InputError
+from govflow import canonical as canon
+from govflow.errors import InputError
 from govflow.flows.serving import load_production
-from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance import tokens
 from govflow.governance.ledger import Ledger

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from govflow.checks.errors import DataError, InputError
+from govflow.errors import DataError, InputError
 from govflow.flows.cli import app
 from govflow.flows.gate import gate_flow
 from govflow.flows.recording import set_ledger

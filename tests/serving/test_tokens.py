@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 from sqlalchemy import select, text
 
-from govflow.checks.errors import InputError
+from govflow.errors import InputError
 from govflow.flows.serve import REVOKED_TOKEN, TOKEN_REFRESH_S, TOKENS_UNAVAILABLE, Auth, create_app
 from govflow.governance import tokens
 from govflow.governance.ledger import Ledger

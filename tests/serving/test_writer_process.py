@@ -9,9 +9,9 @@ import signal
 import pytest
 from fastapi.testclient import TestClient
 
+from govflow import canonical as canon
 from govflow.flows.ledger_writer import WRITER_GONE, WriterError, WriterProcess
 from govflow.flows.serve import create_app
-from govflow.governance import canonical as canon
 from govflow.governance import predictions as preds
 from govflow.governance.ledger import Ledger
 from govflow.governance.registry import VersionRef

@@ -207,7 +207,7 @@ def test_the_app_is_not_called_unless_the_request_can_be_recorded(sqlite_ledger:
 
 @pytest.mark.parametrize("routes", [[], ["score"]])
 def test_bad_routes_are_refused(sqlite_ledger: Ledger, routes: list[str]) -> None:
-    from govflow.checks.errors import InputError
+    from govflow.errors import InputError
 
     with pytest.raises(InputError, match="instrument\\(routes=...\\): give paths starting with '/'"):
         instrument(FastAPI(), system="credit-scoring", routes=routes, ledger=sqlite_ledger, configure_logs=False)

@@ -1,4 +1,4 @@
-"""The canonical byte encoding that every hash in govflow is computed over.
+"""The canonical byte encoding that every hash in govflow is computed over: the one place it is defined.
 
 This is the contract an auditor's independent verifier re-implements (the bundle's
 `verify_bundle.py` does it with the standard library alone), so it is spelt out here exactly:
@@ -14,17 +14,59 @@ This is the contract an auditor's independent verifier re-implements (the bundle
   is ``sha256(canonical(payload))``.
 * ``entry_hash = sha256(canonical({"seq", "recorded_at", "event_type", "subject", "payload_hash",
   "prev_hash"}))``; the first entry's ``prev_hash`` is 64 zeros (``GENESIS``).
+
+Check results, policies and data contracts are hashed too, so their values must be plain JSON:
+`json_safe` converts numpy and pandas values (NaN becomes ``None``: a metric that cannot be computed
+is "no value", not a number). Fast paths that spell the encoding out by hand (`entry_hash` here, the
+ledger's row hash) are held equal to `hash_value` by tests; the bundle's stdlib-only verifier is a
+deliberate copy, held equal by a test too.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
-from datetime import UTC, datetime
+import math
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import numpy as np
+
 GENESIS = "0" * 64
+JSONValue = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
+
+
+def json_safe(value: Any) -> JSONValue:
+    """Return `value` as plain JSON types.
+
+    numpy scalars and arrays become Python numbers and lists, tuples and sets become lists,
+    enums their value, dates ISO strings, and NaN or infinite floats ``None`` (JSON has no NaN, and
+    a metric that cannot be computed is "no value", not a number). Mapping keys become strings.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, Mapping):
+        return {str(json_safe(k)): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [json_safe(v) for v in items]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # pandas scalars such as Timestamp
+        return json_safe(value.item())
+    raise TypeError(f"{type(value).__name__} is not JSON-safe: convert it before recording")
 
 
 def canonical(value: Any) -> bytes:
