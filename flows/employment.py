@@ -70,7 +70,7 @@ from sqlalchemy import select
 
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, InputError
-from govflow.flows.demo import Story, show_fairness
+from govflow.flows.story import Story, show_fairness
 from govflow.governance import registry
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import ModelVersion

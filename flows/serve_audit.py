@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 from fastapi import FastAPI, Request
@@ -15,8 +15,19 @@ from govflow.errors import InputError
 from govflow.governance import registry
 from govflow.governance.ledger import Ledger
 
-if TYPE_CHECKING:
-    from govflow.flows.serve import ServeState
+
+class Auditors(Protocol):
+    def auditor(self, request: Request) -> str: ...
+
+
+class AuditState(Protocol):
+    """What the audit routes need of the server (`govflow.flows.serve.ServeState` has it)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def auth(self) -> Auditors: ...
 
 log = structlog.get_logger("govflow.serve")
 AUDIT_ERRORS = {code: {"description": text} for code, text in (
@@ -32,7 +43,7 @@ class HTTPProblem(Exception):
         self.status, self.detail, self.headers = status, detail, headers or {}
 
 
-def install_audit_routes(app: FastAPI, state: ServeState) -> None:
+def install_audit_routes(app: FastAPI, state: AuditState) -> None:
     """Read-only, auditor token only. Sync routes: FastAPI runs them in its thread pool."""
     from govflow.governance.prediction_trace import trace_prediction
     from govflow.governance.trace import Tracer
@@ -90,7 +101,6 @@ def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, u
 
     from sqlalchemy import select
 
-    from govflow.flows.serve import HTTPProblem
     from govflow.governance.schema import Prediction
 
     if not 1 <= limit <= 1000:

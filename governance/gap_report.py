@@ -8,14 +8,10 @@ remediation plan ordered by severity, then every requirement with its status and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from govflow import canonical as canon
 from govflow.governance.documents.render import DISCLAIMER, Builder, code, esc, to_html
 from govflow.governance.gap_queries import Status
-
-if TYPE_CHECKING:
-    from govflow.governance.gap import Assessment, GapReport
+from govflow.governance.gap_types import Assessment, GapReport
 
 MARKS = {Status.SATISFIED: "✅ satisfied", Status.STALE: "⚠ stale", Status.MISSING: "❌ missing",
          Status.NOT_APPLICABLE: "— not applicable"}

@@ -45,6 +45,7 @@ from govflow.governance.ledger_errors import (
     corrupt,
     explain,
     make_folder,
+    write_refused,
 )
 from govflow.governance.ledger_errors import (
     CORRUPT as CORRUPT,
@@ -53,16 +54,13 @@ from govflow.governance.ledger_errors import (
     NO_FOLDER as NO_FOLDER,
 )
 from govflow.governance.ledger_errors import (
-    SQLITE_READ_ONLY as SQLITE_READ_ONLY,
-)
-from govflow.governance.ledger_errors import (
     UNREACHABLE as UNREACHABLE,
 )
 from govflow.governance.ledger_identity import Identity, of_ledger, remember
+from govflow.governance.ledger_readonly import MIGRATIONS as MIGRATIONS
 from govflow.governance.pg_locks import lock_migrations, lock_writes, schema_state
 from govflow.governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "govflow_schema_version"
 
 def resolve_home(home: str | Path | None = None) -> Path:
@@ -404,7 +402,7 @@ class Ledger:
                 yield writer
                 writer._commit(event_type, subject)
         except Exception as e:  # the recording hot path raises the driver's own errors, unwrapped
-            refused = readonly.write_refused(self.url, self.engine.url.username, e)
+            refused = write_refused(self.url, self.engine.url.username, e)
             if refused is None:
                 raise
             raise refused from e

@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 from govflow.errors import LedgerError
-from govflow.governance.ledger_readonly import FILE_MAY_NOT_BE_WRITTEN
 
 NOT_A_LEDGER = (
     "{where} is not a govflow ledger: it holds tables ({tables}) but no govflow schema version. "
@@ -37,7 +36,6 @@ NO_FOLDER = (
     "cannot create the folder {folder} for the ledger file ({reason}): a file is in the way, or it is not writable. "
     "Point --db (or GOVFLOW_DB_URL) at a path inside a writable folder."
 )
-SQLITE_READ_ONLY = FILE_MAY_NOT_BE_WRITTEN
 EMPTY_CHAIN = "the ledger at {where} has no audit entries at all: its chain was deleted. Run `govflow verify` for the details."
 NO_GENESIS = (
     "the ledger at {where} has lost its genesis entry (seq 1), which carries its id: its chain was cut. "
@@ -57,7 +55,7 @@ def explain(where: str, error: Exception) -> LedgerError:
     if corrupt(error):
         return LedgerError(CORRUPT.format(where=where.removeprefix("sqlite:///"), reason=reason))
     if where.startswith("sqlite") and any(s in reason for s in ("readonly", "read-only", "unable to open")):
-        return LedgerError(SQLITE_READ_ONLY.format(where=where.removeprefix("sqlite:///"), reason=reason))
+        return LedgerError(FILE_MAY_NOT_BE_WRITTEN.format(where=where.removeprefix("sqlite:///"), reason=reason))
     if where.startswith("sqlite") and any(s in reason for s in ("disk I/O error", "disk is full")):
         return LedgerError(SQLITE_DISK.format(where=where.removeprefix("sqlite:///"), reason=reason))
     return LedgerError(UNREACHABLE.format(where=where, reason=reason))
@@ -78,3 +76,31 @@ def corrupt(error: Exception) -> bool:
     return isinstance(orig, sqlite3.DatabaseError) and (
         "not a database" in reason or "malformed" in reason or "corrupt" in reason
     )
+
+
+ROLE_MAY_NOT_WRITE = (
+    "the database role {role} may not write to this ledger ({reason}): it is a read-only role (such as the one "
+    "`govflow access create-auditor-role` makes). Record with the role that owns the ledger; this one can verify."
+)
+FILE_MAY_NOT_BE_WRITTEN = (
+    "the ledger file {where} cannot be written ({reason}): it or its folder is read-only (an immutable file, a "
+    "read-only mount, or no permission). Recording needs a writable ledger; `govflow verify` reads it as it is."
+)
+DISK_FULL = "the disk holding the ledger {where} is full ({reason}); nothing was recorded. Free some space and run again."
+# PostgreSQL: insufficient privilege; a read-only transaction (the auditor role's sessions are read-only).
+_REFUSED_STATES = {"42501", "25006"}
+
+
+def write_refused(where: str, role: str | None, error: Exception) -> LedgerError | None:
+    """A write the database refused because this ledger may not be written here, as the user's to fix; else None."""
+    orig = getattr(error, "orig", error)  # SQLAlchemy's wrapper, or the driver's error itself (raw cursor)
+    if not (isinstance(orig, sqlite3.Error) or type(orig).__module__.startswith("psycopg")):
+        return None
+    reason = (str(orig).strip().splitlines() or [""])[0]
+    if getattr(orig, "sqlstate", None) in _REFUSED_STATES:
+        return LedgerError(ROLE_MAY_NOT_WRITE.format(role=role or "(default)", reason=reason))
+    if where.startswith("sqlite") and ("readonly" in reason or "read-only" in reason):
+        return LedgerError(FILE_MAY_NOT_BE_WRITTEN.format(where=where.removeprefix("sqlite:///"), reason=reason))
+    if "disk is full" in reason or "No space left" in reason:
+        return LedgerError(DISK_FULL.format(where=where, reason=reason))
+    return None

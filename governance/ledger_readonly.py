@@ -10,7 +10,6 @@ without a lock: an older ledger is not migrated (a writing command does that), a
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +18,9 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from govflow.errors import LedgerError
+from govflow.governance.ledger_errors import NEWER_SCHEMA, NOT_A_LEDGER
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 NO_LEDGER = (
     "there is no ledger at {where}: verify never creates one. "
@@ -69,11 +71,6 @@ def read_only_engine(driver_url: Any, *, immutable: bool = False) -> Engine:
 
 def open_engine(driver_url: Any, shown: str, version_table: str, known: str | None) -> Engine:
     """A read-only engine on an existing ledger at schema version ``known``; `LedgerError` otherwise."""
-    from govflow.governance.ledger_errors import (  # the messages every opening shares
-        NEWER_SCHEMA,
-        NOT_A_LEDGER,
-    )
-
     path = sqlite_file(driver_url)
     if path is not None and not os.path.isfile(path):
         raise LedgerMissing(NO_LEDGER.format(where=path))
@@ -109,37 +106,7 @@ def open_engine(driver_url: Any, shown: str, version_table: str, known: str | No
 def _version_problem(shown: str, found: str | None, known: str | None, newer: str) -> str:
     from alembic.script import ScriptDirectory
 
-    from govflow.governance.ledger import MIGRATIONS
-
     revisions = {rev.revision for rev in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
     if found in revisions:
         return OLDER_SCHEMA.format(where=shown, found=found, known=known)
     return newer.format(where=shown, found=found, known=known)
-
-
-ROLE_MAY_NOT_WRITE = (
-    "the database role {role} may not write to this ledger ({reason}): it is a read-only role (such as the one "
-    "`govflow access create-auditor-role` makes). Record with the role that owns the ledger; this one can verify."
-)
-FILE_MAY_NOT_BE_WRITTEN = (
-    "the ledger file {where} cannot be written ({reason}): it or its folder is read-only (an immutable file, a "
-    "read-only mount, or no permission). Recording needs a writable ledger; `govflow verify` reads it as it is."
-)
-DISK_FULL = "the disk holding the ledger {where} is full ({reason}); nothing was recorded. Free some space and run again."
-# PostgreSQL: insufficient privilege; a read-only transaction (the auditor role's sessions are read-only).
-_REFUSED_STATES = {"42501", "25006"}
-
-
-def write_refused(where: str, role: str | None, error: Exception) -> LedgerError | None:
-    """A write the database refused because this ledger may not be written here, as the user's to fix; else None."""
-    orig = getattr(error, "orig", error)  # SQLAlchemy's wrapper, or the driver's error itself (raw cursor)
-    if not (isinstance(orig, sqlite3.Error) or type(orig).__module__.startswith("psycopg")):
-        return None
-    reason = (str(orig).strip().splitlines() or [""])[0]
-    if getattr(orig, "sqlstate", None) in _REFUSED_STATES:
-        return LedgerError(ROLE_MAY_NOT_WRITE.format(role=role or "(default)", reason=reason))
-    if where.startswith("sqlite") and ("readonly" in reason or "read-only" in reason):
-        return LedgerError(FILE_MAY_NOT_BE_WRITTEN.format(where=where.removeprefix("sqlite:///"), reason=reason))
-    if "disk is full" in reason or "No space left" in reason:
-        return LedgerError(DISK_FULL.format(where=where, reason=reason))
-    return None

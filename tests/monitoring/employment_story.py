@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from govflow.flows.demo import Story
 from govflow.flows.employment import CONFIGS, DEMO_PER_YEAR, StoryResult, run_story
 from govflow.flows.recording import set_ledger
+from govflow.flows.story import Story
 from govflow.governance.ledger import Ledger
 
 # The demo's own sample, so the tests see what the demo shows (2,000 a year saves only some 20 s of the

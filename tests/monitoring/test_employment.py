@@ -18,9 +18,9 @@ from sqlalchemy import select
 from govflow.checks.policy import Policy
 from govflow.errors import InputError
 from govflow.flows import modeling
-from govflow.flows.demo import Story
 from govflow.flows.employment import CONFIGS, DEMO_PER_YEAR, PER_YEAR_ENV, YEARS, demo_per_year, run_story
 from govflow.flows.recording import set_ledger
+from govflow.flows.story import Story
 from govflow.governance import registry
 from govflow.governance.config import load_config
 from govflow.governance.ledger import Ledger
