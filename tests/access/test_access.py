@@ -123,9 +123,10 @@ def test_sqlite_has_no_roles(sqlite_ledger: Ledger) -> None:
 
 
 def test_through_the_http_api_an_auditor_token_cannot_write(sqlite_ledger: Ledger) -> None:
-    serve = pytest.importorskip("govflow.flows.serve", reason="the HTTP service (flows/serve.py) is not in this tree")
-    tokens = pytest.importorskip("govflow.governance.tokens")
     from fastapi.testclient import TestClient
+
+    from govflow.flows import serve
+    from govflow.governance import tokens
 
     secret, _ = tokens.create_token(sqlite_ledger, role="auditor", label=None, created_by="test")
     app = serve.create_app(sqlite_ledger)

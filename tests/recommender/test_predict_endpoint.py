@@ -10,26 +10,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from govflow.errors import ConfigError
+from govflow.flows import serve, serving
 from govflow.flows.recommender_flow import ServedRecommender
 from govflow.governance import tokens
 from govflow.governance.ledger import Ledger
 from govflow.governance.schema import Prediction, PredictionPayload
 from tests.recommender.test_scenario import trained
 
-serve = pytest.importorskip("govflow.flows.serve", reason="govflow.flows.serve (the prediction service) is not in this tree yet")
-serving = pytest.importorskip("govflow.flows.serving", reason="govflow.flows.serving is not in this tree yet")
-
 pytestmark = pytest.mark.slow
 
 
 def test_predict_serves_recommendations_through_the_trail(recorder: Ledger, config_file: Path) -> None:
     trained(recorder, config_file)
-    try:
-        loaded = serving.load_production(recorder, "movie-recs")
-    except ConfigError as e:
-        pytest.skip(f"govflow.flows.serving.load_production does not hand recommenders to "
-                    f"govflow.flows.recommender_flow.load_served yet ({e})")
+    loaded = serving.load_production(recorder, "movie-recs")
     assert isinstance(loaded, ServedRecommender)
     operator, _ = tokens.create_token(recorder, role="operator", label="shop-frontend", created_by="test")
     with TestClient(serve.create_app(recorder)) as client:
