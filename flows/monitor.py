@@ -143,9 +143,22 @@ def input_drift(config: GovflowConfig, reference: pd.DataFrame, current: pd.Data
                         columns=features, prediction="score", policy=config.policy_model(), report=report)
 
 
+UNJUDGEABLE_OUTPUT = (
+    "{count} logged prediction(s) of {system} with an outcome have no decision (0 or 1) and score (a number) in "
+    "their output, e.g. prediction {example}: monitoring judges outcomes against {{\"decision\", \"score\"}}. "
+    "A service recorded through govflow.web.instrument must map its answers to that shape with outputs=."
+)
+
+
 def _labelled(config: GovflowConfig, current: pd.DataFrame) -> pd.DataFrame:
-    rows = current[current["outcome"].notna() & ~current["purged"].astype(bool)]
-    return rows.reset_index(drop=True)
+    rows = current[current["outcome"].notna() & ~current["purged"].astype(bool)].reset_index(drop=True)
+    decided = pd.to_numeric(rows["decision"], errors="coerce").isin([0, 1])
+    scored = pd.to_numeric(rows["score"], errors="coerce").notna()
+    if not (decided & scored).all():
+        unjudgeable = rows[~(decided & scored)]
+        raise InputError(UNJUDGEABLE_OUTPUT.format(count=len(unjudgeable), system=config.system.name,
+                                                   example=unjudgeable["prediction_id"].iloc[0]))
+    return rows
 
 
 def enough_outcomes(config: GovflowConfig, current: pd.DataFrame) -> str | None:
