@@ -84,6 +84,16 @@ def why_not_serving(ledger: Ledger, system: str) -> str:
     return reason + (FROZEN.format(incident=incident) if state == "frozen" else "")
 
 
+def production_row(ledger: Ledger, system: str) -> tuple[registry.VersionRef, Any]:
+    """The system's production version and its registry row; `UnknownSystem` / `NotInProduction` else."""
+    with ledger.read() as conn:
+        ref = registry.production_version(conn, system)
+        row = registry.version_row(conn, ref.id) if ref else None
+    if ref is None or row is None:
+        raise NotInProduction(why_not_serving(ledger, system))
+    return ref, row
+
+
 def load_production(ledger: Ledger, system: str) -> Any:
     """The system's production version, ready to score; `UnknownSystem` / `NotInProduction` else.
 
@@ -91,11 +101,7 @@ def load_production(ledger: Ledger, system: str) -> Any:
     in its stored config) the `govflow.flows.recommender_flow.ServedRecommender`, which has the same fields
     and a ``predict`` whose outputs are its recommendation lists.
     """
-    with ledger.read() as conn:
-        ref = registry.production_version(conn, system)
-        row = registry.version_row(conn, ref.id) if ref else None
-    if ref is None or row is None:
-        raise NotInProduction(why_not_serving(ledger, system))
+    ref, row = production_row(ledger, system)
     if json.loads(row["config_snapshot"]).get("kind") == "recommender":
         from govflow.flows.recommender_flow import load_served
 

@@ -97,17 +97,8 @@ class VersionDiff:
         return lines
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key in sorted(value):
-            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
 def _changes(left: dict[str, Any], right: dict[str, Any]) -> list[dict[str, Any]]:
-    a, b = _flatten(left), _flatten(right)
+    a, b = policies.flatten(left), policies.flatten(right)
     return [{"key": k, "left": a.get(k), "right": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 

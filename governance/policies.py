@@ -87,11 +87,12 @@ def applied_and_previous(conn: Connection, system: str, version: str,
     return applied(conn, system, decision, version), previous_decision_policy(conn, system, decision)
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted keys (``fairness.min_group_size``), sorted."""
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key in sorted(value):
-            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+            out.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
         return out
     return {prefix: value}
 
@@ -100,7 +101,7 @@ def changed_bounds(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None)
     """Every policy key whose value differs, as ``{"key", "left", "right"}`` (``[]`` if either is unknown)."""
     if old is None or new is None:
         return []
-    a, b = _flatten(old), _flatten(new)
+    a, b = flatten(old), flatten(new)
     return [{"key": k, "left": a.get(k), "right": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 

@@ -51,7 +51,7 @@ from govflow.flows.serve import (
 from govflow.flows.serve_audit import HTTPProblem
 from govflow.flows.serve_guard import CROSS_SITE, TOO_LARGE, bad_text, cross_site, json_content_type
 from govflow.flows.serve_workers import Checkpointer, GroupCommitter, LedgerUnavailable
-from govflow.flows.serving import NotInProduction, UnknownSystem, config_of, input_schema, why_not_serving
+from govflow.flows.serving import NotInProduction, UnknownSystem, config_of, input_schema, production_row
 from govflow.governance import predictions as preds
 from govflow.governance import registry
 from govflow.governance.anchor_settings import resolve as resolve_anchors
@@ -92,11 +92,7 @@ class AnsweringVersion:
 def load_answering(ledger: Ledger, system: str) -> AnsweringVersion:
     """The system's production version, its input schema and redaction; `UnknownSystem` /
     `NotInProduction` (the 503's reason) else. No model bytes are read."""
-    with ledger.read() as conn:
-        ref = registry.production_version(conn, system)
-        row = registry.version_row(conn, ref.id) if ref else None
-    if ref is None or row is None:
-        raise NotInProduction(why_not_serving(ledger, system))
+    ref, row = production_row(ledger, system)
     if json.loads(row["config_snapshot"]).get("kind") == "recommender":
         raise ComplianceBlocked(RECOMMENDER.format(ref=ref))
     config = config_of(row["config_snapshot"])
