@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from govflow import canonical as canon  # noqa: E402
-from govflow.governance import fingerprint as fingerprint_module  # noqa: E402
-from govflow.governance.fingerprint import fingerprint_frame  # noqa: E402
-from govflow.governance.ledger import Ledger, Writer  # noqa: E402
-from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState  # noqa: E402
-from govflow.governance.verify import Report, _check_chain, verify  # noqa: E402
+from govflow.governance.ledger import fingerprint as fingerprint_module  # noqa: E402
+from govflow.governance.ledger.engine import Ledger, Writer  # noqa: E402
+from govflow.governance.ledger.fingerprint import fingerprint_frame  # noqa: E402
+from govflow.governance.ledger.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState  # noqa: E402
+from govflow.governance.ledger.verify import Report, _check_chain, verify  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 ONLY_FINGERPRINT = "--fingerprint" in sys.argv  # only (c)

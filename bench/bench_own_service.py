@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serving import CONCURRENCY, QUICK, ROOT, backends, show  # noqa: E402
 
-from govflow.governance.ledger import Ledger  # noqa: E402
+from govflow.governance.ledger.engine import Ledger  # noqa: E402
 
 ROUNDS, ROUND_S, WARMUP_S = (2, 2.0, 1.0) if QUICK else (6, 6.0, 3.0)
 
@@ -45,7 +45,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def load(port: int, bodies: list[bytes], seconds: float) -> tuple[int, int]:
     """(200 answers, other answers) from `CONCURRENCY` closed-loop connections during ``seconds``."""
-    from tests.serving.rawhttp import Connection
+    from tests.web.serving.rawhttp import Connection
 
     ok, other = 0, 0
     deadline = time.perf_counter() + seconds
@@ -67,8 +67,8 @@ async def load(port: int, bodies: list[bytes], seconds: float) -> tuple[int, int
 def bench(tmp: Path) -> None:
     from contextlib import ExitStack
 
-    from tests.serving.helpers import counts, put_in_production, records
-    from tests.web.helpers import own_service, train_example_model
+    from tests.web.instrument.helpers import own_service, train_example_model
+    from tests.web.serving.helpers import counts, put_in_production, records
 
     print(f"own FastAPI service (examples/own-service), requests/s at concurrency {CONCURRENCY}, single-record "
           f"requests, {ROUNDS} alternating rounds of {ROUND_S:.0f} s per mode, real uvicorn servers", flush=True)

@@ -43,7 +43,7 @@ from prefect import task as prefect_task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from govflow.flows import recording  # noqa: E402
-from govflow.governance.ledger import Ledger  # noqa: E402
+from govflow.governance.ledger.engine import Ledger  # noqa: E402
 
 TASKS = 100
 REPEATS = 3 if QUICK else 9

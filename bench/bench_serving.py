@@ -6,7 +6,7 @@
     (``create_app(..., benchmark_baseline_unrecorded=True)``: nothing recorded), same run, both servers
     up side by side and measured in alternating rounds. Target: ratio >= 0.8. SQLite, and PostgreSQL
     when reachable. The recorded server's rows are then counted against its 200s.
-(b) Ledger ingest of predictions in batches (`govflow.governance.predictions.write_predictions`: one
+(b) Ledger ingest of predictions in batches (`govflow.governance.trail.predictions.write_predictions`: one
     transaction and one audit entry per batch), from validated records to durable rows, record
     building included. Target: >= 20,000 rows/s. SQLite and PostgreSQL.
 (c) `trace prediction` with 1,000,000 predictions logged: 200 random predictions traced by id (and
@@ -48,7 +48,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="govflow-bench-prefect-"))  # before Prefect is imported
 
 from govflow import canonical as canon  # noqa: E402
-from govflow.governance.ledger import Ledger  # noqa: E402
+from govflow.governance.ledger.engine import Ledger  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 PARTS = ("requests", "ingest", "trace")
@@ -139,10 +139,10 @@ def backends(tmp: Path) -> Iterator[tuple[str, str | None, Path]]:
 
 def serve_main(mode: str, db: str, home: str, port: int) -> None:
     """Child process: one server, the recorded app or the unrecorded baseline, same uvicorn setup."""
-    from govflow.flows import settings
+    from govflow import settings
 
     settings.configure(Path(home))
-    from govflow.flows.serve import create_app, run
+    from govflow.web.app import create_app, run
 
     ledger = Ledger.open(db or None, home)
     app = create_app(ledger, benchmark_baseline_unrecorded=mode == "baseline")
@@ -174,7 +174,7 @@ def start_server(mode: str, db: str | None, home: Path) -> tuple[subprocess.Pope
 
 async def load(port: int, bodies: list[bytes], seconds: float) -> tuple[int, int]:
     """(200 answers, other answers) from `CONCURRENCY` closed-loop connections during ``seconds``."""
-    from tests.serving.rawhttp import Connection
+    from tests.web.serving.rawhttp import Connection
 
     ok, other = 0, 0
     deadline = time.perf_counter() + seconds
@@ -197,7 +197,7 @@ async def load(port: int, bodies: list[bytes], seconds: float) -> tuple[int, int
 
 
 def bench_requests(tmp: Path) -> None:
-    from tests.serving.helpers import counts, put_in_production, records
+    from tests.web.serving.helpers import counts, put_in_production, records
 
     print(f"(a) requests/s, concurrency {CONCURRENCY}, single-record requests, {ROUNDS} alternating rounds of "
           f"{ROUND_S:.0f} s per mode, real uvicorn servers", flush=True)
@@ -243,8 +243,8 @@ def bench_requests(tmp: Path) -> None:
 
 def make_batch(served: Any, valid: list[Any], outputs: list[Any], size: int, caller: str = "bench") -> list[Any]:
     """``size`` records as single-record requests make them (each its own request id)."""
-    from govflow.governance import predictions as preds
-    from govflow.governance.ids import new_id
+    from govflow.governance.ledger.ids import new_id
+    from govflow.governance.trail import predictions as preds
 
     now = canon.utc_now()
     n = len(valid)
@@ -255,7 +255,7 @@ def make_batch(served: Any, valid: list[Any], outputs: list[Any], size: int, cal
 
 def scored(ledger: Ledger) -> tuple[Any, list[Any], list[Any]]:
     from govflow.flows.serving import load_production
-    from tests.serving.helpers import records
+    from tests.web.serving.helpers import records
 
     served = load_production(ledger, "credit-scoring")
     valid = served.schema.validate(records(1000))
@@ -263,8 +263,8 @@ def scored(ledger: Ledger) -> tuple[Any, list[Any], list[Any]]:
 
 
 def bench_ingest(tmp: Path) -> None:
-    from govflow.governance import predictions as preds
-    from tests.serving.helpers import put_in_production
+    from govflow.governance.trail import predictions as preds
+    from tests.web.serving.helpers import put_in_production
 
     print(f"(b) ledger ingest of predictions, {INGEST_BATCHES} batches per size (one transaction + one audit entry "
           "each; building the records included)", flush=True)
@@ -293,8 +293,8 @@ def real_version(ledger: Ledger) -> None:
     from govflow.flows.gate import gate_flow
     from govflow.flows.recording import set_ledger
     from govflow.flows.train import train_flow
-    from govflow.governance import registry
-    from tests.serving.helpers import CONFIG
+    from govflow.governance.registry import versions as registry
+    from tests.web.serving.helpers import CONFIG
 
     set_ledger(ledger)
     try:
@@ -310,8 +310,8 @@ def real_version(ledger: Ledger) -> None:
 
 def fill(ledger: Ledger, rows: int) -> tuple[list[str], float]:
     """``rows`` predictions through the batch path; returns a sample of ids and the rows/s."""
-    from govflow.governance import predictions as preds
-    from govflow.governance.schema import Prediction
+    from govflow.governance.ledger.schema import Prediction
+    from govflow.governance.trail import predictions as preds
 
     served, valid, outputs = scored(ledger)
     with ledger.read() as conn:
@@ -332,8 +332,8 @@ def fill(ledger: Ledger, rows: int) -> tuple[list[str], float]:
 
 
 def time_traces(ledger: Ledger, ids: list[str], request_ids: bool = False) -> list[float]:
-    from govflow.governance.predictions import trace_prediction
-    from govflow.governance.schema import Prediction
+    from govflow.governance.ledger.schema import Prediction
+    from govflow.governance.trail.predictions import trace_prediction
 
     if request_ids:
         from sqlalchemy import select

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from govflow.governance.anchors import AnchorError, Head
+from govflow.governance.ledger.anchors import AnchorError, Head
 
 KEY_PREFIX = "govflow-head-"
 _FENCE = "```json\n"

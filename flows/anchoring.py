@@ -20,8 +20,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from govflow.errors import GovflowError
-from govflow.governance.anchor_settings import AnchorSettings
-from govflow.governance.anchors import (
+from govflow.governance.ledger.anchor_settings import AnchorSettings
+from govflow.governance.ledger.anchors import (
     AnchorError,
     FolderSink,
     HeadsFile,
@@ -30,11 +30,11 @@ from govflow.governance.anchors import (
     current_head,
     home_log,
 )
-from govflow.governance.ledger import Ledger
-from govflow.governance.runs import RunRecord
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.runs import RunRecord
 
 if TYPE_CHECKING:
-    from govflow.governance.anchor_keys import Signer
+    from govflow.governance.ledger.anchor_keys import Signer
 
 log = logging.getLogger("govflow.anchors")
 _last_flow_run: list[str] = []  # the Prefect id of the last root govflow flow run of this process
@@ -88,7 +88,7 @@ def remember_flow_runs(event: str, rec: RunRecord) -> None:
 class AnchorOnExit:
     """Entered for every CLI command (``typer_ctx.with_resource``); publishes at exit if the head moved.
 
-    ``context`` is the CLI's `govflow.flows.cli.Context`: ``opened_head`` is the head when the command opened
+    ``context`` is the CLI's `govflow.cli.main.Context`: ``opened_head`` is the head when the command opened
     the ledger (None when it never did), ``anchor_settings`` the settings in force.
     """
 
@@ -173,7 +173,7 @@ def head_or_none(ledger: Ledger) -> tuple[int, str] | None:
 
 def check(ledger: Ledger, settings: AnchorSettings, *, everywhere: bool) -> Any:
     """`verify`: heads.log against the chain; ``everywhere`` (``--anchors``): every configured sink too."""
-    from govflow.governance.anchors import check as check_heads
+    from govflow.governance.ledger.anchors import check as check_heads
 
     chosen = sinks(settings, ledger.home) if everywhere else [home_log(ledger.home)]
     return check_heads(ledger, chosen, settings.verifier(), strict_identity=everywhere)
@@ -183,7 +183,7 @@ def record_verified(ledger: Ledger, seq: int, entry_hash: str, settings: AnchorS
     """An intact verify appends the head it checked to heads.log: signed with the key when there is
     one; not at all where heads must be signed and this user has only the public key (an auditor)."""
     from govflow.canonical import format_ts, utc_now
-    from govflow.governance.anchors import Head, home_log
+    from govflow.governance.ledger.anchors import Head, home_log
 
     if settings.public_key and not settings.key:
         return

@@ -11,7 +11,7 @@ the worker; its parameters name the fleet run (``fleet_run_id``) that fanned it 
 One system's monitoring judges every version that served in its windows, so its check results are
 linked each to the version it judged (the ``model_version_id`` column of ``check_results``, as the
 monitoring flow links its own through `govflow.flows.recording.link_model_version`): the task returns them
-as `govflow.governance.runs.JudgedCheck` values, which the task recorder writes with its run, in the same
+as `govflow.governance.ledger.runs.JudgedCheck` values, which the task recorder writes with its run, in the same
 transaction. `govflow trace model` shows them.
 
 A local cluster inherits this process's environment, so the ledger in use is passed through it.
@@ -28,7 +28,7 @@ from typing import Any
 from govflow.errors import InputError
 from govflow.flows.recording import current_run_id, flow, get_ledger, task
 from govflow.governance.config import load_config
-from govflow.governance.runs import JudgedCheck
+from govflow.governance.ledger.runs import JudgedCheck
 
 SCHEDULER_ENV = "GOVFLOW_DASK_SCHEDULER"
 

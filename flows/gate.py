@@ -5,7 +5,7 @@ blocks (fail closed). The decision (pass or block, each reason, the policy it ap
 the documents (model card, datasheets, Annex IV) are generated from the ledger and stored with the
 version, and the outcome is published as Prefect artifacts. Promotion later needs this decision to
 be a pass for that very version, made by a gate run that completed with its documents stored
-(`govflow.governance.gate_runs`), plus the named approvals the policy requires.
+(`govflow.governance.registry.gate_runs`), plus the named approvals the policy requires.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import pandas as pd
 
 from govflow.checks.results import SuiteResult
 from govflow.errors import InputError
-from govflow.flows import modeling, steps
+from govflow.flows import steps
+from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.governance import registry
 from govflow.governance.config import GovflowConfig
+from govflow.governance.registry import versions as registry
 
 WRONG_SYSTEM = "version {version} belongs to system '{found}', but the config is for '{expected}'; pass the matching -c file"
 
@@ -103,7 +104,7 @@ def record_gate_decision(version: str, outcome: str, reasons: list[str], policy:
 def store_group_table(model_version_id: str, rows: list[dict[str, Any]]) -> str:
     """The per-group fairness table (rates with their intervals), stored with the version for documents."""
     from govflow.canonical import canonical
-    from govflow.governance.runs import add_artifact
+    from govflow.governance.ledger.runs import add_artifact
 
     ledger = get_ledger()
     with ledger.write("fairness.table", model_version_id) as w:
@@ -116,7 +117,7 @@ def store_group_table(model_version_id: str, rows: list[dict[str, Any]]) -> str:
 @task
 def write_documents(config: GovflowConfig, model_version_id: str) -> list[str]:
     """Model card, datasheets and Annex IV from the ledger, stored with the version."""
-    from govflow.governance.documents.store import store_documents
+    from govflow.governance.reports.documents.store import store_documents
 
     return store_documents(get_ledger(), model_version_id, current_run_id())
 

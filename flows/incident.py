@@ -1,4 +1,4 @@
-"""The incident response flow: the playbook of `govflow.governance.incidents`, every step a recorded task.
+"""The incident response flow: the playbook of `govflow.governance.monitoring.incidents`, every step a recorded task.
 
 ``govflow run incident -c govflow.yaml --reason TEXT [--kind KIND]`` opens an incident by hand and
 runs the playbook; the deployment triggered by ``govflow.monitoring.alert`` runs it for the incident
@@ -28,10 +28,11 @@ from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.flows import steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.governance import incidents, registry
 from govflow.governance.config import GovflowConfig
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import AuditEntry, ModelVersion
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import AuditEntry, ModelVersion
+from govflow.governance.monitoring import incidents
+from govflow.governance.registry import versions as registry
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def gather_facts(ledger: Ledger, incident_id: str, rollback: dict[str, Any] | No
                  root_cause: list[str], compared: str | None) -> Any:
     import json
 
-    from govflow.governance.documents.incident_notice import IncidentFacts
+    from govflow.governance.reports.documents.incident_notice import IncidentFacts
 
     with ledger.read() as conn:
         view = incidents.get(conn, incident_id)
@@ -176,8 +177,8 @@ def assess_impact(incident_id: str) -> dict[str, Any] | None:
 @task
 def find_root_cause(incident_id: str, rollback: dict[str, Any]) -> dict[str, Any]:
     """``govflow diff`` of the implicated version against the one serving now (or the one before it)."""
-    from govflow.governance.diff import diff_versions, render_text
-    from govflow.governance.runs import add_artifact
+    from govflow.governance.ledger.runs import add_artifact
+    from govflow.governance.lineage.diff import diff_versions, render_text
 
     ledger = get_ledger()
     with ledger.read() as conn:
@@ -207,8 +208,8 @@ def find_root_cause(incident_id: str, rollback: dict[str, Any]) -> dict[str, Any
 def draft_documents(incident_id: str, rollback: dict[str, Any], impact: dict[str, Any] | None,
                     root_cause: dict[str, Any]) -> list[str]:
     """The draft Art. 73 notification and the communication drafts, stored as artifacts."""
-    from govflow.governance.documents.incident_notice import render_incident_documents
-    from govflow.governance.runs import add_artifact
+    from govflow.governance.ledger.runs import add_artifact
+    from govflow.governance.reports.documents.incident_notice import render_incident_documents
 
     ledger = get_ledger()
     facts = gather_facts(ledger, incident_id, rollback, impact, list(root_cause.get("headline", [])),

@@ -12,7 +12,7 @@ path is taken from ``base``, the config file's folder, else the current folder),
 ``url``, ``endpoint``, ``timeout``, ``api_key`` (http), ``namespace`` (default
 ``govflow://<system or home>``).
 
-Events are built after the ledger write, from the ledger (`govflow.governance.openlineage`), so they carry
+Events are built after the ledger write, from the ledger (`govflow.governance.lineage.openlineage`), so they carry
 exactly what was recorded. A failing transport is logged, never fails the step: the ledger is the
 record; the events are a copy of it.
 """
@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from govflow.errors import ConfigError
-from govflow.governance import openlineage as ol
-from govflow.governance.lineage_graph import LINEAGE_KINDS
-from govflow.governance.runs import RunRecord
+from govflow.governance.ledger.runs import RunRecord
+from govflow.governance.lineage import openlineage as ol
+from govflow.governance.lineage.graph import LINEAGE_KINDS
 
 log = logging.getLogger("govflow.lineage")
 

@@ -1,6 +1,6 @@
 """The monitoring flow: what a system's logged predictions show, window by window, against its policy.
 
-For each window of ``served_at`` (`govflow.governance.monitoring`; ``--window 7d`` or the config's
+For each window of ``served_at`` (`govflow.governance.monitoring.results`; ``--window 7d`` or the config's
 ``monitoring.window``) and each model version that served in it:
 
 * **data drift** of the production inputs (the features the model sees) against the version's
@@ -12,7 +12,7 @@ For each window of ``served_at`` (`govflow.governance.monitoring`; ``--window 7d
 * the decisions per sensitive group (no labels needed), for the record and the impact of an incident.
 
 Every check is a recorded task, linked to the version it judged, its results tagged with the window.
-A failed critical result is an alert: the flow opens an incident (`govflow.governance.incidents`; a fairness
+A failed critical result is an alert: the flow opens an incident (`govflow.governance.monitoring.incidents`; a fairness
 alert is a ``fundamental_rights`` incident, any other a ``malfunction``), or adds the alert to the
 open incident that already implicates that version, and emits the Prefect event
 ``govflow.monitoring.alert`` (resource ``govflow.incident.<id>``, labels ``govflow.system``,
@@ -31,13 +31,15 @@ import pandas as pd
 from govflow import canonical as canon
 from govflow.checks.results import SuiteResult
 from govflow.errors import InputError
-from govflow.flows import modeling, steps
+from govflow.flows import steps
+from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.governance import incidents, registry
-from govflow.governance import monitoring as mon
 from govflow.governance.config import GovflowConfig
-from govflow.governance.datasets import binary_target, feature_columns
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.monitoring import incidents
+from govflow.governance.monitoring import results as mon
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import binary_target, feature_columns
 
 ALERT_EVENT = "govflow.monitoring.alert"
 ALERT_KIND = {"fairness": incidents.IncidentKind.FUNDAMENTAL_RIGHTS}  # anything else: malfunction
@@ -329,7 +331,7 @@ def window_report(config: GovflowConfig, window: mon.Window, version: str, model
 def version_labels(ledger: Ledger, ids: list[str]) -> dict[str, str]:
     from sqlalchemy import select
 
-    from govflow.governance.schema import ModelVersion
+    from govflow.governance.ledger.schema import ModelVersion
 
     with ledger.read() as conn:
         return {i: f"{s}:{v}" for i, s, v in conn.execute(
@@ -449,7 +451,7 @@ def _store_report(suite: SuiteResult, model_version_id: str) -> None:
     report = suite.attachment("report")
     if report is None:
         return
-    from govflow.governance.runs import add_artifact
+    from govflow.governance.ledger.runs import add_artifact
 
     ledger = get_ledger()
     window = suite.summary.get("window", {})
@@ -533,8 +535,8 @@ def _publish(outcome: MonitorOutcome) -> None:
 
 @task
 def attach_outcomes_file(config: GovflowConfig, frame: pd.DataFrame, source: str) -> dict[str, Any]:
-    """Attach the file's labels to the system's predictions (`govflow.governance.outcomes`)."""
-    from govflow.governance.outcomes import attach_outcomes
+    """Attach the file's labels to the system's predictions (`govflow.governance.trail.outcomes`)."""
+    from govflow.governance.trail.outcomes import attach_outcomes
 
     return attach_outcomes(get_ledger(), system=config.system.name, frame=frame, target=config.data.target,
                            id_column=config.data.id_column, source=source).to_dict()
@@ -543,7 +545,7 @@ def attach_outcomes_file(config: GovflowConfig, frame: pd.DataFrame, source: str
 @task
 def read_outcomes_file(input_file: Path) -> pd.DataFrame:
     """The outcomes file (its bytes are recorded as this step's input)."""
-    from govflow.governance.datasets import read_frame
+    from govflow.governance.registry.datasets import read_frame
 
     return read_frame(input_file)
 

@@ -1,15 +1,15 @@
 """The recommendation scenario end to end: a recorded training flow, and serving through the trail.
 
 `train_recommender_flow` (``govflow recommender train -c FILE``) loads the ratings, users and items,
-holds out each user's latest rating, fits `govflow.flows.recommender.ImplicitSVD`, evaluates it against
+holds out each user's latest rating, fits `govflow.flows.models.recommender.ImplicitSVD`, evaluates it against
 the popularity baseline overall and per user group, registers it as a candidate version through
-`govflow.governance.registry.register_version` (with its item catalogue, for exposure reports, and its
+`govflow.governance.registry.versions.register_version` (with its item catalogue, for exposure reports, and its
 input contract) and records the gate decision from the evaluation. Approval and promotion are the
 normal `govflow approve` / `govflow promote`.
 
 `ServedRecommender` answers like `govflow.flows.score.ServedModel` (same fields, same ``predict``), so the
 prediction service can serve a recommender as it serves a classifier; `recommend` scores records
-and logs them with `govflow.governance.predictions.write_predictions`: each prediction row holds the
+and logs them with `govflow.governance.trail.predictions.write_predictions`: each prediction row holds the
 recommended list ``{"items": [...], "scores": [...], "cold_start": bool}`` and the user's
 sensitive attributes go to the payload table, apart from the features.
 """
@@ -29,14 +29,14 @@ from govflow import canonical as canon
 from govflow.checks.policy import Policy
 from govflow.checks.results import SuiteResult
 from govflow.errors import ComplianceBlocked, ConfigError
-from govflow.flows import modeling
-from govflow.flows import recommender as rec
+from govflow.flows.models import recommender as rec
+from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.governance import predictions as preds
-from govflow.governance import registry
-from govflow.governance.fingerprint import fingerprint_model
-from govflow.governance.ids import new_id
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.fingerprint import fingerprint_model
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.registry import versions as registry
+from govflow.governance.trail import predictions as preds
 
 CATALOG = "item_catalog"
 

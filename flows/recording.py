@@ -2,7 +2,7 @@
 
 They wrap the function itself (Prefect hooks can neither see the inputs nor fail the task): the
 wrapper fingerprints every argument and every output, times the call and, before the result is
-handed on, writes the run to the ledger in one transaction (`govflow.governance.runs`). If that write fails
+handed on, writes the run to the ledger in one transaction (`govflow.governance.ledger.runs`). If that write fails
 the task fails (fail closed): a compliance run that cannot be recorded must not pass. A failing
 function is recorded as failed, with its error, and its exception re-raised. Each Prefect retry is a
 new attempt row. Caching is off by default: a cached result would skip the function, and the record.
@@ -34,10 +34,10 @@ import pandas as pd
 from govflow import canonical as canon
 from govflow.errors import GovflowError, LedgerError
 from govflow.flows.recording_publish import artifact_key, create_artifacts, flush_artifacts
-from govflow.governance.fingerprint import fingerprint, frame_schema
-from govflow.governance.ids import new_id
-from govflow.governance.ledger import Ledger
-from govflow.governance.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.fingerprint import fingerprint, frame_schema
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.ledger.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
 
 if TYPE_CHECKING:
     from govflow.flows.recorded import RecordedFlow, RecordedTask

@@ -18,13 +18,15 @@ import pandas as pd
 
 from govflow.checks.results import SuiteResult
 from govflow.errors import ComplianceBlocked, DataError
-from govflow.flows import model_files, modeling, steps
+from govflow.flows import steps
+from govflow.flows.models import files as model_files
+from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import current_run_id, flow, get_ledger, task
 from govflow.flows.train import CANDIDATE_EVENT
-from govflow.governance import registry
 from govflow.governance.config import GovflowConfig
-from govflow.governance.datasets import check_columns, feature_columns, read_frame
-from govflow.governance.fingerprint import fingerprint_model
+from govflow.governance.ledger.fingerprint import fingerprint_model
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import check_columns, feature_columns, read_frame
 
 LOAD_TASK = "load_given_data"  # governance.evidence reads its outputs as the training and held-out data
 MISSING_LABELS = "{file}: data.target: column '{target}' has {count} missing values (first at row {row}); label them or drop those rows"

@@ -22,10 +22,10 @@ from govflow import canonical as canon
 from govflow.flows import steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
 from govflow.flows.serving import NotInProduction, ServedModel, check_input, load_production, why_not_serving
-from govflow.governance import predictions as preds
-from govflow.governance import registry
-from govflow.governance.datasets import read_frame
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import read_frame
+from govflow.governance.trail import predictions as preds
 
 CHUNK = 5000  # rows scored and logged per transaction
 
@@ -97,7 +97,7 @@ def score_chunk(chunk: pd.DataFrame, system: str, request_id: str, caller: str) 
 @flow(name="score")
 def score_flow(config_path: str, input_path: str, output_path: str | None = None, chunk_size: int = CHUNK) -> ScoreOutcome:
     """Score ``input_path`` with the production version of the system ``config_path`` names; log every row."""
-    from govflow.governance.registry import os_user
+    from govflow.governance.registry.versions import os_user
 
     config = steps.load_system_config(Path(config_path).absolute())
     system = config.system.name

@@ -3,7 +3,7 @@
 `load_production(ledger, system)` gives the `ServedModel` of a system: its production version, the
 config stored with that version (so serving needs no -c), the model bytes (hash-checked), the input
 schema from its data contract and training columns, and the system's redaction of logged fields.
-Shared by `govflow serve` (`govflow.flows.serve`) and the batch flow (`govflow.flows.score`); it imports no Prefect.
+Shared by `govflow serve` (`govflow.web.app`) and the batch flow (`govflow.flows.score`); it imports no Prefect.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from sqlalchemy import select
 
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, DataError, InputError
-from govflow.flows import modeling
-from govflow.governance import predictions as preds
-from govflow.governance import registry
-from govflow.governance.chained import chained
+from govflow.flows.models import tabular as modeling
 from govflow.governance.config import GovflowConfig, parse_config
-from govflow.governance.datasets import feature_columns
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import ModelVersion, StageChange
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import ModelVersion, StageChange
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import feature_columns
+from govflow.governance.trail import predictions as preds
 
 UNKNOWN_SYSTEM = "unknown system '{system}': no model versions are recorded for it{known}"
 NEVER_PROMOTED = "{system} has no version in production: none has been promoted yet (govflow promote {system}:VERSION)"

@@ -1,7 +1,7 @@
 """The recorded steps shared by govflow's flows: thin tasks over plain functions.
 
 Each task's inputs, outputs and check results are recorded by `govflow.flows.recording`; the logic lives
-in `checks/`, `governance/` and `flows/modeling.py`, where it is tested on its own.
+in `checks/`, `governance/` and `flows/models/tabular.py`, where it is tested on its own.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from govflow.checks.fairness import assess_fairness
 from govflow.checks.performance import assess_performance
 from govflow.checks.results import SuiteResult
 from govflow.errors import DataError
-from govflow.flows import modeling
+from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import task
 from govflow.governance.config import GovflowConfig, load_config
-from govflow.governance.datasets import binary_target, load_training_frame, unused_columns
+from govflow.governance.registry.datasets import binary_target, load_training_frame, unused_columns
 
 
 @task

@@ -16,13 +16,14 @@ import pandas as pd
 
 from govflow.checks.results import SuiteResult
 from govflow.errors import ComplianceBlocked
-from govflow.flows import modeling, steps
+from govflow.flows import steps
+from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import current_run_id, flow, get_ledger, task
-from govflow.governance import registry
 from govflow.governance.config import GovflowConfig
-from govflow.governance.datasets import check_columns, check_trainable
-from govflow.governance.factories import record as factory_record
-from govflow.governance.fingerprint import fingerprint_model
+from govflow.governance.ledger.fingerprint import fingerprint_model
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import check_columns, check_trainable
+from govflow.governance.registry.factories import record as factory_record
 
 CANDIDATE_EVENT = "govflow.model.candidate"
 

@@ -216,7 +216,7 @@ class LineageSection(_Strict):
 
 
 class AnchorSink(_Strict):
-    """One place chain heads are published to (exactly one key): see `govflow.governance.anchor_settings`."""
+    """One place chain heads are published to (exactly one key): see `govflow.governance.ledger.anchor_settings`."""
 
     file: str | None = Field(None, description="A file on another path (disk, mount, machine).")
     folder: str | None = Field(None, description="A folder on another path: one head file per ledger.")
@@ -325,7 +325,7 @@ def load_config(path: str | Path) -> GovflowConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"config file {file} not found; pass -c PATH, or create one with `govflow init`")
-    from govflow.governance.estimators import check_model
+    from govflow.governance.registry.estimators import check_model
     from govflow.governance.strict_yaml import load_yaml
 
     config = parse_config(load_yaml(file), file.parent.absolute(), source=str(file))

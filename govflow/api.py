@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
-    from govflow.governance.ledger import Ledger
+    from govflow.governance.ledger.engine import Ledger
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def open_ledger(db: str | None = None, home: str | Path | None = None) -> Ledger
     >>> ledger = govflow.open_ledger(home="/tmp/govflow-home")
     >>> ledger.close()
     """
-    from govflow.governance.ledger import Ledger
+    from govflow.governance.ledger.engine import Ledger
 
     return Ledger.open(db, home)
 
@@ -106,7 +106,7 @@ def register(config_path: str | Path, model: str | Path, train: str | Path, test
     """
     from govflow.flows.register import check_inputs, register_flow
     from govflow.governance.config import load_config
-    from govflow.governance.registry import os_user
+    from govflow.governance.registry.versions import os_user
 
     config = _config(config_path)
     model_file, train_file, test_file = (Path(os.fspath(p)).absolute() for p in (model, train, test))

@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from govflow.governance.ledger import Ledger  # noqa: E402
+from govflow.governance.ledger.engine import Ledger  # noqa: E402
 
 PG_URL = os.environ.get("GOVFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_FIXTURES = {"pg_url", "pg_ledger"}

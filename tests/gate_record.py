@@ -3,7 +3,7 @@
 For tests that need a version gated (to approve, promote or serve it) but test something else: the
 gate flow run with its final state, the decision recorded by its task (with the policy it applied),
 and the documents stored by its task for the version. Promotion accepts only a decision made by a
-gate run that completed with its documents stored (`govflow.governance.gate_runs`); the real flow is tested
+gate run that completed with its documents stored (`govflow.governance.registry.gate_runs`); the real flow is tested
 in tests/gate.
 """
 
@@ -15,10 +15,16 @@ from typing import Any
 
 from govflow import canonical as canon
 from govflow.checks.policy import Policy
-from govflow.governance import registry
-from govflow.governance.ids import new_id
-from govflow.governance.ledger import Ledger
-from govflow.governance.runs import RunRecord, add_artifact, record_run, record_run_end, record_run_start
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.ledger.runs import (
+    RunRecord,
+    add_artifact,
+    record_run,
+    record_run_end,
+    record_run_start,
+)
+from govflow.governance.registry import versions as registry
 
 
 def record_completed_gate(ledger: Ledger, version: registry.VersionRef, *, outcome: str = "pass",

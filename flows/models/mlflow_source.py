@@ -2,7 +2,7 @@
 model version (MLflow is the optional extra ``govflow[mlflow]``).
 
 The model version's files are downloaded and its scikit-learn flavour's model file is then read as
-any model file is (`govflow.flows.model_files`): a skops file under skops' trusted-types check, a
+any model file is (`govflow.flows.models.files`): a skops file under skops' trusted-types check, a
 pickle or cloudpickle file only with ``--trust-pickle``. The tracking server is MLflow's own
 setting (``MLFLOW_TRACKING_URI``).
 """

@@ -216,7 +216,7 @@ def fit(config: RecommenderConfig, train: pd.DataFrame) -> ImplicitSVD:
 
 def user_groups(users: pd.DataFrame, config: RecommenderConfig) -> pd.DataFrame:
     """user_id -> group label per sensitive attribute (ages binned left-closed, as the dashboard does)."""
-    from govflow.governance.dashboard_data import group_labels
+    from govflow.governance.trail.dashboard_data import group_labels
 
     spec = {s.column: s.bins for s in config.sensitive()}
     wanted = [c for c in spec if c in users.columns]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from govflow.errors import ConfigError, DataError, GovflowError
 from govflow.governance.config import GovflowConfig
-from govflow.governance.datasets import binary_target, feature_columns
-from govflow.governance.estimators import build, describe, estimator_class, refused_while_fitting
-from govflow.governance.factories import final_step, refuse_unserved, search_first
+from govflow.governance.registry.datasets import binary_target, feature_columns
+from govflow.governance.registry.estimators import build, describe, estimator_class, refused_while_fitting
+from govflow.governance.registry.factories import final_step, refuse_unserved, search_first
 
 
 def build_model(config: GovflowConfig, features: pd.DataFrame) -> Any:
@@ -243,10 +244,24 @@ def model_bytes(model: Any) -> bytes:
     return pickle.dumps(model, protocol=5)
 
 
+# Where govflow's own model classes lived before the one-package layout: models stored by an earlier
+# version still load (the stored bytes, and so their hash, are unchanged).
+MOVED = {"govflow.flows.modeling": __name__, "govflow.flows.recommender": "govflow.flows.models.recommender"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED.get(module, module), name)
+
+
+def _unpickle(data: bytes) -> Any:
+    return _Unpickler(io.BytesIO(data)).load()  # bytes from our own content-addressed, hash-verified store
+
+
 def load_model(data: bytes, config: GovflowConfig | None = None) -> Any:
     """The stored model. A team's own pipeline may hold classes of its factory's module (a custom
     transformer): unpickled with the config's folder first on sys.path, as the factory was imported."""
     if config is None or not config.model.factory:
-        return pickle.loads(data)  # noqa: S301 - bytes from our own content-addressed, hash-verified store
+        return _unpickle(data)
     with search_first(Path(config.base_dir)):
-        return pickle.loads(data)  # noqa: S301
+        return _unpickle(data)

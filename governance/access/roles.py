@@ -13,7 +13,7 @@ ledger's owner, the statements `auditor_role_statements` lists (and prints them)
 PostgreSQL itself then refuses any INSERT, UPDATE or DELETE by the role ("permission denied"),
 whatever the client: the append-only triggers protect history, the grants keep auditors out of
 writing altogether. Nor can the role hold writers back: they serialise on a table lock in EXCLUSIVE
-mode (`govflow.governance.pg_locks`), which PostgreSQL grants only to roles that may change the table, and
+mode (`govflow.governance.ledger.pg_locks`), which PostgreSQL grants only to roles that may change the table, and
 ``SELECT ... FOR UPDATE/SHARE`` needs UPDATE too; its reads take ACCESS SHARE, which no writer waits on. The auditor connects with ``govflow --db postgresql://auditor@HOST/DB`` and can
 run ``verify``, ``trace``, ``diff`` and ``export`` (which need the shared artifact folder, ``--home``).
 The HTTP API enforces the same split with token roles (``govflow token create --role auditor``).
@@ -27,7 +27,7 @@ import re
 from sqlalchemy import text
 
 from govflow.errors import InputError
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 BAD_NAME = "'{name}' is not a role name: use lower-case letters, digits and '_' (at most 63), e.g. auditor"

@@ -24,9 +24,9 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from govflow import canonical as canon
 from govflow.errors import InputError
-from govflow.governance.chained import chained
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import ApiToken, ApiTokenRevocation
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import ApiToken, ApiTokenRevocation
 
 ROLES = ("auditor", "operator")
 PREFIX = "gft_"
@@ -112,7 +112,7 @@ def revoke_token(ledger: Ledger, ref: str, *, revoked_by: str, reason: str = "")
 
 def all_tokens(conn: Connection) -> dict[str, TokenInfo]:
     """Every token, revoked ones included, by the hash of its secret (the table is small: the server
-    caches it; `govflow.flows.serve.Auth` tells a revoked token from an unknown one)."""
+    caches it; `govflow.web.app.Auth` tells a revoked token from an unknown one)."""
     query = (select(ApiToken.id, ApiToken.role, ApiToken.label, ApiToken.token_hash, ApiTokenRevocation.revoked_at)
              .outerjoin(ApiTokenRevocation, and_(ApiTokenRevocation.token_id == ApiToken.id, chained(ApiTokenRevocation)))
              .where(chained(ApiToken)))

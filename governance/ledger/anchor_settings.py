@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from govflow.errors import ConfigError
 
 if TYPE_CHECKING:
-    from govflow.governance.anchor_keys import Signer, Verifier
+    from govflow.governance.ledger.anchor_keys import Signer, Verifier
 
 ENV = "GOVFLOW_ANCHORS"
 SINK_KINDS = ("file", "folder", "http", "prefect")
@@ -38,12 +38,12 @@ class AnchorSettings:
     source: str = "the default"
 
     def signer(self) -> Signer | None:
-        from govflow.governance.anchor_keys import Signer  # cryptography only where a key is used
+        from govflow.governance.ledger.anchor_keys import Signer  # cryptography only where a key is used
 
         return Signer.load(self.key) if self.key else None
 
     def verifier(self) -> Verifier | None:
-        from govflow.governance.anchor_keys import Verifier
+        from govflow.governance.ledger.anchor_keys import Verifier
 
         return Verifier.parse(self.public_key) if self.public_key else None
 

@@ -27,11 +27,11 @@ from sqlalchemy import select
 
 from govflow import canonical as canon
 from govflow.errors import InputError
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import AuditEntry
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import AuditEntry
 
 if TYPE_CHECKING:
-    from govflow.governance.anchor_keys import Signer, Verifier
+    from govflow.governance.ledger.anchor_keys import Signer, Verifier
 
 HEADS_LOG = "heads.log"
 _HASH = re.compile(r"[0-9a-f]{64}")

@@ -3,7 +3,7 @@
 Every write goes through `Ledger.write`, one transaction that buffers the rows a step produced,
 then stamps them with the next audit sequence number, inserts them and appends exactly one
 hash-chained audit entry covering them (see `govflow.canonical` for the encoding). Writers are
-serialised (SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a table lock, see `govflow.governance.pg_locks`) so the chain
+serialised (SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a table lock, see `govflow.governance.ledger.pg_locks`) so the chain
 never forks, and a transaction either lands whole or not at all.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout; ``synchronous=NORMAL`` is
@@ -30,10 +30,9 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, Operational
 
 from govflow import canonical as canon
 from govflow.errors import LedgerError, TamperingError
-from govflow.governance import ledger_readonly as readonly
-from govflow.governance.artifacts import ArtifactStore
-from govflow.governance.ids import new_id
-from govflow.governance.ledger_errors import (
+from govflow.governance.ledger import readonly
+from govflow.governance.ledger.artifacts import ArtifactStore
+from govflow.governance.ledger.errors import (
     BAD_SCHEME,
     BAD_URL,
     EMPTY_CHAIN,
@@ -47,19 +46,20 @@ from govflow.governance.ledger_errors import (
     make_folder,
     write_refused,
 )
-from govflow.governance.ledger_errors import (
+from govflow.governance.ledger.errors import (
     CORRUPT as CORRUPT,
 )
-from govflow.governance.ledger_errors import (
+from govflow.governance.ledger.errors import (
     NO_FOLDER as NO_FOLDER,
 )
-from govflow.governance.ledger_errors import (
+from govflow.governance.ledger.errors import (
     UNREACHABLE as UNREACHABLE,
 )
-from govflow.governance.ledger_identity import Identity, of_ledger, remember
-from govflow.governance.ledger_readonly import MIGRATIONS as MIGRATIONS
-from govflow.governance.pg_locks import lock_migrations, lock_writes, schema_state
-from govflow.governance.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
+from govflow.governance.ledger.identity import Identity, of_ledger, remember
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.ledger.pg_locks import lock_migrations, lock_writes, schema_state
+from govflow.governance.ledger.readonly import MIGRATIONS as MIGRATIONS
+from govflow.governance.ledger.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
 
 VERSION_TABLE = "govflow_schema_version"
 
@@ -307,8 +307,8 @@ class Ledger:
         """Open the ledger; bad input raises `LedgerError`.
 
         For writing (the default) it is created and migrated as needed, and the home records its
-        identity (`govflow.governance.ledger_identity`). ``read_only`` (verify) opens an existing ledger at
-        the current schema version and never writes to it, nor to the home (`govflow.governance.ledger_readonly`).
+        identity (`govflow.governance.ledger.identity`). ``read_only`` (verify) opens an existing ledger at
+        the current schema version and never writes to it, nor to the home (`govflow.governance.ledger.readonly`).
         """
         home_path = resolve_home(home)
         if home_path.exists() and not home_path.is_dir():

@@ -89,7 +89,7 @@ import pyarrow.compute as pc
 from pandas.api.types import infer_dtype
 
 from govflow.canonical import canonical
-from govflow.governance.fingerprint_schemes import SCHEME, SCHEMES
+from govflow.governance.ledger.fingerprint_schemes import SCHEME, SCHEMES
 
 __all__ = ["SCHEME", "SCHEMES", "fingerprint", "fingerprint_bytes", "fingerprint_file", "fingerprint_frame",
            "fingerprint_model", "fingerprint_value", "frame_schema", "is_model", "model_bytes", "schema_hash",

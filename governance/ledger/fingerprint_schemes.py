@@ -1,6 +1,6 @@
 """The fingerprint schemes, importable without pandas (the CLI parses fingerprints it never computes).
 
-See `govflow.governance.fingerprint` for what each scheme hashes.
+See `govflow.governance.ledger.fingerprint` for what each scheme hashes.
 """
 
 from __future__ import annotations

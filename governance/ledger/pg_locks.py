@@ -1,7 +1,7 @@
 """The locks PostgreSQL writers and migrations serialise on: locks a read-only role cannot take.
 
 An advisory lock (``pg_advisory_xact_lock``) can be taken by any role that can connect, so the
-read-only auditor role (`govflow.governance.access`) could hold it and stop every writer. These are table
+read-only auditor role (`govflow.governance.access.roles`) could hold it and stop every writer. These are table
 locks instead, in EXCLUSIVE mode: PostgreSQL grants that mode only to a role with UPDATE, DELETE or
 TRUNCATE on the table (a SELECT-only role gets "permission denied"), and it does not conflict with
 the ACCESS SHARE lock that a reader's SELECT (or ``LOCK TABLE ... IN ACCESS SHARE MODE``) takes.

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from govflow.errors import LedgerError
-from govflow.governance.ledger_errors import NEWER_SCHEMA, NOT_A_LEDGER
+from govflow.governance.ledger.errors import NEWER_SCHEMA, NOT_A_LEDGER
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

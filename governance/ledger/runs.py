@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 
 from govflow import canonical as canon
-from govflow.governance.ledger import Ledger, Writer
-from govflow.governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run, RunState
+from govflow.governance.ledger.engine import Ledger, Writer
+from govflow.governance.ledger.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run, RunState
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def migration_sql(dialect: str) -> str:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from govflow.governance.ledger import MIGRATIONS
+    from govflow.governance.ledger.engine import MIGRATIONS
 
     buffer = io.StringIO()
     context = MigrationContext.configure(dialect_name=dialect, opts={"as_sql": True, "output_buffer": buffer})

@@ -9,7 +9,7 @@ Three passes, each streaming (memory does not grow with the ledger):
    re-hashed, and every absent one accounted for by a purge tombstone.
 An exported head (``--head``) must still be in the chain: a rewrite of the whole chain is caught too;
 the heads anchored outside the ledger (``heads.log`` and the other sinks) are checked by
-`govflow.governance.anchors`.
+`govflow.governance.ledger.anchors`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 from sqlalchemy import Connection, Table, func, select
 
 from govflow import canonical as canon
-from govflow.governance import ledger_identity as identity
-from govflow.governance.ledger import TABLES, Ledger, identity_key, row_hash
-from govflow.governance.ledger_readonly import LedgerMissing
-from govflow.governance.schema import (
+from govflow.governance.ledger import identity
+from govflow.governance.ledger.engine import TABLES, Ledger, identity_key, row_hash
+from govflow.governance.ledger.readonly import LedgerMissing
+from govflow.governance.ledger.schema import (
     Artifact,
     AuditEntry,
     ModelVersion,
@@ -33,7 +33,7 @@ from govflow.governance.schema import (
     PredictionPayload,
     PurgedPayload,
 )
-from govflow.governance.schema_check import check_schema
+from govflow.governance.ledger.schema_check import check_schema
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ The root-cause view of an incident. For each version it reads what the ledger ho
 * **configuration**: the config in force, key by key, and the fairness metric configuration
   (the fully defaulted ``policy.fairness`` with the sensitive features and the policy hashes);
 * **gate decisions**, with the **gate policy** each version's latest decision applied (as recorded
-  with the decision, see `govflow.governance.policies`) and exactly which bounds changed between them; the
+  with the decision, see `govflow.governance.registry.policies`) and exactly which bounds changed between them; the
   training config above may not be the policy a gate applied, since the config file can be edited
   between training and gating;
 * the **production inputs' drift per feature**: the latest monitoring ``column_drift`` results
@@ -32,12 +32,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from govflow.governance import lineage_graph as graph
-from govflow.governance import policies, registry
 from govflow.governance.config import parse_config
-from govflow.governance.datasets import feature_columns
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run
+from govflow.governance.lineage import graph
+from govflow.governance.registry import policies
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import feature_columns
 
 DISTANCE_NOTE = ("numeric: Wasserstein distance / pooled std; categorical: Jensen-Shannon distance (base 2); "
                  "0 = identical, 0.1 or more is what Evidently's defaults call drift")

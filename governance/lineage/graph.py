@@ -6,8 +6,8 @@ artifacts), identified by fingerprint; an edge says that a run took (``input``) 
 runs given the same number are not connected, so they are never followed. Runs also nest (a task's
 ``parent_run_id`` is its flow's run; every run of one top-level flow shares its ``root_run_id``).
 
-Read-only queries over a `Connection`; `govflow.governance.trace` builds the trees `govflow trace` prints
-and `govflow.governance.openlineage` the events it exports.
+Read-only queries over a `Connection`; `govflow.governance.lineage.trace` builds the trees `govflow trace` prints
+and `govflow.governance.lineage.openlineage` the events it exports.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, or_, select
 
 from govflow.errors import InputError
-from govflow.governance.fingerprint_schemes import SCHEME, SCHEMES
-from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, ModelVersion, Run, RunState
+from govflow.governance.ledger.fingerprint_schemes import SCHEME, SCHEMES
+from govflow.governance.ledger.schema import CheckResultRow, DatasetVersion, Edge, ModelVersion, Run, RunState
 
 LINEAGE_KINDS = ("dataset", "model", "file", "artifact")  # entity kinds that connect runs
 MIN_PREFIX = 8

@@ -13,7 +13,7 @@ Mapping (OpenLineage 2-0-2):
 * ``job``: the namespace (``govflow://<system or home>``) and the name: a flow's name, or
   ``<flow>.<task>`` for a task; facet ``jobType`` (BATCH, GOVFLOW, FLOW|TASK).
 * datasets: every data set, model, file or artifact a run took or produced (plain values are
-  parameters, not data sets), named as the ledger names it (`govflow.governance.lineage_graph.entities`).
+  parameters, not data sets), named as the ledger names it (`govflow.governance.lineage.graph.entities`).
   Facets: ``version`` (``datasetVersion`` = the govflow fingerprint) and ``schema`` (data sets);
   output facet ``outputStatistics`` (row count); input facet ``dataQualityAssertions``: the check
   results the run recorded (not-judged results have no ``success`` value and are left out).
@@ -46,10 +46,10 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from govflow import canonical as canon
-from govflow.governance import lineage_graph as graph
-from govflow.governance.ledger import Ledger
-from govflow.governance.lineage_graph import LINEAGE_KINDS, Entity, RunView
-from govflow.governance.runs import EntityRef, RunRecord
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.runs import EntityRef, RunRecord
+from govflow.governance.lineage import graph
+from govflow.governance.lineage.graph import LINEAGE_KINDS, Entity, RunView
 
 
 def _version() -> str:

@@ -30,10 +30,17 @@ from typing import Any
 from sqlalchemy import Connection, false, select
 
 from govflow import canonical as canon
-from govflow.governance import lineage_graph as graph
-from govflow.governance.chained import chained
-from govflow.governance.fingerprint_schemes import SCHEMES
-from govflow.governance.schema import Approval, Artifact, CheckResultRow, Decision, ModelVersion, StageChange
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.fingerprint_schemes import SCHEMES
+from govflow.governance.ledger.schema import (
+    Approval,
+    Artifact,
+    CheckResultRow,
+    Decision,
+    ModelVersion,
+    StageChange,
+)
+from govflow.governance.lineage import graph
 
 PREFIXES = {
     "govflow": "https://govflow.invalid/ns#",
@@ -67,7 +74,7 @@ def version_run_ids(conn: Connection, model_version_id: str) -> list[str]:
     its decisions, documents and linked check results, and every run of the same top-level flows."""
     from sqlalchemy import or_
 
-    from govflow.governance.schema import Run
+    from govflow.governance.ledger.schema import Run
 
     ids = set(graph.run_ids_for_model(conn, model_version_id))
     for column, key in ((Decision.run_id, Decision.model_version_id), (Artifact.produced_by_run_id, Artifact.model_version_id),

@@ -21,12 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from govflow import canonical as canon
-from govflow.governance import lineage_graph as graph
-from govflow.governance.chained import chained
-from govflow.governance.gate_runs import CRASHED, why_not_counted
-from govflow.governance.lineage_graph import LINEAGE_KINDS, EdgeView, Entity, RunView, short
-from govflow.governance.registry import VersionRef
-from govflow.governance.schema import (
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.schema import (
     Approval,
     Artifact,
     CheckResultRow,
@@ -35,6 +31,10 @@ from govflow.governance.schema import (
     Prediction,
     StageChange,
 )
+from govflow.governance.lineage import graph
+from govflow.governance.lineage.graph import LINEAGE_KINDS, EdgeView, Entity, RunView, short
+from govflow.governance.registry.gate_runs import CRASHED, why_not_counted
+from govflow.governance.registry.versions import VersionRef
 
 
 @dataclass

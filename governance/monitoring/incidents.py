@@ -16,7 +16,7 @@ The playbook (each step one transaction, one audit entry):
    in production and ``govflow serve`` answers 503 with the reason.
 4. `impact`: how many decisions each sensitive group received from the implicated version in the
    window, favourable or not, and, where outcomes arrived, how many were wrong.
-5. Root cause (`govflow.governance.diff`) and the documents (`govflow.governance.documents.incident_notice`) are
+5. Root cause (`govflow.governance.lineage.diff`) and the documents (`govflow.governance.reports.documents.incident_notice`) are
    recorded as events by the incident flow.
 6. `close`: only with a named approval (a name and a rationale); unfreezes the system unless another
    open incident still holds it frozen. A suspended version stays suspended: it needs a new version.
@@ -41,11 +41,9 @@ from sqlalchemy import Connection, select
 
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, InputError
-from govflow.governance import registry
-from govflow.governance.chained import chained
-from govflow.governance.gate_runs import why_not_counted
-from govflow.governance.ledger import Ledger, Writer
-from govflow.governance.schema import (
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.engine import Ledger, Writer
+from govflow.governance.ledger.schema import (
     Incident,
     IncidentEvent,
     ModelVersion,
@@ -55,6 +53,8 @@ from govflow.governance.schema import (
     StageChange,
     SystemState,
 )
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.gate_runs import why_not_counted
 
 MIN_PREFIX = 8
 UNKNOWN_INCIDENT = "no incident with id '{given}'; list them with `govflow incident list`"

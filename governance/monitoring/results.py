@@ -22,8 +22,8 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from govflow.errors import InputError
-from govflow.governance.incidents import latest_outcomes
-from govflow.governance.schema import Prediction, PredictionPayload
+from govflow.governance.ledger.schema import Prediction, PredictionPayload
+from govflow.governance.monitoring.incidents import latest_outcomes
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 BAD_WINDOW = "window '{text}': write a number and a unit m, h, d or w, e.g. 7d or 24h"

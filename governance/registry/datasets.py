@@ -10,8 +10,8 @@ import pandas as pd
 
 from govflow.errors import ConfigError, DataError
 from govflow.governance.config import GovflowConfig
-from govflow.governance.estimators import HANDLES_MISSING
-from govflow.governance.frame_checks import check_csv_header, check_frame
+from govflow.governance.registry.estimators import HANDLES_MISSING
+from govflow.governance.registry.frame_checks import check_csv_header, check_frame
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 

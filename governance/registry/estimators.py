@@ -5,7 +5,7 @@ parameter, or a value of the wrong type or out of range (scikit-learn's own para
 is a `ConfigError` naming the parameter and what it accepts. Combinations that scikit-learn only
 checks while fitting (a solver that does not support a penalty) surface at the first fit, also as a
 `ConfigError` (see `refused_while_fitting`). A team's own estimator or pipeline (``model.factory``)
-is imported, called and checked by `govflow.governance.factories`; `build` picks one or the other.
+is imported, called and checked by `govflow.governance.registry.factories`; `build` picks one or the other.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def make_estimator(name: str, params: Mapping[str, Any], seed: int) -> Any:
 def build(estimator: str | None, factory: str | None, params: Mapping[str, Any], seed: int, folder: Path) -> Any:
     """A fresh, unfitted model: govflow's estimator ``estimator``, or what the ``factory`` returns."""
     if factory:
-        from govflow.governance.factories import build as from_factory
+        from govflow.governance.registry.factories import build as from_factory
 
         return from_factory(factory, folder, params, seed)
     return make_estimator(estimator or "logistic_regression", params, seed)
@@ -63,7 +63,7 @@ def check_model(estimator: str | None, factory: str | None, params: Mapping[str,
     """Refuse (`ConfigError`) what cannot be built: bad params of an estimator, a factory that fails, or a
     factory's model that the mitigation cannot serve."""
     if factory:
-        from govflow.governance.factories import refuse_unserved
+        from govflow.governance.registry.factories import refuse_unserved
 
         refuse_unserved(mitigation, build(estimator, factory, params, seed, folder), factory)
     else:

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from govflow.governance.chained import chained
-from govflow.governance.schema import Artifact, CheckResultRow, ModelVersion, Run, RunState
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.schema import Artifact, CheckResultRow, ModelVersion, Run, RunState
 
 # The documents a flow that decides must have stored for the version before its decision counts.
 REQUIRED_DOCUMENTS: dict[str, tuple[str, ...]] = {"gate": ("model_card", "annex_iv")}

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from govflow import canonical as canon
-from govflow.governance.chained import chained
-from govflow.governance.ledger import Writer
-from govflow.governance.schema import Decision, ModelVersion, PolicyRecord
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.engine import Writer
+from govflow.governance.ledger.schema import Decision, ModelVersion, PolicyRecord
 
 
 @dataclass(frozen=True)

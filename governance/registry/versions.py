@@ -4,7 +4,7 @@ Stages: candidate -> approved -> production -> retired, plus suspended (an incid
 change is a new `stage_changes` row; the current stage is the latest one. A version reaches
 production only through `promote`, which checks, in the same transaction that writes the change,
 that the gate passed for that exact version (in a gate run that completed with its documents
-stored: `govflow.governance.gate_runs`), that every role the policy requires approved it (and
+stored: `govflow.governance.registry.gate_runs`), that every role the policy requires approved it (and
 none rejected it since), and that the system is not frozen.
 """
 
@@ -21,10 +21,9 @@ from sqlalchemy import Connection, func, select
 
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, InputError
-from govflow.governance.chained import chained
-from govflow.governance.gate_runs import why_not_counted
-from govflow.governance.ledger import Ledger, Writer
-from govflow.governance.schema import (
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.engine import Ledger, Writer
+from govflow.governance.ledger.schema import (
     Approval,
     Artifact,
     AuditEntry,
@@ -34,6 +33,7 @@ from govflow.governance.schema import (
     StageChange,
     SystemState,
 )
+from govflow.governance.registry.gate_runs import why_not_counted
 
 STAGES = ("candidate", "approved", "production", "retired", "suspended")
 BARE_NAME = "'{ref}' names no version: write NAME:VERSION, e.g. {ref}:latest, {ref}:production or {ref}:1"
@@ -252,7 +252,7 @@ def register_version(ledger: Ledger, *, system: str, model_data: bytes, fingerpr
                      attachments: list[Attachment], by: str,
                      reason: str = "registered by the training flow") -> VersionRef:
     """A new version as ``candidate``, its model bytes and attachments stored, in one transaction."""
-    from govflow.governance.runs import add_artifact, to_json
+    from govflow.governance.ledger.runs import add_artifact, to_json
 
     with ledger.write("model.registered", system) as w:
         version = next_version(w.conn, system)
@@ -286,10 +286,10 @@ def attachment(ledger: Ledger, model_version_id: str, kind: str) -> bytes | None
 def record_decision(ledger: Ledger, version: VersionRef, *, outcome: str, reasons: list[str],
                     policy: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
     """The gate's outcome for one exact version (pass or block), with every reason and, in the same
-    transaction, the policy it applied (in full, see `govflow.governance.policies`)."""
+    transaction, the policy it applied (in full, see `govflow.governance.registry.policies`)."""
     assert outcome in ("pass", "block"), outcome
-    from govflow.governance.policies import record_policy
-    from govflow.governance.runs import to_json
+    from govflow.governance.ledger.runs import to_json
+    from govflow.governance.registry.policies import record_policy
 
     with ledger.write(f"gate.{outcome}", str(version)) as w:
         digest = record_policy(w, version.system, policy, run_id)

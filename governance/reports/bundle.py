@@ -4,20 +4,20 @@
 
 ==============================  ==========================================================================
 ``report.html``                 one self-contained page, navigable from each decision to the runs, checks
-                                and data fingerprints behind it (`govflow.governance.bundle_report`)
+                                and data fingerprints behind it (`govflow.governance.reports.bundle_report`)
 ``documents/``                  every document stored with the version (model card, datasheets, Annex IV,
                                 gap reports, risk classification, attached plans...); earlier editions of
                                 a document under ``documents/earlier/``
 ``checks/check_results.json``   every check result of the version's runs, decoded, with its row hash
-``lineage/openlineage.jsonl``   the runs as OpenLineage events (`govflow.governance.openlineage.replay_events`)
-``lineage/prov.json``           the lineage as W3C PROV-JSON (`govflow.governance.prov`)
+``lineage/openlineage.jsonl``   the runs as OpenLineage events (`govflow.governance.lineage.openlineage.replay_events`)
+``lineage/prov.json``           the lineage as W3C PROV-JSON (`govflow.governance.lineage.prov`)
 ``chain/entries.jsonl``         the audit chain from the first entry that wrote a row of this version to
                                 the head, every entry in between
 ``chain/rows.jsonl``            the ledger rows about this version, exactly as hashed
 ``chain/row_hashes.json``       per entry and table, the hashes of all the rows it covers there (so the
                                 included rows can be checked against the entry without the others)
 ``chain/head.json``             the head: seq, entry hash, ledger id
-``verify_bundle.py``            the standalone verifier (`govflow.governance.bundle_verifier`, standard library only)
+``verify_bundle.py``            the standalone verifier (`govflow.governance.reports.bundle_verifier`, standard library only)
 ``manifest.json``               canonical JSON: the sha256 of every other file, and the head
 ==============================  ==========================================================================
 
@@ -39,10 +39,10 @@ from typing import Any
 from sqlalchemy import Connection, Table, false, or_, select
 
 from govflow import canonical as canon
-from govflow.governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
-from govflow.governance.prov import version_run_ids
-from govflow.governance.registry import resolve
-from govflow.governance.schema import AuditEntry
+from govflow.governance.ledger.engine import COLUMN_KINDS, TABLES, Ledger, row_hash
+from govflow.governance.ledger.schema import AuditEntry
+from govflow.governance.lineage.prov import version_run_ids
+from govflow.governance.registry.versions import resolve
 
 FORMAT = "govflow-bundle/1"
 VERIFIER = Path(__file__).with_name("bundle_verifier.py")
@@ -164,9 +164,9 @@ def _documents(ledger: Ledger, artifacts: list[dict[str, Any]]) -> tuple[dict[st
 
 def build_bundle(ledger: Ledger, ref: str, out: Path) -> BundleSummary:
     """Write the bundle of ``NAME:VERSION`` to ``out`` (a .zip)."""
-    from govflow.governance import openlineage as ol
-    from govflow.governance.bundle_report import report_html
-    from govflow.governance.prov import prov_document
+    from govflow.governance.lineage import openlineage as ol
+    from govflow.governance.lineage.prov import prov_document
+    from govflow.governance.reports.bundle_report import report_html
 
     with ledger.read() as raw:
         conn = raw if ledger.is_sqlite else raw.execution_options(isolation_level="REPEATABLE READ")
@@ -225,7 +225,7 @@ def build_bundle(ledger: Ledger, ref: str, out: Path) -> BundleSummary:
 
 def write_prov(ledger: Ledger, ref: str, out: Path) -> str:
     """``--format prov``: the version's lineage as PROV-JSON."""
-    from govflow.governance.prov import prov_document
+    from govflow.governance.lineage.prov import prov_document
 
     with ledger.read() as conn:
         version = resolve(conn, ref)

@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from govflow.governance.documents.render import CSS
-from govflow.governance.registry import VersionRef
+from govflow.governance.registry.versions import VersionRef
+from govflow.governance.reports.documents.render import CSS
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 PASSED = {1: "passed", 0: "FAILED", None: "not judged"}

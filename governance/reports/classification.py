@@ -1,7 +1,7 @@
 """EU AI Act risk classification (Art. 6(2), Annex III) from the intended purpose and the declared point.
 
 The Annex III areas and the words of a purpose that point to each are data (the ``annex_iii`` list of
-``governance/regulations/eu_ai_act.yaml``). `classify` is pure: it matches the purpose against them,
+``governance/reports/regulations/eu_ai_act.yaml``). `classify` is pure: it matches the purpose against them,
 compares the result with the point the config declares (``system.annex_iii``) and returns the
 classification, its reasoning line by line, and the findings. An inconsistency is itself a finding:
 a purpose that reads as recruitment or credit scoring declared as not high-risk is *presumed* high-risk
@@ -34,8 +34,8 @@ from typing import Any
 import yaml
 
 from govflow import canonical as canon
-from govflow.governance.ledger import Writer
-from govflow.governance.schema import CheckResultRow
+from govflow.governance.ledger.engine import Writer
+from govflow.governance.ledger.schema import CheckResultRow
 
 CATALOGUE = Path(__file__).parent / "regulations" / "eu_ai_act.yaml"
 POINT = re.compile(r"^([1-8])(?:\(([a-h])\))?$")
@@ -200,7 +200,7 @@ def classify_config(config: Mapping[str, Any]) -> Classification:
 def record_classification(w: Writer, store: Any, c: Classification, *, run_id: str,
                           model_version_id: str | None) -> dict[str, str]:
     """Write the classification in the writer's transaction; returns the ids of its two rows."""
-    from govflow.governance.runs import add_artifact, to_json
+    from govflow.governance.ledger.runs import add_artifact, to_json
 
     data = canon.canonical(c.to_dict())
     artifact = add_artifact(w, store, kind="risk_classification", name=f"risk-classification-{c.system}.json",

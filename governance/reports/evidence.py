@@ -3,7 +3,7 @@
 `gather` only reads. It collects, in one read transaction, the version row and the config in force,
 the training flow run with its tasks, the data sets those runs read and wrote, every check result
 (training time, the latest gate run, later monitoring), the gate decisions, the approvals, the stage
-history and the chain head. The documents (`govflow.governance.documents`) are pure functions of the
+history and the chain head. The documents (`govflow.governance.reports.documents`) are pure functions of the
 returned `Evidence`: nothing in them is read from anywhere else, and nothing is made up.
 
 Every fact keeps the id of the row it came from, so a document can cite ``table/id``. The clock is
@@ -22,10 +22,9 @@ from sqlalchemy import Connection, or_, select
 
 from govflow import canonical as canon
 from govflow.errors import InputError
-from govflow.governance.chained import chained
-from govflow.governance.ledger import Ledger
-from govflow.governance.policies import AppliedPolicy, applied_and_previous
-from govflow.governance.schema import (
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import (
     Approval,
     Artifact,
     AuditEntry,
@@ -38,9 +37,10 @@ from govflow.governance.schema import (
     RunState,
     StageChange,
 )
+from govflow.governance.registry.policies import AppliedPolicy, applied_and_previous
 
 DEFAULT_REQUIRED_ROLES = ("model_owner", "risk_officer")
-UNKNOWN_VERSION = "no model version with id '{id}' in the ledger; resolve NAME:VERSION with `govflow.governance.registry.resolve`"
+UNKNOWN_VERSION = "no model version with id '{id}' in the ledger; resolve NAME:VERSION with `govflow.governance.registry.versions.resolve`"
 PHASE_TRAINING, PHASE_GATE, PHASE_EARLIER_GATE = "training", "gate", "earlier-gate"
 DATASET_ROLES = ("source", "train", "held-out", "input")
 # The copies of the splits the training flow stores with a version, by data set role.

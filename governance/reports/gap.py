@@ -1,10 +1,10 @@
 """Regulatory gap analysis: requirement catalogues as data, evidence from the ledger, progress over time.
 
-`load_catalogues` reads every ``governance/regulations/*.yaml`` (one framework per file: adding a
+`load_catalogues` reads every ``governance/reports/regulations/*.yaml`` (one framework per file: adding a
 framework is adding a file) and validates it strictly: an unknown key, record kind, scope or severity
 is an error naming the file and the requirement. `record_gap` evaluates each requirement against the
-ledger for one system (the evidence queries are in `govflow.governance.gap_queries`), classifies the system
-(`govflow.governance.classification`), compares with the system's previous gap report, and records it all in
+ledger for one system (the evidence queries are in `govflow.governance.reports.gap_queries`), classifies the system
+(`govflow.governance.reports.classification`), compares with the system's previous gap report, and records it all in
 one ledger transaction: a ``command`` run ``gap``, the classification (an artifact
 ``risk_classification`` and a ``check_results`` row), and the report as artifacts of kind
 ``gap_report`` (Markdown, HTML and the JSON the next report compares with), linked to the version under
@@ -28,11 +28,14 @@ from sqlalchemy import Connection, select
 
 from govflow import canonical as canon
 from govflow.errors import ConfigError, InputError
-from govflow.governance import gap_queries as gq
-from govflow.governance.classification import classify_config, record_classification
-from govflow.governance.gap_queries import Link, Status, Subject
-from govflow.governance.gap_report import render, summary_lines
-from govflow.governance.gap_types import (
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, AuditEntry, Edge, ModelVersion, Run, RunState
+from govflow.governance.registry.versions import VersionRef, production_version, resolve
+from govflow.governance.reports import gap_queries as gq
+from govflow.governance.reports.classification import classify_config, record_classification
+from govflow.governance.reports.gap_queries import Link, Status, Subject
+from govflow.governance.reports.gap_report import render, summary_lines
+from govflow.governance.reports.gap_types import (
     SEVERITIES,
     Assessment,
     Change,
@@ -41,9 +44,6 @@ from govflow.governance.gap_types import (
     Progress,
     Requirement,
 )
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef, production_version, resolve
-from govflow.governance.schema import Artifact, AuditEntry, Edge, ModelVersion, Run, RunState
 
 REGULATIONS = Path(__file__).parent / "regulations"
 SCOPES = ("candidate", "production", "system")
@@ -244,9 +244,9 @@ def record_gap(ledger: Ledger, config: Any, *, frameworks: Sequence[str] | None 
     """Evaluate, classify, compare and record the gap report in one ledger transaction."""
     from dataclasses import replace
 
-    from govflow.governance.ids import new_id
-    from govflow.governance.registry import os_user
-    from govflow.governance.runs import add_artifact, to_json
+    from govflow.governance.ledger.ids import new_id
+    from govflow.governance.ledger.runs import add_artifact, to_json
+    from govflow.governance.registry.versions import os_user
 
     mapping = _config_mapping(config)
     system = str(mapping["system"]["name"])
@@ -299,9 +299,9 @@ def attach_evidence(ledger: Ledger, ref: str, *, kind: str, name: str, data: byt
     Only the kinds the catalogues ask people to provide (`gap_queries.ATTACHABLE_KINDS`) are taken, so a
     typo cannot file evidence nobody will find. Recorded as a ``command`` run ``evidence.attach``.
     """
-    from govflow.governance.ids import new_id
-    from govflow.governance.registry import os_user
-    from govflow.governance.runs import add_artifact, to_json
+    from govflow.governance.ledger.ids import new_id
+    from govflow.governance.ledger.runs import add_artifact, to_json
+    from govflow.governance.registry.versions import os_user
 
     if kind not in gq.ATTACHABLE_KINDS:
         raise InputError(f"unknown evidence kind '{kind}'; choose one of: {', '.join(gq.ATTACHABLE_KINDS)}")

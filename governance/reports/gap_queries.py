@@ -43,10 +43,8 @@ from typing import Any
 from sqlalchemy import Connection, false, func, or_, select
 
 from govflow import canonical as canon
-from govflow.governance.chained import chained
-from govflow.governance.classification import Classification
-from govflow.governance.registry import VersionRef, approvals_in_force, latest_decision
-from govflow.governance.schema import (
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.schema import (
     Artifact,
     CheckResultRow,
     DatasetVersion,
@@ -60,6 +58,8 @@ from govflow.governance.schema import (
     RunState,
     StageChange,
 )
+from govflow.governance.registry.versions import VersionRef, approvals_in_force, latest_decision
+from govflow.governance.reports.classification import Classification
 
 MONITOR_FLOWS = ("monitor", "monitoring")
 # Documents people write and attach (`govflow evidence attach`): a later version inherits them.
@@ -233,7 +233,7 @@ def _decision(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any])
 
 
 def _approvals(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any]) -> Outcome:
-    from govflow.governance.evidence import required_roles
+    from govflow.governance.reports.evidence import required_roles
 
     roles = required_roles(_snapshot(conn, s, v).get("policy") or {})
     in_force = approvals_in_force(conn, v.id)

@@ -3,15 +3,15 @@
 Sections: what was assessed (system, classification, versions, chain head), the summary per
 framework, the progress since the previous report, the risk classification with its reasoning, the
 remediation plan ordered by severity, then every requirement with its status and the ledger records
-(``table/id``) that are its evidence. Recorded text is escaped (`govflow.governance.documents.render`).
+(``table/id``) that are its evidence. Recorded text is escaped (`govflow.governance.reports.documents.render`).
 """
 
 from __future__ import annotations
 
 from govflow import canonical as canon
-from govflow.governance.documents.render import DISCLAIMER, Builder, code, esc, to_html
-from govflow.governance.gap_queries import Status
-from govflow.governance.gap_types import Assessment, GapReport
+from govflow.governance.reports.documents.render import DISCLAIMER, Builder, code, esc, to_html
+from govflow.governance.reports.gap_queries import Status
+from govflow.governance.reports.gap_types import Assessment, GapReport
 
 MARKS = {Status.SATISFIED: "✅ satisfied", Status.STALE: "⚠ stale", Status.MISSING: "❌ missing",
          Status.NOT_APPLICABLE: "— not applicable"}

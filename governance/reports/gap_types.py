@@ -1,6 +1,6 @@
 """The gap analysis's values: requirements and frameworks (from the catalogues), each requirement's
-assessment, the change since the previous report, and the report itself (`govflow.governance.gap`
-builds them; `govflow.governance.gap_report` renders them)."""
+assessment, the change since the previous report, and the report itself (`govflow.governance.reports.gap`
+builds them; `govflow.governance.reports.gap_report` renders them)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from govflow import canonical as canon
-from govflow.governance.classification import Classification
-from govflow.governance.gap_queries import Link, Status
+from govflow.governance.reports.classification import Classification
+from govflow.governance.reports.gap_queries import Link, Status
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -25,7 +25,7 @@ class Requirement:
     mandatory_high_risk: bool  #: mandatory for a high-risk system (only in a binding framework)
     severity: str  #: critical | high | medium | low
     scope: str  #: candidate | production | system
-    evidence: tuple[Mapping[str, Any], ...]  #: every item must hold (see `govflow.governance.gap_queries`)
+    evidence: tuple[Mapping[str, Any], ...]  #: every item must hold (see `govflow.governance.reports.gap_queries`)
     remediation: str
 
     @property

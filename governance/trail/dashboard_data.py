@@ -24,7 +24,7 @@ take records and return frozen value objects, so every figure can be tested with
 A *decision* is read from a prediction's ``output_json`` (`decision_of`): ``{"decision": 0|1}``
 (or true/false), else ``{"favourable": bool}``, else ``{"prediction": v}`` compared with the
 system's ``data.positive_label``. Outputs that are none of these (e.g. a recommended item list)
-count as requests but not as decisions; their lists feed `govflow.governance.exposure` instead.
+count as requests but not as decisions; their lists feed `govflow.governance.trail.exposure` instead.
 
 Sensitive attributes come from ``prediction_payloads.sensitive_json``; a continuous attribute is
 binned with the left-closed ``bins`` of the version's ``data.sensitive_features`` (``[0, 25)``).
@@ -46,10 +46,16 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, not_, or_, select
 
 from govflow.checks.policy import Policy
-from govflow.governance.chained import chained
-from govflow.governance.exposure import ExposureReport, exposure_by_group, items_of
-from govflow.governance.registry import current_stage
-from govflow.governance.schema import Approval, ModelVersion, Prediction, PredictionPayload, StageChange
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.schema import (
+    Approval,
+    ModelVersion,
+    Prediction,
+    PredictionPayload,
+    StageChange,
+)
+from govflow.governance.registry.versions import current_stage
+from govflow.governance.trail.exposure import ExposureReport, exposure_by_group, items_of
 
 BUCKETS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
            timedelta(hours=3), timedelta(hours=6), timedelta(hours=12), timedelta(days=1), timedelta(days=7))

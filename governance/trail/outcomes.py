@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from govflow import canonical as canon
 from govflow.errors import DataError
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Outcome, Prediction, PredictionPayload
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Outcome, Prediction, PredictionPayload
 
 NO_KEY = ("{source}: needs a column 'prediction_id', or the id column '{id_column}' joined through the "
           "predictions' subject ids; found: {columns}")

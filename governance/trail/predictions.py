@@ -12,7 +12,7 @@ The ledger side of `govflow serve` and `govflow run score` (EU AI Act Art. 12 au
 
 Personal data is kept apart (DESIGN.md): the features, the sensitive attributes and the subject id
 go to ``prediction_payloads`` (not chained, purgeable), each payload with its own random salt, and
-``payload_hash = sha256(canonical({"features", "salt", "sensitive"}))`` (what `govflow.governance.verify`
+``payload_hash = sha256(canonical({"features", "salt", "sensitive"}))`` (what `govflow.governance.ledger.verify`
 recomputes) stays on the chained ``predictions`` row. Fields listed in the system's
 ``logging.redact`` are never stored: in their place goes ``"hmac-sha256:<hex>"``, an HMAC-SHA256 of
 the value's canonical JSON under the system's secret redaction key, kept in the govflow home at
@@ -43,10 +43,10 @@ from sqlalchemy import Connection, bindparam, select
 
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, InputError
-from govflow.governance.chained import CHAINED_SQL, chained
-from govflow.governance.ids import new_id
-from govflow.governance.ledger import COLUMN_KINDS, Ledger
-from govflow.governance.schema import PredictionPayload, StageChange
+from govflow.governance.ledger.chained import CHAINED_SQL, chained
+from govflow.governance.ledger.engine import COLUMN_KINDS, Ledger
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.ledger.schema import PredictionPayload, StageChange
 
 MAX_BATCH = 1000  # records per request (`govflow serve`); a larger batch is refused with 413
 RESERVED = ("sensitive", "subject_id")  # keys of a record that are not features
@@ -449,7 +449,7 @@ def make_record(*, request_id: str, system: str, model_version_id: str, output: 
 def payload_hash(salt: str, features_json: str, sensitive_json: str) -> str:
     """``sha256(canonical({"features", "salt", "sensitive"}))`` from the members' canonical JSON.
 
-    Equal to `govflow.governance.verify.payload_hash_of` (keys in sorted order: features, salt, sensitive),
+    Equal to `govflow.governance.ledger.verify.payload_hash_of` (keys in sorted order: features, salt, sensitive),
     assembled by hand so the canonical text of the features is encoded once.
     """
     text = '{"features":' + features_json + ',"salt":' + encode_basestring(salt) + ',"sensitive":' + sensitive_json + "}"
@@ -670,7 +670,7 @@ def refuse_unless_written(receipt: Receipt, record_ids: Iterable[str]) -> None:
 def trace_prediction(conn: Connection, id_or_request_id: str) -> dict[str, Any]:
     """Prediction → model version → gate decision and approvals → training run → training data →
     the validation, fairness and performance results the approvals rested on. See
-    `govflow.governance.prediction_trace`."""
-    from govflow.governance.prediction_trace import trace_prediction as trace
+    `govflow.governance.trail.trace`."""
+    from govflow.governance.trail.trace import trace_prediction as trace
 
     return trace(conn, id_or_request_id)

@@ -29,9 +29,9 @@ from sqlalchemy import Connection, delete, select
 from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.config import MIN_RETENTION_DAYS
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import os_user
-from govflow.governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Prediction, PredictionPayload, Purge, PurgedPayload
+from govflow.governance.registry.versions import os_user
 
 BATCH = 5000
 TOO_SHORT = ("retention of {days} days is shorter than the {min} days the EU AI Act requires (Art. 19, Art. 26(6)); "

@@ -24,9 +24,8 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 
 from govflow import canonical as canon
 from govflow.errors import InputError
-from govflow.governance import lineage_graph as graph
-from govflow.governance.chained import chained
-from govflow.governance.schema import (
+from govflow.governance.ledger.chained import chained
+from govflow.governance.ledger.schema import (
     Approval,
     AuditEntry,
     CheckResultRow,
@@ -42,6 +41,7 @@ from govflow.governance.schema import (
     RunState,
     StageChange,
 )
+from govflow.governance.lineage import graph
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UNKNOWN_PREDICTION = "no prediction has the id or request id '{given}'"
@@ -248,8 +248,8 @@ def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
 
 def render(trace: dict[str, Any], *, failures_shown: int = 10) -> str:
     """The trace as an indented tree (the JSON form has every check result)."""
-    from govflow.governance.trace import Node
-    from govflow.governance.trace import render as draw
+    from govflow.governance.lineage.trace import Node
+    from govflow.governance.lineage.trace import render as draw
 
     p, mv = trace["prediction"], trace["model_version"]
     entry = p["audit_entry"]

@@ -21,8 +21,8 @@ from typing import Annotated
 
 import typer
 
+from govflow.cli.main import app, ctx
 from govflow.errors import DataError, InputError
-from govflow.flows.cli import app, ctx
 
 DATASETS = ("movielens-100k",)
 PACKAGE = "recbole==1.2.1"

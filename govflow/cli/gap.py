@@ -1,7 +1,7 @@
 """`govflow gap | evidence | retention | erase | access`, and the bundle and PROV export formats.
 
-Thin: parse, call `govflow.governance.gap`, `govflow.governance.retention`, `govflow.governance.access`, `govflow.governance.bundle`,
-print. ``export --format bundle|prov`` plug into `govflow.flows.cli_lineage.EXPORTERS`.
+Thin: parse, call `govflow.governance.reports.gap`, `govflow.governance.trail.retention`, `govflow.governance.access.roles`, `govflow.governance.reports.bundle`,
+print. ``export --format bundle|prov`` plug into `govflow.cli.lineage.EXPORTERS`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from typing import Annotated
 
 import typer
 
+from govflow.cli.lineage import EXPORTERS
+from govflow.cli.main import app, ctx
 from govflow.errors import InputError
-from govflow.flows.cli import app, ctx
-from govflow.flows.cli_lineage import EXPORTERS
-from govflow.governance import access, bundle, gap, retention
+from govflow.governance.access import roles as access
 from govflow.governance.config import load_config
-from govflow.governance.gap_report import summary_lines
+from govflow.governance.reports import bundle, gap
+from govflow.governance.reports.gap_report import summary_lines
+from govflow.governance.trail import retention
 
 ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's govflow.yaml.")]
 
@@ -43,7 +45,7 @@ def gap_command(
     typer.echo(f"  recorded: gap report artifacts {', '.join(f'{k} {v}' for k, v in report.artifact_ids.items())} "
                f"(run {report.run_id})")
     if out is not None:
-        from govflow.governance.gap_report import render
+        from govflow.governance.reports.gap_report import render
 
         out.write_bytes(render(report, "html" if out.suffix.lower() in (".html", ".htm") else "md"))
         typer.echo(f"  wrote {out}")

@@ -1,4 +1,4 @@
-"""`govflow keys create`: the Ed25519 key that signs chain heads (see `govflow.governance.anchor_keys`)."""
+"""`govflow keys create`: the Ed25519 key that signs chain heads (see `govflow.governance.ledger.anchor_keys`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.flows.cli import app, ctx
+from govflow.cli.main import app, ctx
 
 keys_app = typer.Typer(no_args_is_help=True, help="Keys that sign the chain heads published to anchors.")
 app.add_typer(keys_app, name="keys")
@@ -19,7 +19,7 @@ def keys_create(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the private key (default ~/.config/govflow/anchor.key); never overwritten.")] = None,
 ) -> None:
     """Make a signing key (mode 0600) and print its public half, for `verify --anchors`."""
-    from govflow.governance.anchor_keys import DEFAULT_KEY, create_key, key_id, public_text
+    from govflow.governance.ledger.anchor_keys import DEFAULT_KEY, create_key, key_id, public_text
 
     path = (out or DEFAULT_KEY).expanduser().absolute()
     public = create_key(path, home=ctx(typer_ctx).home)

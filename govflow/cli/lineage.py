@@ -2,7 +2,7 @@
 
 ``trace`` is a sub-app, so more subjects can be added next to ``model``, ``dataset`` and ``run``::
 
-    from govflow.flows.cli_lineage import trace_app
+    from govflow.cli.lineage import trace_app
 
     @trace_app.command("prediction")
     def trace_prediction(...): ...
@@ -19,14 +19,14 @@ from typing import Annotated
 import typer
 
 from govflow.errors import InputError
-from govflow.governance import lineage_graph as graph
-from govflow.governance import openlineage as ol
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.trace import Node, Tracer, render
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.lineage import graph
+from govflow.governance.lineage import openlineage as ol
+from govflow.governance.lineage.trace import Node, Tracer, render
+from govflow.governance.registry import versions as registry
 
-# What other command modules import from here is defined before `govflow.flows.cli` is imported: importing
-# `govflow.flows.cli` imports every command module, and one of them may import this module, half-loaded.
+# What other command modules import from here is defined before `govflow.cli.main` is imported: importing
+# `govflow.cli.main` imports every command module, and one of them may import this module, half-loaded.
 trace_app = typer.Typer(no_args_is_help=True, help="Walk the lineage graph upstream and downstream.")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the tree as JSON.")]
 DepthOpt = Annotated[int, typer.Option("--depth", min=1, help="How many steps to walk each way.")]
@@ -34,7 +34,7 @@ LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many
 # Formats `export` knows; others register theirs here: f(ledger, "NAME:VERSION", path) -> message.
 EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {}
 
-from govflow.flows.cli import app, ctx  # noqa: E402
+from govflow.cli.main import app, ctx  # noqa: E402
 
 app.add_typer(trace_app, name="trace")
 
@@ -129,6 +129,6 @@ def ui(typer_ctx: typer.Context,
        host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
        port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 4200) -> None:
     """Start the Prefect UI (offline) and send later govflow runs to it, until Ctrl-C."""
-    from govflow.flows.ui import serve
+    from govflow.cli.ui import serve
 
     serve(ctx(typer_ctx).home, host, port, typer.echo)

@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from govflow.errors import GovflowError
-from govflow.governance.ledger import Ledger, resolve_home
+from govflow.governance.ledger.engine import Ledger, resolve_home
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compliance and traceability for machine-learning models.")
@@ -43,7 +43,7 @@ class Context:
 
     def anchor_settings(self) -> Any:
         """The anchors in force: GOVFLOW_ANCHORS, else the anchors: section of the config loaded, else heads.log."""
-        from govflow.governance.anchor_settings import resolve
+        from govflow.governance.ledger.anchor_settings import resolve
 
         config = self.anchors_config
         if config is None:
@@ -61,7 +61,7 @@ def _global(
     db: Annotated[str | None, typer.Option("--db", help="Ledger URL (beats GOVFLOW_DB_URL).")] = None,
     home: Annotated[Path | None, typer.Option("--home", help="govflow home (default ./.govflow or GOVFLOW_HOME).")] = None,
 ) -> None:
-    from govflow.flows import settings
+    from govflow import settings
 
     resolved = resolve_home(home)
     settings.configure(resolved)
@@ -80,8 +80,8 @@ def verify(
 ) -> None:
     """Recompute the hash chain, check every history row and re-hash every stored file."""
     from govflow.flows import anchoring
-    from govflow.governance.verify import Finding, open_for_verify
-    from govflow.governance.verify import verify as run_verify
+    from govflow.governance.ledger.verify import Finding, open_for_verify
+    from govflow.governance.ledger.verify import verify as run_verify
 
     c = ctx(typer_ctx)
     ledger = open_for_verify(c.db, c.home)  # read-only (never created nor migrated), and the ledger this home recorded
@@ -177,8 +177,8 @@ def _write_traceback(text: str) -> Path | None:
 
 
 # Commands defined in their own modules attach themselves to `app` when imported.
-COMMAND_MODULES = ("govflow.flows.cli_run", "govflow.flows.cli_registry", "govflow.flows.demo", "govflow.flows.cli_lineage", "govflow.flows.cli_serve", "govflow.flows.cli_data", "govflow.flows.cli_recommender", "govflow.flows.cli_gap",
-                   "govflow.flows.cli_monitor", "govflow.flows.cli_keys", "govflow.flows.cli_register")
+COMMAND_MODULES = ("govflow.cli.run", "govflow.cli.registry", "govflow.demo.credit", "govflow.cli.lineage", "govflow.cli.serve", "govflow.cli.data", "govflow.cli.recommender", "govflow.cli.gap",
+                   "govflow.cli.monitor", "govflow.cli.keys", "govflow.cli.register")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from govflow.flows.cli import app, ctx
-from govflow.flows.cli_run import ConfigOption, prepare, run_app
+from govflow.cli.main import app, ctx
+from govflow.cli.run import ConfigOption, prepare, run_app
 
 incident_app = typer.Typer(help="Read and close incidents.", no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
@@ -112,7 +112,7 @@ def outcomes(
     config: ConfigOption = Path("govflow.yaml"),
     input_file: Annotated[Path, typer.Option("--input", help="csv/parquet: prediction_id or the id column, and the label.")] = Path("outcomes.csv"),
 ) -> None:
-    """Attach late outcomes to logged predictions (see `govflow.governance.outcomes` for the file format)."""
+    """Attach late outcomes to logged predictions (see `govflow.governance.trail.outcomes` for the file format)."""
     from govflow.flows.monitor import outcomes_flow
 
     prepare(typer_ctx, config)
@@ -163,7 +163,7 @@ def incident_close(
     role: Annotated[str, typer.Option("--role", help="The role you close it in.")] = "risk_officer",
 ) -> None:
     """Close an incident with a named approval; unfreezes the system."""
-    from govflow.governance import incidents
+    from govflow.governance.monitoring import incidents
 
     ledger = ctx(typer_ctx).ledger()
     with ledger.read() as conn:
@@ -178,7 +178,7 @@ def incident_show(typer_ctx: typer.Context, incident_id: Annotated[str, typer.Ar
                   as_json: JsonOpt = False) -> None:
     """An incident with its deadline and timeline."""
     from govflow import canonical as canon
-    from govflow.governance import incidents
+    from govflow.governance.monitoring import incidents
 
     with ctx(typer_ctx).ledger().read() as conn:
         view = incidents.get(conn, incidents.resolve(conn, incident_id))
@@ -201,7 +201,7 @@ def incident_list(typer_ctx: typer.Context,
                   open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False) -> None:
     """Incidents, oldest first."""
     from govflow import canonical as canon
-    from govflow.governance import incidents
+    from govflow.governance.monitoring import incidents
 
     with ctx(typer_ctx).ledger().read() as conn:
         found = incidents.list_incidents(conn, system, open_only=open_only)
@@ -218,7 +218,7 @@ def diff(typer_ctx: typer.Context,
          right: Annotated[str, typer.Argument(metavar="NAME:V2")],
          as_json: JsonOpt = False) -> None:
     """Compare two versions: training data, feature distributions, parameters, code, fairness config, drift."""
-    from govflow.governance.diff import diff_versions, render_text
+    from govflow.governance.lineage.diff import diff_versions, render_text
 
     found = diff_versions(ctx(typer_ctx).ledger(), left, right)
     typer.echo(json.dumps(found.to_dict(), indent=1, default=str) if as_json else render_text(found))

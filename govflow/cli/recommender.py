@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from govflow.cli.main import app, ctx
 from govflow.errors import InputError
-from govflow.flows.cli import app, ctx
 
 rec_app = typer.Typer(help="The recommendation scenario (MovieLens-format ratings).", no_args_is_help=True)
 app.add_typer(rec_app, name="recommender")

@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 
+from govflow.cli.main import app
+from govflow.cli.run import ConfigOption, prepare
 from govflow.errors import ConfigError, InputError
-from govflow.flows.cli import app
-from govflow.flows.cli_run import ConfigOption, prepare
-from govflow.governance import registry
 from govflow.governance.config import load_config
+from govflow.governance.registry import versions as registry
 
 WRONG_NAME = "{name} is not the system of {config} (system.name: {expected}); pass the matching -c file or name"
 
@@ -35,7 +35,7 @@ def register(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Register a model trained outside govflow as a candidate version, with its training and held-out data."""
-    from govflow.flows import mlflow_source
+    from govflow.flows.models import mlflow_source
     from govflow.flows.register import check_inputs, register_flow
 
     cfg = load_config(config)

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from govflow.cli.main import app, ctx
 from govflow.errors import InputError
-from govflow.flows.cli import app, ctx
-from govflow.governance import registry
-from govflow.governance.schema import ModelVersion
+from govflow.governance.ledger.schema import ModelVersion
+from govflow.governance.registry import versions as registry
 
 STARTER = Path(__file__).parent / "templates" / "govflow.yaml"
 
@@ -67,7 +67,7 @@ def promote(
 ) -> None:
     """Put a version in production: only when its gate passed and every required role approved."""
     roles = required_roles(typer_ctx, ref)
-    from govflow.governance.documents.store import store_documents
+    from govflow.governance.reports.documents.store import store_documents
 
     ledger = ctx(typer_ctx).ledger()
     version = registry.promote(ledger, ref, by=registry.os_user(), required_roles=roles)

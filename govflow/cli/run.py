@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.flows.cli import app, ctx
+from govflow.cli.main import app, ctx
 from govflow.governance.config import GovflowConfig, load_config
 
 run_app = typer.Typer(help="Run a recorded flow for one AI system.", no_args_is_help=True)
@@ -38,7 +38,7 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
 def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml")) -> None:
     """Load, validate, split, fit, evaluate and register a candidate version."""
     from govflow.flows.train import train_flow
-    from govflow.governance.datasets import load_training_frame
+    from govflow.governance.registry.datasets import load_training_frame
 
     load_training_frame(load_config(config))  # bad config or data is refused before the ledger is touched
     cfg = prepare(typer_ctx, config)
@@ -58,7 +58,7 @@ def run_gate(
 ) -> None:
     """Check one version against the policy, write its documents and record pass or block."""
     from govflow.flows.gate import gate_flow
-    from govflow.governance.registry import parse_ref
+    from govflow.governance.registry.versions import parse_ref
 
     parse_ref(version if ":" in version else f"{load_config(config).system.name}:{version}")  # before the ledger
     prepare(typer_ctx, config)

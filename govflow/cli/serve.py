@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from govflow.flows.cli import app, ctx
-from govflow.flows.cli_lineage import JsonOpt, trace_app
+from govflow.cli.lineage import JsonOpt, trace_app
+from govflow.cli.main import app, ctx
 
 token_app = typer.Typer(no_args_is_help=True, help="API tokens for `govflow serve` (stored hashed).")
 app.add_typer(token_app, name="token")
@@ -19,7 +19,7 @@ def serve(typer_ctx: typer.Context,
           host: Annotated[str, typer.Option("--host", help="Address to listen on (other than 127.0.0.1 only once a token exists).")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000) -> None:
     """Serve the versions in production over HTTP; every prediction is recorded before it is answered."""
-    from govflow.flows.serve import run
+    from govflow.web.app import run
 
     ledger = ctx(typer_ctx).ledger()
     run(ledger, host=host, port=port,
@@ -34,8 +34,8 @@ def token_create(
     label: Annotated[str | None, typer.Option("--label", help="Names the caller in the prediction log (default ROLE-N).")] = None,
 ) -> None:
     """Make a token. Its secret is printed once and stored nowhere: only its sha256 is kept."""
-    from govflow.governance.registry import os_user
-    from govflow.governance.tokens import create_token
+    from govflow.governance.access.tokens import create_token
+    from govflow.governance.registry.versions import os_user
 
     secret, info = create_token(ctx(typer_ctx).ledger(), role=role, label=label, created_by=os_user())
     typer.echo(secret)
@@ -46,7 +46,7 @@ def token_create(
 @token_app.command("list")
 def token_list(typer_ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print the tokens as JSON.")] = False) -> None:
     """The tokens that exist: id, role, label, when and by whom, revoked or not (never the secrets)."""
-    from govflow.governance.tokens import list_tokens
+    from govflow.governance.access.tokens import list_tokens
 
     with ctx(typer_ctx).ledger().read() as conn:
         found = list_tokens(conn)
@@ -72,8 +72,8 @@ def token_revoke(
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the ledger with the revocation).")] = "",
 ) -> None:
     """Revoke a token: recorded in the ledger; a running `govflow serve` refuses it (401) within 1 s."""
-    from govflow.governance.registry import os_user
-    from govflow.governance.tokens import CACHE_S, revoke_token
+    from govflow.governance.access.tokens import CACHE_S, revoke_token
+    from govflow.governance.registry.versions import os_user
 
     info = revoke_token(ctx(typer_ctx).ledger(), token, revoked_by=os_user(), reason=reason)
     typer.echo(f"{info.role} token '{info.label}' ({info.id}) revoked at {info.revoked_at}; "
@@ -86,8 +86,8 @@ def trace_prediction(typer_ctx: typer.Context,
                      as_json: JsonOpt = False) -> None:
     """A prediction: its input and output, the version that answered, the gate decision and approvals,
     the training run and data, and the checks at approval."""
-    from govflow.governance.prediction_trace import render
-    from govflow.governance.predictions import trace_prediction as trace
+    from govflow.governance.trail.predictions import trace_prediction as trace
+    from govflow.governance.trail.trace import render
 
     with ctx(typer_ctx).ledger().read() as conn:
         found = trace(conn, prediction_id)

@@ -3,7 +3,7 @@
 Starts ``prefect server start`` (analytics off, the V1 UI, no promotional content: V2 fetches a
 remote config even with analytics off), waits for ``/api/health``, and writes its API URL to
 ``<home>/ui.json``. While that file names a healthy server, every later `govflow` command sends its
-runs there (`govflow.flows.settings.configure`), so they appear in the UI with their govflow artifacts.
+runs there (`govflow.settings.configure`), so they appear in the UI with their govflow artifacts.
 Runs until Ctrl-C or SIGTERM, then stops the server and removes ``ui.json``.
 """
 
@@ -63,7 +63,7 @@ class UiServer:
 
 def server_env(home: Path) -> dict[str, str]:
     """The server's environment: offline, its database in the govflow home's Prefect home."""
-    from govflow.flows.settings import OFFLINE
+    from govflow.settings import OFFLINE
 
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update({k: v for k, v in OFFLINE.items() if k != "PREFECT_LOGGING_LEVEL"})

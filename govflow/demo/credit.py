@@ -14,18 +14,18 @@ from typing import Any
 
 import typer
 
+from govflow.cli.main import app, ctx
+from govflow.demo.story import Story, show_fairness
 from govflow.errors import ComplianceBlocked
-from govflow.flows.cli import app, ctx
-from govflow.flows.story import Story, show_fairness
-from govflow.governance import registry
+from govflow.governance.registry import versions as registry
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 CONFIGS = {"credit": ("credit-scoring.govflow.yaml", "credit-scoring-mitigated.govflow.yaml")}
 
 
 def show_gap(ledger: Any, story: Story, config_path: str, version: str | None, title: str) -> None:
     """A recorded gap analysis against the EU AI Act catalogue, summarised."""
-    from govflow.governance.gap import gap_summary
+    from govflow.governance.reports.gap import gap_summary
 
     story.begin(f"gap analysis, {title}")
     _, lines = gap_summary(ledger, config_path, version=version, plan=4)
@@ -72,7 +72,7 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
              f"after the gate and the humans' decisions: what is satisfied for {version}, what remains")
     story.begin(f"promote {version} to production")
     try:
-        from govflow.governance.documents.store import store_documents
+        from govflow.governance.reports.documents.store import store_documents
 
         promoted = registry.promote(ledger, version, by=registry.os_user(), required_roles=roles)
         store_documents(ledger, promoted.id, None, occasion="promotion")
@@ -84,7 +84,7 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
 
 
 def run_demo(ledger: Any, home: Path, scenario: str, progress: Callable[[str], None] | None = None) -> None:
-    from govflow.governance.verify import verify
+    from govflow.governance.ledger.verify import verify
 
     story = Story(steps=9)
     typer.secho(f"govflow demo ({scenario}): ledger {ledger.url}, home {home}", bold=True)
@@ -115,7 +115,7 @@ def demo(
     ledger = context.ledger()
     recording.set_ledger(ledger)
     if scenario == "employment":
-        from govflow.flows.employment import run_employment_demo
+        from govflow.demo.employment import run_employment_demo
 
         run_employment_demo(ledger, context.home)
         return

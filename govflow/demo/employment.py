@@ -22,7 +22,7 @@ shows. The whole story, as `run_story` runs it, step by step, every step recorde
 4. production, replayed: the survey years 2016, 2017 and 2018 (analysis_2016_2018.parquet) are served
    as three consecutive monitoring windows of the config's ``monitoring.window`` (7 days), the last
    three before today: 2016 by version 1, 2017 and 2018 by version 2. Each row is validated against
-   the production version's input schema, scored and logged (`govflow.governance.predictions`) with its
+   the production version's input schema, scored and logged (`govflow.governance.trail.predictions`) with its
    replayed ``served_at``;
 5. monitoring before any outcome is known: data and prediction drift per window;
 6. the outcomes arrive (analysis_2016_2018_target.parquet, joined on ``id`` through the logged
@@ -69,13 +69,13 @@ import typer
 from sqlalchemy import select
 
 from govflow import canonical as canon
+from govflow.demo.story import Story, show_fairness
 from govflow.errors import ComplianceBlocked, InputError
-from govflow.flows.story import Story, show_fairness
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import ModelVersion
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import ModelVersion
+from govflow.governance.registry import versions as registry
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 CONFIGS = (DATA / "employment.govflow.yaml", DATA / "employment-v2.govflow.yaml")
 ANALYSIS = DATA / "acs_employment_ma" / "analysis_2016_2018.parquet"
 TARGETS = DATA / "acs_employment_ma" / "analysis_2016_2018_target.parquet"
@@ -141,11 +141,11 @@ def serve_rows(ledger: Ledger, system: str, rows: pd.DataFrame, times: list[date
                request_id: str, source: str = "rows", chunk: int = 5000) -> list[str]:
     """Validate, score and log rows with the version in production, each at its own (replayed) time.
 
-    The same path as ``govflow serve`` and ``govflow run score`` (`govflow.flows.serving`, `govflow.governance.predictions`),
+    The same path as ``govflow serve`` and ``govflow run score`` (`govflow.flows.serving`, `govflow.governance.trail.predictions`),
     with the serving time given: the way to replay past traffic. Returns the prediction ids.
     """
     from govflow.flows.serving import check_input, load_production
-    from govflow.governance import predictions as preds
+    from govflow.governance.trail import predictions as preds
 
     served = load_production(ledger, system)
     ids: list[str] = []
@@ -190,7 +190,7 @@ def _named(feature: str, group: str) -> str:
 
 
 def show_monitoring(story: Story, outcome: Any) -> None:
-    from govflow.flows.cli_monitor import report_lines
+    from govflow.cli.monitor import report_lines
 
     for report in outcome.reports:
         for line in report_lines(report, groups=False):
@@ -309,9 +309,9 @@ def run_story(ledger: Ledger, home: Path, configs: tuple[Path, Path] = CONFIGS, 
     """The employment story (see the module doc); stops, saying why, where the real result allows no more."""
     from govflow.flows.incident import incident_flow
     from govflow.flows.monitor import monitor_flow, outcomes_flow
-    from govflow.governance import incidents
     from govflow.governance.config import load_config
-    from govflow.governance.verify import verify
+    from govflow.governance.ledger.verify import verify
+    from govflow.governance.monitoring import incidents
 
     story = story or Story(steps=14)
     result = StoryResult()
@@ -364,7 +364,7 @@ def run_story(ledger: Ledger, home: Path, configs: tuple[Path, Path] = CONFIGS, 
 def _production(ledger: Ledger, home: Path, story: Story, result: StoryResult, configs: tuple[Path, Path],
                 per_year: int | None, monitor_flow: Any, outcomes_flow: Any, incident_flow: Any, incidents: Any) -> None:
     from govflow.governance.config import load_config
-    from govflow.governance.monitoring import parse_window
+    from govflow.governance.monitoring.results import parse_window
 
     config = load_config(configs[0])
     system, size = config.system.name, parse_window(config.monitoring.window)
@@ -480,7 +480,7 @@ def demo_per_year() -> int | None:
 
 def _quiet_great_expectations() -> None:
     """Great Expectations sets one module's logger to INFO when imported (below the WARNING that
-    `govflow.flows.settings` gives its package), and its line about a temporary docs folder would land in the
+    `govflow.settings` gives its package), and its line about a temporary docs folder would land in the
     middle of the story: set that logger once it exists."""
     import logging
 
@@ -490,7 +490,7 @@ def _quiet_great_expectations() -> None:
 
 
 def run_employment_demo(ledger: Ledger, home: Path) -> None:
-    """The demo command's entry point (`govflow.flows.demo`)."""
+    """The demo command's entry point (`govflow.demo.credit`)."""
     per_year = demo_per_year()
     typer.secho(f"govflow demo (employment): ledger {ledger.url}, home {home}", bold=True)
     _quiet_great_expectations()

@@ -6,19 +6,19 @@
 only once every prediction is durable in the ledger. Concurrent requests are committed together:
 one writer thread (`GroupCommitter`) takes what has queued up while the previous commit ran and
 writes it as one transaction with one audit entry (on PostgreSQL through a writer process of its
-own, `govflow.flows.ledger_writer`), then releases the waiting requests. In that same
+own, `govflow.web.writer_process`), then releases the waiting requests. In that same
 transaction it checks the version is still in production, so no answer of a suspended or replaced
 version is ever confirmed (those requests get 503 and may retry).
 
 Status codes: 200 served and recorded; 400 not JSON, or a bad ``X-Request-ID``; 401 no, unknown or
 revoked token; 403 a token of the wrong role, or a request sent by a page of another site
-(`govflow.flows.serve_guard`); 404 unknown system or prediction; 413 too many records or too large a body
+(`govflow.web.guard`); 404 unknown system or prediction; 413 too many records or too large a body
 (refused as it arrives); 415 a body that is not ``application/json``; 422 a record that does not fit, naming the field (``detail`` as FastAPI gives it: a
 list of ``{loc, msg, type}``); 503 no version in production (with the reason), or the ledger could
 not be written (nothing is served unrecorded), or its token table could not be read (no request
 passes unchecked).
 
-Tokens (`govflow.governance.tokens`): with none created, only 127.0.0.1 is served and ``/predict`` needs no
+Tokens (`govflow.governance.access.tokens`): with none created, only 127.0.0.1 is served and ``/predict`` needs no
 token (the caller is logged as ``anonymous@<client address>``); once any exists, ``/predict`` needs
 an operator token (the caller is its label). ``/audit/...`` always needs an auditor token. A token
 revoked with `govflow token revoke` (by any process) is refused with 401 within `TOKEN_REFRESH_S`. Logs are
@@ -48,15 +48,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, InputError, LedgerError
 from govflow.flows.anchoring import PeriodicAnchor
-from govflow.flows.serve_audit import HTTPProblem, install_audit_routes, render_docs
-from govflow.flows.serve_guard import RequestGuard, bad_text, json_content_type, rebound_origin
-from govflow.flows.serve_workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
 from govflow.flows.serving import NotInProduction, UnknownSystem, load_production
-from govflow.governance import predictions as preds
-from govflow.governance import registry, tokens
-from govflow.governance.anchor_settings import resolve as resolve_anchors
-from govflow.governance.ids import new_id
-from govflow.governance.ledger import Ledger
+from govflow.governance.access import tokens
+from govflow.governance.ledger.anchor_settings import resolve as resolve_anchors
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.registry import versions as registry
+from govflow.governance.trail import predictions as preds
+from govflow.web.audit import HTTPProblem, install_audit_routes, render_docs
+from govflow.web.guard import RequestGuard, bad_text, json_content_type, rebound_origin
+from govflow.web.workers import BatchScorer, Checkpointer, GroupCommitter, LedgerUnavailable
 
 MAX_BATCH = preds.MAX_BATCH
 MAX_BODY = 16 * 1024 * 1024  # bytes per request body
@@ -290,8 +291,8 @@ class ServeState:
 
 # Callables ``install(app, state)`` that add routes to every app `create_app` builds (the dashboard).
 def _dashboard(app: FastAPI, state: ServeState) -> None:
-    """`/dashboard` (flows/dashboard.py), imported here so plotly loads only when an app is built."""
-    from govflow.flows.dashboard import install
+    """`/dashboard` (govflow/web/dashboard.py), imported here so plotly loads only when an app is built."""
+    from govflow.web.dashboard import install
 
     install(app, state)
 
@@ -461,7 +462,7 @@ def run(ledger: Ledger, *, host: str = "127.0.0.1", port: int = 8000,
     ``app`` replaces `create_app(ledger)` (the benchmark passes its baseline, under the same server)."""
     import uvicorn
 
-    from govflow.flows.serve_socket import listen
+    from govflow.web.sockets import listen
 
     check_host(ledger, host)
     configure_logging()

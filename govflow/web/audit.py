@@ -12,8 +12,8 @@ from fastapi import FastAPI, Request
 
 from govflow import canonical as canon
 from govflow.errors import InputError
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry import versions as registry
 
 
 class Auditors(Protocol):
@@ -21,7 +21,7 @@ class Auditors(Protocol):
 
 
 class AuditState(Protocol):
-    """What the audit routes need of the server (`govflow.flows.serve.ServeState` has it)."""
+    """What the audit routes need of the server (`govflow.web.app.ServeState` has it)."""
 
     @property
     def ledger(self) -> Ledger: ...
@@ -45,8 +45,8 @@ class HTTPProblem(Exception):
 
 def install_audit_routes(app: FastAPI, state: AuditState) -> None:
     """Read-only, auditor token only. Sync routes: FastAPI runs them in its thread pool."""
-    from govflow.governance.prediction_trace import trace_prediction
-    from govflow.governance.trace import Tracer
+    from govflow.governance.lineage.trace import Tracer
+    from govflow.governance.trail.trace import trace_prediction
 
     def guarded(request: Request, what: str, **fields: Any) -> str:
         label = state.auth.auditor(request)
@@ -101,7 +101,7 @@ def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, u
 
     from sqlalchemy import select
 
-    from govflow.governance.schema import Prediction
+    from govflow.governance.ledger.schema import Prediction
 
     if not 1 <= limit <= 1000:
         raise HTTPProblem(422, [{"loc": ["query", "limit"], "msg": "limit: between 1 and 1000", "type": "range"}])

@@ -1,13 +1,13 @@
 """`/dashboard`: the prediction trail at a glance, server-rendered HTML with plotly charts.
 
-Mounted on the serving app by `install` (an extension of `govflow.flows.serve.create_app`, which passes its
+Mounted on the serving app by `install` (an extension of `govflow.web.app.create_app`, which passes its
 shared state: the ledger and the token cache of ``/audit``), or on any FastAPI app with
 ``app.include_router(dashboard_router(ledger))``:
 
 * ``GET /dashboard``: every system, its predictions in the period and its flag counts;
 * ``GET /dashboard/{system}``: requests over time by model version, favourable-decision rates by
   sensitive group over time, the groups' rate ratio against the policy bound, exposure by user group
-  for recommenders, and the anomaly flags (rules in `govflow.governance.dashboard_data`). Query: ``days``
+  for recommenders, and the anomaly flags (rules in `govflow.governance.trail.dashboard_data`). Query: ``days``
   (the period's length, default 30), ``end`` (its end, ISO 8601 UTC, default now: an auditor looks
   back at a past period) and ``bucket`` (``auto``, ``15m``, ``1h``, ``1d`` ...);
 * ``GET /dashboard/assets/plotly.min.js``: plotly.js from the installed plotly package. The page
@@ -37,10 +37,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
-from govflow.governance import dashboard_data as dd
-from govflow.governance import registry, tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import ModelVersion
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import ModelVersion
+from govflow.governance.registry import versions as registry
+from govflow.governance.trail import dashboard_data as dd
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PLOTLY_URL = "/dashboard/assets/plotly.min.js"
@@ -70,7 +71,7 @@ class TokenRefused(Exception):
 
 
 def token_role(ledger: Ledger, token: str) -> str | None:
-    """The role of an API token (`govflow.governance.tokens`), or None when unknown; `TokenRefused` if revoked."""
+    """The role of an API token (`govflow.governance.access.tokens`), or None when unknown; `TokenRefused` if revoked."""
     with ledger.read() as conn:
         return role_of(tokens.find_token(conn, token))
 
@@ -220,7 +221,7 @@ def _exposure_charts(data: dd.DashboardData, titles: dict[str, str]) -> list[dic
 # -- the router --------------------------------------------------------------------------------
 
 def install(app: Any, state: Any) -> None:
-    """`govflow.flows.serve` extension: the dashboard on the serving app, with the same token cache as ``/audit``.
+    """`govflow.web.app` extension: the dashboard on the serving app, with the same token cache as ``/audit``.
 
     ``state`` is the app's ``ServeState`` (``.ledger``, and ``.auth.lookup(secret)``: its token or None).
     """

@@ -1,20 +1,20 @@
 """The audit trail inside a team's own FastAPI (or any ASGI) app: `instrument(app, system=...)`.
 
 Every POST to a prediction route (``routes``) goes through `GovflowMiddleware`, with the guarantees
-of `govflow serve` (`govflow.flows.serve`), from the same pieces:
+of `govflow serve` (`govflow.web.app`), from the same pieces:
 
 1. the request id: ``X-Request-ID`` as sent (1 to 64 of ``A-Za-z0-9._:@-``, else 400), or a new one;
    it is sent back in ``X-Request-ID``;
 2. the system's version in production, looked up in the ledger (cached, re-checked every second,
-   `govflow.flows.serve.Models`). None in production: 503 with the reason, and the app is NOT called;
+   `govflow.web.app.Models`). None in production: 503 with the reason, and the app is NOT called;
 3. the records taken from the JSON body (``inputs``; by default one record, a list of records or
    ``{"records": [...]}``, as ``POST /predict`` takes them) and checked against that version's input
-   schema (`govflow.governance.predictions.InputSchema`): a record that does not fit is 422, naming its
+   schema (`govflow.governance.trail.predictions.InputSchema`): a record that does not fit is 422, naming its
    field, and the app is not called;
 4. the app answers; a 2xx answer's JSON gives one output per record (``outputs``);
 5. the records (payloads redacted as the version's ``logging.redact`` says, in the purgeable
    ``prediction_payloads`` table) are written by the group committer of `govflow serve`
-   (`govflow.flows.serve_workers.GroupCommitter`: one transaction and one audit entry for all the
+   (`govflow.web.workers.GroupCommitter`: one transaction and one audit entry for all the
    requests waiting), which refuses, in that transaction, an answer of a version that left production;
 6. only then is the app's answer sent, with ``X-Request-ID``, ``X-Model-Version`` (NAME:VERSION) and
    ``X-Prediction-ID`` (the ids, comma-separated, for `govflow trace prediction ID`). A failed write
@@ -40,7 +40,14 @@ import structlog
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, InputError
 from govflow.flows.anchoring import PeriodicAnchor
-from govflow.flows.serve import (
+from govflow.flows.serving import NotInProduction, UnknownSystem, config_of, input_schema, production_row
+from govflow.governance.config import GovflowConfig
+from govflow.governance.ledger.anchor_settings import resolve as resolve_anchors
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.registry import versions as registry
+from govflow.governance.trail import predictions as preds
+from govflow.web.app import (
     MAX_BODY,
     REQUEST_ID,
     SWITCH_INTERVAL_S,
@@ -48,16 +55,9 @@ from govflow.flows.serve import (
     configure_logging,
     parse_records,
 )
-from govflow.flows.serve_audit import HTTPProblem
-from govflow.flows.serve_guard import CROSS_SITE, TOO_LARGE, bad_text, cross_site, json_content_type
-from govflow.flows.serve_workers import Checkpointer, GroupCommitter, LedgerUnavailable
-from govflow.flows.serving import NotInProduction, UnknownSystem, config_of, input_schema, production_row
-from govflow.governance import predictions as preds
-from govflow.governance import registry
-from govflow.governance.anchor_settings import resolve as resolve_anchors
-from govflow.governance.config import GovflowConfig
-from govflow.governance.ids import new_id
-from govflow.governance.ledger import Ledger
+from govflow.web.audit import HTTPProblem
+from govflow.web.guard import CROSS_SITE, TOO_LARGE, bad_text, cross_site, json_content_type
+from govflow.web.workers import Checkpointer, GroupCommitter, LedgerUnavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -140,7 +140,7 @@ class Recorder:
         if self.started:
             return
         self.started = True
-        if self.committer.in_process:  # see govflow.flows.serve.run: the writer thread must win the GIL back
+        if self.committer.in_process:  # see govflow.web.app.run: the writer thread must win the GIL back
             sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.checkpointer.start()
         self.committer.start()

@@ -2,8 +2,8 @@
 
 `GroupCommitter` is the single writer of `govflow serve`: the records of every request that is
 waiting go into one ledger transaction with one audit entry, and each request is released only
-once that transaction is committed (`govflow.flows.serve` then answers 200); on PostgreSQL the transaction
-runs in a child process (`govflow.flows.ledger_writer.WriterProcess`). `BatchScorer` runs the model
+once that transaction is committed (`govflow.web.app` then answers 200); on PostgreSQL the transaction
+runs in a child process (`govflow.web.writer_process.WriterProcess`). `BatchScorer` runs the model
 in its own thread, one call for all the requests that arrived while it was busy. `Checkpointer`
 keeps SQLite's WAL checkpoints out of the commits.
 """
@@ -22,10 +22,10 @@ from typing import Any
 import structlog
 
 from govflow.errors import GovflowError
-from govflow.flows.ledger_writer import WriterProcess
 from govflow.flows.serving import ServedModel
-from govflow.governance import predictions as preds
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.trail import predictions as preds
+from govflow.web.writer_process import WriterProcess
 
 COMMIT_ROWS = 5000  # most predictions one group commit writes
 UNRECORDED = "the prediction could not be recorded in the ledger ({error}); nothing was served: retry later"
@@ -242,7 +242,7 @@ class BatchScorer:
     A model call has a fixed cost (a scikit-learn pipeline: milliseconds) that dwarfs its cost per
     row, so under load one call serves many requests; meanwhile the event loop stays free to read
     requests and send the answers whose records are committed. Scores do not depend on the company
-    a row keeps (randomised decisions are drawn from a hash of the row, `govflow.flows.modeling.row_draw`).
+    a row keeps (randomised decisions are drawn from a hash of the row, `govflow.flows.models.tabular.row_draw`).
 
     With ``yield_to``, a model call does not start while that committer is writing: both need the
     GIL, and a commit that shares it with a model call takes several times longer, while every

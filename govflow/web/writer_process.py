@@ -1,4 +1,4 @@
-"""The ledger writer process of `govflow serve` on PostgreSQL (see `govflow.flows.serve_workers.GroupCommitter`).
+"""The ledger writer process of `govflow serve` on PostgreSQL (see `govflow.web.workers.GroupCommitter`).
 
 A module of its own, importing only the ledger side: the child process imports it to start, and
 should not pay for the model and web stack.
@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from govflow.errors import GovflowError
-from govflow.governance import predictions as preds
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.trail import predictions as preds
 
 
 class WriterProcess:
-    """`govflow.governance.predictions.write_predictions` in a child process, one batch at a time.
+    """`govflow.governance.trail.predictions.write_predictions` in a child process, one batch at a time.
 
     The child (started with ``spawn``: a fresh interpreter, never a fork of the threaded server)
     opens the same ledger and answers each batch with its `Receipt` once the transaction is

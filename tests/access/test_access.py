@@ -14,10 +14,10 @@ from sqlalchemy.engine import make_url
 
 from govflow import canonical as canon
 from govflow.errors import InputError
-from govflow.governance import access
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Approval
-from govflow.governance.verify import verify
+from govflow.governance.access import roles as access
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Approval
+from govflow.governance.ledger.verify import verify
 
 GOVFLOW = str(Path(sys.executable).parent / "govflow")
 
@@ -69,7 +69,7 @@ def test_the_auditor_reads_and_verifies_but_postgresql_refuses_its_writes(pg_led
         with pytest.raises(Exception) as refused, reader.write("test.approval", "forged") as w:
             w.add(Approval, model_version_id="mv", role="risk_officer", approver="Mallory", os_user="m", decision="approve",
                   rationale="forged", evidence_hash="0" * 64, decided_at=canon.utc_now())
-        # refused at the writers' lock, before any row: the role may not take it (govflow.governance.pg_locks)
+        # refused at the writers' lock, before any row: the role may not take it (govflow.governance.ledger.pg_locks)
         assert "permission denied for table govflow_write_lock" in str(refused.value)
     finally:
         reader.close()
@@ -125,8 +125,8 @@ def test_sqlite_has_no_roles(sqlite_ledger: Ledger) -> None:
 def test_through_the_http_api_an_auditor_token_cannot_write(sqlite_ledger: Ledger) -> None:
     from fastapi.testclient import TestClient
 
-    from govflow.flows import serve
-    from govflow.governance import tokens
+    from govflow.governance.access import tokens
+    from govflow.web import app as serve
 
     secret, _ = tokens.create_token(sqlite_ledger, role="auditor", label=None, created_by="test")
     app = serve.create_app(sqlite_ledger)

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from govflow.governance import access
-from govflow.governance.ledger import Ledger
+from govflow.governance.access import roles as access
+from govflow.governance.ledger.engine import Ledger
 from tests.access.test_access import as_role, auditor, conninfo  # noqa: F401 - `auditor` is a fixture
 
 OLD_ADVISORY_KEYS = (0x676F76666C6F77, 0x676F76666C6F77 + 1)  # the keys govflow once serialised writers with
@@ -22,8 +22,8 @@ ROW_LOCKS = ("FOR UPDATE", "FOR NO KEY UPDATE", "FOR SHARE", "FOR KEY SHARE")
 WRITE = """
 import sys
 from govflow import canonical as canon
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import RunState
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import RunState
 ledger = Ledger.open(sys.argv[1], sys.argv[2])
 with ledger.write("test.append", "past the auditor") as w:
     w.add(RunState, run_id="r", state="running", at=canon.utc_now())
@@ -89,7 +89,7 @@ def test_an_auditor_cannot_block_the_migration_of_an_older_ledger(pg_url: str, a
     from alembic import command
     from alembic.config import Config
 
-    from govflow.governance.ledger import MIGRATIONS, _driver_url, _make_engine
+    from govflow.governance.ledger.engine import MIGRATIONS, _driver_url, _make_engine
 
     engine = _make_engine(_driver_url(pg_url)[0])
     older = Ledger(engine, tmp_path / "home", pg_url)

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 import govflow
 from govflow.flows.recording import set_ledger
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "data" / "credit-scoring.govflow.yaml"

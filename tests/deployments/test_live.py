@@ -24,8 +24,8 @@ import httpx
 import pytest
 import yaml
 
-from govflow.governance import incidents
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.monitoring import incidents
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

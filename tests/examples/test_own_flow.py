@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from govflow.governance.fingerprint import fingerprint
+from govflow.governance.ledger.fingerprint import fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "own-flow"

@@ -13,7 +13,7 @@ import pytest
 
 from govflow.flows.lineage import uninstall
 from govflow.flows.recording import set_ledger
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 
 OPENLINEAGE_ENV = ("GOVFLOW_OPENLINEAGE", "GOVFLOW_OPENLINEAGE_FILE", "GOVFLOW_OPENLINEAGE_URL")
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
 from govflow.flows.recording import flow, task
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
 
 T = TypeVar("T")
 ATTEMPTS: dict[str, int] = {}
@@ -193,8 +193,8 @@ def evaluate(model: Any, test: pd.DataFrame) -> SuiteResult:
 @task
 def register(model: Any, system: str, training_run_id: str) -> str:
     from govflow.flows.recording import get_ledger
-    from govflow.governance import registry
-    from govflow.governance.fingerprint import fingerprint_model, model_bytes
+    from govflow.governance.ledger.fingerprint import fingerprint_model, model_bytes
+    from govflow.governance.registry import versions as registry
 
     version = registry.register_version(
         get_ledger(), system=system, model_data=model_bytes(model), fingerprint=fingerprint_model(model),
@@ -224,7 +224,7 @@ def cli(monkeypatch: Any, capsys: Any, ledger: Ledger, *args: str) -> tuple[int,
     import os
     import sys
 
-    from govflow.flows.cli import main
+    from govflow.cli.main import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL"):  # the CLI sets these: restore them after
         if name in os.environ:
@@ -254,7 +254,7 @@ def score(ref: str, n: int = 10) -> pd.DataFrame:
     import pickle
 
     from govflow.flows.recording import get_ledger
-    from govflow.governance import registry
+    from govflow.governance.registry import versions as registry
 
     ledger = get_ledger()
     with ledger.read() as conn:

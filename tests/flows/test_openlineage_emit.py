@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from govflow.errors import ConfigError
 from govflow.flows.lineage import configure_openlineage, resolve_settings
-from govflow.governance import openlineage as ol
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import DatasetVersion, Edge, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import DatasetVersion, Edge, Run
+from govflow.governance.lineage import openlineage as ol
 from tests.flows import helpers as h
-from tests.openlineage.schemas import errors
+from tests.lineage.openlineage.schemas import errors
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from govflow.errors import LedgerError
 from govflow.flows.recording import UNRECORDED, flush_artifacts, set_ledger
 from govflow.flows.recording_publish import _enqueue, _Outgoing
-from govflow.governance.fingerprint import fingerprint_frame
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.fingerprint import fingerprint_frame
 from tests.flows import helpers as h
 
 

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from govflow.flows.cli_lineage import EXPORTERS
+from govflow.cli.lineage import EXPORTERS
 from govflow.flows.recording import set_ledger
-from govflow.governance import lineage_graph as graph
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.runs import EntityRef, RunRecord, record_run
-from govflow.governance.schema import ModelVersion, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.runs import EntityRef, RunRecord, record_run
+from govflow.governance.ledger.schema import ModelVersion, Run
+from govflow.governance.lineage import graph
+from govflow.governance.registry import versions as registry
 from tests.flows import helpers as h
-from tests.openlineage.schemas import errors
+from tests.lineage.openlineage.schemas import errors
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from govflow.flows.ui import ALREADY_RUNNING, healthy
+from govflow.cli.ui import ALREADY_RUNNING, healthy
 from tests.flows.helpers import poll
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ GOVFLOW = str(Path(sys.executable).with_name("govflow"))
 RUN_A_FLOW = """
 import sys
 from pathlib import Path
-from govflow.flows import settings
+from govflow import settings
 settings.configure(Path(sys.argv[1]))           # what every govflow command does first
 from tests.flows.helpers import prepare
 prepare(5)

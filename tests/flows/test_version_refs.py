@@ -14,8 +14,8 @@ import pytest
 
 from govflow.errors import InputError
 from govflow.flows.recording import set_ledger
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry import versions as registry
 from tests.flows import helpers as h
 
 SUFFIXES = {"bundle": "zip", "prov": "json", "openlineage": "jsonl"}
@@ -71,7 +71,7 @@ def test_gate_version_is_refused_before_the_ledger(monkeypatch: Any, capsys: Any
     import os
     import sys
 
-    from govflow.flows.cli import main
+    from govflow.cli.main import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL", "PREFECT_HOME"):
         if name in os.environ:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from govflow.flows.recording import set_ledger
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 
 HERE = Path(__file__).parent
 DATA = HERE.parent.parent / "data"

@@ -11,7 +11,7 @@ import yaml
 
 from govflow.errors import ConfigError
 from govflow.governance.config import load_config
-from govflow.governance.datasets import load_training_frame
+from govflow.governance.registry.datasets import load_training_frame
 
 from .conftest import DEFAULT
 

@@ -23,9 +23,9 @@ import pandas as pd
 import pytest
 
 from govflow.errors import DataError
-from govflow.flows import modeling
+from govflow.flows.models import tabular as modeling
 from govflow.governance.config import load_config
-from govflow.governance.datasets import load_training_frame
+from govflow.governance.registry.datasets import load_training_frame
 
 from .test_refused_input import refused, run_train
 
@@ -103,7 +103,7 @@ def cli(monkeypatch: Any, capsys: Any, home: Path, *args: str) -> tuple[int, str
     """`govflow --home HOME ARGS...` through the real entry point, in this process."""
     import os
 
-    from govflow.flows.cli import main
+    from govflow.cli.main import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL", "PREFECT_HOME"):
         if name in os.environ:
@@ -167,8 +167,8 @@ def test_pipeline_factory_through_train_gate_promote_and_score(monkeypatch: Any,
 
     import httpx
 
-    from govflow.governance.ledger import Ledger
-    from tests.serving.helpers import server
+    from govflow.governance.ledger.engine import Ledger
+    from tests.web.serving.helpers import server
 
     ledger = Ledger.open(home=home)  # `govflow serve` in its own process, where the factory's module was never imported
     try:
@@ -352,7 +352,7 @@ def test_config_hash_of_a_config_without_the_new_keys_is_unchanged(tmp_path: Pat
 
 def test_two_projects_with_a_module_of_the_same_name(tmp_path: Path) -> None:
     """One process (a user's flow training two systems): each config gets its own folder's my_model.py."""
-    from govflow.governance.factories import build, record
+    from govflow.governance.registry.factories import build, record
 
     module = f"team_model_{secrets.token_hex(4)}"
     first, second = tmp_path / "first", tmp_path / "second"
@@ -371,7 +371,7 @@ def test_a_factory_from_an_installed_package(tmp_path: Path) -> None:
     """Found in the environment; its version is its distribution's. A class is a factory too."""
     import sklearn
 
-    from govflow.governance.factories import build, record
+    from govflow.governance.registry.factories import build, record
 
     assert type(build("sklearn.linear_model:LogisticRegression", tmp_path, {"C": 0.5}, 0)).__name__ == "LogisticRegression"
     assert record("sklearn.linear_model:LogisticRegression", tmp_path).module_version == f"scikit-learn {sklearn.__version__}"

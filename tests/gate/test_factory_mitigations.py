@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from govflow.flows import modeling
+from govflow.flows.models import tabular as modeling
 from govflow.governance.config import load_config
-from govflow.governance.datasets import load_training_frame
+from govflow.governance.registry.datasets import load_training_frame
 
 from .test_factory import RELAXED_POLICY, project
 from .test_refused_input import refused

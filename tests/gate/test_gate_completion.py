@@ -24,10 +24,10 @@ from govflow.errors import ComplianceBlocked
 from govflow.flows.gate import gate_flow
 from govflow.flows.recording import set_ledger
 from govflow.flows.train import train_flow
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, Decision, Run, RunState, StageChange
-from tests.governance.helpers import GOVFLOW, govflow
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, Decision, Run, RunState, StageChange
+from govflow.governance.registry import versions as registry
+from tests.ledger.helpers import GOVFLOW, govflow
 
 from .conftest import DEFAULT, RELAXED
 

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from govflow.errors import ComplianceBlocked
 from govflow.flows.gate import gate_flow
 from govflow.flows.train import train_flow
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, CheckResultRow, Decision, StageChange
-from govflow.governance.verify import verify
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, CheckResultRow, Decision, StageChange
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry import versions as registry
 
 from .conftest import DEFAULT, RELAXED
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from govflow.errors import DataError
-from govflow.flows import modeling
+from govflow.flows.models import tabular as modeling
 from govflow.governance.config import parse_config
 
 from .conftest import DATA

@@ -20,15 +20,15 @@ from typer.testing import CliRunner, Result
 
 from govflow import canonical as canon
 from govflow.checks.policy import Policy
-from govflow.flows.cli import app
+from govflow.cli.main import app
 from govflow.flows.gate import gate_flow
 from govflow.flows.incident import incident_flow
 from govflow.flows.recording import set_ledger
 from govflow.flows.train import train_flow
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, Decision, PolicyRecord
-from govflow.governance.verify import verify
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, Decision, PolicyRecord
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry import versions as registry
 
 from .conftest import DATA, DEFAULT
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from govflow.governance.config import load_config
-from govflow.governance.estimators import make_estimator
+from govflow.governance.registry.estimators import make_estimator
 from govflow.governance.strict_yaml import load_yaml
 
 from .conftest import DATA, DEFAULT
@@ -38,7 +38,7 @@ def run_train(monkeypatch: Any, capsys: Any, config: Path, home: Path) -> tuple[
     import os
     import sys
 
-    from govflow.flows.cli import main
+    from govflow.cli.main import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL", "PREFECT_HOME"):  # the CLI sets these: restore them after
         if name in os.environ:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from govflow.errors import InputError
-from govflow.governance.documents.incident_notice import IncidentFacts, render_incident_documents
-from govflow.governance.incidents import LEGAL_BASIS, IncidentKind, report_due
+from govflow.governance.monitoring.incidents import LEGAL_BASIS, IncidentKind, report_due
+from govflow.governance.reports.documents.incident_notice import IncidentFacts, render_incident_documents
 
 AWARE = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 

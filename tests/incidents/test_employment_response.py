@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from govflow.flows.cli import app
+from govflow.cli.main import app
 from govflow.flows.serving import load_production
-from govflow.governance import incidents, registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Prediction, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Prediction, Run
+from govflow.governance.monitoring import incidents
+from govflow.governance.registry import versions as registry
 from tests.monitoring.employment_story import SYSTEM, V1, V2, StoryRun, opened, story_run
 
 

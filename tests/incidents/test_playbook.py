@@ -6,8 +6,9 @@ import pytest
 
 from govflow.checks.policy import Policy
 from govflow.errors import ComplianceBlocked, InputError
-from govflow.governance import incidents, registry
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.monitoring import incidents
+from govflow.governance.registry import versions as registry
 from tests.gate_record import record_completed_gate
 
 SYSTEM = "loans"

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from govflow.flows.cli import app
+from govflow.cli.main import app
 from govflow.flows.serving import NotInProduction, load_production
-from govflow.governance import incidents
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, Incident, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, Incident, Run
+from govflow.governance.monitoring import incidents
 from tests.monitoring.system import applicants, past_midnight, release, serve
 
 SYSTEM = "toy-screening"

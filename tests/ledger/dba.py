@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 
 
 def make_nullable(ledger: Ledger, table: str, column: str = "audit_seq") -> None:

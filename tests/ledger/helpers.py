@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import text
 
 from govflow import canonical as canon
-from govflow.governance.ledger import TABLES, Ledger, row_hash
-from govflow.governance.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
+from govflow.governance.ledger.engine import TABLES, Ledger, row_hash
+from govflow.governance.ledger.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState
 
 GOVFLOW = str(Path(sys.executable).with_name("govflow"))
 
@@ -97,7 +97,7 @@ def rewrite_chain(ledger: Ledger, from_seq: int) -> str:
         for name, table in TABLES.items():
             for row in conn.execute(table.select().where(table.c.audit_seq >= from_seq)).mappings():
                 rows_by_seq.setdefault(row["audit_seq"], {}).setdefault(name, []).append(row_hash(name, dict(row)))
-    from tests.governance.dba import unguarded
+    from tests.ledger.dba import unguarded
 
     prev = canon.GENESIS
     with unguarded(ledger) as conn:
@@ -127,7 +127,7 @@ def govflow(*args: str, home: Path, db: str | None = None, timeout: float = 120)
 
 def append_worker(url: str, home: str, worker: int, count: int, barrier: Any) -> None:
     """A separate process: open its own ledger, wait for the others, then append `count` entries."""
-    from govflow.governance.schema import RunState
+    from govflow.governance.ledger.schema import RunState
 
     try:
         ledger = Ledger.open(url, home)

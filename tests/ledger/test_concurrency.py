@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from govflow.governance.ledger import Ledger
-from govflow.governance.verify import verify
-from tests.governance.helpers import append_worker, db_url, entries, open_worker
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.verify import verify
+from tests.ledger.helpers import append_worker, db_url, entries, open_worker
 
 PROCESSES = 8
 PER_PROCESS = 500
@@ -78,8 +78,8 @@ def test_eight_processes_create_the_same_ledger_at_once(backend: str, tmp_path: 
 WRITER = """
 import sys
 from govflow import canonical as canon
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import RunState
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import RunState
 ledger = Ledger.open(sys.argv[1], sys.argv[2])
 while True:
     with ledger.write("test.append", "until killed") as w:

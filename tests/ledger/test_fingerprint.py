@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import govflow.governance.fingerprint as fp
+import govflow.governance.ledger.fingerprint as fp
 from govflow.canonical import canonical
-from govflow.governance.fingerprint import (
+from govflow.governance.ledger.fingerprint import (
     SCHEME,
     _column_hashes,
     fingerprint,

@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from govflow import canonical as canon
 from govflow.errors import LedgerError
-from govflow.governance.ledger import COLUMN_KINDS, TABLES, Ledger, row_hash
-from govflow.governance.schema import (
+from govflow.governance.ledger.engine import COLUMN_KINDS, TABLES, Ledger, row_hash
+from govflow.governance.ledger.schema import (
     APPEND_ONLY_TABLES,
     AuditEntry,
     Base,
@@ -25,8 +25,8 @@ from govflow.governance.schema import (
     Run,
     RunState,
 )
-from govflow.governance.verify import payload_hash_of, verify
-from tests.governance.helpers import execute, record_step
+from govflow.governance.ledger.verify import payload_hash_of, verify
+from tests.ledger.helpers import execute, record_step
 
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
 MOMENT = datetime(2026, 11, 29, 20, 30, 40, 123456, tzinfo=UTC)

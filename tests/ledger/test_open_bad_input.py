@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from govflow import canonical as canon
-from govflow.governance import access
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, Decision, ModelVersion, Run, RunState
-from tests.governance.helpers import govflow
-from tests.governance.test_verify_open import one_line
+from govflow.governance.access import roles as access
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, Decision, ModelVersion, Run, RunState
+from tests.ledger.helpers import govflow
+from tests.ledger.test_verify_open import one_line
 
 APPROVE = ("approve", "credit:1", "--as", "Ada", "--role", "risk_officer", "--reason", "reviewed")
 

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from govflow.errors import LedgerError
-from govflow.governance.ledger import Ledger
-from govflow.governance.ledger_errors import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER
-from tests.governance.helpers import GOVFLOW, db_url, govflow, record_step
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.errors import BAD_SCHEME, BAD_URL, CORRUPT, NEWER_SCHEMA, NOT_A_LEDGER
+from tests.ledger.helpers import GOVFLOW, db_url, govflow, record_step
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
@@ -89,7 +89,7 @@ def schema_head() -> str:
     """The newest migration this govflow knows."""
     from alembic.script import ScriptDirectory
 
-    from govflow.governance.ledger import MIGRATIONS
+    from govflow.governance.ledger.engine import MIGRATIONS
 
     return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
 
@@ -140,7 +140,7 @@ def test_sqlite_file_damaged_past_its_schema(tmp_path: Path) -> None:
 # A command that fails in a way govflow does not expect (a bug): added to the real CLI for this test,
 # because every failure a user can cause is a GovflowError with its own message.
 BUGGY_COMMAND = """
-import govflow.flows.cli as cli
+import govflow.cli.main as cli
 
 @cli.app.command("explode")
 def explode(path: str) -> None:

@@ -17,7 +17,7 @@ def run_one_pg_test(ci: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GOVFLOW_TEST_PG_URL": NOWHERE, "CI": ci}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "tests/governance/test_ledger.py::test_open_creates_genesis_and_reopen_keeps_it"],
+         "tests/ledger/test_ledger.py::test_open_creates_genesis_and_reopen_keeps_it"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

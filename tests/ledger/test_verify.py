@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from govflow import canonical as canon
-from govflow.governance.anchors import logged_heads
-from govflow.governance.ledger import TABLES, Ledger
-from govflow.governance.schema import Artifact, Prediction, PredictionPayload
-from govflow.governance.verify import Report, verify
-from tests.governance.dba import tamper
-from tests.governance.helpers import (
+from govflow.governance.ledger.anchors import logged_heads
+from govflow.governance.ledger.engine import TABLES, Ledger
+from govflow.governance.ledger.schema import Artifact, Prediction, PredictionPayload
+from govflow.governance.ledger.verify import Report, verify
+from tests.ledger.dba import tamper
+from tests.ledger.helpers import (
     db_url,
     entries,
     govflow,
@@ -212,7 +212,7 @@ def test_artifact_file_missing(book: dict[str, Any]) -> None:
 
 
 def test_payload_removed_without_tombstone_or_altered(book: dict[str, Any]) -> None:
-    from tests.governance.test_ledger import add_payload
+    from tests.ledger.test_ledger import add_payload
 
     ledger = book["ledger"]
     gone = add_payload(ledger, "person-1")

@@ -8,12 +8,13 @@ version in production (on PostgreSQL NULLs sort first under ``ORDER BY audit_seq
 from __future__ import annotations
 
 from govflow import canonical as canon
-from govflow.governance import registry, tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Decision, ModelVersion
-from govflow.governance.verify import verify
-from tests.governance.dba import insert, make_nullable
-from tests.governance.helpers import db_url, govflow
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Decision, ModelVersion
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry import versions as registry
+from tests.ledger.dba import insert, make_nullable
+from tests.ledger.helpers import db_url, govflow
 
 NOW = "2026-11-29 20:30:40.000000"
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from govflow.governance.ledger import Ledger
-from govflow.governance.ledger_identity import IDENTITY_FILE
-from tests.governance.dba import tamper
-from tests.governance.helpers import db_url, govflow, record_step
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.identity import IDENTITY_FILE
+from tests.ledger.dba import tamper
+from tests.ledger.helpers import db_url, govflow, record_step
 
 
 def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from govflow.governance.ledger import Ledger
-from govflow.governance.verify import verify
-from tests.governance.dba import drop_trigger, make_nullable
-from tests.governance.helpers import db_url, drop_triggers, execute, govflow, record_step
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.verify import verify
+from tests.ledger.dba import drop_trigger, make_nullable
+from tests.ledger.helpers import db_url, drop_triggers, execute, govflow, record_step
 
 
 def findings(ledger: Ledger) -> list[str]:

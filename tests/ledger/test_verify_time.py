@@ -7,9 +7,9 @@ tampering for `verify`; govflow's own writer never produces one, even when the c
 from __future__ import annotations
 
 from govflow import canonical as canon
-from govflow.governance.ledger import Ledger
-from govflow.governance.verify import verify
-from tests.governance.helpers import db_url, entries, execute, govflow, record_step
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.verify import verify
+from tests.ledger.helpers import db_url, entries, execute, govflow, record_step
 
 
 def append_entry(ledger: Ledger, recorded_at: str) -> int:

@@ -1,6 +1,6 @@
 """The employment story on the real ACS data under govflow's default policy, run once per test session.
 
-`story_run` runs `govflow.flows.employment.run_story` as the demo does: its configs (data/employment.govflow.yaml
+`story_run` runs `govflow.demo.employment.run_story` as the demo does: its configs (data/employment.govflow.yaml
 and data/employment-v2.govflow.yaml: nothing relaxed) and its sample of people per survey year; it
 closes the ledger and keeps the home; the monitoring and incident tests open that ledger and
 read what happened. The story writes everything it does (refusals included) while it runs, so the
@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from govflow.flows.employment import CONFIGS, DEMO_PER_YEAR, StoryResult, run_story
+from govflow.demo.employment import CONFIGS, DEMO_PER_YEAR, StoryResult, run_story
+from govflow.demo.story import Story
 from govflow.flows.recording import set_ledger
-from govflow.flows.story import Story
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 
 # The demo's own sample, so the tests see what the demo shows (2,000 a year saves only some 20 s of the
 # 2.5 minutes, most of which are the two mitigated trainings, and makes the windows small enough for

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from govflow.flows.recording import set_ledger
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 from tests.monitoring.system import copy_of, template
 
 
 @pytest.fixture(autouse=True)
 def _govflow_env() -> Iterator[None]:
-    """The CLI (`govflow.flows.settings.configure`) sets GOVFLOW_HOME for its process: keep it to the test."""
+    """The CLI (`govflow.settings.configure`) sets GOVFLOW_HOME for its process: keep it to the test."""
     saved = {name: os.environ.get(name) for name in ("GOVFLOW_HOME", "GOVFLOW_DB_URL")}
     yield
     for name, value in saved.items():

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry import versions as registry
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = ["model_owner", "risk_officer"]
@@ -91,7 +91,7 @@ def past_midnight(days_ago: int) -> datetime:
 
 def serve(ledger: Ledger, system: str, frame: pd.DataFrame, start: datetime, days: float = 7.0) -> list[str]:
     """Serve ``frame`` (its label column is dropped) over ``days`` from ``start``; the prediction ids."""
-    from govflow.flows.employment import serve_rows
+    from govflow.demo.employment import serve_rows
 
     rows = frame.drop(columns=["label"])
     return serve_rows(ledger, system, rows, window_times(start, len(rows), days), caller="tests",

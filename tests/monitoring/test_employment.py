@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from govflow.checks.policy import Policy
+from govflow.demo.employment import CONFIGS, DEMO_PER_YEAR, PER_YEAR_ENV, YEARS, demo_per_year, run_story
+from govflow.demo.story import Story
 from govflow.errors import InputError
-from govflow.flows import modeling
-from govflow.flows.employment import CONFIGS, DEMO_PER_YEAR, PER_YEAR_ENV, YEARS, demo_per_year, run_story
+from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import set_ledger
-from govflow.flows.story import Story
-from govflow.governance import registry
 from govflow.governance.config import load_config
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import CheckResultRow, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import CheckResultRow, Run
+from govflow.governance.registry import versions as registry
 from tests.monitoring.employment_story import PER_YEAR, V1, V2, StoryRun, opened, story_run
 
 HERE = Path(__file__).parent

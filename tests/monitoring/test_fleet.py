@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from govflow.flows.cli import app
+from govflow.cli.main import app
 from govflow.flows.fleet import run_fleet
-from govflow.governance import incidents
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import CheckResultRow, ModelVersion, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import CheckResultRow, ModelVersion, Run
+from govflow.governance.monitoring import incidents
 from tests.monitoring.system import applicants, past_midnight, release, serve, write_system
 
 pytestmark = pytest.mark.slow

@@ -8,12 +8,12 @@ from pathlib import Path
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
+from govflow.cli.main import app
 from govflow.errors import DataError
-from govflow.flows.cli import app
 from govflow.flows.monitor import monitor_flow, outcomes_flow
-from govflow.governance import incidents
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import CheckResultRow, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import CheckResultRow, Run
+from govflow.governance.monitoring import incidents
 from tests.monitoring.system import applicants, outcomes_file, past_midnight, serve
 
 SYSTEM = "toy-screening"
@@ -73,7 +73,7 @@ def test_injected_bias_opens_a_fundamental_rights_incident(released: tuple[Path,
 
     # The injected bias: for group B the model is always wrong (the outcome is the opposite of its decision).
     with ledger.read() as conn:
-        from govflow.governance.monitoring import load_window, windows_for
+        from govflow.governance.monitoring.results import load_window, windows_for
 
         window = windows_for(conn, SYSTEM, first.reports[0].window.end - first.reports[0].window.start)[0]
         frame = load_window(conn, SYSTEM, window)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from govflow.errors import InputError
-from govflow.governance.monitoring import parse_window, window_grid
+from govflow.governance.monitoring.results import parse_window, window_grid
 
 
 @pytest.mark.parametrize(("text", "expected"), [

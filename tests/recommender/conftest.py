@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from govflow.flows.recording import set_ledger
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 from tests.recommender.synthetic import write_config
 
 

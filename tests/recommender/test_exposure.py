@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from govflow.governance.exposure import exposure_by_group, items_of, total_variation, weight
+from govflow.governance.trail.exposure import exposure_by_group, items_of, total_variation, weight
 
 W2 = 1 / math.log2(3)  # 0.6309: the weight of rank 2
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from govflow.errors import ConfigError, DataError
-from govflow.flows import recommender as rec
+from govflow.flows.models import recommender as rec
 from govflow.flows.recommender_flow import input_contract, load_recommender_config
 from tests.recommender.synthetic import write_movielens
 

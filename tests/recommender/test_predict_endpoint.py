@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from govflow.flows import serve, serving
+from govflow.flows import serving
 from govflow.flows.recommender_flow import ServedRecommender
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Prediction, PredictionPayload
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Prediction, PredictionPayload
+from govflow.web import app as serve
 from tests.recommender.test_scenario import trained
 
 pytestmark = pytest.mark.slow

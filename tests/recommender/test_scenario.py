@@ -16,11 +16,11 @@ from sqlalchemy import select
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked
 from govflow.flows.recommender_flow import load_production_recommender, recommend, train_recommender_flow
-from govflow.governance import dashboard_data as dd
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.predictions import RecordError
-from govflow.governance.schema import CheckResultRow, Decision, Prediction, PredictionPayload, Run
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import CheckResultRow, Decision, Prediction, PredictionPayload, Run
+from govflow.governance.registry import versions as registry
+from govflow.governance.trail import dashboard_data as dd
+from govflow.governance.trail.predictions import RecordError
 
 ROLES = ["model_owner", "risk_officer"]
 pytestmark = pytest.mark.slow

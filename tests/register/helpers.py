@@ -17,7 +17,7 @@ NAME = "credit-scoring"
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
     """`govflow ARGS` through the real entry point, in this process: (exit code, stdout, stderr)."""
-    from govflow.flows.cli import main
+    from govflow.cli.main import main
 
     for name in ("GOVFLOW_HOME", "PREFECT_API_URL", "PREFECT_HOME"):  # the CLI sets these: restore them after
         if name in os.environ:

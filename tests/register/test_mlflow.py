@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, ModelVersion, StageChange
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, ModelVersion, StageChange
+from govflow.governance.registry import versions as registry
 
 from . import models
 from .helpers import NAME, Files, cli

@@ -1,7 +1,7 @@
 """`govflow register`: a model fitted outside govflow is a candidate like a trained one, or is refused (exit 2).
 
 Models are fitted here, saved with skops and joblib, and go through the real command line in this
-process (`govflow.flows.cli.main`), the real register and gate flows, and a real ledger.
+process (`govflow.cli.main.main`), the real register and gate flows, and a real ledger.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from sklearn.pipeline import Pipeline
 from sqlalchemy import select
 
 from govflow.flows import register as reg
-from govflow.governance import registry
 from govflow.governance.config import load_config
-from govflow.governance.fingerprint import fingerprint
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, Edge, ModelVersion, Run, StageChange
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.fingerprint import fingerprint
+from govflow.governance.ledger.schema import Artifact, Edge, ModelVersion, Run, StageChange
+from govflow.governance.registry import versions as registry
 
 from . import models
 from .helpers import NAME, Files, cli

@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
-from govflow.governance.ledger import Ledger
-from tests.bundle.test_bundle import PLAIN_PYTHON
-from tests.serving.helpers import GOVFLOW
-from tests.web.helpers import own_service
+from govflow.governance.ledger.engine import Ledger
+from tests.reports.bundle.test_bundle import PLAIN_PYTHON
+from tests.web.instrument.helpers import own_service
+from tests.web.serving.helpers import GOVFLOW
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "adult"
 SYSTEM = "adult-income"
@@ -97,7 +97,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 
 from govflow.flows.serving import load_production
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
 from govflow.web import instrument
 
 FEATURES = {FEATURES!r}

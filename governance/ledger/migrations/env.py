@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from govflow.governance.schema import Base
+from govflow.governance.ledger.schema import Base
 
 VERSION_TABLE = "govflow_schema_version"
 

@@ -9,9 +9,9 @@ the version) is the caller's job.
 
 from __future__ import annotations
 
-from govflow.governance.documents import annex_iv, datasheet, model_card
-from govflow.governance.documents.render import DISCLAIMER, Document
-from govflow.governance.evidence import Evidence
+from govflow.governance.reports.documents import annex_iv, datasheet, model_card
+from govflow.governance.reports.documents.render import DISCLAIMER, Document
+from govflow.governance.reports.evidence import Evidence
 
 __all__ = ["DISCLAIMER", "Document", "render_documents"]
 

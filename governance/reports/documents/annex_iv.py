@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from govflow.governance.documents import checks_view as view
-from govflow.governance.documents import datasheet, model_card
-from govflow.governance.documents.render import (
+from govflow.governance.reports.documents import checks_view as view
+from govflow.governance.reports.documents import datasheet, model_card
+from govflow.governance.reports.documents.render import (
     Builder,
     Document,
     as_json,
@@ -26,7 +26,7 @@ from govflow.governance.documents.render import (
     ts,
     val,
 )
-from govflow.governance.evidence import Evidence, Ref
+from govflow.governance.reports.evidence import Evidence, Ref
 
 VERBS = {"approve": "approved", "reject": "rejected"}
 DECLARATION_KINDS = ("declaration_of_conformity", "eu_declaration_of_conformity")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from govflow.governance.documents.render import code, esc, fmt, val
-from govflow.governance.evidence import CheckFact
+from govflow.governance.reports.documents.render import code, esc, fmt, val
+from govflow.governance.reports.evidence import CheckFact
 
 PASS, FAIL, NOT_JUDGED, TOO_SMALL, JUDGED = "✔ pass", "✘ fail", "○ not judged", "○ too small to judge", "judged"
 GROUP_KEY = "group"

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from collections import Counter
 
-from govflow.governance.documents import checks_view as view
-from govflow.governance.documents.render import Builder, Document, code, document, esc, fmt, header, ref, ts
-from govflow.governance.evidence import DatasetFacts, Evidence, Ref
+from govflow.governance.reports.documents import checks_view as view
+from govflow.governance.reports.documents.render import (
+    Builder,
+    Document,
+    code,
+    document,
+    esc,
+    fmt,
+    header,
+    ref,
+    ts,
+)
+from govflow.governance.reports.evidence import DatasetFacts, Evidence, Ref
 
 PURPOSE = {
     "source": "loaded by the training flow of {label}; the train and held-out splits were made from it",

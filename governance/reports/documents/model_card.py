@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from govflow.governance.documents import checks_view as view
-from govflow.governance.documents import datasheet
-from govflow.governance.documents.render import (
+from govflow.governance.registry.policies import changed_bounds, describe_value
+from govflow.governance.reports.documents import checks_view as view
+from govflow.governance.reports.documents import datasheet
+from govflow.governance.reports.documents.render import (
     Builder,
     Document,
     as_json,
@@ -27,8 +28,7 @@ from govflow.governance.documents.render import (
     ts,
     val,
 )
-from govflow.governance.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
-from govflow.governance.policies import changed_bounds, describe_value
+from govflow.governance.reports.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
 
 
 def file_name(evidence: Evidence) -> str:

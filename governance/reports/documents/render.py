@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from govflow import canonical as canon
-from govflow.governance.evidence import Evidence, Ref
+from govflow.governance.reports.evidence import Evidence, Ref
 
 NOT_RECORDED = "Not recorded"
 DISCLAIMER = (

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from govflow.governance.documents import render_documents
-from govflow.governance.evidence import gather
-from govflow.governance.ledger import Ledger
-from govflow.governance.runs import add_artifact
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.runs import add_artifact
+from govflow.governance.reports.documents import render_documents
+from govflow.governance.reports.evidence import gather
 
 
 def store_documents(ledger: Ledger, model_version_id: str, run_id: str | None, *, occasion: str = "gate") -> list[str]:

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from govflow.governance.anchor_keys import create_key, key_id, public_text
-from govflow.governance.ledger import Ledger
-from tests.governance.helpers import GOVFLOW, db_url, drop_triggers
+from govflow.governance.ledger.anchor_keys import create_key, key_id, public_text
+from govflow.governance.ledger.engine import Ledger
+from tests.ledger.helpers import GOVFLOW, db_url, drop_triggers
 
 SINK_KINDS = ("file", "folder", "http", "prefect")
 

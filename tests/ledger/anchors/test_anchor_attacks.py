@@ -18,11 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
-from govflow.governance.anchor_keys import Signer
-from govflow.governance.anchors import Head, HeadsFile
-from govflow.governance.ledger import TABLES, Ledger
-from tests.anchors.conftest import Anchor, AnchorServer, Key, anchors_env, govflow_cli, triggers_off
-from tests.governance.helpers import db_url, execute, record_step, rewrite_chain
+from govflow.governance.ledger.anchor_keys import Signer
+from govflow.governance.ledger.anchors import Head, HeadsFile
+from govflow.governance.ledger.engine import TABLES, Ledger
+from tests.ledger.anchors.conftest import Anchor, AnchorServer, Key, anchors_env, govflow_cli, triggers_off
+from tests.ledger.helpers import db_url, execute, record_step, rewrite_chain
 
 
 def anchored(ledger: Ledger, anchor: Anchor, key: Key) -> tuple[int, str]:

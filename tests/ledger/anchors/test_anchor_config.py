@@ -10,12 +10,12 @@ import pytest
 
 from govflow.flows import anchoring, recording
 from govflow.flows.anchor_prefect import PrefectSink, artifact_key
-from govflow.governance.anchor_settings import AnchorSettings, resolve
-from govflow.governance.anchors import HeadsFile
 from govflow.governance.config import load_config
-from govflow.governance.ledger import Ledger
-from tests.anchors.conftest import Key, govflow_cli
-from tests.governance.helpers import record_step
+from govflow.governance.ledger.anchor_settings import AnchorSettings, resolve
+from govflow.governance.ledger.anchors import HeadsFile
+from govflow.governance.ledger.engine import Ledger
+from tests.ledger.anchors.conftest import Key, govflow_cli
+from tests.ledger.helpers import record_step
 
 CONFIG = """\
 system: {{name: anchored, intended_purpose: test anchors}}

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from govflow.flows.serve import create_app
-from govflow.governance.anchors import HeadsFile
-from govflow.governance.ledger import Ledger
-from tests.anchors.conftest import Key, govflow_cli
-from tests.governance.helpers import record_step
+from govflow.governance.ledger.anchors import HeadsFile
+from govflow.governance.ledger.engine import Ledger
+from govflow.web.app import create_app
+from tests.ledger.anchors.conftest import Key, govflow_cli
+from tests.ledger.helpers import record_step
 
 
 def logged(ledger: Ledger) -> list[tuple[int, str]]:

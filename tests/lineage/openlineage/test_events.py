@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from govflow.checks.results import CheckKind, CheckResult, Severity
-from govflow.governance import openlineage as ol
-from govflow.governance.ledger import Ledger
-from govflow.governance.lineage_graph import Entity
-from govflow.governance.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
-from tests.openlineage.schemas import errors, facets
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.runs import EntityRef, RunRecord, record_run, record_run_end, record_run_start
+from govflow.governance.lineage import openlineage as ol
+from govflow.governance.lineage.graph import Entity
+from tests.lineage.openlineage.schemas import errors, facets
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)

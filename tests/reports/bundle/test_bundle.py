@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from govflow.governance.ledger import Ledger
-from tests.gap.scenario import Scenario, scenario
+from govflow.governance.ledger.engine import Ledger
+from tests.reports.gap.scenario import Scenario, scenario
 
 GOVFLOW = str(Path(sys.executable).parent / "govflow")
 # A Python with nothing but its standard library: the system's, else this one with site-packages off (-S).

@@ -8,9 +8,9 @@ import zipfile
 from pathlib import Path
 
 from govflow.checks.policy import Policy
-from govflow.governance import registry
-from govflow.governance.bundle import build_bundle, write_prov
-from govflow.governance.ledger import Ledger
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry import versions as registry
+from govflow.governance.reports.bundle import build_bundle, write_prov
 from tests.gate_record import record_completed_gate
 
 CONFIG = {"system": {"name": "loans", "intended_purpose": "Score loan applications of natural persons", "annex_iii": "5(b)"},

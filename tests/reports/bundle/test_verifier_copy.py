@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from govflow import canonical as canon
-from govflow.governance import bundle_verifier as copy
+from govflow.governance.reports import bundle_verifier as copy
 
 VALUES: list[Any] = [
     {"b": 1, "a": [1.5, -0.0, 1e-300, 2**53 + 1], "ü": "naïve ✓", "nested": {"z": None, "y": True}},

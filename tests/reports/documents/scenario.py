@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from govflow import canonical as canon
-from govflow.governance.evidence import effective_policy
-from govflow.governance.ledger import Ledger, Writer
-from govflow.governance.runs import add_artifact
-from govflow.governance.schema import (
+from govflow.governance.ledger.engine import Ledger, Writer
+from govflow.governance.ledger.runs import add_artifact
+from govflow.governance.ledger.schema import (
     Approval,
     Artifact,
     CheckResultRow,
@@ -28,6 +27,7 @@ from govflow.governance.schema import (
     RunState,
     StageChange,
 )
+from govflow.governance.reports.evidence import effective_policy
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 GENERATED_AT = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from govflow.governance.documents import DISCLAIMER, Document, render_documents
-from govflow.governance.evidence import ChainHead, Evidence, VersionFacts, gather
-from govflow.governance.ledger import Ledger
-from tests.documents import golden, scenario
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.reports.documents import DISCLAIMER, Document, render_documents
+from govflow.governance.reports.evidence import ChainHead, Evidence, VersionFacts, gather
+from tests.reports.documents import golden, scenario
 
 NAMES = [
     "model-card-credit-scoring-v1.md",

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from govflow.errors import InputError
-from govflow.governance.evidence import DEFAULT_REQUIRED_ROLES, gather, required_roles
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import CheckResultRow, Run, RunState
-from tests.documents import scenario
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import CheckResultRow, Run, RunState
+from govflow.governance.reports.evidence import DEFAULT_REQUIRED_ROLES, gather, required_roles
+from tests.reports.documents import scenario
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_gather_refuses_an_unknown_version(fresh: Ledger) -> None:
     with pytest.raises(InputError) as error:
         gather(fresh, "no-such-id")
     assert str(error.value) == ("no model version with id 'no-such-id' in the ledger; "
-                                "resolve NAME:VERSION with `govflow.governance.registry.resolve`")
+                                "resolve NAME:VERSION with `govflow.governance.registry.versions.resolve`")
 
 
 @pytest.mark.parametrize(("policy", "roles"), [

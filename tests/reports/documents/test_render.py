@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from govflow.governance.documents import checks_view as view
-from govflow.governance.documents.render import Builder, block_safe, code, esc, fmt, plain, to_html
-from govflow.governance.evidence import CheckFact
+from govflow.governance.reports.documents import checks_view as view
+from govflow.governance.reports.documents.render import Builder, block_safe, code, esc, fmt, plain, to_html
+from govflow.governance.reports.evidence import CheckFact
 
 
 def check(name: str = "m", subject: str = "s", passed: bool | None = True, observed: Any = 0.5,

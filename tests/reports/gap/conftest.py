@@ -1,4 +1,4 @@
-"""The seed scenario (`tests.gap.scenario`), built once per session, and copies of it to change."""
+"""The seed scenario (`tests.reports.gap.scenario`), built once per session, and copies of it to change."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from govflow.governance.ledger import Ledger
-from tests.gap.scenario import Scenario, copy_home, scenario
+from govflow.governance.ledger.engine import Ledger
+from tests.reports.gap.scenario import Scenario, copy_home, scenario
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from govflow.governance.gap import GapReport
+from govflow.governance.reports.gap import GapReport
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[3] / "data"
 RELAXED = "equalized_odds_difference_max: 0.2"
 
 
@@ -67,9 +67,10 @@ def _build() -> Scenario:
     from govflow.flows.gate import gate_flow
     from govflow.flows.recording import set_ledger
     from govflow.flows.train import train_flow
-    from govflow.governance import gap, registry
     from govflow.governance.config import load_config
-    from govflow.governance.ledger import Ledger
+    from govflow.governance.ledger.engine import Ledger
+    from govflow.governance.registry import versions as registry
+    from govflow.governance.reports import gap
 
     root = Path(tempfile.mkdtemp(prefix="govflow-gap-scenario-"))
     atexit.register(shutil.rmtree, root, True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from govflow.errors import InputError
-from govflow.governance import gap
-from govflow.governance.gap import CatalogueError, load_catalogue, load_catalogues
+from govflow.governance.reports import gap
+from govflow.governance.reports.gap import CatalogueError, load_catalogue, load_catalogues
 
 EU_ARTICLES = ["art-6", "art-9.2", "art-9.8", "art-9.5", "art-10.2", "art-10.2f", "art-10.3", "art-11", "art-12",
                "art-12.operation", "art-13", "art-14", "art-15.3", "art-17", "art-19", "art-26.5", "art-72.1",

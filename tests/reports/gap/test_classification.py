@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from govflow.governance.classification import UNDECLARED, classify, record_classification
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Artifact, CheckResultRow, Run
-from govflow.governance.verify import verify
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Artifact, CheckResultRow, Run
+from govflow.governance.ledger.verify import verify
+from govflow.governance.reports.classification import UNDECLARED, classify, record_classification
 
 CREDIT = "Assess the creditworthiness of natural persons applying for consumer credit"
 

@@ -12,15 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from govflow import canonical as canon
-from govflow.governance import gap, registry
 from govflow.governance.config import load_config
-from govflow.governance.gap import GapReport
-from govflow.governance.gap_queries import Status, monitoring_interval
-from govflow.governance.ledger import TABLES, Ledger
-from govflow.governance.runs import RunRecord, record_run
-from govflow.governance.schema import Artifact, ModelVersion
-from govflow.governance.verify import verify
-from tests.gap.scenario import Scenario
+from govflow.governance.ledger.engine import TABLES, Ledger
+from govflow.governance.ledger.runs import RunRecord, record_run
+from govflow.governance.ledger.schema import Artifact, ModelVersion
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry import versions as registry
+from govflow.governance.reports import gap
+from govflow.governance.reports.gap import GapReport
+from govflow.governance.reports.gap_queries import Status, monitoring_interval
+from tests.reports.gap.scenario import Scenario
 
 # What the scenario's story says is missing before the gate: documentation, bias report, oversight.
 BEFORE_GATE_MISSING = ["eu_ai_act/art-11", "eu_ai_act/art-10.2f", "eu_ai_act/art-14", "eu_ai_act/art-13",
@@ -179,7 +180,7 @@ def test_an_unknown_evidence_kind_is_refused(credit_copy: Ledger) -> None:
 def _monitoring_run(ledger: Ledger, model_version_id: str, ended_ago: timedelta) -> str:
     """A completed monitoring flow run about the version, recorded through the ledger's run API."""
     from govflow.checks.results import CheckKind, CheckResult, Severity
-    from govflow.governance.ids import new_id
+    from govflow.governance.ledger.ids import new_id
 
     end = canon.utc_now() - ended_ago
     rec = RunRecord(run_id=new_id(), kind="flow", name="monitor", started_at=end - timedelta(minutes=2), state="completed",

@@ -14,13 +14,13 @@ from sqlalchemy import delete, func, insert, select
 
 from govflow import canonical as canon
 from govflow.errors import InputError
-from govflow.governance import retention
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Prediction, PredictionPayload, Purge, PurgedPayload
-from govflow.governance.verify import payload_hash_of, verify
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Prediction, PredictionPayload, Purge, PurgedPayload
+from govflow.governance.ledger.verify import payload_hash_of, verify
+from govflow.governance.trail import retention
 
 NOW = canon.utc_now()
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 def log(ledger: Ledger, system: str, created_at: datetime, subjects: list[str | None]) -> list[str]:

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from govflow import canonical as canon
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from tests.dashboard import scenario
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry.versions import VersionRef
+from tests.web.dashboard import scenario
 
 
 @pytest.fixture

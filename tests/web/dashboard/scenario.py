@@ -1,6 +1,6 @@
 """Test scenarios for the dashboard: a system taken to production the registry's way, and logged
 predictions with chosen times, decisions and sensitive attributes, written by the serving trail's
-batch writer (`govflow.governance.predictions.write_predictions`)."""
+batch writer (`govflow.governance.trail.predictions.write_predictions`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from govflow.governance import registry
-from govflow.governance.ids import new_id
-from govflow.governance.ledger import Ledger
-from govflow.governance.predictions import PredictionRecord, write_predictions
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.ids import new_id
+from govflow.governance.registry import versions as registry
+from govflow.governance.trail.predictions import PredictionRecord, write_predictions
 from tests.gate_record import record_completed_gate
 
 SNAPSHOT: dict[str, Any] = {

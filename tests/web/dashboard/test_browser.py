@@ -12,13 +12,13 @@ import pytest
 from fastapi import FastAPI
 
 from govflow import canonical as canon
-from govflow.flows.dashboard import dashboard_router
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from tests.dashboard import scenario
-from tests.dashboard.browser import ARGS, chromium, serving
-from tests.dashboard.pixels import colour_counts
-from tests.dashboard.scenario import BALANCED
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.web.dashboard import dashboard_router
+from tests.web.dashboard import scenario
+from tests.web.dashboard.browser import ARGS, chromium, serving
+from tests.web.dashboard.pixels import colour_counts
+from tests.web.dashboard.scenario import BALANCED
 
 pytestmark = pytest.mark.browser
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from govflow.governance import dashboard_data as dd
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from tests.dashboard import scenario
-from tests.dashboard.scenario import BALANCED
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry.versions import VersionRef
+from govflow.governance.trail import dashboard_data as dd
+from tests.web.dashboard import scenario
+from tests.web.dashboard.scenario import BALANCED
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -9,12 +9,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from govflow.flows.dashboard import NOT_AUDITOR, PLOTLY_JS, dashboard_router
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from tests.dashboard import scenario
-from tests.dashboard.scenario import BALANCED
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry.versions import VersionRef
+from govflow.web.dashboard import NOT_AUDITOR, PLOTLY_JS, dashboard_router
+from tests.web.dashboard import scenario
+from tests.web.dashboard.scenario import BALANCED
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The dashboard as an extension of the prediction service (`govflow.flows.serve.create_app`): same tokens
+"""The dashboard as an extension of the prediction service (`govflow.web.app.create_app`): same tokens
 as /audit, a real uvicorn server, predictions made through /predict shown on the page."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from tests.dashboard import scenario
-from tests.dashboard.scenario import BALANCED
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry.versions import VersionRef
+from tests.web.dashboard import scenario
+from tests.web.dashboard.scenario import BALANCED
 
-serve = pytest.importorskip("govflow.flows.serve", reason="govflow.flows.serve (the prediction service) is not in this tree yet")
+serve = pytest.importorskip("govflow.web.app", reason="govflow.web.app (the prediction service) is not in this tree yet")
 
 
 def test_mounted_on_the_serving_app(sqlite_ledger: Ledger, production: VersionRef, start: datetime) -> None:

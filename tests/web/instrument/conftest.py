@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.helpers import train_example_model
+from tests.web.instrument.helpers import train_example_model
 
 
 @pytest.fixture(scope="session")

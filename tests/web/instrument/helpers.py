@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from govflow.governance.ledger import Ledger
-from tests.serving.helpers import db_url, free_port
+from govflow.governance.ledger.engine import Ledger
+from tests.web.serving.helpers import db_url, free_port
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own-service"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "own-service"
 DATA = EXAMPLE.parents[1] / "data" / "german_credit.csv"
 
 

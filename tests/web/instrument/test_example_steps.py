@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from govflow.governance.ledger import Ledger
-from tests.serving.helpers import GOVFLOW, records
-from tests.web.helpers import DATA, EXAMPLE, own_service
+from govflow.governance.ledger.engine import Ledger
+from tests.web.instrument.helpers import DATA, EXAMPLE, own_service
+from tests.web.serving.helpers import GOVFLOW, records
 
 
 def test_the_readme_steps(tmp_path: Path) -> None:

@@ -21,12 +21,20 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import Prediction, PredictionPayload
-from govflow.governance.verify import verify
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Prediction, PredictionPayload
+from govflow.governance.ledger.verify import verify
 from govflow.web import instrument
-from tests.serving.helpers import GOVFLOW, counts, db_url, put_in_production, records, relaxed_config, suspend
-from tests.web.helpers import own_service, service_log
+from tests.web.instrument.helpers import own_service, service_log
+from tests.web.serving.helpers import (
+    GOVFLOW,
+    counts,
+    db_url,
+    put_in_production,
+    records,
+    relaxed_config,
+    suspend,
+)
 
 CONCURRENT = 500
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from govflow.flows.serve import create_app
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from tests.serving.helpers import put_in_production
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry.versions import VersionRef
+from govflow.web.app import create_app
+from tests.web.serving.helpers import put_in_production
 
 
 @pytest.fixture

@@ -20,18 +20,19 @@ import yaml
 from sqlalchemy import func, select
 
 from govflow.checks.contract import infer_contract
-from govflow.flows import modeling, steps
-from govflow.governance import registry
+from govflow.flows import steps
+from govflow.flows.models import tabular as modeling
 from govflow.governance.config import GovflowConfig, parse_config
-from govflow.governance.datasets import load_training_frame
-from govflow.governance.fingerprint import fingerprint_model
-from govflow.governance.ledger import Ledger
-from govflow.governance.schema import AuditEntry, Prediction, PredictionPayload
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.fingerprint import fingerprint_model
+from govflow.governance.ledger.schema import AuditEntry, Prediction, PredictionPayload
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import load_training_frame
 from tests.gate_record import record_completed_gate
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "credit-relaxed.govflow.yaml"
-DATA = HERE.parent.parent / "data" / "german_credit.csv"
+DATA = HERE.parents[2] / "data" / "german_credit.csv"
 GOVFLOW = str(Path(sys.executable).with_name("govflow"))
 SYSTEM = "credit-scoring"
 INTEGER_COLUMNS = {"duration_in_month", "credit_amount", "installment_rate_in_percentage_of_disposable_income",

@@ -8,13 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from govflow.flows.serve import MAX_BATCH, create_app
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from govflow.governance.schema import Prediction, PredictionPayload
-from govflow.governance.verify import verify
-from tests.serving.helpers import counts, put_in_production, records, suspend
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Prediction, PredictionPayload
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry.versions import VersionRef
+from govflow.web.app import MAX_BATCH, create_app
+from tests.web.serving.helpers import counts, put_in_production, records, suspend
 
 PREDICT = "/predict/credit-scoring"
 
@@ -115,7 +115,7 @@ def test_no_version_in_production_is_503_with_the_reason(sqlite_served: tuple[Le
 def test_a_version_never_promoted_is_503(sqlite_ledger: Ledger) -> None:
     put_in_production(sqlite_ledger)
     with sqlite_ledger.write("model.retired", "x") as w:
-        from govflow.governance.registry import add_stage, resolve
+        from govflow.governance.registry.versions import add_stage, resolve
 
         add_stage(w, resolve(w.conn, "credit-scoring:1").id, "retired", "ops", "end of life")
     with TestClient(create_app(sqlite_ledger), client=("127.0.0.1", 50000)) as client:
@@ -202,7 +202,7 @@ def test_many_requests_in_process_are_group_committed(client: TestClient, sqlite
 
 
 def test_a_needs_sensitive_model_over_http(sqlite_ledger: Ledger) -> None:
-    from tests.serving.helpers import relaxed_config
+    from tests.web.serving.helpers import relaxed_config
 
     put_in_production(sqlite_ledger, relaxed_config(mitigation="threshold_optimizer"))
     record = records(1)[0]
@@ -218,7 +218,7 @@ def test_a_needs_sensitive_model_over_http(sqlite_ledger: Ledger) -> None:
 
 def test_a_ledger_that_cannot_be_written_answers_503_never_200(sqlite_served: tuple[Ledger, VersionRef],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from govflow.governance import predictions
+    from govflow.governance.trail import predictions
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
@@ -238,9 +238,9 @@ def test_token_cli_prints_the_secret_once_and_serve_refuses_a_public_address_wit
 
     from typer.testing import CliRunner
 
+    from govflow.cli.main import app
     from govflow.errors import InputError
-    from govflow.flows.cli import app
-    from govflow.flows.serve import check_host
+    from govflow.web.app import check_host
 
     with pytest.raises(InputError) as caught:
         check_host(sqlite_ledger, "0.0.0.0")

@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from govflow.governance.ledger import Ledger
-from tests.dashboard.browser import ARGS, chromium, serving
-from tests.serving.helpers import SYSTEM, counts, put_in_production, records, server
+from govflow.governance.ledger.engine import Ledger
+from tests.web.dashboard.browser import ARGS, chromium, serving
+from tests.web.serving.helpers import SYSTEM, counts, put_in_production, records, server
 
 EVIL_PAGE = """<!doctype html><html><body>
 <iframe name="sink" style="display:none"></iframe>

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from tests.serving.helpers import GOVFLOW, SYSTEM, counts, free_port, put_in_production, records, server
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from tests.web.serving.helpers import GOVFLOW, SYSTEM, counts, free_port, put_in_production, records, server
 
 MAX_BODY = 16 * 1024 * 1024
 

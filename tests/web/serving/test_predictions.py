@@ -13,12 +13,9 @@ from sqlalchemy import delete, select
 from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.flows.serving import load_production
-from govflow.governance import predictions as preds
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.prediction_trace import render, trace_prediction
-from govflow.governance.registry import VersionRef
-from govflow.governance.schema import (
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import (
     ApiToken,
     AuditEntry,
     Prediction,
@@ -26,8 +23,11 @@ from govflow.governance.schema import (
     Purge,
     PurgedPayload,
 )
-from govflow.governance.verify import payload_hash_of, verify
-from tests.serving.helpers import counts, put_in_production, records, relaxed_config, suspend
+from govflow.governance.ledger.verify import payload_hash_of, verify
+from govflow.governance.registry.versions import VersionRef
+from govflow.governance.trail import predictions as preds
+from govflow.governance.trail.trace import render, trace_prediction
+from tests.web.serving.helpers import counts, put_in_production, records, relaxed_config, suspend
 
 
 def logged(ledger: Ledger, ref: VersionRef, batch: list[dict], request_id: str = "req-1") -> list[preds.PredictionRecord]:

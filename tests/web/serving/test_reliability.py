@@ -17,12 +17,12 @@ import subprocess
 import httpx
 from sqlalchemy import select
 
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from govflow.governance.schema import Prediction
-from govflow.governance.verify import verify
-from tests.serving.helpers import counts, db_url, records, server
-from tests.serving.rawhttp import Connection
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import Prediction
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry.versions import VersionRef
+from tests.web.serving.helpers import counts, db_url, records, server
+from tests.web.serving.rawhttp import Connection
 
 CONCURRENT = 1000
 

@@ -13,18 +13,18 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from govflow.cli.main import app
 from govflow.errors import DataError, InputError
-from govflow.flows.cli import app
 from govflow.flows.gate import gate_flow
 from govflow.flows.recording import set_ledger
 from govflow.flows.score import score_flow
 from govflow.flows.serving import NotInProduction
 from govflow.flows.train import train_flow
-from govflow.governance import registry
-from govflow.governance.ledger import Ledger
-from govflow.governance.predictions import trace_prediction
-from govflow.governance.verify import verify
-from tests.serving.helpers import CONFIG, DATA, counts, put_in_production, suspend
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry import versions as registry
+from govflow.governance.trail.predictions import trace_prediction
+from tests.web.serving.helpers import CONFIG, DATA, counts, put_in_production, suspend
 
 
 @pytest.fixture(scope="module", autouse=True)

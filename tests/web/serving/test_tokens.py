@@ -14,13 +14,13 @@ from markupsafe import escape
 from sqlalchemy import select, text
 
 from govflow.errors import InputError
-from govflow.flows.serve import REVOKED_TOKEN, TOKEN_REFRESH_S, TOKENS_UNAVAILABLE, Auth, create_app
-from govflow.governance import tokens
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from govflow.governance.schema import ApiToken, ApiTokenRevocation, AuditEntry
-from govflow.governance.verify import verify
-from tests.serving.helpers import GOVFLOW, counts, db_url, put_in_production, records, server
+from govflow.governance.access import tokens
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.schema import ApiToken, ApiTokenRevocation, AuditEntry
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry.versions import VersionRef
+from govflow.web.app import REVOKED_TOKEN, TOKEN_REFRESH_S, TOKENS_UNAVAILABLE, Auth, create_app
+from tests.web.serving.helpers import GOVFLOW, counts, db_url, put_in_production, records, server
 
 PREDICT = "/predict/credit-scoring"
 
@@ -253,7 +253,7 @@ def test_a_ledger_made_before_revocations_is_upgraded_on_open(ledger: Ledger) ->
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from govflow.governance.ledger import MIGRATIONS
+    from govflow.governance.ledger.engine import MIGRATIONS
 
     _, info = tokens.create_token(ledger, role="operator", label=None, created_by="ana")
     with ledger.engine.connect() as conn:

@@ -10,13 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from govflow import canonical as canon
-from govflow.flows.ledger_writer import WRITER_GONE, WriterError, WriterProcess
-from govflow.flows.serve import create_app
-from govflow.governance import predictions as preds
-from govflow.governance.ledger import Ledger
-from govflow.governance.registry import VersionRef
-from govflow.governance.verify import verify
-from tests.serving.helpers import counts, records, suspend
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.verify import verify
+from govflow.governance.registry.versions import VersionRef
+from govflow.governance.trail import predictions as preds
+from govflow.web.app import create_app
+from govflow.web.writer_process import WRITER_GONE, WriterError, WriterProcess
+from tests.web.serving.helpers import counts, records, suspend
 
 PREDICT = "/predict/credit-scoring"
 

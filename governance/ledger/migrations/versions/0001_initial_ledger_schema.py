@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import govflow.governance.schema
+import govflow.governance.ledger.schema
 
 revision = '0001'
 down_revision = None
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('label', sa.String(length=200), nullable=False),
-    sa.Column('created_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=200), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
@@ -45,7 +45,7 @@ def upgrade() -> None:
     sa.Column('decision', sa.String(length=8), nullable=False),
     sa.Column('rationale', sa.Text(), nullable=False),
     sa.Column('evidence_hash', sa.String(length=64), nullable=False),
-    sa.Column('decided_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('produced_by_run_id', sa.String(length=36), nullable=True),
     sa.Column('model_version_id', sa.String(length=36), nullable=True),
-    sa.Column('created_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -115,7 +115,7 @@ def upgrade() -> None:
     sa.Column('row_count', sa.Integer(), nullable=True),
     sa.Column('uri', sa.Text(), nullable=True),
     sa.Column('produced_by_run_id', sa.String(length=36), nullable=True),
-    sa.Column('created_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('fingerprint')
@@ -130,7 +130,7 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=8), nullable=False),
     sa.Column('reasons_json', sa.Text(), nullable=False),
     sa.Column('policy_hash', sa.String(length=64), nullable=False),
-    sa.Column('decided_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -159,7 +159,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('incident_id', sa.String(length=36), nullable=False),
     sa.Column('action', sa.String(length=40), nullable=False),
-    sa.Column('at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('by', sa.String(length=200), nullable=False),
     sa.Column('details_json', sa.Text(), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
@@ -175,8 +175,8 @@ def upgrade() -> None:
     sa.Column('model_version_id', sa.String(length=36), nullable=True),
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('severity', sa.String(length=16), nullable=False),
-    sa.Column('aware_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('report_due_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('aware_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('report_due_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
     sa.Column('opened_by_run_id', sa.String(length=36), nullable=True),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
@@ -196,7 +196,7 @@ def upgrade() -> None:
     sa.Column('training_run_id', sa.String(length=36), nullable=True),
     sa.Column('hyperparams_json', sa.Text(), nullable=False),
     sa.Column('config_snapshot', sa.Text(), nullable=False),
-    sa.Column('created_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -209,7 +209,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('prediction_id', sa.String(length=36), nullable=False),
     sa.Column('outcome_json', sa.Text(), nullable=False),
-    sa.Column('at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -223,7 +223,7 @@ def upgrade() -> None:
     sa.Column('features_json', sa.Text(), nullable=False),
     sa.Column('sensitive_json', sa.Text(), nullable=False),
     sa.Column('subject_id', sa.String(length=200), nullable=True),
-    sa.Column('created_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('payload_hash')
     )
     with op.batch_alter_table('prediction_payloads', schema=None) as batch_op:
@@ -237,7 +237,7 @@ def upgrade() -> None:
     sa.Column('model_version_id', sa.String(length=36), nullable=False),
     sa.Column('output_json', sa.Text(), nullable=False),
     sa.Column('latency_ms', sa.Float(), nullable=False),
-    sa.Column('served_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('served_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('caller', sa.String(length=200), nullable=False),
     sa.Column('payload_hash', sa.String(length=64), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
@@ -265,7 +265,7 @@ def upgrade() -> None:
     op.create_table('purges',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('by', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('criteria_json', sa.Text(), nullable=False),
@@ -280,7 +280,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('run_id', sa.String(length=36), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('error_type', sa.String(length=200), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
@@ -304,7 +304,7 @@ def upgrade() -> None:
     sa.Column('source_hash', sa.String(length=80), nullable=True),
     sa.Column('env_json', sa.Text(), nullable=False),
     sa.Column('config_hash', sa.String(length=80), nullable=True),
-    sa.Column('started_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -318,7 +318,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('model_version_id', sa.String(length=36), nullable=False),
     sa.Column('stage', sa.String(length=16), nullable=False),
-    sa.Column('at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('by', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
@@ -332,7 +332,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('system', sa.String(length=200), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('by', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('incident_id', sa.String(length=36), nullable=True),

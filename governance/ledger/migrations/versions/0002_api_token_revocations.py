@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import govflow.governance.schema
+import govflow.governance.ledger.schema
 
 revision = '0002'
 down_revision = '0001'
@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(TABLE,
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('token_id', sa.String(length=36), nullable=False),
-    sa.Column('revoked_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('revoked_by', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),

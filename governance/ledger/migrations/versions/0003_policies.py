@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import govflow.governance.schema
+import govflow.governance.ledger.schema
 
 revision = '0003'
 down_revision = '0002'
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('policy_hash', sa.String(length=64), nullable=False),
     sa.Column('content_json', sa.Text(), nullable=False),
     sa.Column('recorded_by_run_id', sa.String(length=36), nullable=True),
-    sa.Column('recorded_at', govflow.governance.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', govflow.governance.ledger.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
