@@ -37,6 +37,14 @@ BATCH = 5000
 TOO_SHORT = ("retention of {days} days is shorter than the {min} days the EU AI Act requires (Art. 19, Art. 26(6)); "
              "set logging.retention_days to {min} or more")
 NO_SUBJECT = "give the data subject's id: --subject ID"
+NO_RECORDS = ("no records for subject {subject}: no stored prediction payload carries it, neither as the subject_id "
+              "sent with a prediction nor as the value of the system's id column (data.id_column); nothing was "
+              "purged. Give the id exactly as it was sent (ids are compared as text), or see `govflow retention "
+              "list` for erasures already done")
+
+
+class NoRecordsForSubject(InputError):
+    """An erasure request names a subject the ledger holds no payload of (exit 2: nothing was done)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,12 @@ def apply_retention(ledger: Ledger, system: str, retention_days: int, *, now: da
 
 def erase_subject(ledger: Ledger, subject_id: str, *, reason: str, request: str | None = None,
                   by: str | None = None, dry_run: bool = False) -> PurgeResult:
-    """Purge every payload of one data subject (an erasure request)."""
+    """Purge every payload of one data subject (an erasure request).
+
+    The subject is found by ``prediction_payloads.subject_id``: the value of the system's id column
+    when the record carried one, else the ``subject_id`` sent with it (`govflow.governance.trail.predictions`).
+    A subject with no payload is `NoRecordsForSubject` (exit 2), never a silent "purged 0".
+    """
     if not subject_id or not subject_id.strip():
         raise InputError(NO_SUBJECT)
 
@@ -118,6 +131,9 @@ def erase_subject(ledger: Ledger, subject_id: str, *, reason: str, request: str 
         return list(conn.execute(select(PredictionPayload.payload_hash).where(PredictionPayload.subject_id == subject_id)
                                  .order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
 
+    with ledger.read() as conn:
+        if not batch(conn, 1):
+            raise NoRecordsForSubject(NO_RECORDS.format(subject=subject_id))
     criteria = {"subject": "withheld: the subject id is personal data", "request": request}
     return _purge(ledger, kind="erasure", criteria=criteria, by=by or os_user(), select_batch=batch,
                   reason=reason or "erasure request", dry_run=dry_run, cutoff=None)

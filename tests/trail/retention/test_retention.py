@@ -92,7 +92,8 @@ def test_erasure_purges_one_subjects_payloads_and_keeps_the_subject_id_out_of_th
     assert json.loads(tomb["criteria_json"])["request"] == "DSR-2026-0042"
     report = verify(ledger)
     assert report.intact and report.purged_payloads == 2
-    assert retention.erase_subject(ledger, "subject-42", reason="again").count == 0
+    with pytest.raises(retention.NoRecordsForSubject, match="^no records for subject subject-42: "):
+        retention.erase_subject(ledger, "subject-42", reason="again")
 
 
 def test_a_dry_run_changes_nothing(sqlite_ledger: Ledger) -> None:
@@ -139,3 +140,19 @@ def test_the_commands(tmp_path: Path) -> None:
     verified = subprocess.run([*govflow, "verify"], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stderr
     assert "3 prediction payload(s) purged under tombstones" in verified.stdout
+
+
+def test_erasing_a_subject_the_ledger_does_not_hold_says_so_and_exits_2(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ledger = Ledger.open(home=home)
+    log(ledger, "credit-scoring", NOW - timedelta(days=1), ["10", "subject-2"])  # "10": an id column's value
+    with pytest.raises(retention.NoRecordsForSubject) as raised:
+        retention.erase_subject(ledger, "person-10", reason="request", dry_run=True)
+    assert str(raised.value) == retention.NO_RECORDS.format(subject="person-10")
+    assert retention.erase_subject(ledger, "10", reason="request").count == 1
+    ledger.close()
+    govflow = [str(Path(sys.executable).parent / "govflow"), "--home", str(home)]
+    erased = subprocess.run([*govflow, "erase", "--subject", "person-10"], capture_output=True, text=True)
+    assert erased.returncode == 2
+    assert erased.stderr.startswith("error: no records for subject person-10: no stored prediction payload carries it")
+    assert "data.id_column" in erased.stderr
