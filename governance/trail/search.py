@@ -1,0 +1,361 @@
+"""Search the prediction log: every filter an auditor or a data scientist asks the trail.
+
+`PredictionQuery` holds the filters (system, model version, time range, decision, score range,
+sensitive groups, subject id, request id, recommended item, recommender user), `parse_query` builds
+one from text (the CLI's options, the ``/audit/predictions`` query string) with an error per bad
+value that says how to write it, and `search_predictions` answers one page, newest first, with a
+cursor for the next page (keyset pagination on ``(served_at, id)``: a page costs the same at the
+millionth row as at the first, and rows logged meanwhile never shift a page).
+
+The filters on what a prediction answered (``output_json``) and on its payload (``features_json``,
+``sensitive_json``) read the canonical JSON text in place: ``json_extract``/``json_each`` on SQLite,
+``jsonb`` operators on PostgreSQL, written exactly as the expression indexes of migration 0005
+(``search_indexes``) so the planner uses them. The payload filters join ``prediction_payloads``: a
+purged payload no longer matches a group, a subject or a user, which is what erasure means.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, text
+
+from govflow import canonical as canon
+from govflow.errors import InputError
+from govflow.governance.ledger.schema import UTCDateTime
+
+MAX_LIMIT = 1000
+OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first: "<=" is not "<" then "=..."
+BAD_TIME = "{name}: '{value}' is not an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z"
+BAD_LIMIT = "limit: {value} is not between 1 and {max}"
+BAD_NUMBER = "{name}: '{value}' is not a number"
+BAD_DECISION = "decision: '{value}' is not 0, 1, favourable or unfavourable"
+BAD_GROUP = ("group: '{value}' is not NAME=VALUE (or NAME<VALUE, <=, >, >=, !=), e.g. "
+             "personal_status_and_sex=A92 or age_in_years<25")
+NOT_A_NUMBER_GROUP = "group: '{value}': {op} compares numbers, and '{given}' is not one"
+VERSION_NEEDS_SYSTEM = "version: give the system too (--system NAME): version numbers count per system"
+BAD_VERSION = "version: '{value}' is not a version number (1, 2, ...)"
+BAD_CURSOR = "cursor: not a cursor this search returned (copy next_cursor from the previous page)"
+EMPTY_RANGE = "{low_name} {low} is above {high_name} {high}: nothing can match; swap them"
+
+_COLUMNS = ("id", "request_id", "system", "model_version_id", "output_json", "latency_ms", "served_at", "caller",
+            "payload_hash", "audit_seq")
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    """One condition on a sensitive attribute as logged: ``name op value`` (``=``/``!=`` on the JSON
+    value, numbers or text; ``<``, ``<=``, ``>``, ``>=`` on numbers)."""
+
+    name: str
+    op: str
+    value: str | int | float
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value}"
+
+
+@dataclass(frozen=True)
+class PredictionQuery:
+    """The filters of one search; every one optional, all of them must hold."""
+
+    system: str | None = None
+    version: int | None = None  # the system's version number (needs ``system``)
+    model_version_id: str | None = None  # resolved from ``version``, or given as it is
+    since: datetime | None = None  # served at or after
+    until: datetime | None = None  # served before
+    decision: int | None = None  # 1 = the favourable outcome, 0 = not
+    score_min: float | None = None  # score >= this
+    score_max: float | None = None  # score <= this
+    groups: tuple[GroupFilter, ...] = ()
+    subject_id: str | None = None
+    request_id: str | None = None
+    item: str | None = None  # a recommender's list contains this item
+    user: str | None = None  # a recommender's user (its logged ``user_id`` feature)
+    limit: int = 100
+    cursor: str | None = None
+
+    def needs_payload(self) -> bool:
+        return bool(self.groups or self.subject_id is not None or self.user is not None)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of matches, newest first, and the cursor of the next page (None on the last)."""
+
+    predictions: list[dict[str, Any]]
+    next_cursor: str | None
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"predictions": self.predictions, "next_cursor": self.next_cursor, "filters": self.filters}
+
+
+def parse_time(name: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise ValueError("no time zone")
+        return moment.astimezone(UTC)  # past year 1 or 9999 in UTC is no time
+    except (ValueError, OverflowError):
+        raise InputError(BAD_TIME.format(name=name, value=value)) from None
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(BAD_NUMBER.format(name=name, value=value)) from None
+    if not math.isfinite(number):
+        raise InputError(BAD_NUMBER.format(name=name, value=value))
+    return number
+
+
+def _json_scalar(text_value: str) -> str | int | float:
+    """``23`` -> 23, ``0.5`` -> 0.5, anything else stays text (how the value was logged)."""
+    try:
+        return int(text_value)
+    except ValueError:
+        pass
+    try:
+        number = float(text_value)
+        return number if math.isfinite(number) else text_value
+    except ValueError:
+        return text_value
+
+
+def parse_group(value: str) -> GroupFilter:
+    for op in OPERATORS:
+        name, sep, given = value.partition(op)
+        if sep and name.strip() and given.strip() and not any(o in name for o in "<>!="):
+            scalar = _json_scalar(given.strip())
+            if op in ("<", "<=", ">", ">=") and isinstance(scalar, str):
+                raise InputError(NOT_A_NUMBER_GROUP.format(value=value, op=op, given=given.strip()))
+            return GroupFilter(name.strip(), op, scalar)
+    raise InputError(BAD_GROUP.format(value=value))
+
+
+def parse_decision(value: str) -> int:
+    known = {"1": 1, "0": 0, "favourable": 1, "unfavourable": 0, "true": 1, "false": 0}
+    if value.strip().lower() not in known:
+        raise InputError(BAD_DECISION.format(value=value))
+    return known[value.strip().lower()]
+
+
+def parse_query(params: Mapping[str, Any]) -> PredictionQuery:
+    """From text values (absent or None = no filter); `InputError` names the bad one and its fix."""
+    def get(name: str) -> str | None:
+        value = params.get(name)
+        return None if value is None or value == "" else str(value)
+
+    version = get("version")
+    if version is not None and not (version.isascii() and version.isdigit() and len(version) < 10):
+        raise InputError(BAD_VERSION.format(value=version))
+    if version is not None and get("system") is None:
+        raise InputError(VERSION_NEEDS_SYSTEM)
+    limit_text = get("limit") or "100"
+    try:
+        limit = int(limit_text)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InputError(BAD_LIMIT.format(value=limit_text, max=MAX_LIMIT))
+    since, until = (parse_time(n, v) if (v := get(n)) else None for n in ("since", "until"))
+    if since and until and since > until:
+        raise InputError(EMPTY_RANGE.format(low_name="since", low=get("since"), high_name="until", high=get("until")))
+    score_min, score_max = (_number(n, v) if (v := get(n)) else None for n in ("score_min", "score_max"))
+    if score_min is not None and score_max is not None and score_min > score_max:
+        raise InputError(EMPTY_RANGE.format(low_name="score_min", low=score_min, high_name="score_max", high=score_max))
+    groups = params.get("group") or ()
+    if isinstance(groups, str):
+        groups = [groups]
+    cursor = get("cursor")
+    if cursor is not None:
+        _decode_cursor(cursor)
+    decision = get("decision")
+    return PredictionQuery(
+        system=get("system"), version=int(version) if version else None, model_version_id=get("model_version_id"),
+        since=since, until=until, decision=parse_decision(decision) if decision is not None else None,
+        score_min=score_min, score_max=score_max, groups=tuple(parse_group(g) for g in groups if g),
+        subject_id=get("subject_id"), request_id=get("request_id"), item=get("item"), user=get("user"),
+        limit=limit, cursor=cursor)
+
+
+def _encode_cursor(served_at: datetime, prediction_id: str) -> str:
+    raw = json.dumps([canon.format_ts(served_at), prediction_id], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, prediction_id = json.loads(raw)
+        return parse_time("cursor", moment), str(prediction_id)
+    except (ValueError, TypeError, InputError):
+        raise InputError(BAD_CURSOR) from None
+
+
+class _Sql:
+    """The WHERE clause of one search, in the dialect's JSON functions, with its bound parameters."""
+
+    def __init__(self, dialect: str) -> None:
+        self.pg = dialect == "postgresql"
+        self.where: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def output_text(self, key: str) -> str:
+        return f"(p.output_json::jsonb ->> '{key}')" if self.pg else f"json_extract(p.output_json, '$.{key}')"
+
+    def score(self) -> str:
+        return ("(CASE WHEN jsonb_typeof(p.output_json::jsonb -> 'score') = 'number' "
+                "THEN (p.output_json::jsonb ->> 'score')::float8 END)") if self.pg else self.output_text("score")
+
+    def decision(self, value: int) -> None:
+        # PostgreSQL: as text, the very expression of the index; SQLite's json_extract gives the integer
+        self.where.append(f"{self.output_text('decision')} = {self.param(str(value) if self.pg else value)}")
+
+    def item(self, item: str) -> None:
+        if self.pg:
+            self.where.append(f"(p.output_json::jsonb -> 'items') @> CAST({self.param(json.dumps([item]))} AS jsonb)")
+        else:
+            self.where.append("EXISTS (SELECT 1 FROM json_each(p.output_json, '$.items') AS i "
+                              f"WHERE i.value = {self.param(item)})")
+
+    def user(self, user: str) -> None:
+        column = ("(pp.features_json::jsonb ->> 'user_id')" if self.pg
+                  else "CAST(json_extract(pp.features_json, '$.user_id') AS TEXT)")
+        self.where.append(f"{column} = {self.param(user)}")
+
+    def group(self, group: GroupFilter) -> None:
+        if self.pg and group.op == "=":  # containment: the GIN index on the sensitive attributes
+            doc = json.dumps({group.name: group.value})
+            self.where.append(f"pp.sensitive_json::jsonb @> CAST({self.param(doc)} AS jsonb)")
+            return
+        if self.pg:
+            path = f"(pp.sensitive_json::jsonb -> {self.param(group.name)})"
+            if isinstance(group.value, str):
+                value = f"({path} #>> '{{}}')"
+            else:
+                value = f"(CASE WHEN jsonb_typeof({path}) = 'number' THEN ({path} #>> '{{}}')::float8 END)"
+        else:
+            value = f"json_extract(pp.sensitive_json, {self.param(_json_path(group.name))})"
+        if group.op == "!=":
+            self.where.append(f"{value} IS NOT NULL AND {value} <> {self.param(group.value)}")
+        else:
+            self.where.append(f"{value} {group.op} {self.param(group.value)}")
+
+
+def _json_path(name: str) -> str:
+    return "$." + json.dumps(name)  # quoted: a name with a dot or a space is one key
+
+
+def _where(query: PredictionQuery, sql: _Sql) -> None:
+    plain = (("p.system", query.system), ("p.model_version_id", query.model_version_id),
+             ("p.request_id", query.request_id), ("pp.subject_id", query.subject_id))
+    for column, value in plain:
+        if value is not None:
+            sql.where.append(f"{column} = {sql.param(value)}")
+    for clause, moment in (("p.served_at >= {}", query.since), ("p.served_at < {}", query.until)):
+        if moment is not None:
+            sql.where.append(clause.format(_time_param(sql, moment)))
+    if query.decision is not None:
+        sql.decision(query.decision)
+    if query.score_min is not None:
+        sql.where.append(f"{sql.score()} >= {sql.param(query.score_min)}")
+    if query.score_max is not None:
+        sql.where.append(f"{sql.score()} <= {sql.param(query.score_max)}")
+    for group in query.groups:
+        sql.group(group)
+    if query.item is not None:
+        sql.item(query.item)
+    if query.user is not None:
+        sql.user(query.user)
+    if query.cursor is not None:
+        at, last_id = _decode_cursor(query.cursor)
+        at_param = _time_param(sql, at)
+        sql.where.append(f"(p.served_at < {at_param} OR (p.served_at = {at_param} AND p.id < {sql.param(last_id)}))")
+    sql.where.append("p.audit_seq IS NOT NULL")  # only what the chain covers (see ledger.chained)
+
+
+def _time_param(sql: _Sql, moment: datetime) -> str:
+    return sql.param(moment)  # bound as a ledger timestamp in `search_predictions` (it is a datetime)
+
+
+def resolve_version(conn: Connection, query: PredictionQuery) -> PredictionQuery:
+    """The query with ``version`` turned into its model version id (`InputError` if unknown)."""
+    if query.version is None or query.system is None:
+        return query
+    from dataclasses import replace
+
+    from govflow.governance.registry.versions import resolve
+
+    ref = resolve(conn, f"{query.system}:{query.version}")
+    return replace(query, model_version_id=ref.id)
+
+
+def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
+    """One page of the predictions matching every filter, newest first (without their inputs)."""
+    query = resolve_version(conn, query)
+    sql = _Sql(conn.dialect.name)
+    _where(query, sql)
+    join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
+    statement = text(f"SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
+                     f"WHERE {' AND '.join(sql.where)} ORDER BY p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
+    binds = [bindparam(n, type_=UTCDateTime()) for n, v in sql.params.items() if isinstance(v, datetime)]
+    statement = statement.bindparams(*binds).columns(served_at=UTCDateTime())
+    rows = conn.execute(statement, sql.params).mappings().all()
+    page = [_shown(r) for r in rows[: query.limit]]
+    more = len(rows) > query.limit
+    last = rows[query.limit - 1] if more else None
+    return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None,
+                      describe(query))
+
+
+def _shown(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "request_id": row["request_id"], "system": row["system"],
+            "model_version_id": row["model_version_id"], "output": json.loads(row["output_json"]),
+            "served_at": canon.format_ts(row["served_at"]), "caller": row["caller"],
+            "latency_ms": row["latency_ms"], "payload_hash": row["payload_hash"], "audit_seq": row["audit_seq"]}
+
+
+def describe(query: PredictionQuery) -> dict[str, Any]:
+    """The filters in force, as given (for the answer, and the audit log of who asked what)."""
+    shown: dict[str, Any] = {}
+    for name in ("system", "version", "model_version_id", "decision", "score_min", "score_max", "subject_id",
+                 "request_id", "item", "user"):
+        value = getattr(query, name)
+        if value is not None:
+            shown[name] = value
+    for name in ("since", "until"):
+        moment = getattr(query, name)
+        if moment is not None:
+            shown[name] = canon.format_ts(moment)
+    if query.groups:
+        shown["group"] = [str(g) for g in query.groups]
+    return shown
+
+
+def iterate(conn: Connection, query: PredictionQuery, *, pages: int | None = None) -> Sequence[dict[str, Any]]:
+    """Every match (page after page), for the CLI's ``--all``; ``pages`` bounds how many."""
+    from dataclasses import replace
+
+    found: list[dict[str, Any]] = []
+    count = 0
+    while True:
+        page = search_predictions(conn, query)
+        found += page.predictions
+        count += 1
+        if page.next_cursor is None or (pages is not None and count >= pages):
+            return found
+        query = replace(query, cursor=page.next_cursor)
