@@ -19,7 +19,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from govflow.canonical import hash_value
 from govflow.errors import ConfigError
@@ -110,6 +110,10 @@ class ValidationPolicy(_Section):
         default=0.0, ge=0, le=1, description="Share of a column's values allowed outside its range or set (default 0).")
 
 
+APPROVAL_RULE_DEFAULTS: dict[str, Any] = {"separation_of_duties": True, "signed_approvals": "optional",
+                                           "allowed_signers": None}
+
+
 class Policy(_Section):
     """The whole `policy:` section."""
 
@@ -120,6 +124,22 @@ class Policy(_Section):
     approvals: list[str] = Field(
         default_factory=lambda: ["model_owner", "risk_officer"],
         description="Roles that must approve a model version before production (default model_owner, risk_officer).")
+
+    # Who may approve (#16). Left out of `to_dict` while at their defaults, so the hash of every policy
+    # written before them is unchanged; set, they are part of the governed policy like any bound.
+    separation_of_duties: bool = Field(
+        default=True, description="One person fills at most one required role, and whoever registered a "
+        "version may not approve it alone (default true).")
+    signed_approvals: Literal["optional", "required"] = Field(
+        default="optional", description="required: an approval must be signed with an SSH key (default optional).")
+    allowed_signers: str | None = Field(
+        default=None, description="SSH allowed-signers file naming who may sign for which role, as NAME@ROLE "
+        "principals; relative to the config file (default none).")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        dumped = handler(self)
+        return {k: v for k, v in dumped.items() if k not in APPROVAL_RULE_DEFAULTS or v != APPROVAL_RULE_DEFAULTS[k]}
 
     @field_validator("approvals")
     @classmethod

@@ -231,6 +231,45 @@ class Approval(Base):
     audit_seq: Mapped[int] = _seq()
 
 
+class PolicyApproval(Base):
+    """A person with the policy's owning role put a system's policy in force (`govflow policy approve`).
+
+    The policy in force for a system is its latest row; the content is the ``policies`` row of the
+    same ``(system, policy_hash)``. See `govflow.governance.registry.policy_in_force`.
+    """
+
+    __tablename__ = "policy_approvals"
+    id: Mapped[str] = _id()
+    system: Mapped[str] = mapped_column(String(200), index=True)
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    previous_policy_hash: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(100))
+    approver: Mapped[str] = mapped_column(String(200))
+    os_user: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    audit_seq: Mapped[int] = _seq()
+
+
+class ApprovalSignature(Base):
+    """An SSH signature (``ssh-keygen -Y sign -n govflow``) over an approval's statement.
+
+    The statement is the canonical JSON of the approval row's own fields (see
+    `govflow.governance.access.signatures.statement`); the public key and principal are kept so
+    anyone can check it with ``ssh-keygen -Y verify`` and nothing else.
+    """
+
+    __tablename__ = "approval_signatures"
+    id: Mapped[str] = _id()
+    approval_id: Mapped[str] = mapped_column(String(36), index=True)
+    principal: Mapped[str] = mapped_column(String(300))
+    public_key: Mapped[str] = mapped_column(Text)
+    key_fingerprint: Mapped[str] = mapped_column(String(100))
+    signature: Mapped[str] = mapped_column(Text)
+    allowed_signers_hash: Mapped[str] = mapped_column(String(64))
+    audit_seq: Mapped[int] = _seq()
+
+
 class Prediction(Base):
     __tablename__ = "predictions"
     id: Mapped[str] = _id()

@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -25,6 +26,7 @@ from govflow.governance.ledger.chained import chained
 from govflow.governance.ledger.engine import Ledger, Writer
 from govflow.governance.ledger.schema import (
     Approval,
+    ApprovalSignature,
     Artifact,
     AuditEntry,
     CheckResultRow,
@@ -168,9 +170,34 @@ def evidence_hash(conn: Connection, model_version_id: str) -> tuple[str, dict[st
     return canon.hash_value(evidence), evidence
 
 
+def approval_rules(conn: Connection, version: VersionRef, decision: Mapping[str, Any]) -> tuple[Any, Path | None]:
+    """``(policy, allowed-signers path)`` of the policy the version's gate decision applied.
+
+    The rules (`policy.separation_of_duties`, `signed_approvals`, `allowed_signers`) are those of the
+    recorded policy, not of whatever the config file says now; the allowed-signers path is relative to
+    the folder of the config the version was trained with.
+    """
+    from govflow.checks.policy import Policy
+    from govflow.governance.registry.policies import applied
+
+    found = applied(conn, version.system, decision)
+    policy = Policy.from_mapping(found.content if found is not None and found.content is not None else {})
+    if policy.allowed_signers is None:
+        return policy, None
+    base = json.loads(version_row(conn, version.id)["config_snapshot"]).get("base_dir", "")
+    return policy, (Path(base) / policy.allowed_signers).expanduser()
+
+
 def approve(ledger: Ledger, ref: str, *, approver: str, role: str, reason: str, reject: bool = False,
-            required_roles: list[str] | None = None) -> dict[str, Any]:
-    """Record a named approval (or rejection); when every required role approved, stage -> approved."""
+            required_roles: list[str] | None = None, sign_with: Path | None = None) -> dict[str, Any]:
+    """Record a named approval (or rejection); when every required role approved, stage -> approved.
+
+    Refused when the policy's separation of duties forbids it (`govflow.governance.access.duties`), or
+    when it requires signed approvals and ``sign_with`` (an SSH private key) is not given; a signature
+    is recorded with the approval (`govflow.governance.access.signatures`).
+    """
+    from govflow.governance.access import duties, signatures
+
     if not approver.strip() or not reason.strip():
         raise InputError("an approval needs a name (--as NAME) and a reason (--reason TEXT)")
     with ledger.write("model.approval", f"{ref} {role}") as w:
@@ -184,17 +211,31 @@ def approve(ledger: Ledger, ref: str, *, approver: str, role: str, reason: str, 
         problem = why_not_counted(w.conn, version, decision)
         if problem:
             raise ComplianceBlocked(f"cannot approve {version}: {problem}")
+        policy, allowed_signers = approval_rules(w.conn, version, decision)
+        if sign_with is None and policy.signed_approvals == "required":
+            signatures.refuse_unsigned(approver, role)
         digest, _ = evidence_hash(w.conn, version.id)
-        row = w.add(Approval, model_version_id=version.id, role=role, approver=approver, os_user=os_user(),
-                    decision="reject" if reject else "approve", rationale=reason, evidence_hash=digest,
-                    decided_at=canon.utc_now())
+        fields = {"model_version_id": version.id, "role": role, "approver": approver,
+                  "decision": "reject" if reject else "approve", "rationale": reason, "evidence_hash": digest}
+        signed = None if sign_with is None else signatures.sign(
+            sign_with, approver, role, signatures.statement(fields), allowed_signers)
         in_force = approvals_in_force(w.conn, version.id)
-        in_force[role] = row
         roles = required_roles or []
+        if not reject and policy.separation_of_duties:
+            conflict = duties.conflict(w.conn, version, approver=approver, role=role, required_roles=roles,
+                                       in_force=in_force, fingerprint=signed.key_fingerprint if signed else None)
+            if conflict:
+                raise ComplianceBlocked(f"cannot approve {version}: {conflict}")
+        row = w.add(Approval, **fields, os_user=os_user(), decided_at=canon.utc_now())
+        if signed is not None:
+            w.add(ApprovalSignature, approval_id=row["id"], principal=signed.principal, public_key=signed.public_key,
+                  key_fingerprint=signed.key_fingerprint, signature=signed.signature,
+                  allowed_signers_hash=signed.allowed_signers_hash)
+        in_force[role] = row
         if (not reject and stage == "candidate" and decision["outcome"] == "pass" and roles
                 and all(in_force.get(r, {}).get("decision") == "approve" for r in roles)):
             add_stage(w, version.id, "approved", approver, f"approved by every required role: {', '.join(roles)}")
-    return {"version": str(version), **row}
+    return {"version": str(version), **row, "signed_by": None if signed is None else signed.key_fingerprint}
 
 
 def missing_for_promotion(conn: Connection, version: VersionRef, required_roles: list[str]) -> list[str]:
