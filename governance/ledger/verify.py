@@ -97,6 +97,11 @@ def verify(ledger: Ledger, heads: list[str] = ()) -> Report:  # type: ignore[ass
         expected = _check_chain(ledger, report)
         _check_rows(ledger, expected, report, skip=missing)
     _check_files(ledger, report, skip=missing)
+    if "approval_signatures" not in missing:  # each signed approval against its key (ssh-keygen -Y verify)
+        from govflow.governance.access.signatures import ledger_findings
+
+        with ledger.read() as conn:
+            report.findings += [Finding(seq, record, problem) for seq, record, problem in ledger_findings(conn)]
     known = _present(ledger, list(heads))
     for head in heads:
         if head not in known:
