@@ -310,21 +310,35 @@ def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
     sql = _Sql(conn.dialect.name)
     _where(query, sql)
     join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
-    statement = text(f"SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
+    clause = text(f"SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
                      f"WHERE {' AND '.join(sql.where)} ORDER BY p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
     binds = [bindparam(n, type_=UTCDateTime()) for n, v in sql.params.items() if isinstance(v, datetime)]
-    statement = statement.bindparams(*binds).columns(served_at=UTCDateTime())
-    rows = conn.execute(statement, sql.params).mappings().all()
-    page = [_shown(r) for r in rows[: query.limit]]
+    statement = clause.bindparams(*binds).columns(served_at=UTCDateTime())
+    rows = [dict(r) for r in conn.execute(statement, sql.params).mappings()]
+    names = _version_names(conn, {r["model_version_id"] for r in rows})
+    page = [_shown(r, names) for r in rows[: query.limit]]
     more = len(rows) > query.limit
     last = rows[query.limit - 1] if more else None
     return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None,
                       describe(query))
 
 
-def _shown(row: Mapping[str, Any]) -> dict[str, Any]:
+def _version_names(conn: Connection, ids: set[str]) -> dict[str, str]:
+    """NAME:VERSION of each model version id (one indexed query per page)."""
+    from sqlalchemy import select
+
+    from govflow.governance.ledger.schema import ModelVersion
+
+    if not ids:
+        return {}
+    found = conn.execute(select(ModelVersion.id, ModelVersion.system, ModelVersion.version)
+                         .where(ModelVersion.id.in_(sorted(ids))))
+    return {mv: f"{system}:{number}" for mv, system, number in found}
+
+
+def _shown(row: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     return {"id": row["id"], "request_id": row["request_id"], "system": row["system"],
-            "model_version_id": row["model_version_id"], "output": json.loads(row["output_json"]),
+            "model_version": names.get(row["model_version_id"]), "model_version_id": row["model_version_id"], "output": json.loads(row["output_json"]),
             "served_at": canon.format_ts(row["served_at"]), "caller": row["caller"],
             "latency_ms": row["latency_ms"], "payload_hash": row["payload_hash"], "audit_seq": row["audit_seq"]}
 

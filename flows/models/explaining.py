@@ -1,0 +1,94 @@
+"""Explain one logged decision with the exact model version that made it, from its recorded input.
+
+`explain_prediction(ledger, id)` loads the version that answered (its stored bytes, hash-checked, and
+the config stored with it), rebuilds the model's input from the payload logged with the prediction
+(the training column order and dtypes, as serving built it), splits the decision's log-odds into
+per-feature terms (`govflow.governance.trail.attribution`: exact for a logistic regression, sampled
+baseline Shapley for any other model or pipeline) and, the first time, records what it showed
+(`govflow.governance.trail.explain`). Nothing here runs on the serving path: `govflow serve` computes
+an explanation with the answer only under ``serving: {explain: inline}``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+
+from govflow.errors import ComplianceBlocked, InputError
+from govflow.flows.models import tabular as modeling
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.registry import versions as registry
+from govflow.governance.registry.datasets import feature_columns
+from govflow.governance.trail import attribution as attr
+from govflow.governance.trail import explain
+from govflow.governance.trail import predictions as preds
+from govflow.governance.trail.trace import find_prediction
+
+NO_REFERENCE = "{version} has no stored training reference data: its baseline record is unknown; retrain it"
+
+
+def _load(ledger: Ledger, row: dict[str, Any], ref: registry.VersionRef) -> tuple[Any, Any, preds.InputSchema]:
+    from govflow.flows.serving import config_of, input_schema
+
+    problem = ledger.artifacts.problem(row["artifact_hash"])
+    if problem:
+        raise ComplianceBlocked(f"cannot load the model of {ref}: {problem}")
+    config = config_of(row["config_snapshot"])
+    model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]), config)
+    schema = input_schema(ledger, ref, config, needs_sensitive=bool(getattr(model, "needs_sensitive", False)))
+    return config, model, schema
+
+
+def attribute(ledger: Ledger, ref: registry.VersionRef, config: Any, model: Any, schema: preds.InputSchema,
+              frame: pd.DataFrame, key: str) -> attr.Attribution:
+    """The terms of one row's log-odds: exact when the model is linear, else sampled against the baseline."""
+    if not schema.needs_sensitive:
+        exact = attr.linear_attribution(model, frame[feature_columns(config, frame)])
+        if exact is not None:
+            return exact
+    reference_data = registry.attachment(ledger, ref.id, "reference_data")
+    if reference_data is None:
+        raise ComplianceBlocked(NO_REFERENCE.format(version=ref))
+    names = [f.name for f in schema.features]
+    baseline = attr.baseline_record(pd.read_parquet(io.BytesIO(reference_data)), names)
+    return attr.sampled_attribution(lambda batch: modeling.score(config, model, batch)[1], frame, baseline, names, key=key)
+
+
+def explain_prediction(ledger: Ledger, given: str, *, by: str, record: bool = True) -> dict[str, Any]:
+    """The explanation of one decision (by prediction id, or a single-record request id), recorded the first time.
+
+    `explain.PayloadErased` when the input was purged and no explanation had been given before.
+    """
+    with ledger.read() as conn:
+        found = find_prediction(conn, given)
+        row = registry.version_row(conn, found["model_version_id"])
+        recorded = explain.find_recorded(conn, found["id"], found["model_version_id"])
+        erased = None if found["features_json"] is not None else explain.erased_reason(conn, found["id"], found["payload_hash"])
+    ref = registry.VersionRef(row["id"], row["system"], row["version"])
+    output = json.loads(found["output_json"])
+    if not (isinstance(output, dict) and isinstance(output.get("score"), int | float)):
+        shape = ", ".join(sorted(output)) if isinstance(output, dict) else type(output).__name__
+        raise InputError(explain.NOT_A_DECISION.format(pid=found["id"], shape=f"{{{shape}}}"))
+    if erased is not None:
+        if recorded is None:
+            raise explain.PayloadErased(erased)
+        return {"prediction_id": found["id"], "model_version": str(ref), "erased": erased.split(";")[0],
+                "recorded": explain.recorded_summary(ledger, recorded)}
+    features, sensitive = json.loads(found["features_json"]), json.loads(found["sensitive_json"])
+    config, model, schema = _load(ledger, row, ref)
+    seen = {**features, **(sensitive if schema.needs_sensitive else {})}
+    redacted = sorted(k for k, v in seen.items() if isinstance(v, str) and v.startswith("hmac-sha256:"))
+    if redacted:
+        raise InputError(explain.REDACTED.format(pid=found["id"], names=", ".join(redacted)))
+    frame = schema.frame([preds.ValidRecord(features, sensitive, None)])
+    terms = attribute(ledger, ref, config, model, schema, frame, found["id"])
+    answer = explain.build(prediction=found, version=str(ref), attribution=terms, features=seen,
+                           favourable=str(config.data.positive_label), recorded_score=float(output["score"]))
+    if record:
+        answer["recorded"] = explain.record_first(ledger, answer, found["payload_hash"], by=by)
+    elif recorded is not None:
+        answer["recorded"] = explain.recorded_summary(ledger, recorded)
+    return answer
