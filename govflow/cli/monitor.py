@@ -8,72 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from govflow.cli.main import app, ctx
-from govflow.cli.run import ConfigOption, prepare, run_app
-
-incident_app = typer.Typer(help="Read and close incidents.", no_args_is_help=True)
-app.add_typer(incident_app, name="incident")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-PRINCIPAL = ("demographic_parity_difference", "disparate_impact_ratio", "equalized_odds_difference")
+from govflow.cli.context import ConfigOption, JsonOpt, ctx
+from govflow.cli.run import prepare
+from govflow.demo.report_text import report_lines
 
 
-def _num(value: Any, width: int = 6) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:{width}.3f}"
-
-
-def report_lines(report: Any, *, groups: bool = True) -> list[str]:
-    """A window report as lines for the terminal (shared with the demos)."""
-    lines = [f"{report.window.label}  {report.version}: {report.rows} decisions, "
-             f"{report.with_outcome} with an outcome, favourable rate {_num(report.favourable_rate, 5).strip()}"
-             + (f", {report.purged} purged" if report.purged else "")]
-    drift = report.suite("drift")
-    if drift is not None:
-        share = next(r for r in drift.results if r.name == "drifted_column_share")
-        pred = next((r for r in drift.results if r.name == "prediction_drift"), None)
-        top = sorted((r for r in drift.results if r.name == "column_drift"),
-                     key=lambda r: -(r.observed or 0) if r.details.get("score_kind") == "distance" else (r.observed or 1))[:3]
-        lines.append(f"  data drift: {share.observed:.0%} of features drifted (max {share.threshold:.0%}) "
-                     f"{'ok' if share.passed else 'ALERT'}; largest: "
-                     + ", ".join(f"{r.subject} {r.observed:.3f}" for r in top)
-                     + (f"; prediction drift {pred.observed:.3f} (bound {pred.threshold}) {'ok' if pred.passed else 'ALERT'}"
-                        if pred is not None else ""))
-    performance = report.suite("performance")
-    if performance is not None:
-        overall = performance.summary.get("overall", {})
-        auc = next((r for r in performance.results if r.name == "roc_auc" and r.subject == "overall"), None)
-        lines.append(f"  performance: ROC AUC {_num(overall.get('roc_auc')).strip()}, accuracy "
-                     f"{_num(overall.get('accuracy')).strip()}"
-                     + ("" if auc is None or auc.passed is None else f" ({'ok' if auc.passed else 'ALERT'}, min {auc.threshold})"))
-    fairness = report.suite("fairness")
-    if fairness is not None:
-        for result in fairness.results:
-            if result.name in PRINCIPAL and " & " not in result.subject:
-                verdict = {True: "ok", False: "ALERT" if result.severity.value == "critical" else "finding", None: "not judged"}[result.passed]
-                lines.append(f"  fairness {result.subject:>8}: {result.name:31} {_num(result.observed)} "
-                             f"(bound {result.threshold}) {verdict}")
-        if groups:
-            lines.append(f"    {'group':16} {'n':>6} {'select':>7} {'TPR':>6} {'FPR':>6}")
-            for row in fairness.tables.get("by_group", ()):
-                if " & " in row["feature"]:
-                    continue
-                mark = "" if row["judged"] else "  (too small to judge)"
-                lines.append(f"    {row['feature'] + '=' + row['group']:16} {row['count']:>6} {_num(row['selection_rate'], 7)} "
-                             f"{_num(row['tpr'])} {_num(row['fpr'])}{mark}")
-    elif groups and report.decisions_by_group:
-        lines.append("  decisions by group (no outcomes yet): " + ", ".join(
-            f"{r['feature']}={r['group']} {r['decisions']} ({_num(r['favourable_rate'], 4).strip()})"
-            for r in report.decisions_by_group))
-    for note in report.not_judged:
-        lines.append(f"  not judged: {note}")
-    return lines
-
-
-@run_app.command("monitor")
 def run_monitor(
     typer_ctx: typer.Context,
     config: ConfigOption = Path("govflow.yaml"),
@@ -106,7 +49,6 @@ def run_monitor(
         raise typer.Exit(1)
 
 
-@app.command()
 def outcomes(
     typer_ctx: typer.Context,
     config: ConfigOption = Path("govflow.yaml"),
@@ -121,7 +63,6 @@ def outcomes(
                f"{receipt['unmatched']} row(s) matched no prediction; {receipt['superseded']} superseded an earlier outcome")
 
 
-@run_app.command("incident")
 def run_incident(
     typer_ctx: typer.Context,
     config: ConfigOption = Path("govflow.yaml"),
@@ -154,7 +95,6 @@ def run_incident(
     typer.echo(f"  close it with: govflow incident close {out.incident_id} --as NAME --reason TEXT")
 
 
-@incident_app.command("close")
 def incident_close(
     typer_ctx: typer.Context,
     incident_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -173,7 +113,6 @@ def incident_close(
     typer.echo(f"incident {full} closed by {approver} ({role}); {done['system']} {state}")
 
 
-@incident_app.command("show")
 def incident_show(typer_ctx: typer.Context, incident_id: Annotated[str, typer.Argument(metavar="ID")],
                   as_json: JsonOpt = False) -> None:
     """An incident with its deadline and timeline."""
@@ -195,7 +134,6 @@ def incident_show(typer_ctx: typer.Context, incident_id: Annotated[str, typer.Ar
                    f"{json.dumps(details, default=str)[:160]}")
 
 
-@incident_app.command("list")
 def incident_list(typer_ctx: typer.Context,
                   system: Annotated[str | None, typer.Option("--system", help="Only this system.")] = None,
                   open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False) -> None:
@@ -212,7 +150,6 @@ def incident_list(typer_ctx: typer.Context,
                    f"due {canon.format_ts(view.report_due_at)[:16]}")
 
 
-@app.command()
 def diff(typer_ctx: typer.Context,
          left: Annotated[str, typer.Argument(metavar="NAME:V1")],
          right: Annotated[str, typer.Argument(metavar="NAME:V2")],
@@ -224,7 +161,6 @@ def diff(typer_ctx: typer.Context,
     typer.echo(json.dumps(found.to_dict(), indent=1, default=str) if as_json else render_text(found))
 
 
-@run_app.command("fleet")
 def run_fleet(
     typer_ctx: typer.Context,
     configs: Annotated[list[Path], typer.Option("-c", "--config", help="A system's govflow.yaml (repeat for each).")],

@@ -8,14 +8,10 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.main import app, ctx
+from govflow.cli.context import ctx
 from govflow.errors import InputError
 
-rec_app = typer.Typer(help="The recommendation scenario (MovieLens-format ratings).", no_args_is_help=True)
-app.add_typer(rec_app, name="recommender")
 
-
-@rec_app.command("train")
 def train(
     typer_ctx: typer.Context,
     config: Annotated[Path, typer.Option("-c", "--config", help="The recommender's govflow.yaml.")],
@@ -36,7 +32,6 @@ def train(
     typer.echo(f"next: govflow approve {outcome.version} --as NAME --role ROLE --reason TEXT, then govflow promote")
 
 
-@rec_app.command("recommend")
 def recommend(
     typer_ctx: typer.Context,
     system: Annotated[str, typer.Argument(help="The recommender system's name.")],

@@ -10,16 +10,13 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.main import app
-from govflow.cli.run import ConfigOption, prepare
+from govflow.cli.context import ConfigOption
+from govflow.cli.run import prepare
 from govflow.errors import ConfigError, InputError
-from govflow.governance.config import load_config
-from govflow.governance.registry import versions as registry
 
 WRONG_NAME = "{name} is not the system of {config} (system.name: {expected}); pass the matching -c file or name"
 
 
-@app.command()
 def register(
     typer_ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The system's name (system.name in the config).")],
@@ -37,6 +34,8 @@ def register(
     """Register a model trained outside govflow as a candidate version, with its training and held-out data."""
     from govflow.flows.models import mlflow_source
     from govflow.flows.register import check_inputs, register_flow
+    from govflow.governance.config import load_config
+    from govflow.governance.registry import versions as registry
 
     cfg = load_config(config)
     if name != cfg.system.name:

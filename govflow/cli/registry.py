@@ -7,17 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
-from govflow.cli.main import app, ctx
+from govflow.cli.context import ctx
 from govflow.errors import InputError
-from govflow.governance.ledger.schema import ModelVersion
-from govflow.governance.registry import versions as registry
 
 STARTER = Path(__file__).parent / "templates" / "govflow.yaml"
 
 
-@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("govflow.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
@@ -31,6 +27,11 @@ def init(
 
 def required_roles(typer_ctx: typer.Context, ref: str) -> list[str]:
     """The approval roles of the policy in force for that version (its config snapshot)."""
+    from sqlalchemy import select
+
+    from govflow.governance.ledger.schema import ModelVersion
+    from govflow.governance.registry import versions as registry
+
     ledger = ctx(typer_ctx).ledger()
     with ledger.read() as conn:
         version = registry.resolve(conn, ref)
@@ -40,7 +41,6 @@ def required_roles(typer_ctx: typer.Context, ref: str) -> list[str]:
     return list(Policy.from_mapping(json.loads(snapshot).get("policy", {})).approvals)
 
 
-@app.command()
 def approve(
     typer_ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
@@ -50,6 +50,8 @@ def approve(
     reject: Annotated[bool, typer.Option("--reject", help="Record a rejection instead.")] = False,
 ) -> None:
     """Record a named human approval (or rejection) of a gated model version."""
+    from govflow.governance.registry import versions as registry
+
     roles = required_roles(typer_ctx, ref)
     if role not in roles:
         raise InputError(f"role '{role}' is not one the policy asks for ({', '.join(roles)}); use --role with one of them")
@@ -60,15 +62,15 @@ def approve(
                f"evidence hash {row['evidence_hash'][:16]}...")
 
 
-@app.command()
 def promote(
     typer_ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
 ) -> None:
     """Put a version in production: only when its gate passed and every required role approved."""
-    roles = required_roles(typer_ctx, ref)
+    from govflow.governance.registry import versions as registry
     from govflow.governance.reports.documents.store import store_documents
 
+    roles = required_roles(typer_ctx, ref)
     ledger = ctx(typer_ctx).ledger()
     version = registry.promote(ledger, ref, by=registry.os_user(), required_roles=roles)
     names = store_documents(ledger, version.id, None, occasion="promotion")

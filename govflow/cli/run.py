@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from govflow.cli.main import app, ctx
-from govflow.governance.config import GovflowConfig, load_config
+from govflow.cli.context import ConfigOption, ctx
 
-run_app = typer.Typer(help="Run a recorded flow for one AI system.", no_args_is_help=True)
-app.add_typer(run_app, name="run")
-
-ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="The system's govflow.yaml.")]
+if TYPE_CHECKING:
+    from govflow.governance.config import GovflowConfig
 
 
 def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
     """Load the config and point recording at this command's ledger."""
     from govflow.flows import recording
     from govflow.flows.anchoring import remember_flow_runs
+    from govflow.governance.config import load_config
 
     config = load_config(config_path)
     recording.set_ledger(ctx(typer_ctx).ledger())
@@ -34,10 +32,10 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
     return config
 
 
-@run_app.command("train")
 def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml")) -> None:
     """Load, validate, split, fit, evaluate and register a candidate version."""
     from govflow.flows.train import train_flow
+    from govflow.governance.config import load_config
     from govflow.governance.registry.datasets import load_training_frame
 
     load_training_frame(load_config(config))  # bad config or data is refused before the ledger is touched
@@ -50,7 +48,6 @@ def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yam
     typer.echo(f"next: govflow run gate -c {config} --version {outcome.version.rsplit(':', 1)[1]}")
 
 
-@run_app.command("gate")
 def run_gate(
     typer_ctx: typer.Context,
     config: ConfigOption = Path("govflow.yaml"),
@@ -58,6 +55,7 @@ def run_gate(
 ) -> None:
     """Check one version against the policy, write its documents and record pass or block."""
     from govflow.flows.gate import gate_flow
+    from govflow.governance.config import load_config
     from govflow.governance.registry.versions import parse_ref
 
     parse_ref(version if ":" in version else f"{load_config(config).system.name}:{version}")  # before the ledger
@@ -71,7 +69,6 @@ def run_gate(
         raise typer.Exit(1)
 
 
-@run_app.command("score")
 def run_score(
     typer_ctx: typer.Context,
     input_file: Annotated[Path, typer.Option("--input", help="The rows to score (csv or parquet).")],

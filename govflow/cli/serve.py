@@ -7,14 +7,10 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.lineage import JsonOpt, trace_app
-from govflow.cli.main import app, ctx
-
-token_app = typer.Typer(no_args_is_help=True, help="API tokens for `govflow serve` (stored hashed).")
-app.add_typer(token_app, name="token")
+from govflow.cli.context import ctx
+from govflow.cli.lineage import JsonOpt
 
 
-@app.command()
 def serve(typer_ctx: typer.Context,
           host: Annotated[str, typer.Option("--host", help="Address to listen on (other than 127.0.0.1 only once a token exists).")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000) -> None:
@@ -27,7 +23,6 @@ def serve(typer_ctx: typer.Context,
                                         f"ledger {ledger.url}; Ctrl-C to stop", err=True))
 
 
-@token_app.command("create")
 def token_create(
     typer_ctx: typer.Context,
     role: Annotated[str, typer.Option("--role", help="auditor (read /audit/...) or operator (serve /predict).")],
@@ -43,7 +38,6 @@ def token_create(
                "(send it as Authorization: Bearer SECRET)", err=True)
 
 
-@token_app.command("list")
 def token_list(typer_ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print the tokens as JSON.")] = False) -> None:
     """The tokens that exist: id, role, label, when and by whom, revoked or not (never the secrets)."""
     from govflow.governance.access.tokens import list_tokens
@@ -65,7 +59,6 @@ def token_list(typer_ctx: typer.Context, as_json: Annotated[bool, typer.Option("
                    f"{t['created_by']:<12}  {status}")
 
 
-@token_app.command("revoke")
 def token_revoke(
     typer_ctx: typer.Context,
     token: Annotated[str, typer.Argument(metavar="ID", help="The token's id (or its label), as `govflow token list` shows.")],
@@ -80,7 +73,6 @@ def token_revoke(
                f"a running govflow serve refuses it within {CACHE_S:g} s")
 
 
-@trace_app.command("prediction")
 def trace_prediction(typer_ctx: typer.Context,
                      prediction_id: Annotated[str, typer.Argument(metavar="ID", help="A prediction id, or the request id of a single-record request.")],
                      as_json: JsonOpt = False) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import typer
 
-from govflow.cli.main import app, ctx
 from govflow.demo.story import Story, show_fairness
 from govflow.errors import ComplianceBlocked
 from govflow.governance.registry import versions as registry
@@ -99,24 +98,3 @@ def run_demo(ledger: Any, home: Path, scenario: str, progress: Callable[[str], N
     story.say("  the lineage of a version:  govflow trace model credit-scoring:1")
     story.say("  check nothing was altered: govflow verify")
     story.say("  run history in a browser:  govflow ui   (then run the demo again: runs appear in the Prefect UI)")
-
-
-@app.command()
-def demo(
-    typer_ctx: typer.Context,
-    scenario: str = typer.Option("credit", "--scenario", help="credit (German credit) or employment (ACS)."),
-) -> None:
-    """Run a whole scenario on bundled real data and tell what happened."""
-    from govflow.flows import recording
-
-    if scenario not in ("credit", "employment"):
-        raise typer.BadParameter("choose credit or employment", param_hint="--scenario")
-    context = ctx(typer_ctx)
-    ledger = context.ledger()
-    recording.set_ledger(ledger)
-    if scenario == "employment":
-        from govflow.demo.employment import run_employment_demo
-
-        run_employment_demo(ledger, context.home)
-        return
-    run_demo(ledger, context.home, scenario)

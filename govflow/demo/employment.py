@@ -190,7 +190,7 @@ def _named(feature: str, group: str) -> str:
 
 
 def show_monitoring(story: Story, outcome: Any) -> None:
-    from govflow.cli.monitor import report_lines
+    from govflow.demo.report_text import report_lines
 
     for report in outcome.reports:
         for line in report_lines(report, groups=False):

@@ -1,0 +1,95 @@
+"""The root command's own behaviour: global options also after the command, flags shown as flags.
+
+`govflow demo --home X` means `govflow --home X demo`: the root's options (``--db``, ``--home``) are
+moved in front of the command path before parsing, unless the command has an option of that name
+itself. Boolean flags and ``--help`` show no ``<bool>`` in help: they take no value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup, TyperOption
+
+HOISTED = ("--db", "--home")  # root options a user may also write after the command
+
+
+def _options(command: Any) -> Iterable[TyperOption]:
+    return (p for p in command.params if isinstance(p, TyperOption))
+
+
+def _takes_value(command: Any) -> set[str]:
+    """The option names of ``command`` whose next token is their value."""
+    names: set[str] = set()
+    for option in _options(command):
+        if not option.is_flag and not option.count:
+            names.update(option.opts)
+    return names
+
+
+def _names(command: Any) -> set[str]:
+    return {name for option in _options(command) for name in (*option.opts, *option.secondary_opts)}
+
+
+def _skip_options(command: Any, args: Sequence[str], start: int) -> int:
+    """The index of the first token from ``start`` that is neither an option of ``command`` nor its value."""
+    valued = _takes_value(command)
+    i = start
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        i += 2 if args[i] in valued else 1
+    return i
+
+
+def hoist_global_options(root: TyperGroup, args: list[str]) -> list[str]:
+    """``args`` with the root's options written after the command moved in front of it."""
+    start = _skip_options(root, args, 0)
+    command: Any = root
+    i = start
+    while isinstance(command, TyperGroup) and i < len(args):
+        sub = command.commands.get(args[i])
+        if sub is None:
+            break
+        command, i = sub, _skip_options(sub, args, i + 1) if isinstance(sub, TyperGroup) else i + 1
+    own, valued = _names(command), _takes_value(command)
+    moved: list[str] = []
+    kept: list[str] = []
+    rest = args[i:]
+    k = 0
+    while k < len(rest):
+        token = rest[k]
+        name, eq, _ = token.partition("=")
+        if token == "--":
+            kept += rest[k:]
+            break
+        if name in HOISTED and name not in own and (eq or k + 1 < len(rest)):
+            width = 1 if eq else 2
+            moved += rest[k:k + width]
+            k += width
+            continue
+        width = 2 if token in valued else 1
+        kept += rest[k:k + width]
+        k += width
+    return [*args[:start], *moved, *args[start:i], *kept]
+
+
+def show_flags_as_flags(command: Any) -> None:
+    """No ``<bool>`` after a flag in help (``--json``, ``--help``): clear the type shown, everywhere below."""
+    for option in _options(command):
+        if option.is_flag and option.metavar is None:
+            option.metavar = ""
+    help_option = command.get_help_option(typer.Context(command))
+    if help_option is not None:
+        help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        show_flags_as_flags(sub)
+
+
+class RootGroup(TyperGroup):
+    """`govflow` itself (``typer.Typer(cls=RootGroup)``); typer builds it with the whole tree below it,
+    then adds the completion options: the help is tidied when the arguments are parsed, once all are in."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        show_flags_as_flags(self)
+        return super().parse_args(ctx, hoist_global_options(self, list(args)))

@@ -1,0 +1,60 @@
+"""`govflow verify`: recompute the hash chain, the history rows and every stored file's hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from govflow.cli.context import ctx
+
+
+def verify(
+    typer_ctx: typer.Context,
+    head: Annotated[str | None, typer.Option("--head", help="A chain head exported earlier that must still be in the chain.")] = None,
+    anchors: Annotated[bool, typer.Option("--anchors", help="Also check every configured anchor (GOVFLOW_ANCHORS or -c's anchors:), saying which disagrees.")] = False,
+    config: Annotated[Path | None, typer.Option("-c", "--config", help="A govflow.yaml whose anchors: section lists the anchors.")] = None,
+) -> None:
+    """Recompute the hash chain, check every history row and re-hash every stored file."""
+    from govflow.flows import anchoring
+    from govflow.governance.ledger.verify import Finding, open_for_verify
+    from govflow.governance.ledger.verify import verify as run_verify
+
+    c = ctx(typer_ctx)
+    ledger = open_for_verify(c.db, c.home)  # read-only (never created nor migrated), and the ledger this home recorded
+    if config is not None:
+        from govflow.governance.config import load_config
+
+        c.anchors_config = load_config(config)
+    anchor_settings = c.anchor_settings()
+    report = run_verify(ledger, [head] if head else [])
+    if not report.has_entry(1):  # no genesis entry, no ledger id: no anchor can be matched; the chain says why
+        _tampering_found(report)
+    checked = anchoring.check(ledger, anchor_settings, everywhere=anchors)
+    for warning in checked.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    report.findings += [Finding(None, f"anchor {d.sink}: {d.head or 'no head'}", d.problem) for d in checked.disagreements]
+    purged = f", {report.purged_payloads} prediction payload(s) purged under tombstones" if report.purged_payloads else ""
+    if report.intact:
+        anchoring.record_verified(ledger, report.head_seq, report.head_hash, anchor_settings)
+        typer.echo(
+            f"ledger intact: {report.entries} entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
+            f"head {report.head_seq} {report.head_hash}"
+        )
+        if anchors:
+            typer.echo("anchors agree: " + "; ".join(f"{name} ({count} head(s), latest seq {checked.latest[name]})"
+                                                     for name, count in checked.checked.items()))
+        return
+    _tampering_found(report)
+
+
+def _tampering_found(report: Any) -> NoReturn:
+    ordered = report.ordered()
+    typer.echo(f"TAMPERING FOUND: {len(ordered)} finding(s); first broken: {ordered[0]}", err=True)
+    for finding in ordered[1:20]:
+        typer.echo(f"  {finding}", err=True)
+    if len(ordered) > 20:
+        typer.echo(f"  ... and {len(ordered) - 20} more", err=True)
+    typer.echo(f"head {report.head_seq} {report.head_hash} (not trusted)")
+    raise typer.Exit(1)
