@@ -1,6 +1,10 @@
 """The house rules of the import graph: no import cycle between modules, and imports point down only
 (checks imports nothing of govflow's but errors and canonical; governance never imports flows or web).
-Every import statement counts, lazy and type-only ones included."""
+Every import statement counts, lazy and type-only ones included.
+
+The layers, bottom first (a module may import its own layer and those below, never above):
+errors, canonical < checks < governance < settings, flows < web, api < demo < cli < the root
+``govflow/__init__`` (the public API). A new top-level module must be given its layer here."""
 
 from __future__ import annotations
 
@@ -11,6 +15,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "govflow"
+LAYERS = (
+    ("govflow.errors", "govflow.canonical"),
+    ("govflow.checks",),
+    ("govflow.governance",),
+    ("govflow.settings", "govflow.flows"),
+    ("govflow.web", "govflow.api"),
+    ("govflow.demo",),
+    ("govflow.cli",),
+)
 
 
 def modules() -> dict[str, Path]:
@@ -62,3 +75,41 @@ def test_imports_point_down() -> None:
             if name.startswith("govflow.governance") and dep.startswith(("govflow.flows", "govflow.web", "govflow.api")):
                 upward.append((name, dep))
     assert upward == []
+
+
+def layer(module: str) -> int | None:
+    """The index of ``module``'s layer in `LAYERS` (the root package above all), None when it has none."""
+    if module == "govflow":
+        return len(LAYERS)
+    for index, prefixes in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return index
+    return None
+
+
+def test_every_module_has_a_layer() -> None:
+    assert [name for name in modules() if layer(name) is None] == []
+
+
+def test_layers_point_down() -> None:
+    upward = sorted((name, dep) for name, deps in graph().items() for dep in deps
+                    if (layer(dep) or 0) > (layer(name) or 0))
+    assert upward == []
+
+
+def test_demo_never_imports_the_cli() -> None:
+    assert sorted((name, dep) for name, deps in graph().items() if name.startswith("govflow.demo")
+                  for dep in deps if dep.startswith("govflow.cli")) == []
+
+
+def test_only_the_entry_point_imports_the_command_tree() -> None:
+    """Command modules define functions; `govflow.cli.main` builds the tree (nothing registers itself on import)."""
+    assert sorted(name for name, deps in graph().items() if "govflow.cli.main" in deps) == []
+
+
+def test_a_layer_above_is_refused() -> None:
+    """The rule can fail: the demos importing the CLI, or governance importing a flow, sit above their layer."""
+    assert (layer("govflow.cli.main") or 0) > (layer("govflow.demo.credit") or 0)
+    assert (layer("govflow.flows.train") or 0) > (layer("govflow.governance.ledger.engine") or 0)
+    assert (layer("govflow") or 0) > (layer("govflow.cli.main") or 0)
+    assert layer("govflow.newroom.thing") is None
