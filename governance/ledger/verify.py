@@ -10,6 +10,14 @@ Three passes, each streaming (memory does not grow with the ledger):
 An exported head (``--head``) must still be in the chain: a rewrite of the whole chain is caught too;
 the heads anchored outside the ledger (``heads.log`` and the other sinks) are checked by
 `govflow.governance.ledger.anchors`.
+
+``since`` (``govflow verify --since HEAD``) checks only what was appended after a head verified
+before: that head must still be in the chain at its position, and every entry after it must link
+to it; the rows, payloads and files of those entries are checked as in a full verify, the schema
+pass always runs. What it cannot see is a change before the head that leaves the head's own entry
+alone (an older entry or row edited in place while the triggers were off, a row inserted claiming an
+older entry): only a full verify re-reads those. A rewrite of the chain up to the head changes the
+head's hash, and is caught.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import ColumnElement, Connection, Table, func, or_, select, true
 
 from govflow import canonical as canon
 from govflow.governance.ledger import identity
@@ -34,6 +42,47 @@ from govflow.governance.ledger.schema import (
     PurgedPayload,
 )
 from govflow.governance.ledger.schema_check import check_schema
+
+BAD_SINCE = ("--since {given!r}: expected a chain head as `govflow verify` prints it, its entry hash "
+             "(64 hex digits), optionally after its sequence number and a colon (SEQ:HASH)")
+SINCE_GONE = ("the head verified before is no longer in the chain{at}: the chain up to it was rewritten "
+              "(run a full `govflow verify` to find where)")
+
+
+@dataclass(frozen=True)
+class Since:
+    """A head verified before: its position, hash and time (where an incremental verify starts)."""
+
+    seq: int
+    entry_hash: str
+    recorded_at: str
+
+
+def parse_since(text: str) -> tuple[int | None, str]:
+    """``HASH`` or ``SEQ:HASH`` -> ``(seq or None, hash)``; `InputError` saying the form otherwise."""
+    from govflow.errors import InputError
+
+    seq_text, _, head = text.strip().rpartition(":")
+    if seq_text == "" and ":" in text:
+        raise InputError(BAD_SINCE.format(given=text))
+    head = head.lower()
+    if len(head) != 64 or any(c not in "0123456789abcdef" for c in head) or (seq_text and not seq_text.isdigit()):
+        raise InputError(BAD_SINCE.format(given=text))
+    return (int(seq_text) if seq_text else None), head
+
+
+def find_since(ledger: Ledger, text: str, report: Report) -> Since | None:
+    """The entry ``text`` names, if it is still there at its position; else a finding and None."""
+    want_seq, head = parse_since(text)
+    with ledger.read() as conn:
+        row = conn.execute(select(AuditEntry.seq, AuditEntry.recorded_at)
+                           .where(AuditEntry.entry_hash == head)).first()
+    if row is None or (want_seq is not None and row[0] != want_seq):
+        at = f" at entry {want_seq}" if want_seq is not None else ""
+        moved = f" (it is now entry {row[0]})" if row is not None else ""
+        report.findings.append(Finding(want_seq, f"head {head[:16]}...", SINCE_GONE.format(at=at) + moved))
+        return None
+    return Since(int(row[0]), head, str(row[1]))
 
 
 @dataclass(frozen=True)
@@ -55,6 +104,7 @@ class Report:
     head_seq: int = 0
     head_hash: str = canon.GENESIS
     purged_payloads: int = 0
+    since_seq: int = 0  # entries up to this one were not re-read (``--since``); 0 for a full verify
     findings: list[Finding] = field(default_factory=list)
     gaps: list[range] = field(default_factory=list)  # sequence numbers missing from the chain
 
@@ -90,13 +140,20 @@ def open_for_verify(url: str | None, home: Path) -> Ledger:
     return ledger
 
 
-def verify(ledger: Ledger, heads: list[str] = ()) -> Report:  # type: ignore[assignment]
+def verify(ledger: Ledger, heads: list[str] = (), since: str | None = None) -> Report:  # type: ignore[assignment]
+    """Every pass over the whole ledger; with ``since`` (a head verified before), only what came after it."""
     report = Report()
     missing = _check_schema(ledger, report)
+    start: Since | None = None
+    if since is not None and AuditEntry.__tablename__ not in missing:
+        start = find_since(ledger, since, report)
+        if start is None:
+            return report
+        report.since_seq = start.seq
     if AuditEntry.__tablename__ not in missing:
-        expected = _check_chain(ledger, report)
-        _check_rows(ledger, expected, report, skip=missing)
-    _check_files(ledger, report, skip=missing)
+        expected = _check_chain(ledger, report, start)
+        _check_rows(ledger, expected, report, skip=missing, after=start.seq if start else 0)
+    _check_files(ledger, report, skip=missing, after=start.seq if start else 0)
     if "approval_signatures" not in missing:  # each signed approval against its key (ssh-keygen -Y verify)
         from govflow.governance.access.signatures import ledger_findings
 
@@ -117,20 +174,23 @@ def _check_schema(ledger: Ledger, report: Report) -> set[str]:
     return missing
 
 
-def _check_chain(ledger: Ledger, report: Report) -> dict[int, str]:
+def _check_chain(ledger: Ledger, report: Report, since: Since | None = None) -> dict[int, str]:
     """Pass 1: links and hashes. Returns each entry's payload text, for the rows pass to read.
 
     The hot loop of verify (it must keep up with ledgers of millions of entries): the row tuple is
-    unpacked as it comes, and messages are only formatted for a finding.
+    unpacked as it comes, and messages are only formatted for a finding. From ``since``, the entries
+    after it, the first linking to its hash.
     """
     payloads: dict[int, str] = {}
     prev, want_seq, count, prev_at = canon.GENESIS, 1, 0, ""
+    if since is not None:
+        prev, want_seq, prev_at = since.entry_hash, since.seq + 1, since.recorded_at
     sha256, link, findings = hashlib.sha256, canon.entry_hash, report.findings
     with ledger.read() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(
             select(AuditEntry.seq, AuditEntry.recorded_at, AuditEntry.event_type, AuditEntry.subject,
                    AuditEntry.payload_json, AuditEntry.payload_hash, AuditEntry.prev_hash,
-                   AuditEntry.entry_hash).order_by(AuditEntry.seq)
+                   AuditEntry.entry_hash).where(AuditEntry.seq >= want_seq).order_by(AuditEntry.seq)
         )
         for seq, recorded_at, event_type, subject, payload_json, payload_hash, prev_hash, entry in result:
             count += 1
@@ -149,7 +209,7 @@ def _check_chain(ledger: Ledger, report: Report) -> dict[int, str]:
                 payloads[seq] = payload_json
             prev, want_seq, prev_at = entry, seq + 1, recorded_at
     report.entries = count
-    if count:
+    if count or since is not None:
         report.head_seq, report.head_hash = want_seq - 1, prev
     else:
         findings.append(Finding(1, "audit entry 1", "missing: the chain is empty, even its genesis entry is gone"))
@@ -181,7 +241,13 @@ def _claims(payloads: dict[int, str], report: Report) -> dict[str, dict[int, dic
     return claimed
 
 
-def _check_rows(ledger: Ledger, payloads: dict[int, str], report: Report, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def _after(table: Table, after: int) -> ColumnElement[bool]:
+    """The rows of the entries after ``after`` (all rows when 0), and the rows no entry claims."""
+    return true() if not after else or_(table.c.audit_seq > after, table.c.audit_seq.is_(None))
+
+
+def _check_rows(ledger: Ledger, payloads: dict[int, str], report: Report, skip: set[str] = frozenset(),  # type: ignore[assignment]
+                after: int = 0) -> None:
     claimed_by_table = _claims(payloads, report)
     for name, table in TABLES.items():
         if name in skip:  # a table the schema pass found missing: already a finding
@@ -191,7 +257,7 @@ def _check_rows(ledger: Ledger, payloads: dict[int, str], report: Report, skip: 
         unclaimed: list[int | None] = []
         with ledger.read() as conn:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                select(table).order_by(table.c.audit_seq)
+                select(table).where(_after(table, after)).order_by(table.c.audit_seq)
             )
             group_seq: object = _NO_GROUP  # rows come grouped by audit_seq; NULLs form one group too
             group_hashes: list[str] = []
@@ -249,12 +315,14 @@ def _name_uncovered_rows(conn: Connection, name: str, table: Table, groups: list
             report.findings.append(Finding(seq, f"table {name}", f"and {total - NAMED_ROWS_MAX} more row(s) that {problem.replace('has no', 'have no').replace('claims', 'claim')}"))
 
 
-def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset(), after: int = 0) -> None:  # type: ignore[assignment]
     if skip:  # a table dropped from the schema (already a finding): the files cannot all be matched
         return
     with ledger.read() as conn:
-        stored = list(conn.execute(select(Artifact.content_hash, Artifact.audit_seq, Artifact.name)))
-        stored += conn.execute(select(ModelVersion.artifact_hash, ModelVersion.audit_seq, ModelVersion.system)).all()
+        stored = list(conn.execute(select(Artifact.content_hash, Artifact.audit_seq, Artifact.name)
+                                   .where(_after(Artifact.__table__, after))))  # type: ignore[arg-type]
+        stored += conn.execute(select(ModelVersion.artifact_hash, ModelVersion.audit_seq, ModelVersion.system)
+                               .where(_after(ModelVersion.__table__, after))).all()  # type: ignore[arg-type]
         for content_hash, seq, name in stored:
             report.artifacts += 1
             problem = ledger.artifacts.problem(content_hash)
@@ -262,15 +330,38 @@ def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset()) -
                 report.findings.append(Finding(seq, f"artifact {name}", problem))
         purged = set(conn.execute(select(PurgedPayload.payload_hash)).scalars())
         report.purged_payloads = len(purged)
-        present = conn.execute(select(PredictionPayload)).mappings()
+        if after:
+            _check_new_payloads(conn, after, purged, report)
+            return
+        streamed = conn.execution_options(stream_results=True, yield_per=5000)
         have = set()
-        for payload in present:
+        for payload in streamed.execute(select(PredictionPayload)).mappings():
             have.add(payload["payload_hash"])
             if payload_hash_of(payload["salt"], payload["features_json"], payload["sensitive_json"]) != payload["payload_hash"]:
-                report.findings.append(Finding(None, f"prediction payload {payload['payload_hash'][:16]}...", "its content no longer matches its hash"))
-        for seq, payload_hash, pid in conn.execute(select(Prediction.audit_seq, Prediction.payload_hash, Prediction.id)):
+                report.findings.append(Finding(None, f"prediction payload {payload['payload_hash'][:16]}...", PAYLOAD_CHANGED))
+        for seq, payload_hash, pid in streamed.execute(select(Prediction.audit_seq, Prediction.payload_hash, Prediction.id)):
             if payload_hash not in have and payload_hash not in purged:
-                report.findings.append(Finding(seq, f"prediction {pid}", "its payload was removed without a purge tombstone"))
+                report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
+
+
+PAYLOAD_CHANGED = "its content no longer matches its hash"
+PAYLOAD_REMOVED = "its payload was removed without a purge tombstone"
+
+
+def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: Report) -> None:
+    """The payloads of the predictions appended after entry ``after``, each found by its hash and re-hashed."""
+    payload = PredictionPayload
+    rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
+        select(Prediction.audit_seq, Prediction.id, Prediction.payload_hash, payload.payload_hash, payload.salt,
+               payload.features_json, payload.sensitive_json)
+        .outerjoin(payload, payload.payload_hash == Prediction.payload_hash)
+        .where(_after(Prediction.__table__, after)))  # type: ignore[arg-type]
+    for seq, pid, wanted, found, salt, features_json, sensitive_json in rows:
+        if found is None:
+            if wanted not in purged:
+                report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
+        elif payload_hash_of(salt, features_json, sensitive_json) != found:
+            report.findings.append(Finding(None, f"prediction payload {found[:16]}...", PAYLOAD_CHANGED))
 
 
 def payload_hash_of(salt: str, features_json: str, sensitive_json: str) -> str:
