@@ -32,8 +32,8 @@ from govflow.governance.ledger.schema import UTCDateTime
 
 MAX_LIMIT = 1000
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first: "<=" is not "<" then "=..."
-BAD_TIME = "{name}: '{value}' is not an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z"
-BAD_LIMIT = "limit: {value} is not between 1 and {max}"
+BAD_TIME = "{name}: an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z, not '{value}'"
+BAD_LIMIT = "limit: between 1 and {max}, not {value}"
 BAD_NUMBER = "{name}: '{value}' is not a number"
 BAD_DECISION = "decision: '{value}' is not 0, 1, favourable or unfavourable"
 BAD_GROUP = ("group: '{value}' is not NAME=VALUE (or NAME<VALUE, <=, >, >=, !=), e.g. "
@@ -306,6 +306,7 @@ def resolve_version(conn: Connection, query: PredictionQuery) -> PredictionQuery
 
 def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
     """One page of the predictions matching every filter, newest first (without their inputs)."""
+    given = describe(query)
     query = resolve_version(conn, query)
     sql = _Sql(conn.dialect.name)
     _where(query, sql)
@@ -319,8 +320,7 @@ def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
     page = [_shown(r, names) for r in rows[: query.limit]]
     more = len(rows) > query.limit
     last = rows[query.limit - 1] if more else None
-    return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None,
-                      describe(query))
+    return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None, given)
 
 
 def _version_names(conn: Connection, ids: set[str]) -> dict[str, str]:

@@ -8,9 +8,8 @@ import json
 from typing import Any, Protocol
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 
-from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.registry import versions as registry
@@ -33,6 +32,7 @@ log = structlog.get_logger("govflow.serve")
 AUDIT_ERRORS = {code: {"description": text} for code, text in (
     (401, "No, unknown or revoked token"), (403, "Not an auditor token"), (404, "Unknown prediction or version"),
     (422, "A bad query parameter"))}
+EXPLANATION_ERRORS = {**AUDIT_ERRORS, 410: {"description": "The input was erased before any explanation was given"}}
 BAD_VERSION = "version '{version}': a number (1, 2, ...), 'latest' or 'production'; numbers in the digits 0-9, at most 9 of them"
 
 
@@ -65,12 +65,39 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
             except InputError as e:
                 raise HTTPProblem(404, str(e)) from None
 
-    @app.get("/audit/predictions", tags=["audit"], summary="List predictions (newest first), without their inputs",
+    @app.get("/audit/predictions", tags=["audit"], summary="Search predictions (newest first), without their inputs",
              responses=AUDIT_ERRORS)  # type: ignore[arg-type]
-    def audit_predictions(request: Request, system: str | None = None, since: str | None = None,
-                          until: str | None = None, limit: int = 100) -> dict[str, Any]:
-        guarded(request, "predictions")
-        return list_predictions(state.ledger, system=system, since=since, until=until, limit=limit)
+    def audit_predictions(request: Request, system: str | None = None, version: str | None = None,
+                          since: str | None = None, until: str | None = None, decision: str | None = None,
+                          score_min: str | None = None, score_max: str | None = None,
+                          group: list[str] = Query(default=[]), subject_id: str | None = None,  # noqa: B008
+                          request_id: str | None = None, item: str | None = None, user: str | None = None,
+                          limit: str = "100", cursor: str | None = None) -> dict[str, Any]:
+        """Every filter of `govflow predictions search`; ``group`` repeats (NAME=VALUE, NAME<NUMBER, ...);
+        the answer's ``next_cursor`` gives the next page."""
+        params = {"system": system, "version": version, "since": since, "until": until, "decision": decision,
+                  "score_min": score_min, "score_max": score_max, "group": group, "subject_id": subject_id,
+                  "request_id": request_id, "item": item, "user": user, "limit": limit, "cursor": cursor}
+        guarded(request, "predictions", **{k: v for k, v in params.items() if v not in (None, [])})
+        return list_predictions(state.ledger, params)
+
+    @app.get("/audit/predictions/{prediction_id}/explanation", tags=["audit"], summary="Explain one decision",
+             responses=EXPLANATION_ERRORS)  # type: ignore[arg-type]
+    def audit_explanation(prediction_id: str, request: Request) -> dict[str, Any]:
+        """The features that pushed the decision most, from its recorded input and the exact model
+        version; the first explanation is recorded in the ledger."""
+        from govflow.flows.models.explaining import explain_prediction
+        from govflow.governance.trail.explain import PayloadErased
+        from govflow.governance.trail.trace import UNKNOWN_PREDICTION
+
+        label = guarded(request, "explanation", prediction=prediction_id)
+        try:
+            return explain_prediction(state.ledger, prediction_id, by=f"auditor {label}")
+        except PayloadErased as e:
+            raise HTTPProblem(410, str(e)) from None
+        except InputError as e:
+            unknown = str(e) == UNKNOWN_PREDICTION.format(given=prediction_id)
+            raise HTTPProblem(404 if unknown else 422, str(e)) from None
 
     @app.get("/audit/models/{name}/{version}", tags=["audit"], summary="Trace a model version",
              responses=AUDIT_ERRORS)  # type: ignore[arg-type]
@@ -95,38 +122,17 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
         return {"seq": seq, "entry_hash": head, "ledger_id": state.ledger.ledger_id()}
 
 
-def list_predictions(ledger: Ledger, *, system: str | None, since: str | None, until: str | None,
-                     limit: int) -> dict[str, Any]:
-    from datetime import UTC, datetime
+def list_predictions(ledger: Ledger, params: dict[str, Any]) -> dict[str, Any]:
+    """One page of `govflow.governance.trail.search` (a bad filter is a 422 saying how to write it)."""
+    from govflow.governance.trail.search import parse_query, search_predictions
 
-    from sqlalchemy import select
-
-    from govflow.governance.ledger.schema import Prediction
-
-    if not 1 <= limit <= 1000:
-        raise HTTPProblem(422, [{"loc": ["query", "limit"], "msg": "limit: between 1 and 1000", "type": "range"}])
-    query = select(Prediction).order_by(Prediction.served_at.desc(), Prediction.id.desc()).limit(limit)
-    for name, text, op in (("since", since, "ge"), ("until", until, "lt")):
-        if text is None:
-            continue
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                raise ValueError("no time zone")
-            moment = moment.astimezone(UTC)  # as it is stored; past year 1 or 9999 in UTC is no time
-        except (ValueError, OverflowError):
-            raise HTTPProblem(422, [{"loc": ["query", name], "msg": f"{name}: an RFC 3339 time with a zone, "
-                                     "e.g. 2026-01-31T00:00:00Z", "type": "datetime"}]) from None
-        query = query.where(Prediction.served_at >= moment if op == "ge" else Prediction.served_at < moment)
-    if system:
-        query = query.where(Prediction.system == system)
-    with ledger.read() as conn:
-        rows = conn.execute(query).mappings().all()
-    return {"predictions": [{"id": r["id"], "request_id": r["request_id"], "system": r["system"],
-                             "model_version_id": r["model_version_id"], "output": json.loads(r["output_json"]),
-                             "served_at": canon.format_ts(r["served_at"]), "caller": r["caller"],
-                             "latency_ms": r["latency_ms"], "payload_hash": r["payload_hash"],
-                             "audit_seq": r["audit_seq"]} for r in rows]}
+    try:
+        query = parse_query(params)
+        with ledger.read() as conn:
+            return search_predictions(conn, query).to_dict()
+    except InputError as e:
+        field = str(e).split(":", 1)[0]
+        raise HTTPProblem(422, [{"loc": ["query", field], "msg": str(e), "type": "value_error"}]) from None
 
 
 def render_docs(spec: dict[str, Any]) -> str:

@@ -138,8 +138,9 @@ def test_a_purged_payload_no_longer_matches_a_person(trail: tuple[Ledger, dict[s
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"since": "yesterday"}, "since: 'yesterday' is not an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z"),
-    ({"until": "2026-01-01T00:00:00"}, "until: '2026-01-01T00:00:00' is not an RFC 3339 time with a zone"),
+    ({"since": "yesterday"}, "since: an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z, not 'yesterday'"),
+    ({"until": "2026-01-01T00:00:00"}, "until: an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z, not '2026-01-01T00:00:00'"),
+    ({"since": "0001-01-01T00:00:00+01:00"}, "since: an RFC 3339 time with a zone"),
     ({"version": "2"}, "version: give the system too (--system NAME): version numbers count per system"),
     ({"system": "credit", "version": "two"}, "version: 'two' is not a version number (1, 2, ...)"),
     ({"decision": "maybe"}, "decision: 'maybe' is not 0, 1, favourable or unfavourable"),
@@ -147,7 +148,8 @@ def test_a_purged_payload_no_longer_matches_a_person(trail: tuple[Ledger, dict[s
     ({"score_min": "0.9", "score_max": "0.1"}, "score_min 0.9 is above score_max 0.1: nothing can match; swap them"),
     ({"group": ["female"]}, "group: 'female' is not NAME=VALUE (or NAME<VALUE, <=, >, >=, !=)"),
     ({"group": ["age<young"]}, "group: 'age<young': < compares numbers, and 'young' is not one"),
-    ({"limit": "5000"}, "limit: 5000 is not between 1 and 1000"),
+    ({"limit": "5000"}, "limit: between 1 and 1000, not 5000"),
+    ({"limit": "NaN"}, "limit: between 1 and 1000, not NaN"),
     ({"cursor": "nonsense"}, "cursor: not a cursor this search returned (copy next_cursor from the previous page)"),
 ])
 def test_bad_filters_say_what_is_wrong_and_how_to_write_them(params: dict[str, Any], message: str) -> None:
