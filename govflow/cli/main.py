@@ -36,11 +36,13 @@ import typer
 from govflow.cli import (
     data,
     demo,
+    explain,
     gap,
     keys,
     ledger,
     lineage,
     monitor,
+    predictions,
     recommender,
     register,
     registry,
@@ -128,6 +130,10 @@ trace_app.command("dataset")(lineage.trace_dataset)
 trace_app.command("run")(lineage.trace_run)
 trace_app.command("prediction")(serve.trace_prediction)
 app.command("export", rich_help_panel=AUDIT)(lineage.export)
+predictions_app = group("predictions", "Search the prediction log; export it to a log store.", AUDIT)
+predictions_app.command("search")(predictions.search)
+predictions_app.command("export")(predictions.export)
+app.command("explain", rich_help_panel=AUDIT)(explain.explain)
 app.command("gap", rich_help_panel=AUDIT)(gap.gap_command)
 evidence_app = group("evidence", "Documents people write, recorded as evidence.", AUDIT)
 evidence_app.command("attach")(gap.evidence_attach)

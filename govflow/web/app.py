@@ -438,12 +438,14 @@ NO_TOKENS_PUBLIC = ("no API token exists, so serve listens on 127.0.0.1 only (an
 
 
 def configure_logging() -> None:
-    """Structured JSON logs on stderr (one object per line)."""
+    """Structured JSON logs on stderr (one object per line), in Elastic Common Schema names
+    (`govflow.governance.trail.ecs`): log shippers send them as they are."""
     import logging
 
+    from govflow.governance.trail.ecs import processors
+
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    structlog.processors.JSONRenderer()],
+        processors=processors("govflow-serve"),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr), cache_logger_on_first_use=True)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 

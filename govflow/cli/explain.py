@@ -1,0 +1,47 @@
+"""`govflow explain PREDICTION_ID`: the main elements of one decision, in plain words and numbers.
+
+Thin: `govflow.flows.models.explaining` computes and records; this prints. `govflow.cli.main` adds it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from govflow.cli.context import ctx
+
+
+def explain(
+    typer_ctx: typer.Context,
+    prediction_id: Annotated[str, typer.Argument(metavar="PREDICTION_ID", help="A prediction id, or a single-record request id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (every term, exact numbers).")] = False,
+) -> None:
+    """Explain one decision from its recorded input and the exact model version (recorded the first time)."""
+    from govflow.flows.models.explaining import explain_prediction
+    from govflow.governance.registry.versions import os_user
+
+    answer = explain_prediction(ctx(typer_ctx).ledger(), prediction_id, by=os_user())
+    typer.echo(json.dumps(answer, indent=1, ensure_ascii=False) if as_json else render(answer))
+
+
+def render(answer: dict[str, Any]) -> str:
+    recorded = answer.get("recorded")
+    where = (f"recorded in audit entry {recorded['audit_seq']} at {recorded['at']}" if recorded else "not recorded")
+    if "erased" in answer:
+        body = recorded["body"] if recorded else {}
+        terms = sorted(body.get("contributions", {}).items(), key=lambda kv: -abs(kv[1]))[:5]
+        lines = [f"prediction {answer['prediction_id']} by {answer['model_version']}: {answer['erased']}",
+                 f"the explanation given before ({where}, method {body.get('method')}), without the erased values:"]
+        return "\n".join(lines + [f"  {name}: {value:+.3f} log-odds" for name, value in terms])
+    output = answer["output"]
+    lines = [f"prediction {answer['prediction_id']} by {answer['model_version']} at {answer['served_at']}: "
+             f"decision {output.get('decision')} (1 = '{answer['favourable']}'), score {answer['score']:.4f}",
+             f"method: {answer['method']}; {where}", "what pushed it most:"]
+    lines += [f"  {line}" for line in answer["text"]]
+    lines.append(f"  starting point: {answer['base']['is']}: {answer['base']['value']:+.3f} log-odds; "
+                 f"with every term ({len(answer['terms'])}) the log-odds are {answer['log_odds']:+.3f}")
+    if "warning" in answer:
+        lines.append(f"warning: {answer['warning']}")
+    return "\n".join(lines)
