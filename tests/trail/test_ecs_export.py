@@ -159,3 +159,16 @@ def test_the_cli_writes_the_export(ledger: Ledger, tmp_path: Path) -> None:
 def test_the_export_refuses_a_time_without_a_zone(sqlite_ledger: Ledger, since: str) -> None:
     result = CliRunner().invoke(app, ["--home", str(sqlite_ledger.home), "predictions", "export", "--since", since])
     assert str(result.exception).startswith("since: an RFC 3339 time with a zone")
+
+
+def test_the_shipper_examples_read_serve_log_lines_as_they_are() -> None:
+    import yaml
+
+    folder = Path(__file__).resolve().parents[2] / "deployments" / "logging"
+    filebeat = yaml.safe_load((folder / "filebeat.yml").read_text())
+    (source,) = filebeat["filebeat.inputs"]
+    assert source["parsers"] == [{"ndjson": {"target": "", "overwrite_keys": True, "add_error_key": True}}]
+    vector = yaml.safe_load((folder / "vector.yaml").read_text())
+    assert vector["sinks"]["elasticsearch"]["inputs"] == ["govflow_ecs"]
+    assert vector["transforms"]["govflow_ecs"]["inputs"] == list(vector["sources"])
+    assert source["paths"] == vector["sources"]["govflow_serve"]["include"]  # the same file, both ways
