@@ -272,10 +272,14 @@ class ApprovalSignature(Base):
 
 class Prediction(Base):
     __tablename__ = "predictions"
+    __table_args__ = (  # migration 0006: the dashboard's and the audit API's queries (payload_hash: hash on PostgreSQL)
+        Index("ix_predictions_system_served_at", "system", "served_at"),
+        Index("ix_predictions_model_version_id_served_at", "model_version_id", "served_at"),
+    )
     id: Mapped[str] = _id()
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     system: Mapped[str] = mapped_column(String(200))
-    model_version_id: Mapped[str] = mapped_column(String(36), index=True)
+    model_version_id: Mapped[str] = mapped_column(String(36))
     output_json: Mapped[str] = mapped_column(Text)
     latency_ms: Mapped[float] = mapped_column(Float)
     served_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

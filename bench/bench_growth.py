@@ -1,0 +1,206 @@
+"""The trail at scale (#19): how ingest, tracing, the dashboard and verify cost as the prediction log grows.
+
+One ledger per backend, with credit-scoring:1 trained, gated, approved and promoted by the real flows,
+filled through the batch path (`write_predictions`, 5,000 records a transaction, building the records
+included) up to each size in turn. At each size it prints:
+
+* ingest: rows/s while filling from the previous size to this one (target >= 20,000 on PostgreSQL);
+* trace: the median of `trace prediction` over random logged ids;
+* dashboard: the system page's data (`load_dashboard`, 30 days) and `/audit/predictions` filtered by
+  version and time (`list_predictions`), the slower of 3 runs each (target <= 1 s);
+* verify: a full verify (predictions/s) and a `--since` verify of the last fill's head.
+
+    python bench/bench_growth.py [--sizes 20000,100000] [--backend sqlite|postgresql] [--skip-full-verify]
+
+Sizes are cumulative prediction counts (``1M``, ``500k`` accepted). PostgreSQL runs in a database of its
+own, created and dropped here. `make bench` runs it at the default sizes (a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_serving import make_batch, pg_database, real_version, scored, time_traces
+
+from govflow import canonical as canon
+from govflow.governance.ledger.engine import Ledger
+
+DEFAULT_SIZES = "20000,60000"
+QUICK_SIZES = "10000,20000"
+BATCH = 5000
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    number = text[:-1] if scale > 1 else text
+    if not number.replace(".", "", 1).isdigit() or float(number) * scale < BATCH:
+        raise SystemExit(f"--sizes: each size a number of predictions >= {BATCH:,} (e.g. 1M, 500k, 20000); got {text!r}")
+    return int(float(number) * scale)
+
+
+def arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=None, help=f"cumulative sizes, comma-separated (default {DEFAULT_SIZES})")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default=None, help="only this backend")
+    parser.add_argument("--skip-full-verify", action="store_true", help="time only the --since verify")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
+    args, _ = parser.parse_known_args(argv)  # `make bench` hands every script the same arguments
+    text = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    args.size_list = sorted({parse_size(s) for s in text.split(",") if s.strip()})
+    return args
+
+
+def fill(ledger: Ledger, served: Any, valid: list[Any], outputs: list[Any], have: int, upto: int,
+         sample: list[str]) -> float:
+    """Predictions through the batch path from ``have`` up to ``upto``; rows/s."""
+    from govflow.governance.trail import predictions as preds
+
+    started, added = time.perf_counter(), 0
+    while have + added < upto:
+        batch = make_batch(served, valid, outputs, min(BATCH, upto - have - added), caller="growth")
+        receipt = preds.write_predictions(ledger, batch)
+        assert receipt.written == len(batch), receipt.refused
+        sample += [r.id for r in batch[::500]]
+        added += len(batch)
+        if (have + added) % 1_000_000 < BATCH:
+            print(f"    ... {have + added:,} predictions", flush=True)
+    return added / max(time.perf_counter() - started, 1e-9)
+
+
+def settle(ledger: Ledger) -> None:
+    """PostgreSQL: what autovacuum does after a fill (statistics, the visibility map for index-only
+    scans), done here because the benchmark server may run with autovacuum off."""
+    if ledger.is_sqlite:
+        return
+    with ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE) predictions, prediction_payloads, audit_log")
+
+
+def slowest(runs: int, action: Any) -> float:
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        took.append(time.perf_counter() - started)
+    return max(took)
+
+
+def dashboard_times(ledger: Ledger, version_id: str, since: str) -> tuple[float, float]:
+    """(system page data, /audit/predictions by version and time), seconds, the slower of 3 runs."""
+    from govflow.governance.trail import dashboard_data as dd
+    from govflow.web.audit import list_predictions
+
+    def page() -> None:
+        with ledger.read() as conn:
+            dd.load_dashboard(conn, "credit-scoring", period=timedelta(days=30))
+
+    def audit() -> None:
+        found = list_predictions(ledger, {"system": "credit-scoring", "version": "1", "since": since, "limit": "100"})
+        assert found["predictions"] and all(p["model_version_id"] == version_id for p in found["predictions"])
+
+    return slowest(3, page), slowest(3, audit)
+
+
+def verify_times(ledger: Ledger, since_head: str | None, full: bool) -> tuple[float | None, float, int]:
+    """(full verify seconds or None, --since seconds, entries the --since verify read)."""
+    from govflow.governance.ledger.verify import verify
+
+    full_s = None
+    if full:
+        started = time.perf_counter()
+        report = verify(ledger)
+        full_s = time.perf_counter() - started
+        assert report.intact, report.first()
+    started = time.perf_counter()
+    report = verify(ledger, since=since_head) if since_head else verify(ledger)
+    assert report.intact, report.first()
+    return full_s, time.perf_counter() - started, report.entries
+
+
+def promote(name: str, ledger: Ledger) -> bool:
+    """credit-scoring:1 through the real flows; when they cannot run, registered and promoted directly
+    (the trace then has no training run to follow). Returns whether the real flows ran."""
+    started = time.perf_counter()
+    try:
+        real_version(ledger)
+    except Exception as e:  # noqa: BLE001 - the figures still mean something; say why
+        from tests.web.serving.helpers import put_in_production
+
+        print(f"  {name}: the real flows failed ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+              "credit-scoring:1 registered and promoted directly instead", flush=True)
+        put_in_production(ledger)
+        return False
+    print(f"  {name}: credit-scoring:1 trained, gated, approved and promoted in {time.perf_counter() - started:.0f} s",
+          flush=True)
+    return True
+
+
+def quick_traces(ledger: Ledger, ids: list[str]) -> list[float]:
+    from govflow.governance.trail.predictions import trace_prediction
+
+    samples = []
+    for i in ids:
+        started = time.perf_counter()
+        with ledger.read() as conn:
+            assert trace_prediction(conn, i)["prediction"]
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def grow(name: str, db: str | None, home: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    ledger = Ledger.open(db, home)
+    full_trace = promote(name, ledger)
+    served, valid, outputs = scored(ledger)
+    have, sample, rows = 0, [], []
+    for size in args.size_list:
+        head_before = ledger.head()[1]
+        fill_started = canon.format_ts(canon.utc_now())
+        rate = fill(ledger, served, valid, outputs, have, size, sample)
+        have = size
+        settle(ledger)
+        picked = random.Random(size).sample(sample, min(200, len(sample)))
+        trace = statistics.median(time_traces(ledger, picked) if full_trace else quick_traces(ledger, picked))
+        page, audit = dashboard_times(ledger, served.version.id, fill_started)
+        full_s, since_s, since_entries = verify_times(ledger, head_before, not args.skip_full_verify)
+        row = {"size": size, "ingest": rate, "trace": trace, "page": page, "audit": audit, "full": full_s,
+               "since": since_s, "since_entries": since_entries}
+        rows.append(row)
+        print_row(name, row)
+    ledger.close()
+    return rows
+
+
+def print_row(name: str, row: dict[str, Any]) -> None:
+    full = (f"full verify {row['full']:6.1f} s ({row['size'] / row['full']:,.0f} predictions/s)"
+            if row["full"] is not None else "full verify skipped")
+    print(f"  {name:<10} {row['size']:>11,} predictions | ingest {row['ingest']:8,.0f} rows/s (>= 20,000) | "
+          f"trace median {row['trace'] * 1e3:5.2f} ms | system page {row['page']:5.2f} s, audit by version+time "
+          f"{row['audit'] * 1e3:6.1f} ms (<= 1 s) | {full}, --since last fill {row['since']:5.2f} s "
+          f"({row['since_entries']} entries)", flush=True)
+
+
+def main() -> None:
+    args = arguments(sys.argv[1:])
+    backends = (args.backend,) if args.backend else ("sqlite", "postgresql")
+    print(f"the trail at scale: sizes {', '.join(f'{s:,}' for s in args.size_list)} predictions, "
+          f"batches of {BATCH:,}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="govflow-bench-growth-") as tmp:
+        if "sqlite" in backends:
+            grow("SQLite", None, Path(tmp) / "sqlite", args)
+        if "postgresql" in backends:
+            with pg_database() as url:
+                if url:
+                    grow("PostgreSQL", url, Path(tmp) / "pg", args)
+
+
+if __name__ == "__main__":
+    main()
