@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from govflow import canonical as canon  # noqa: E402
-from govflow.governance.ledger import fingerprint as fingerprint_module  # noqa: E402
+from govflow.governance.ledger import fingerprint_fp2 as fingerprint_module  # noqa: E402
 from govflow.governance.ledger.engine import Ledger, Writer  # noqa: E402
 from govflow.governance.ledger.fingerprint import fingerprint_frame  # noqa: E402
 from govflow.governance.ledger.schema import CheckResultRow, DatasetVersion, Edge, Run, RunState  # noqa: E402

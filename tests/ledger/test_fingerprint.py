@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import govflow.governance.ledger.fingerprint as fp
+import govflow.governance.ledger.fingerprint_fp2 as fp
 from govflow.canonical import canonical
 from govflow.governance.ledger.fingerprint import (
     SCHEME,

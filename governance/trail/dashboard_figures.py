@@ -1,0 +1,375 @@
+"""What the dashboard shows: frozen value objects and the pure functions that compute them from records.
+
+`govflow.governance.trail.dashboard_data` reads one system's predictions in a period from the ledger
+(joined with their payloads' sensitive attributes) and hands them to these plain functions, which
+take records and return frozen value objects, so every figure can be tested without a database:
+
+* requests over time, per model version (`requests_over_time`);
+* the favourable-decision rate per sensitive group over time, and the ratio of the lowest to the
+  highest group rate per window (`group_rates`, `rate_ratios`);
+* anomaly flags (`Flag`), three rules, all documented on the page too:
+
+  1. **Disparate impact** (critical): in a window, among the groups of one sensitive attribute with
+     at least ``policy.fairness.min_group_size`` decisions, ``min rate / max rate`` is below
+     ``policy.fairness.disparate_impact_ratio_min`` (default 0.8, the four-fifths rule).
+  2. **Sudden shift** (warning): the positive rate, overall or of one group, moves between two
+     adjacent windows (both with at least ``min_group_size`` decisions) by at least
+     ``shift_min`` (default 0.10) in absolute terms AND a two-proportion z-test gives
+     ``|z| >= shift_z`` (default 3.0, two-sided p < 0.003). Both conditions: the z-test alone flags
+     tiny moves at high volume, the absolute bound alone flags noise at low volume.
+  3. **Serving outside its approval** (critical): a prediction served by a version that was not,
+     at that moment, in the ``production`` stage with every role its policy requires approving it
+     (the latest approval per role at or before that moment, per the stage and approval history).
+
+A *decision* is read from a prediction's ``output_json`` (`decision_of`): ``{"decision": 0|1}``
+(or true/false), else ``{"favourable": bool}``, else ``{"prediction": v}`` compared with the
+system's ``data.positive_label``. Outputs that are none of these (e.g. a recommended item list)
+count as requests but not as decisions; their lists feed `govflow.governance.trail.exposure` instead.
+
+Sensitive attributes come from ``prediction_payloads.sensitive_json``; a continuous attribute is
+binned with the left-closed ``bins`` of the version's ``data.sensitive_features`` (``[0, 25)``).
+Predictions whose payload was purged, or that carry no attribute, count in the volume chart only.
+Windows are aligned on the Unix epoch in UTC (a 1-day window starts at 00:00 UTC).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from govflow.checks.policy import Policy
+from govflow.governance.trail.exposure import ExposureReport
+
+BUCKETS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
+           timedelta(hours=3), timedelta(hours=6), timedelta(hours=12), timedelta(days=1), timedelta(days=7))
+MAX_BUCKETS = 48
+MISSING = "(not given)"
+OUTSIDE = "(outside bins)"
+BAD_DURATION = "'{text}' is not a duration: write a number and a unit, e.g. 15m, 6h, 30d"
+
+
+class FlagKind(StrEnum):
+    DISPARATE_IMPACT = "disparate_impact"
+    RATE_SHIFT = "rate_shift"
+    UNAPPROVED_SERVING = "unapproved_serving"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The anomaly rules' parameters (see the module docstring)."""
+
+    ratio_min: float = 0.8  # policy.fairness.disparate_impact_ratio_min
+    min_group_size: int = 30  # policy.fairness.min_group_size: smaller counts are not judged
+    shift_min: float = 0.10  # smallest absolute change of a positive rate that can be a shift
+    shift_z: float = 3.0  # smallest |z| of the two-proportion z-test that can be a shift
+
+    @classmethod
+    def from_policy(cls, policy: Policy, **overrides: Any) -> Rules:
+        return cls(ratio_min=policy.fairness.disparate_impact_ratio_min,
+                   min_group_size=policy.fairness.min_group_size, **overrides)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One logged prediction, as the dashboard needs it."""
+
+    served_at: datetime
+    version: str  # NAME:VERSION of the model version that served it
+    decision: int | None  # 1 favourable, 0 not, None when the output is not a decision
+    groups: Mapping[str, str] = field(default_factory=dict)  # attribute -> group label
+    items: tuple[str, ...] | None = None  # a recommended list, best first
+
+
+@dataclass(frozen=True)
+class Count:
+    """Requests served by one version in one window."""
+
+    window: datetime
+    version: str
+    requests: int
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Favourable decisions of one group (attribute ``""`` and group ``"all"``: overall) in one window."""
+
+    attribute: str
+    group: str
+    window: datetime
+    n: int
+    favourable: int
+
+    @property
+    def rate(self) -> float:
+        return self.favourable / self.n if self.n else math.nan
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """The lowest over the highest group rate of one attribute in one window (judged groups only)."""
+
+    attribute: str
+    window: datetime
+    ratio: float
+    lowest: str
+    highest: str
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: FlagKind
+    severity: str  # critical | warning
+    subject: str  # e.g. "sex=female", "all", "credit-scoring:2"
+    window: datetime | None  # the window it was seen in (None: the whole period)
+    observed: float
+    threshold: float
+    message: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    label: str  # NAME:VERSION
+    id: str
+    stage: str | None  # current stage
+    requests: int  # in the period shown
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """Everything one system's dashboard page shows, for one period."""
+
+    system: str
+    start: datetime
+    end: datetime
+    bucket: timedelta
+    rules: Rules
+    total: int  # predictions in the period
+    loaded: int  # those read: the latest `max_rows` (default 100,000; about 3 s of reading on SQLite)
+    versions: tuple[VersionInfo, ...]
+    counts: tuple[Count, ...]
+    rates: tuple[Rate, ...]
+    ratios: tuple[Ratio, ...]
+    flags: tuple[Flag, ...]
+    exposure: ExposureReport | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.loaded < self.total
+
+    @property
+    def attributes(self) -> list[str]:
+        return sorted({r.attribute for r in self.rates if r.attribute})
+
+
+# -- reading outputs and attributes -------------------------------------------------------------
+
+def decision_of(output: Any, positive_label: Any = None) -> int | None:
+    """1 favourable, 0 not, None when the output is not a decision (see the module docstring)."""
+    if not isinstance(output, Mapping):
+        return None
+    for key in ("decision", "favourable"):
+        value = output.get(key)
+        if isinstance(value, bool) or value in (0, 1):
+            return int(value)
+    if positive_label is not None and "prediction" in output:
+        return int(output["prediction"] == positive_label or str(output["prediction"]) == str(positive_label))
+    return None
+
+
+def bin_label(value: Any, bins: Sequence[float]) -> str:
+    """The left-closed bin ``[a, b)`` a value falls in, e.g. ``bin_label(24, [0, 25, 120]) == "[0, 25)"``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return OUTSIDE
+    for low, high in zip(bins, bins[1:]):
+        if low <= number < high:
+            return f"[{low:g}, {high:g})"
+    return OUTSIDE
+
+
+def group_labels(sensitive: Mapping[str, Any] | None, spec: Mapping[str, Sequence[float] | None]) -> dict[str, str]:
+    """Group label per attribute: binned where ``spec`` gives bins, else the value as text."""
+    if not sensitive:
+        return {}
+    labels = {}
+    for attribute, value in sensitive.items():
+        bins = spec.get(attribute)
+        if value is None:
+            labels[attribute] = MISSING
+        elif bins:
+            labels[attribute] = bin_label(value, bins)
+        else:
+            labels[attribute] = str(value)
+    return labels
+
+
+def sensitive_spec(snapshot: Mapping[str, Any]) -> dict[str, list[float] | None]:
+    """Attribute -> bins (or None) from a config snapshot's ``data.sensitive_features``."""
+    spec: dict[str, list[float] | None] = {}
+    for item in (snapshot.get("data") or {}).get("sensitive_features") or []:
+        if isinstance(item, str):
+            spec[item] = None
+        elif isinstance(item, Mapping) and "column" in item:
+            spec[str(item["column"])] = list(item["bins"]) if item.get("bins") else None
+    return spec
+
+
+def parse_duration(text: str) -> timedelta:
+    """``15m``, ``6h``, ``30d``, ``2w`` as a timedelta; anything else is a `ValueError` with the fix."""
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    # ASCII digits only: `str.isdigit` also takes '²' (which `int` refuses) and '١' (which it reads as 1).
+    if unit not in units or not (number.isascii() and number.isdigit()) or int(number) <= 0:
+        raise ValueError(BAD_DURATION.format(text=text))
+    try:
+        return timedelta(**{units[unit]: int(number)})
+    except OverflowError:
+        raise ValueError(BAD_DURATION.format(text=text)) from None
+
+
+def auto_bucket(start: datetime, end: datetime) -> timedelta:
+    """The smallest window in `BUCKETS` that cuts the period into at most `MAX_BUCKETS` windows."""
+    span = end - start
+    return next((b for b in BUCKETS if span / b <= MAX_BUCKETS), BUCKETS[-1])
+
+
+def window_of(moment: datetime, bucket: timedelta) -> datetime:
+    seconds = int(bucket.total_seconds())
+    stamp = int(moment.timestamp())
+    return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
+
+
+class _Windows:
+    """`window_of` for many moments: each distinct window start is built once."""
+
+    def __init__(self, bucket: timedelta) -> None:
+        self.seconds = int(bucket.total_seconds())
+        self.starts: dict[int, datetime] = {}
+
+    def __call__(self, moment: datetime) -> datetime:
+        stamp = int(moment.timestamp())
+        key = stamp - stamp % self.seconds
+        start = self.starts.get(key)
+        if start is None:
+            start = self.starts[key] = datetime.fromtimestamp(key, UTC)
+        return start
+
+
+# -- aggregations (pure) -----------------------------------------------------------------------
+
+def requests_over_time(records: Iterable[Record], bucket: timedelta) -> list[Count]:
+    counts: dict[tuple[datetime, str], int] = defaultdict(int)
+    window = _Windows(bucket)
+    for r in records:
+        counts[(window(r.served_at), r.version)] += 1
+    return [Count(w, v, n) for (w, v), n in sorted(counts.items())]
+
+
+def group_rates(records: Iterable[Record], bucket: timedelta) -> list[Rate]:
+    """Favourable rate per window overall (attribute ``""``, group ``all``) and per attribute and group."""
+    n: dict[tuple[str, str, datetime], int] = defaultdict(int)
+    fav: dict[tuple[str, str, datetime], int] = defaultdict(int)
+    window = _Windows(bucket)
+    for r in records:
+        if r.decision is None:
+            continue
+        w = window(r.served_at)
+        keys = [("", "all", w)] + [(a, g, w) for a, g in r.groups.items() if g not in (MISSING, OUTSIDE)]
+        for key in keys:
+            n[key] += 1
+            fav[key] += r.decision
+    return [Rate(a, g, w, n[(a, g, w)], fav[(a, g, w)]) for (a, g, w) in sorted(n, key=lambda k: (k[0], k[1], k[2]))]
+
+
+def rate_ratios(rates: Iterable[Rate], min_group_size: int) -> list[Ratio]:
+    """Per attribute and window: min rate / max rate over the groups with at least ``min_group_size``."""
+    judged: dict[tuple[str, datetime], list[Rate]] = defaultdict(list)
+    for r in rates:
+        if r.attribute and r.n >= min_group_size:
+            judged[(r.attribute, r.window)].append(r)
+    out = []
+    for (attribute, window), group in sorted(judged.items()):
+        if len(group) < 2:
+            continue
+        low = min(group, key=lambda r: (r.rate, r.group))
+        high = max(group, key=lambda r: (r.rate, r.group))
+        ratio = low.rate / high.rate if high.rate > 0 else 1.0  # nobody favoured: no disparity in rates
+        out.append(Ratio(attribute, window, ratio, low.group, high.group))
+    return out
+
+
+def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:
+    """z of the pooled two-proportion test for p2 - p1 (0.0 when the pooled rate is 0 or 1)."""
+    pooled = (x1 + x2) / (n1 + n2)
+    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    return 0.0 if variance <= 0 else (x2 / n2 - x1 / n1) / math.sqrt(variance)
+
+
+def fairness_flags(rates: Sequence[Rate], ratios: Iterable[Ratio], bucket: timedelta, rules: Rules) -> list[Flag]:
+    """Rules 1 and 2 of the module docstring."""
+    flags = []
+    by_key = {(r.attribute, r.group, r.window): r for r in rates}
+    for ratio in ratios:
+        if ratio.ratio < rules.ratio_min:
+            low = by_key[(ratio.attribute, ratio.lowest, ratio.window)]
+            high = by_key[(ratio.attribute, ratio.highest, ratio.window)]
+            flags.append(Flag(
+                FlagKind.DISPARATE_IMPACT, "critical", f"{ratio.attribute}={ratio.lowest}", ratio.window,
+                round(ratio.ratio, 4), rules.ratio_min,
+                f"{ratio.attribute}: favourable rate of {ratio.lowest} {low.rate:.2f} (n={low.n}) is "
+                f"{ratio.ratio:.2f} of {ratio.highest}'s {high.rate:.2f} (n={high.n}), below the policy "
+                f"bound {rules.ratio_min:g}"))
+    series: dict[tuple[str, str], list[Rate]] = defaultdict(list)
+    for r in rates:
+        series[(r.attribute, r.group)].append(r)
+    for (attribute, group), points in sorted(series.items()):
+        points.sort(key=lambda r: r.window)
+        for before, after in zip(points, points[1:]):
+            if after.window - before.window != bucket or min(before.n, after.n) < rules.min_group_size:
+                continue
+            change = after.rate - before.rate
+            z = two_proportion_z(before.favourable, before.n, after.favourable, after.n)
+            if abs(change) >= rules.shift_min and abs(z) >= rules.shift_z:
+                subject = f"{attribute}={group}" if attribute else "all"
+                flags.append(Flag(
+                    FlagKind.RATE_SHIFT, "warning", subject, after.window, round(change, 4), rules.shift_min,
+                    f"{subject}: favourable rate moved from {before.rate:.2f} (n={before.n}) to "
+                    f"{after.rate:.2f} (n={after.n}) between adjacent windows (change {change:+.2f}, "
+                    f"z = {z:.1f}; flagged at |change| >= {rules.shift_min:g} and |z| >= {rules.shift_z:g})"))
+    return flags
+
+
+def approved_intervals(stages: Sequence[tuple[datetime, str]], approvals: Sequence[tuple[datetime, str, str]],
+                       required_roles: Sequence[str]) -> list[tuple[datetime, datetime | None]]:
+    """The periods a version was allowed to serve: in production, every required role approving.
+
+    ``stages`` are ``(at, stage)`` and ``approvals`` ``(decided_at, role, decision)``, each in the
+    order they were recorded; the latest change at or before a moment is the one in force then.
+    An interval's end is None while it is still open.
+    """
+    events = sorted([(at, 0, i, ("stage", stage, "")) for i, (at, stage) in enumerate(stages)]
+                    + [(at, 1, i, ("approval", role, decision)) for i, (at, role, decision) in enumerate(approvals)])
+    stage: str | None = None
+    in_force: dict[str, str] = {}
+    intervals: list[tuple[datetime, datetime | None]] = []
+    opened: datetime | None = None
+    for at, _, _, (kind, name, decision) in events:
+        if kind == "stage":
+            stage = name
+        else:
+            in_force[name] = decision
+        allowed = stage == "production" and all(in_force.get(r) == "approve" for r in required_roles)
+        if allowed and opened is None:
+            opened = at
+        elif not allowed and opened is not None:
+            intervals.append((opened, at))
+            opened = None
+    if opened is not None:
+        intervals.append((opened, None))
+    return intervals
