@@ -17,6 +17,9 @@ import tempfile
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Each test home would otherwise start its own reused Prefect server that outlives the test
+# (govflow.prefect_server); tests/cli_robust tests that mode on purpose and stop what they start.
+os.environ.setdefault("GOVFLOW_PREFECT", "ephemeral")
 if "PREFECT_HOME" not in os.environ:
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="govflow-test-prefect-")
     atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)

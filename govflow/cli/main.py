@@ -48,6 +48,7 @@ from govflow.cli import (
     registry,
     run,
     serve,
+    server,
 )
 from govflow.cli.context import AnchorAtExit, Context, resolve_home
 from govflow.cli.group import RootGroup
@@ -121,6 +122,10 @@ incident_app.command("close")(monitor.incident_close)
 incident_app.command("show")(monitor.incident_show)
 incident_app.command("list")(monitor.incident_list)
 app.command("ui", rich_help_panel=OPERATE)(lineage.ui)
+server_app = group("server", "The local Prefect server the flows run against (started on first need).", OPERATE)
+server_app.command("start")(server.server_start)
+server_app.command("stop")(server.server_stop)
+server_app.command("status")(server.server_status)
 
 # -- Audit and explain ---------------------------------------------------------------------------
 app.command("verify", rich_help_panel=AUDIT)(ledger.verify)
