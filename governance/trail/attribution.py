@@ -126,18 +126,21 @@ def sampled_attribution(predict: Callable[[pd.DataFrame], Any], frame: pd.DataFr
     else:
         half = [rng.permutation(n).tolist() for _ in range(orders // 2)]
         perms = half + [p[::-1] for p in half]
-    start = frame.copy()
-    for name in features:
-        start[name] = baseline[name].to_numpy()
-    rows = []
-    for perm in perms:
-        current = start.copy()
-        rows.append(current)
-        for index in perm:
-            current = current.copy()
-            current[features[index]] = frame[features[index]].to_numpy()
-            rows.append(current)
-    batch = pd.concat(rows, ignore_index=True).astype(frame.dtypes.to_dict(), errors="ignore")
+    # Row k of order p has the person's values for the first k features of p, the baseline's for the
+    # rest: one boolean mask, then every column built at once (one predict call for all rows).
+    mask = np.zeros((len(perms), n + 1, n), dtype=bool)
+    for row, perm in enumerate(perms):
+        for k, index in enumerate(perm, start=1):
+            mask[row, k:, index] = True
+    switched = mask.reshape(-1, n)
+    columns = {}
+    for name in frame.columns:
+        own = np.repeat(frame[name].to_numpy(), len(switched))
+        if name in features:
+            base_value = np.repeat(baseline[name].to_numpy(), len(switched))
+            own = np.where(switched[:, features.index(name)], own, base_value)
+        columns[name] = own
+    batch = pd.DataFrame(columns).astype(frame.dtypes.to_dict(), errors="ignore")
     values = log_odds(predict(batch)).reshape(len(perms), n + 1)
     credit = np.zeros(n)
     for row, perm in zip(values, perms):

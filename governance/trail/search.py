@@ -304,23 +304,29 @@ def resolve_version(conn: Connection, query: PredictionQuery) -> PredictionQuery
     return replace(query, model_version_id=ref.id)
 
 
-def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
-    """One page of the predictions matching every filter, newest first (without their inputs)."""
-    given = describe(query)
+def statement_for(conn: Connection, query: PredictionQuery, *, prefix: str = "") -> tuple[Any, dict[str, Any]]:
+    """The SQL of one page and its parameters (``prefix``, e.g. ``EXPLAIN``, goes in front)."""
     query = resolve_version(conn, query)
     sql = _Sql(conn.dialect.name)
     _where(query, sql)
     join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
-    clause = text(f"SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
-                     f"WHERE {' AND '.join(sql.where)} ORDER BY p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
+    clause = text(f"{prefix}SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
+                  f"WHERE {' AND '.join(sql.where)} ORDER BY p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
     binds = [bindparam(n, type_=UTCDateTime()) for n, v in sql.params.items() if isinstance(v, datetime)]
-    statement = clause.bindparams(*binds).columns(served_at=UTCDateTime())
-    rows = [dict(r) for r in conn.execute(statement, sql.params).mappings()]
+    statement = clause.bindparams(*binds)
+    return (statement if prefix else statement.columns(served_at=UTCDateTime())), sql.params
+
+
+def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
+    """One page of the predictions matching every filter, newest first (without their inputs)."""
+    statement, params = statement_for(conn, query)
+    rows = [dict(r) for r in conn.execute(statement, params).mappings()]
     names = _version_names(conn, {r["model_version_id"] for r in rows})
     page = [_shown(r, names) for r in rows[: query.limit]]
     more = len(rows) > query.limit
     last = rows[query.limit - 1] if more else None
-    return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None, given)
+    return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None,
+                      describe(query))
 
 
 def _version_names(conn: Connection, ids: set[str]) -> dict[str, str]:

@@ -1,0 +1,170 @@
+"""Search and explanation latencies (#20): `govflow predictions search` filters on a large trail, and
+`govflow explain` on one decision.
+
+(a) A trail of N predictions (default 200,000; ``--n N``; ``--quick`` 5,000) over 30 days: a credit
+    system (3 versions, 75 %: decision, score, sex and age, a subject id per 20 predictions) and a
+    recommender (25 %: ten items out of 1,700, a user out of 900), logged through `write_predictions`
+    in batches of 1,000, on SQLite and on PostgreSQL (migration 0007's expression indexes). Each filter's
+    first page (100 rows, newest first) is timed: median and worst of 5 runs, and the rows found.
+    Target (issue #20): <= 1 s each on PostgreSQL (the issue asks it at 5 million rows; this machine
+    is shared, so the default size is moderate: run ``--n 5000000`` on a quiet one).
+(b) One explanation, computed from the recorded input and the exact model version: a logistic
+    regression (exact terms) and a HistGradientBoosting pipeline (sampled baseline Shapley, 24 orders),
+    median of 5 (SQLite; nothing recorded), and the first one with its ledger record.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from govflow.governance.ledger.engine import Ledger  # noqa: E402
+from govflow.governance.registry import versions as registry  # noqa: E402
+from govflow.governance.trail import predictions as preds  # noqa: E402
+from govflow.governance.trail.search import parse_query, search_predictions  # noqa: E402
+
+QUICK = "--quick" in sys.argv
+N = 5_000 if QUICK else int(sys.argv[sys.argv.index("--n") + 1]) if "--n" in sys.argv else 200_000
+PG_URL = os.environ.get("GOVFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+END = datetime(2026, 12, 1, tzinfo=UTC)
+BATCH = 1000
+
+
+def populate(ledger: Ledger, n: int) -> dict[str, Any]:
+    versions = [registry.register_version(ledger, system="credit", model_data=secrets.token_bytes(8), fingerprint="fp",
+                                          training_run_id=None, hyperparams={}, config_snapshot={}, attachments=[],
+                                          by="bench").id for _ in range(3)]
+    movies = registry.register_version(ledger, system="movies", model_data=secrets.token_bytes(8), fingerprint="fp",
+                                       training_run_id=None, hyperparams={}, config_snapshot={}, attachments=[], by="bench").id
+    rng = random.Random(7)
+    picked: dict[str, Any] = {}
+    for start in range(0, n, BATCH):
+        batch = []
+        for i in range(start, min(n, start + BATCH)):
+            at = END - timedelta(seconds=30 * 86400 * (n - i) / n)
+            if i % 4:
+                score = rng.random()
+                valid = preds.ValidRecord({"amount": rng.randint(250, 20000)},
+                                          {"sex": rng.choice(("female", "male")), "age": rng.randint(18, 80)},
+                                          f"subject-{i // 20}")
+                record = preds.PredictionRecord(
+                    request_id=f"req-{i}", system="credit", model_version_id=versions[min(2, 3 * i // n)],
+                    output={"decision": int(score >= 0.5), "score": round(score, 6)}, features=valid.features,
+                    sensitive=valid.sensitive, latency_ms=1.0, served_at=at, caller="bench", subject_id=valid.subject_id)
+            else:
+                items = [str(rng.randint(1, 1700)) for _ in range(10)]
+                record = preds.PredictionRecord(
+                    request_id=f"req-{i}", system="movies", model_version_id=movies,
+                    output={"cold_start": False, "items": items, "scores": [1.0] * 10},
+                    features={"user_id": str(rng.randint(1, 900))}, sensitive={"gender": rng.choice("FM")},
+                    latency_ms=1.0, served_at=at, caller="bench")
+            batch.append(record)
+        preds.write_predictions(ledger, batch, require_production=False)
+        if start == (n // 2) // BATCH * BATCH:
+            picked = {"subject": batch[1].subject_id, "request": batch[5].request_id,
+                      "user": next(r.features["user_id"] for r in batch if r.system == "movies"),
+                      "item": next(r.output["items"][0] for r in batch if r.system == "movies")}
+    return picked
+
+
+def cases(picked: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    week = {"since": "2026-11-24T00:00:00Z", "until": "2026-12-01T00:00:00Z"}
+    return [
+        ("system + last week", {"system": "credit", **week}),
+        ("system + version", {"system": "credit", "version": "2"}),
+        ("refusals, last week", {"system": "credit", "decision": "0", **week}),
+        ("score in [0.99, 1]", {"system": "credit", "score_min": "0.99", "score_max": "1"}),
+        ("a group: sex=female", {"group": ["sex=female"]}),
+        ("v3 refused women < 25 last week", {"system": "credit", "version": "3", "decision": "unfavourable",
+                                             "group": ["sex=female", "age<25"], **week}),
+        ("a subject", {"subject_id": picked["subject"]}),
+        ("a request id", {"request_id": picked["request"]}),
+        (f"lists with item {picked['item']}", {"item": picked["item"]}),
+        (f"served to user {picked['user']}", {"user": picked["user"]}),
+        ("no match (item 99999)", {"item": "99999"}),
+    ]
+
+
+def timed(ledger: Ledger, params: dict[str, Any], runs: int = 5) -> tuple[float, float, int]:
+    times, found = [], 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        with ledger.read() as conn:
+            found = len(search_predictions(conn, parse_query(params)).predictions)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), max(times), found
+
+
+def bench_search(name: str, ledger: Ledger) -> None:
+    started = time.perf_counter()
+    picked = populate(ledger, N)
+    print(f"{name}: {N:,} predictions logged in {time.perf_counter() - started:.1f} s", flush=True)
+    for label, params in cases(picked):
+        median, worst, found = timed(ledger, params)
+        print(f"  {label:<34} median {median:8.1f} ms  worst {worst:8.1f} ms  rows {found}", flush=True)
+
+
+def bench_explain() -> None:
+    from govflow.flows.models.explaining import explain_prediction
+    from tests.trail.explain_helpers import config_with, in_production, serve
+
+    for estimator in ("logistic_regression", "hist_gradient_boosting"):
+        with tempfile.TemporaryDirectory() as home:
+            ledger = Ledger.open(home=Path(home))
+            in_production(ledger, config_with(estimator=estimator))
+            (pid, _), *_ = serve(ledger, 1)
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                answer = explain_prediction(ledger, pid, by="bench", record=False)
+                times.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            explain_prediction(ledger, pid, by="bench")
+            first = (time.perf_counter() - started) * 1000
+            print(f"  {estimator:<24} {answer['method']:<26} median {statistics.median(times):7.1f} ms  "
+                  f"first (with its record) {first:7.1f} ms", flush=True)
+            ledger.close()
+
+
+def main() -> None:
+    print(f"(a) search, first page of 100, {N:,} predictions")
+    with tempfile.TemporaryDirectory() as home:
+        ledger = Ledger.open(home=Path(home))
+        bench_search("SQLite", ledger)
+        ledger.close()
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    db = f"gf_bench_search_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+    except psycopg.OperationalError as e:
+        print(f"PostgreSQL: skipped (not reachable at {PG_URL}: {str(e).strip().splitlines()[0]})")
+    else:
+        try:
+            with tempfile.TemporaryDirectory() as home:
+                ledger = Ledger.open(make_url(PG_URL).set(database=db).render_as_string(hide_password=False), home=Path(home))
+                bench_search("PostgreSQL", ledger)
+                ledger.close()
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (db,))
+                conn.execute(f'DROP DATABASE IF EXISTS "{db}"')
+    print("(b) explain one decision (German credit, SQLite)")
+    bench_explain()
+
+
+if __name__ == "__main__":
+    main()
