@@ -242,6 +242,49 @@ def _catalog(ledger: Ledger, system: str) -> tuple[dict[str, Any] | None, dict[s
     return None, {}
 
 
+class SignIn:
+    """Who may read the dashboard: an auditor token, from the Authorization header or the sign-in cookie.
+
+    ``check`` maps a raw token to its role (None: unknown; `TokenRefused`: revoked).
+    """
+
+    def __init__(self, check: Callable[[str], str | None]) -> None:
+        self.check = check
+
+    def refusal(self, token: str | None) -> str | None:
+        """None when the token may read the dashboard, else why not (for the sign-in page)."""
+        if not token:
+            return NOT_AUDITOR
+        try:
+            return None if self.check(token) in ROLES else NOT_AUDITOR
+        except TokenRefused as e:
+            return str(e)
+
+    def refused(self, request: Request) -> HTMLResponse | None:
+        """The sign-in page when the request's token (header or cookie) may not read the dashboard."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+        why = self.refusal(token)
+        if why is None:
+            return None
+        return self.page(_here(request), why if token else None)
+
+    def page(self, path: str, error: str | None = None) -> HTMLResponse:
+        body = _templates.get_template("dashboard_login.html").render(
+            title="sign in", systems=[], charts=[], next=path, error=error)
+        return _html(body, 401, **{"WWW-Authenticate": 'Bearer realm="govflow audit"'})
+
+
+def _index_row(ledger: Ledger, system: str, until: datetime, period: timedelta) -> dict[str, Any]:
+    """One system's line on ``/dashboard``: its predictions in the period and its flag counts."""
+    with ledger.read() as conn:
+        data = dd.load_dashboard(conn, system, end=until, period=period)
+    return {"system": system, "total": data.total,
+            "production": next((v.label for v in data.versions if v.stage == "production"), None),
+            "critical": sum(f.severity == "critical" for f in data.flags),
+            "warning": sum(f.severity == "warning" for f in data.flags)}
+
+
 def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None] | None = None,
                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> APIRouter:
     """The dashboard's routes over one ledger.
@@ -250,30 +293,8 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
     should be the one the ``/audit`` endpoints use. The default reads the token table per request.
     """
     router = APIRouter(tags=["dashboard"])
-    check = authenticate or (lambda token: token_role(ledger, token))
-
-    def refusal(token: str | None) -> str | None:
-        """None when the token may read the dashboard, else why not (for the sign-in page)."""
-        if not token:
-            return NOT_AUDITOR
-        try:
-            return None if check(token) in ROLES else NOT_AUDITOR
-        except TokenRefused as e:
-            return str(e)
-
-    def refused(request: Request) -> HTMLResponse | None:
-        """The sign-in page when the request's token (header or cookie) may not read the dashboard."""
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
-        why = refusal(token)
-        if why is None:
-            return None
-        return login_page(_here(request), why if token else None)
-
-    def login_page(path: str, error: str | None = None) -> HTMLResponse:
-        body = _templates.get_template("dashboard_login.html").render(
-            title="sign in", systems=[], charts=[], next=path, error=error)
-        return _html(body, 401, **{"WWW-Authenticate": 'Bearer realm="govflow audit"'})
+    sign_in = SignIn(authenticate or (lambda token: token_role(ledger, token)))
+    refusal, refused, login_page = sign_in.refusal, sign_in.refused, sign_in.page
 
     def system_names() -> list[str]:
         with ledger.read() as conn:
@@ -304,15 +325,8 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
         if (page := refused(request)) is not None:
             return page
         period, until = _days(days), _end(end, clock)
-        rows = []
         names = system_names()
-        for name in names:
-            with ledger.read() as conn:
-                data = dd.load_dashboard(conn, name, end=until, period=period)
-            rows.append({"system": name, "total": data.total,
-                         "production": next((v.label for v in data.versions if v.stage == "production"), None),
-                         "critical": sum(f.severity == "critical" for f in data.flags),
-                         "warning": sum(f.severity == "warning" for f in data.flags)})
+        rows = [_index_row(ledger, name, until, period) for name in names]
         body = _templates.get_template("dashboard_index.html").render(
             title="dashboard", systems=names, charts=[], rows=rows, days=days, end=end or "")
         return _html(body)
