@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 
 from govflow.governance.access import tokens
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.registry.versions import VersionRef
+from govflow.web import app as serve
 from tests.web.dashboard import scenario
 from tests.web.dashboard.scenario import BALANCED
-
-serve = pytest.importorskip("govflow.web.app", reason="govflow.web.app (the prediction service) is not in this tree yet")
 
 
 def test_mounted_on_the_serving_app(sqlite_ledger: Ledger, production: VersionRef, start: datetime) -> None:
