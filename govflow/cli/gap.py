@@ -14,8 +14,13 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.context import ConfigOption, ctx
+from govflow.cli.context import ConfigOption, JsonOpt, ctx
+from govflow.cli.output import emit_json
 from govflow.errors import InputError
+
+
+def _quiet(_text: str) -> None:
+    pass
 
 
 def gap_command(
@@ -24,6 +29,7 @@ def gap_command(
     framework: Annotated[list[str] | None, typer.Option("--framework", help="eu_ai_act, nist_ai_rmf, iso_42001 (repeatable; default all).")] = None,
     version: Annotated[str | None, typer.Option("--version", help="The version under review (default: the latest).")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report here (.md or .html).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Which obligations apply, and what evidence is missing: recorded as a gap report (exit 1: a mandatory gap)."""
     from govflow.governance.config import load_config
@@ -33,15 +39,18 @@ def gap_command(
     cfg = load_config(config)
     ledger = ctx(typer_ctx).ledger()
     report = gap.record_gap(ledger, cfg, frameworks=framework or None, version=version)
+    echo = _quiet if as_json else typer.echo  # --json: the report alone on stdout
+    if as_json:
+        emit_json({**report.to_dict(), "artifact_ids": report.artifact_ids})
     for line in summary_lines(report):
-        typer.echo(line)
-    typer.echo(f"  recorded: gap report artifacts {', '.join(f'{k} {v}' for k, v in report.artifact_ids.items())} "
+        echo(line)
+    echo(f"  recorded: gap report artifacts {', '.join(f'{k} {v}' for k, v in report.artifact_ids.items())} "
                f"(run {report.run_id})")
     if out is not None:
         from govflow.governance.reports.gap_report import render
 
         out.write_bytes(render(report, "html" if out.suffix.lower() in (".html", ".htm") else "md"))
-        typer.echo(f"  wrote {out}")
+        echo(f"  wrote {out}")
     if not report.passed:
         raise typer.Exit(1)
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from govflow.cli.context import ctx
+from govflow.cli.context import JsonOpt, ctx
+from govflow.cli.output import emit_json, verdict
 
 
 def verify(
@@ -15,6 +16,7 @@ def verify(
     head: Annotated[str | None, typer.Option("--head", help="A chain head exported earlier that must still be in the chain.")] = None,
     anchors: Annotated[bool, typer.Option("--anchors", help="Also check every configured anchor (GOVFLOW_ANCHORS or -c's anchors:), saying which disagrees.")] = False,
     config: Annotated[Path | None, typer.Option("-c", "--config", help="A govflow.yaml whose anchors: section lists the anchors.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Recompute the hash chain, check every history row and re-hash every stored file."""
     from govflow.flows import anchoring
@@ -30,7 +32,7 @@ def verify(
     anchor_settings = c.anchor_settings()
     report = run_verify(ledger, [head] if head else [])
     if not report.has_entry(1):  # no genesis entry, no ledger id: no anchor can be matched; the chain says why
-        _tampering_found(report)
+        _tampering_found(report, as_json)
     checked = anchoring.check(ledger, anchor_settings, everywhere=anchors)
     for warning in checked.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -38,23 +40,38 @@ def verify(
     purged = f", {report.purged_payloads} prediction payload(s) purged under tombstones" if report.purged_payloads else ""
     if report.intact:
         anchoring.record_verified(ledger, report.head_seq, report.head_hash, anchor_settings)
+        if as_json:
+            emit_json(verify_dict(report, checked.checked, checked.latest))
+            return
         typer.echo(
-            f"ledger intact: {report.entries} entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
+            f"ledger {verdict('intact')}: {report.entries} entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
             f"head {report.head_seq} {report.head_hash}"
         )
         if anchors:
             typer.echo("anchors agree: " + "; ".join(f"{name} ({count} head(s), latest seq {checked.latest[name]})"
                                                      for name, count in checked.checked.items()))
         return
-    _tampering_found(report)
+    _tampering_found(report, as_json)
 
 
-def _tampering_found(report: Any) -> NoReturn:
+def verify_dict(report: Any, anchors: dict[str, int] | None = None, latest: dict[str, int] | None = None) -> dict[str, Any]:
+    """What `govflow verify --json` prints: the counts, the head, every finding, the anchors that agree."""
+    return {"intact": report.intact, "entries": report.entries, "rows": report.rows, "artifacts": report.artifacts,
+            "purged_payloads": report.purged_payloads, "since_seq": getattr(report, "since_seq", 0),
+            "head": {"seq": report.head_seq, "hash": report.head_hash},
+            "findings": [{"seq": f.seq, "record": f.record, "problem": f.problem} for f in report.ordered()],
+            "anchors": {name: {"heads": count, "latest_seq": (latest or {}).get(name)} for name, count in (anchors or {}).items()}}
+
+
+def _tampering_found(report: Any, as_json: bool = False) -> NoReturn:
     ordered = report.ordered()
-    typer.echo(f"TAMPERING FOUND: {len(ordered)} finding(s); first broken: {ordered[0]}", err=True)
+    if as_json:
+        emit_json(verify_dict(report))
+    typer.echo(f"{verdict('TAMPERING FOUND')}: {len(ordered)} finding(s); first broken: {ordered[0]}", err=True)
     for finding in ordered[1:20]:
         typer.echo(f"  {finding}", err=True)
     if len(ordered) > 20:
         typer.echo(f"  ... and {len(ordered) - 20} more", err=True)
-    typer.echo(f"head {report.head_seq} {report.head_hash} (not trusted)")
+    if not as_json:
+        typer.echo(f"head {report.head_seq} {report.head_hash} (not trusted)")
     raise typer.Exit(1)

@@ -49,6 +49,7 @@ from govflow.cli import (
     run,
     serve,
     server,
+    versions,
 )
 from govflow.cli.context import AnchorAtExit, Context, resolve_home
 from govflow.cli.group import RootGroup
@@ -108,6 +109,7 @@ run_app.command("fleet")(monitor.run_fleet)
 app.command("register", rich_help_panel=BUILD)(register.register)
 app.command("approve", rich_help_panel=BUILD)(registry.approve)
 app.command("promote", rich_help_panel=BUILD)(registry.promote)
+app.command("versions", rich_help_panel=BUILD)(versions.versions)
 app.command("diff", rich_help_panel=BUILD)(monitor.diff)
 
 # -- Serve and watch it --------------------------------------------------------------------------

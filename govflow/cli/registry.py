@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from govflow.cli.context import ctx
+from govflow.cli.context import JsonOpt, ctx
+from govflow.cli.output import emit_json, verdict
 from govflow.errors import InputError
 
 STARTER = Path(__file__).parent / "templates" / "govflow.yaml"
@@ -48,6 +49,7 @@ def approve(
     role: Annotated[str, typer.Option("--role", help="The role you approve in, e.g. risk_officer.")],
     reason: Annotated[str, typer.Option("--reason", help="Why: it is part of the record.")],
     reject: Annotated[bool, typer.Option("--reject", help="Record a rejection instead.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record a named human approval (or rejection) of a gated model version."""
     from govflow.governance.registry import versions as registry
@@ -57,7 +59,10 @@ def approve(
         raise InputError(f"role '{role}' is not one the policy asks for ({', '.join(roles)}); use --role with one of them")
     row = registry.approve(ctx(typer_ctx).ledger(), ref, approver=approver, role=role, reason=reason,
                            reject=reject, required_roles=roles)
-    verb = "rejected" if reject else "approved"
+    if as_json:
+        emit_json(row)
+        return
+    verb = verdict("rejected" if reject else "approved")
     typer.echo(f"{row['version']} {verb} by {approver} ({role}, OS user {row['os_user']}); "
                f"evidence hash {row['evidence_hash'][:16]}...")
 
@@ -65,6 +70,7 @@ def approve(
 def promote(
     typer_ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Put a version in production: only when its gate passed and every required role approved."""
     from govflow.governance.registry import versions as registry
@@ -74,4 +80,8 @@ def promote(
     ledger = ctx(typer_ctx).ledger()
     version = registry.promote(ledger, ref, by=registry.os_user(), required_roles=roles)
     names = store_documents(ledger, version.id, None, occasion="promotion")
+    if as_json:
+        emit_json({"version": str(version), "model_version_id": version.id, "stage": "production",
+                   "documents": list(names[::2])})
+        return
     typer.echo(f"{version} is now in production; its documents were regenerated with the approvals: {', '.join(names[::2])}")

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from govflow.cli.context import ConfigOption, ctx
+from govflow.cli.context import ConfigOption, JsonOpt, ctx
+from govflow.cli.output import emit_json, progress, verdict, wrap
 
 if TYPE_CHECKING:
     from govflow.governance.config import GovflowConfig
@@ -32,19 +33,25 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
     return config
 
 
-def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml")) -> None:
+def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml"), as_json: JsonOpt = False) -> None:
     """Load, validate, split, fit, evaluate and register a candidate version."""
-    from govflow.flows.train import train_flow
     from govflow.governance.config import load_config
     from govflow.governance.registry.datasets import load_training_frame
 
     load_training_frame(load_config(config))  # bad config or data is refused before the ledger is touched
+    from govflow.flows.train import train_flow  # Prefect (and its server) only for a config that holds
     cfg = prepare(typer_ctx, config)
-    typer.echo(f"training {cfg.system.name} on {cfg.data.train} ...")
-    outcome = train_flow(str(config))
+    if not as_json:
+        typer.echo(f"training {cfg.system.name} on {cfg.data.train} ...")
+    with progress(f"training {cfg.system.name}"):
+        outcome = train_flow(str(config))
+    if as_json:
+        emit_json({**outcome.to_dict(), "validation": outcome.validation.to_dict(),
+                   "performance": outcome.performance.to_dict()})
+        return
     typer.echo(f"registered {outcome.version} as candidate "
-               f"(validation {'passed' if outcome.validation.passed else 'FAILED'}, "
-               f"held-out performance {'passed' if outcome.performance.passed else 'below the policy'})")
+               f"(validation {verdict('passed') if outcome.validation.passed else verdict('FAILED')}, "
+               f"held-out performance {verdict('passed') if outcome.performance.passed else 'below the policy'})")
     typer.echo(f"next: govflow run gate -c {config} --version {outcome.version.rsplit(':', 1)[1]}")
 
 
@@ -52,19 +59,28 @@ def run_gate(
     typer_ctx: typer.Context,
     config: ConfigOption = Path("govflow.yaml"),
     version: Annotated[str, typer.Option("--version", help="Version number, or latest.")] = "latest",
+    as_json: JsonOpt = False,
 ) -> None:
     """Check one version against the policy, write its documents and record pass or block."""
-    from govflow.flows.gate import gate_flow
     from govflow.governance.config import load_config
     from govflow.governance.registry.versions import parse_ref
 
     parse_ref(version if ":" in version else f"{load_config(config).system.name}:{version}")  # before the ledger
+    from govflow.flows.gate import gate_flow  # Prefect (and its server) only for a config that holds
     prepare(typer_ctx, config)
-    outcome = gate_flow(str(config), version)
-    typer.echo(f"gate {outcome.outcome.upper()} for {outcome.version} (policy {outcome.policy_hash[:12]})")
-    for reason in outcome.reasons:
-        typer.echo(f"  - {reason}")
-    typer.echo(f"documents: {', '.join(outcome.documents)}")
+    with progress(f"gating {version}"):
+        outcome = gate_flow(str(config), version)
+    if as_json:
+        emit_json({**outcome.to_dict(), "checks": [
+            {key: value for key, value in suite.to_dict().items() if key != "tables"} for suite in outcome.suites]})
+    else:
+        typer.echo(f"gate {verdict(outcome.outcome.upper())} for {outcome.version} (policy {outcome.policy_hash[:12]})")
+        for reason in outcome.reasons:
+            for line in wrap(reason, indent="  - "):
+                typer.echo(line)
+        typer.echo(f"documents: {', '.join(outcome.documents)}")
+        typer.echo(f"  stored with {outcome.version} in the ledger; the current ones by name: "
+                   f"govflow docs {outcome.version} --out DIR (model-card.html, annex-iv.html, datasheet-train.html, ...)")
     if outcome.outcome != "pass":
         raise typer.Exit(1)
 
@@ -76,6 +92,11 @@ def run_score(
     output: Annotated[Path | None, typer.Option("--output", help="Also write prediction ids, decisions and scores (csv).")] = None,
 ) -> None:
     """Score a file with the version in production; every row is logged as a prediction."""
+    from govflow.governance.config import load_config
+    from govflow.governance.registry.datasets import read_frame
+
+    load_config(config)
+    read_frame(input_file, check=False)  # a missing or unreadable file is refused before Prefect and the ledger
     from govflow.flows.score import score_flow
 
     cfg = prepare(typer_ctx, config)
