@@ -1,7 +1,9 @@
 """`govflow run score -c govflow.yaml --input FILE`: score a file with the version in production.
 
 A recorded Prefect flow: it reads the file, checks every row against the production version's input
-schema (a file with a row that does not fit is refused whole, nothing logged), then scores and logs
+schema (each column read with the type the schema gives it: categorical codes written as numbers are
+codes; a file with a row that does not fit is refused whole, nothing logged; a value outside the
+training range or set is scored and flagged, unless ``serving.out_of_domain: reject``), then scores and logs
 it in chunks of `CHUNK` rows, each chunk one ledger transaction with one audit entry (the same group
 commit as `govflow serve`). Every row is a prediction whose request id is the flow's ledger run id
 and whose caller is ``govflow run score (<OS user>)``, so each traces like a served one; its
@@ -21,7 +23,14 @@ import pandas as pd
 from govflow import canonical as canon
 from govflow.flows import steps
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
-from govflow.flows.serving import NotInProduction, ServedModel, check_input, load_production, why_not_serving
+from govflow.flows.serving import (
+    NotInProduction,
+    ServedModel,
+    check_input,
+    load_production,
+    why_not_serving,
+    with_schema_types,
+)
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.registry import versions as registry
 from govflow.governance.registry.datasets import read_frame
@@ -105,8 +114,9 @@ def score_flow(config_path: str, input_path: str, output_path: str | None = None
     ledger = get_ledger()
     with ledger.read() as conn:
         link_model_version(registry.resolve(conn, version).id)
-    frame = load_input(Path(input_path).absolute())
+    file = Path(input_path).absolute()
     served = served_for(ledger, system)
+    frame = with_schema_types(load_input(file), served.schema, file if file.suffix.lower() == ".csv" else None)
     _, ignored = check_input(frame, served.schema, Path(input_path).name)  # the whole file, before anything is logged
     request_id = current_run_id() or ""
     caller = f"govflow run score ({os_user()})"

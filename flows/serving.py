@@ -54,9 +54,14 @@ class ServedModel:
     redaction: preds.Redaction
 
     def predict(self, valid: list[preds.ValidRecord]) -> list[dict[str, Any]]:
-        """One output per record: ``{"decision": 0|1, "score": P(favourable)}``."""
+        """One output per record: ``{"decision": 0|1, "score": P(favourable)}``, plus ``"out_of_domain":
+        [fields]`` when some of its values lay outside the training range or set (the logged record keeps it)."""
         decisions, scores = modeling.score(self.config, self.model, self.schema.frame(valid))
-        return [{"decision": int(d), "score": float(s)} for d, s in zip(decisions, scores)]
+        outputs: list[dict[str, Any]] = [{"decision": int(d), "score": float(s)} for d, s in zip(decisions, scores)]
+        for output, record in zip(outputs, valid):
+            if record.out_of_domain:
+                output["out_of_domain"] = list(record.out_of_domain)
+        return outputs
 
 
 def config_of(snapshot_json: str) -> GovflowConfig:
@@ -131,7 +136,52 @@ def input_schema(ledger: Ledger, ref: registry.VersionRef, config: GovflowConfig
         version=str(ref), contract=json.loads(contract_data),
         columns=[(str(c), str(d)) for c, d in empty.dtypes.items()], feature_names=feature_columns(config, empty),
         sensitive_names=[s.column for s in config.data.sensitive()],
-        needs_sensitive=needs_sensitive, id_column=config.data.id_column)
+        needs_sensitive=needs_sensitive, id_column=config.data.id_column, out_of_domain=config.serving.out_of_domain)
+
+
+TEXT_TYPES = ("string", "category", "datetime")
+
+
+def with_schema_types(frame: pd.DataFrame, schema: preds.InputSchema, csv_file: Path | None) -> pd.DataFrame:
+    """A file's columns as the input schema types them, not as pandas guessed them from the text.
+
+    Categorical codes written as numbers (``SCHL`` 24) are read back from the CSV as the text they are
+    (leading zeros kept); an integer column with a missing value, which pandas reads as floats, holds
+    integers again. Anything else is left for the schema to judge.
+    """
+    specs = {f.name: f for f in (*schema.features, *schema.sensitive) if f.name in frame.columns}
+    as_text = [n for n, f in specs.items() if f.type in TEXT_TYPES and not _texty(frame[n])]
+    out = frame
+    if as_text:
+        out = frame.copy()
+        if csv_file is not None:
+            text = pd.read_csv(csv_file, usecols=as_text, dtype=str, keep_default_na=True)
+            for name in as_text:
+                out[name] = text[name].astype(object).where(text[name].notna(), None)
+        else:  # parquet keeps its own types: numbers become their shortest text
+            for name in as_text:
+                out[name] = [None if _missing(v) else str(int(v)) if _integral(v) else str(v) for v in frame[name]]
+    for name, spec in specs.items():
+        column = out[name]
+        if spec.type == "integer" and pd.api.types.is_float_dtype(column) and all(
+                _missing(v) or float(v).is_integer() for v in column):
+            out = out.copy() if out is frame else out
+            out[name] = pd.Series([None if _missing(v) else int(v) for v in column], index=column.index, dtype=object)
+    out.attrs.update(frame.attrs)
+    return out
+
+
+def _texty(column: pd.Series) -> bool:
+    return bool(pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
+                or isinstance(column.dtype, pd.CategoricalDtype))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _integral(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
 
 
 def records_of(frame: pd.DataFrame, schema: preds.InputSchema) -> tuple[list[dict[str, Any]], list[str]]:

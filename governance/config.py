@@ -215,6 +215,12 @@ class LineageSection(_Strict):
     openlineage: dict[str, Any] | None = Field(None, description="{transport: file|http|console, ...}")
 
 
+class ServingSection(_Strict):
+    out_of_domain: Literal["flag", "reject"] = Field(
+        "flag", description="A value outside the training range or a category never seen: flag (score it and "
+        "record the fields on the prediction; monitoring counts them) or reject (refuse it, 422 / exit 2).")
+
+
 class AnchorSink(_Strict):
     """One place chain heads are published to (exactly one key): see `govflow.governance.ledger.anchor_settings`."""
 
@@ -254,10 +260,19 @@ class GovflowConfig(_Strict):
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     lineage: LineageSection = Field(default_factory=LineageSection)
+    serving: ServingSection = Field(default_factory=ServingSection)
     # Where heads are anchored is the operator's setting, not the system's: kept out of the stored
     # snapshot and the config hash (a new anchor must not look like a changed model config).
     anchors: AnchorsSection = Field(default_factory=AnchorsSection, exclude=True)
     base_dir: str = Field("", exclude=True)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # At its default, serving: is left out, so configs written before it keep their config hash.
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("serving") == ServingSection().model_dump(mode="json"):
+            dumped.pop("serving")
+        return dumped
 
     @property
     def train_path(self) -> Path:

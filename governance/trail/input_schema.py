@@ -4,6 +4,11 @@
 allowed values from its data contract, and its sensitive attributes; `InputSchema.validate` checks
 one request's records with an error per field at fault (`RecordError`, with FastAPI-shaped locations),
 `InputSchema.frame` turns the valid ones into the frame the model takes.
+
+Out of domain is not out of contract: with ``out_of_domain="flag"`` (the config's default
+``serving.out_of_domain``), a value outside the range seen in training, or a category never seen, is
+scored and flagged (`ValidRecord.out_of_domain` names the fields; monitoring counts them); ``reject``
+refuses it. A wrong type, a null where training had none, a missing or unknown field is refused either way.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ NOT_ALLOWED = "{where}{field}: {value} is not one of the values the model was tr
 NOT_A_RECORD = "{at}: expected a JSON object of feature values, got {got}"
 NOT_AN_OBJECT = "{where}sensitive: expected a JSON object of sensitive attributes, got {got}"
 BAD_SUBJECT = "{where}subject_id: expected a string of at most 200 characters"
+
+OUT_OF_DOMAIN = ("out_of_range", "not_allowed")  # the problems `flag` scores and records instead of refusing
+OUT_OF_DOMAIN_MODES = ("flag", "reject")
 
 _EXPECTED = {"integer": "an integer", "float": "a number", "boolean": "true or false", "string": "a string",
              "category": "a string", "datetime": "an RFC 3339 date-time string"}
@@ -119,6 +127,7 @@ class ValidRecord:
     features: dict[str, Any]
     sensitive: dict[str, Any]
     subject_id: str | None = None
+    out_of_domain: tuple[str, ...] = ()  # fields outside the training range or set (flagged, still scored)
 
 
 @dataclass(frozen=True)
@@ -136,11 +145,15 @@ class InputSchema:
     columns: tuple[tuple[str, str], ...]
     id_column: str | None = None
     sensitive_as_features: bool = False
+    # serving.out_of_domain: flag (score, and record the fields) | reject (refuse). `govflow serve` and
+    # `run score` pass the config's (default flag); a schema that does not say (a recommender's, an
+    # instrumented service's, which do not record the flag) refuses, as before.
+    out_of_domain: str = "reject"
 
     @classmethod
     def build(cls, *, version: str, contract: Mapping[str, Any], columns: Sequence[tuple[str, str]],
               feature_names: Sequence[str], sensitive_names: Sequence[str], needs_sensitive: bool,
-              id_column: str | None = None) -> InputSchema:
+              id_column: str | None = None, out_of_domain: str = "reject") -> InputSchema:
         """From a stored data contract (``{"columns": {name: {type, min, max, allowed, ...}}}``)."""
         specs = contract.get("columns", {})
 
@@ -153,12 +166,12 @@ class InputSchema:
         return cls(version=version, features=tuple(spec(n) for n in feature_names),
                    sensitive=tuple(spec(n) for n in sensitive_names), needs_sensitive=needs_sensitive,
                    columns=tuple((str(n), str(d)) for n, d in columns), id_column=id_column,
-                   sensitive_as_features=any(n in feature_names for n in sensitive_names))
+                   sensitive_as_features=any(n in feature_names for n in sensitive_names), out_of_domain=out_of_domain)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "features": [f.to_dict() for f in self.features],
                 "sensitive": [f.to_dict() for f in self.sensitive], "needs_sensitive": self.needs_sensitive,
-                "id_column": self.id_column, "max_batch": MAX_BATCH}
+                "id_column": self.id_column, "max_batch": MAX_BATCH, "out_of_domain": self.out_of_domain}
 
     def validate(self, records: Sequence[Any], *, batch: bool = True, limit: int = 20) -> list[ValidRecord]:
         """Every record checked; `RecordError` lists up to ``limit`` problems, each naming its field."""
@@ -191,6 +204,7 @@ class InputSchema:
             errors.append((loc + (key,), template.format(where=where, field=key, version=self.version,
                                                          names=", ".join(sorted(names))), "unknown_field"))
         features: dict[str, Any] = {}
+        flagged: list[str] = []
         for spec in self.features:
             if spec.name not in record:
                 if spec.name in sensitive_names and spec.name in (record.get("sensitive") or {}):
@@ -198,7 +212,7 @@ class InputSchema:
                     continue
                 errors.append((loc + (spec.name,), MISSING.format(where=where, field=spec.name), "missing"))
                 continue
-            self._value(spec, record[spec.name], where, loc, errors, features)
+            self._value(spec, record[spec.name], where, loc, errors, features, flagged)
         sensitive: dict[str, Any] = {}
         given = record.get("sensitive", {})
         if given is None:
@@ -212,7 +226,7 @@ class InputSchema:
                     where=where, field=key, version=self.version, names=", ".join(sensitive_names) or "none"), "unknown_field"))
         for spec in self.sensitive:
             if spec.name in given:
-                self._value(spec, given[spec.name], f"{where}sensitive.", loc + ("sensitive",), errors, sensitive)
+                self._value(spec, given[spec.name], f"{where}sensitive.", loc + ("sensitive",), errors, sensitive, flagged)
             elif spec.name in features:
                 sensitive[spec.name] = features[spec.name]
         missing = [f.name for f in self.sensitive if f.name not in sensitive]
@@ -227,14 +241,15 @@ class InputSchema:
             errors.append((loc + ("subject_id",), BAD_SUBJECT.format(where=where), "type"))
         if len(errors) > before:
             return None
-        return ValidRecord(features, sensitive, None if subject is None else str(subject))
+        return ValidRecord(features, sensitive, None if subject is None else str(subject), tuple(dict.fromkeys(flagged)))
 
-    @staticmethod
-    def _value(spec: FieldSpec, value: Any, where: str, loc: tuple[Any, ...],
-               errors: list[tuple[tuple[Any, ...], str, str]], into: dict[str, Any]) -> None:
+    def _value(self, spec: FieldSpec, value: Any, where: str, loc: tuple[Any, ...],
+               errors: list[tuple[tuple[Any, ...], str, str]], into: dict[str, Any], flagged: list[str]) -> None:
         found = spec.problem(value)
-        if found is None:
+        if found is None or (found[0] in OUT_OF_DOMAIN and self.out_of_domain == "flag"):
             into[spec.name] = value
+            if found is not None:
+                flagged.append(spec.name)
             return
         kind, template = found
         allowed = ", ".join(_shown(a, 40) for a in (spec.allowed or ())[:12])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,14 +160,14 @@ def one(**changes: object) -> dict:
 ])
 def test_a_record_that_does_not_fit_names_the_field(sqlite_served: tuple[Ledger, VersionRef], record: dict,
                                                     message: str) -> None:
-    schema = load_production(sqlite_served[0], "credit-scoring").schema
+    schema = replace(load_production(sqlite_served[0], "credit-scoring").schema, out_of_domain="reject")
     with pytest.raises(preds.RecordError) as caught:
         schema.validate([record], batch=False)
     assert [m for _, m, _ in caught.value.errors] == [message]
 
 
 def test_batch_errors_say_which_record(sqlite_served: tuple[Ledger, VersionRef]) -> None:
-    schema = load_production(sqlite_served[0], "credit-scoring").schema
+    schema = replace(load_production(sqlite_served[0], "credit-scoring").schema, out_of_domain="reject")
     batch = [records(1)[0], one(credit_amount=-5), "hello"]
     with pytest.raises(preds.RecordError) as caught:
         schema.validate(batch)

@@ -96,9 +96,10 @@ def test_a_file_with_a_row_that_does_not_fit_is_refused_whole(recorder: Ledger, 
     put_in_production(recorder)
     before = counts(recorder)
     with pytest.raises(DataError) as caught:
-        score_flow(str(CONFIG), str(input_file(tmp_path, duration_in_month=500)))
+        score_flow(str(CONFIG), str(input_file(tmp_path, age_in_years=None)))
     assert str(caught.value) == ("applicants.csv: rows do not fit the input schema of credit-scoring:1; nothing was "
-                                 "scored: row 3: duration_in_month: 500 is outside the range the model was trained on [0, 79]")
+                                 "scored: row 3: sensitive.age_in_years: must not be null (the model was trained "
+                                 "without missing values here)")
     assert counts(recorder)[:2] == before[:2]
 
 
