@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, Connection, Table, func, or_, select, true
+from sqlalchemy import Connection, select
 
 from govflow import canonical as canon
 from govflow.governance.ledger import identity
-from govflow.governance.ledger.engine import TABLES, Ledger, identity_key, row_hash
+from govflow.governance.ledger.engine import Ledger, identity_key
 from govflow.governance.ledger.readonly import LedgerMissing
 from govflow.governance.ledger.schema import (
     Artifact,
@@ -42,6 +42,8 @@ from govflow.governance.ledger.schema import (
     PurgedPayload,
 )
 from govflow.governance.ledger.schema_check import check_schema
+from govflow.governance.ledger.verify_report import Finding, Report
+from govflow.governance.ledger.verify_rows import after_clause, check_rows
 
 BAD_SINCE = ("--since {given!r}: expected a chain head as `govflow verify` prints it, its entry hash "
              "(64 hex digits), optionally after its sequence number and a colon (SEQ:HASH)")
@@ -85,45 +87,6 @@ def find_since(ledger: Ledger, text: str, report: Report) -> Since | None:
     return Since(int(row[0]), head, str(row[1]))
 
 
-@dataclass(frozen=True)
-class Finding:
-    seq: int | None  # the first audit entry concerned, when there is one
-    record: str
-    problem: str
-
-    def __str__(self) -> str:
-        where = f"entry {self.seq}" if self.seq is not None else "outside the chain"
-        return f"{where}: {self.record}: {self.problem}"
-
-
-@dataclass
-class Report:
-    entries: int = 0
-    rows: int = 0
-    artifacts: int = 0
-    head_seq: int = 0
-    head_hash: str = canon.GENESIS
-    purged_payloads: int = 0
-    since_seq: int = 0  # entries up to this one were not re-read (``--since``); 0 for a full verify
-    findings: list[Finding] = field(default_factory=list)
-    gaps: list[range] = field(default_factory=list)  # sequence numbers missing from the chain
-
-    def has_entry(self, seq: int) -> bool:
-        return 1 <= seq <= self.head_seq and not any(seq in gap for gap in self.gaps)
-
-    @property
-    def intact(self) -> bool:
-        return not self.findings
-
-    def ordered(self) -> list[Finding]:
-        """The findings by entry (stable within one entry), those outside the chain last."""
-        return sorted(self.findings, key=lambda f: (f.seq is None, f.seq or 0))
-
-    def first(self) -> Finding | None:
-        ordered = self.ordered()
-        return ordered[0] if ordered else None
-
-
 def open_for_verify(url: str | None, home: Path) -> Ledger:
     """The ledger to verify, opened read-only; `TamperingError` when the home recorded another one, or one now gone."""
     key = identity_key(url, home)
@@ -152,7 +115,7 @@ def verify(ledger: Ledger, heads: list[str] = (), since: str | None = None) -> R
         report.since_seq = start.seq
     if AuditEntry.__tablename__ not in missing:
         expected = _check_chain(ledger, report, start)
-        _check_rows(ledger, expected, report, skip=missing, after=start.seq if start else 0)
+        check_rows(ledger, expected, report, skip=missing, after=start.seq if start else 0)
     _check_files(ledger, report, skip=missing, after=start.seq if start else 0)
     if "approval_signatures" not in missing:  # each signed approval against its key (ssh-keygen -Y verify)
         from govflow.governance.access.signatures import ledger_findings
@@ -223,106 +186,14 @@ def _where(seq: int, event_type: str, subject: str) -> str:
     return f"audit entry {seq} ({event_type}, {subject})"
 
 
-def _claims(payloads: dict[int, str], report: Report) -> dict[str, dict[int, dict[str, object]]]:
-    """What each entry's payload says it recorded, by table then seq. A malformed payload is a finding."""
-    claimed: dict[str, dict[int, dict[str, object]]] = {}
-    for seq, payload_json in payloads.items():
-        try:
-            tables = json.loads(payload_json)["tables"]
-            for name, info in tables.items():
-                if not (isinstance(info.get("rows"), int) and isinstance(info.get("hash"), str)):
-                    raise TypeError(name)
-                claimed.setdefault(name, {})[seq] = info
-        except (ValueError, KeyError, TypeError, AttributeError):
-            report.findings.append(Finding(seq, f"audit entry {seq}", "its payload is not a well-formed govflow payload"))
-    for name in sorted(set(claimed) - set(TABLES)):
-        for seq in sorted(claimed[name]):
-            report.findings.append(Finding(seq, f"table {name}", "this entry recorded rows in a table the ledger does not have"))
-    return claimed
-
-
-def _after(table: Table, after: int) -> ColumnElement[bool]:
-    """The rows of the entries after ``after`` (all rows when 0), and the rows no entry claims."""
-    return true() if not after else or_(table.c.audit_seq > after, table.c.audit_seq.is_(None))
-
-
-def _check_rows(ledger: Ledger, payloads: dict[int, str], report: Report, skip: set[str] = frozenset(),  # type: ignore[assignment]
-                after: int = 0) -> None:
-    claimed_by_table = _claims(payloads, report)
-    for name, table in TABLES.items():
-        if name in skip:  # a table the schema pass found missing: already a finding
-            continue
-        claimed = claimed_by_table.get(name, {})
-        seen: set[int | None] = set()
-        unclaimed: list[int | None] = []
-        with ledger.read() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                select(table).where(_after(table, after)).order_by(table.c.audit_seq)
-            )
-            group_seq: object = _NO_GROUP  # rows come grouped by audit_seq; NULLs form one group too
-            group_hashes: list[str] = []
-            for row in result.mappings():
-                report.rows += 1
-                seq = row["audit_seq"]
-                if seq != group_seq:
-                    if group_seq is not _NO_GROUP:
-                        _compare(name, group_seq, group_hashes, claimed, report, unclaimed)  # type: ignore[arg-type]
-                        seen.add(group_seq)  # type: ignore[arg-type]
-                    group_seq, group_hashes = seq, []
-                group_hashes.append(row_hash(name, row))
-            if group_seq is not _NO_GROUP:
-                _compare(name, group_seq, group_hashes, claimed, report, unclaimed)  # type: ignore[arg-type]
-                seen.add(group_seq)  # type: ignore[arg-type]
-            if unclaimed:
-                _name_uncovered_rows(conn, name, table, unclaimed, report)
-        for seq in sorted(set(claimed) - seen):  # type: ignore[type-var]
-            report.findings.append(Finding(seq, f"table {name}", f"all {claimed[seq]['rows']} row(s) recorded by this entry were removed"))
-
-
-_NO_GROUP = object()
-NAMED_ROWS_MAX = 20  # uncovered rows named one by one per table and entry; the rest are counted
-
-
-def _compare(name: str, seq: int | None, hashes: list[str], claimed: dict[int, dict[str, object]], report: Report,
-             unclaimed: list[int | None]) -> None:
-    want = claimed.get(seq) if seq is not None else None
-    if want is None:
-        if seq is not None and 1 <= seq <= report.head_seq:
-            report.findings.append(Finding(seq, f"table {name}", f"{len(hashes)} row(s) claim this entry, which recorded none in {name}: added behind the chain"))
-        if seq is None or not report.has_entry(seq):
-            unclaimed.append(seq)  # rows no entry accounts for: named one by one, after the pass
-        return
-    if len(hashes) != want["rows"]:
-        verb = "added behind the chain" if len(hashes) > int(want["rows"]) else "removed"  # type: ignore[call-overload]
-        report.findings.append(Finding(seq, f"table {name}", f"entry recorded {want['rows']} row(s), found {len(hashes)}: row(s) {verb}"))
-    elif canon.sha256_hex("".join(sorted(hashes)).encode()) != want["hash"]:
-        report.findings.append(Finding(seq, f"table {name}", "a row recorded by this entry was changed"))
-
-
-def _name_uncovered_rows(conn: Connection, name: str, table: Table, groups: list[int | None], report: Report) -> None:
-    """Each row no chain entry accounts for, by its key: a NULL audit_seq, or one the chain does not have."""
-    key_columns = list(table.primary_key.columns)
-    for seq in groups:
-        where = table.c.audit_seq.is_(None) if seq is None else table.c.audit_seq == seq
-        keys = conn.execute(select(*key_columns).where(where).order_by(*key_columns).limit(NAMED_ROWS_MAX + 1)).all()
-        total = conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
-        problem = ("has no audit_seq: not covered by the chain" if seq is None
-                   else f"claims entry {seq}, which the chain does not have")
-        for key in keys[:NAMED_ROWS_MAX]:
-            shown = ", ".join(f"{c.name}={v}" for c, v in zip(key_columns, key, strict=True))
-            report.findings.append(Finding(seq, f"table {name}", f"row {shown} {problem}"))
-        if total > NAMED_ROWS_MAX:
-            report.findings.append(Finding(seq, f"table {name}", f"and {total - NAMED_ROWS_MAX} more row(s) that {problem.replace('has no', 'have no').replace('claims', 'claim')}"))
-
-
 def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset(), after: int = 0) -> None:  # type: ignore[assignment]
     if skip:  # a table dropped from the schema (already a finding): the files cannot all be matched
         return
     with ledger.read() as conn:
         stored = list(conn.execute(select(Artifact.content_hash, Artifact.audit_seq, Artifact.name)
-                                   .where(_after(Artifact.__table__, after))))  # type: ignore[arg-type]
+                                   .where(after_clause(Artifact.__table__, after))))  # type: ignore[arg-type]
         stored += conn.execute(select(ModelVersion.artifact_hash, ModelVersion.audit_seq, ModelVersion.system)
-                               .where(_after(ModelVersion.__table__, after))).all()  # type: ignore[arg-type]
+                               .where(after_clause(ModelVersion.__table__, after))).all()  # type: ignore[arg-type]
         for content_hash, seq, name in stored:
             report.artifacts += 1
             problem = ledger.artifacts.problem(content_hash)
@@ -355,7 +226,7 @@ def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: 
         select(Prediction.audit_seq, Prediction.id, Prediction.payload_hash, payload.payload_hash, payload.salt,
                payload.features_json, payload.sensitive_json)
         .outerjoin(payload, payload.payload_hash == Prediction.payload_hash)
-        .where(_after(Prediction.__table__, after)))  # type: ignore[arg-type]
+        .where(after_clause(Prediction.__table__, after)))  # type: ignore[arg-type]
     for seq, pid, wanted, found, salt, features_json, sensitive_json in rows:
         if found is None:
             if wanted not in purged:

@@ -16,6 +16,11 @@ def verify(
     head: Annotated[str | None, typer.Option("--head", help="A chain head exported earlier that must still be in the chain.")] = None,
     anchors: Annotated[bool, typer.Option("--anchors", help="Also check every configured anchor (GOVFLOW_ANCHORS or -c's anchors:), saying which disagrees.")] = False,
     config: Annotated[Path | None, typer.Option("-c", "--config", help="A govflow.yaml whose anchors: section lists the anchors.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="HEAD", help=(
+        "Check only what was appended after HEAD, a head an earlier verify printed (HASH or SEQ:HASH): it must "
+        "still be in the chain at its position and the new entries must link to it. A rewrite of the chain up to "
+        "HEAD is caught; a change before HEAD that leaves HEAD's own entry alone is not: run a full verify "
+        "(without --since) regularly for that."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute the hash chain, check every history row and re-hash every stored file."""
@@ -30,7 +35,7 @@ def verify(
 
         c.anchors_config = load_config(config)
     anchor_settings = c.anchor_settings()
-    report = run_verify(ledger, [head] if head else [])
+    report = run_verify(ledger, [head] if head else [], since=since)
     if not report.has_entry(1):  # no genesis entry, no ledger id: no anchor can be matched; the chain says why
         _tampering_found(report, as_json)
     checked = anchoring.check(ledger, anchor_settings, everywhere=anchors)
@@ -44,7 +49,8 @@ def verify(
             emit_json(verify_dict(report, checked.checked, checked.latest))
             return
         typer.echo(
-            f"ledger {verdict('intact')}: {report.entries} entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
+            f"ledger {verdict('intact')}{f' since entry {report.since_seq}' if report.since_seq else ''}: {report.entries} "
+            f"{'new ' if report.since_seq else ''}entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
             f"head {report.head_seq} {report.head_hash}"
         )
         if anchors:

@@ -15,7 +15,7 @@ from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.verify import Report, verify
 from govflow.governance.trail import predictions as preds
 from tests.ledger.dba import tamper
-from tests.ledger.helpers import record_step, rewrite_chain
+from tests.ledger.helpers import govflow, record_step, rewrite_chain
 
 
 def verified_head(ledger: Ledger) -> Report:
@@ -127,3 +127,17 @@ def test_a_malformed_head_is_refused_saying_the_form(sqlite_ledger: Ledger, give
         verify(sqlite_ledger, since=given)
     assert str(caught.value) == (f"--since {given!r}: expected a chain head as `govflow verify` prints it, its entry "
                                  "hash (64 hex digits), optionally after its sequence number and a colon (SEQ:HASH)")
+
+
+def test_the_command_line_verifies_since_the_head_it_printed(sqlite_ledger: Ledger) -> None:
+    record_step(sqlite_ledger, n=0)
+    home = sqlite_ledger.home
+    full = govflow("verify", home=home)
+    assert full.returncode == 0, full.stderr
+    seq, head = full.stdout.strip().splitlines()[-1].split()[1:]
+    record_step(sqlite_ledger, n=1)
+    since = govflow("verify", "--since", f"{seq}:{head}", home=home)
+    assert since.returncode == 0, since.stderr
+    assert since.stdout.startswith(f"ledger intact since entry {seq}: 1 new entries, 10 rows, 0 stored files checked\n")
+    bad = govflow("verify", "--since", "HEAD", home=home)
+    assert bad.returncode != 0 and "--since 'HEAD': expected a chain head as `govflow verify` prints it" in bad.stderr
