@@ -129,7 +129,8 @@ def _scan_parallel(ledger: Ledger, name: str, claimed: dict[int, dict[str, objec
 
     edges: list[int | None] = [None, *_bounds(claimed, processes), None]
     url = ledger.engine.url.render_as_string(hide_password=False)
-    rows, findings, seen, unclaimed = 0, [], set(), []
+    rows, findings, unclaimed = 0, [], []
+    seen: set[int | None] = set()
     with ProcessPoolExecutor(len(edges) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
         jobs = [pool.submit(_scan_range, url, name, low, high, after,
                             {seq: c for seq, c in claimed.items() if (low is None or seq >= low) and (high is None or seq < high)},
