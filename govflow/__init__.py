@@ -5,15 +5,17 @@ a subpackage here (the entries in this folder link to them):
 
 ``govflow.checks``      pure checks: frames and a policy in, typed results out (validation, fairness,
                         drift, performance); no database, file or network.
-``govflow.governance``  the lineage ledger (one writer, hash chain, verify), the model registry, the
-                        prediction trail, lineage and exports, documents and gap analysis.
-``govflow.flows``       Prefect flows (train, gate, score, monitor, incident, fleet), their recording,
-                        the ``govflow`` CLI and the HTTP service.
+``govflow.governance``  the ledger (one writer, hash chain, verify) and everything read from it: the
+                        registry, access, the prediction trail, monitoring and incidents, lineage, reports.
+``govflow.flows``       Prefect flows (train, gate, register, score, monitor, incident, fleet) and the
+                        recording that writes each of their steps to the ledger; ``models/`` holds estimator code.
 
-Beside them, ``govflow.errors`` (the one exception tree) and ``govflow.canonical`` (the one canonical
-encoding every hash is computed over), which every layer may import.
+Real folders of this one: ``web/`` (``govflow serve``: predictions, the auditor API, the dashboard, and
+`instrument` for a team's own app), ``cli/`` (the ``govflow`` command, one module per noun), ``demo/``
+(the stories of ``govflow demo``); ``errors`` (the one exception tree) and ``canonical`` (the one
+encoding every hash is computed over), which every layer may import; ``api`` and ``settings``.
 
-Imports point down only: ``flows`` uses ``governance`` and ``checks``; ``governance`` uses ``checks``.
+Imports point down only: checks < governance < flows < web < demo < cli (tests/packaging/test_layers.py).
 
 The public API (``__all__``) is what a team needs to govern its own system without rewriting it:
 ``task`` and ``flow`` (Prefect's decorators, recorded in the ledger, typed by the function they wrap),
@@ -26,6 +28,10 @@ check stopped the step). Names load on first use, so ``import govflow`` neither 
 >>> @govflow.task
 ... def add(a: int, b: int) -> int:
 ...     return a + b
+>>> add.fn(2, 3)  # the plain function, unrecorded (as tests call it)
+5
+>>> issubclass(govflow.ComplianceBlocked, govflow.GovflowError)
+True
 """
 
 from __future__ import annotations

@@ -20,6 +20,17 @@ Check results, policies and data contracts are hashed too, so their values must 
 is "no value", not a number). Fast paths that spell the encoding out by hand (`entry_hash` here, the
 ledger's row hash) are held equal to `hash_value` by tests; the bundle's stdlib-only verifier is a
 deliberate copy, held equal by a test too.
+
+>>> canonical({"b": 1, "a": [1.5, None, "x"]})
+b'{"a":[1.5,null,"x"],"b":1}'
+>>> json_safe({"n": np.int64(3), "nan": float("nan"), "s": {2, 1}})
+{'n': 3, 'nan': None, 's': [1, 2]}
+>>> format_ts(datetime(2026, 11, 29, 20, 30, 40, 123456, tzinfo=UTC))
+'2026-11-29T20:30:40.123456Z'
+>>> link = {"seq": 1, "recorded_at": "2026-11-29T20:30:40.123456Z", "event_type": "run", "subject": "r1",
+...         "payload_hash": hash_value({"tables": {}}), "prev_hash": GENESIS}
+>>> entry_hash(**link) == hash_value(link)
+True
 """
 
 from __future__ import annotations
