@@ -33,8 +33,8 @@ from bench_serving import make_batch, pg_database, real_version, scored, time_tr
 from govflow import canonical as canon
 from govflow.governance.ledger.engine import Ledger
 
-DEFAULT_SIZES = "20000,60000"
-QUICK_SIZES = "10000,20000"
+DEFAULT_SIZES = "10000,40000"
+QUICK_SIZES = "5000,10000"
 BATCH = 5000
 
 
