@@ -111,7 +111,7 @@ class ValidationPolicy(_Section):
 
 
 APPROVAL_RULE_DEFAULTS: dict[str, Any] = {"separation_of_duties": True, "signed_approvals": "optional",
-                                           "allowed_signers": None}
+                                           "allowed_signers": None, "owner_role": "risk_officer"}
 
 
 class Policy(_Section):
@@ -132,6 +132,9 @@ class Policy(_Section):
         "version may not approve it alone (default true).")
     signed_approvals: Literal["optional", "required"] = Field(
         default="optional", description="required: an approval must be signed with an SSH key (default optional).")
+    owner_role: str = Field(
+        default="risk_officer", min_length=1, description="The role that puts a change of this policy in force "
+        "(`govflow policy approve --role`) (default risk_officer).")
     allowed_signers: str | None = Field(
         default=None, description="SSH allowed-signers file naming who may sign for which role, as NAME@ROLE "
         "principals; relative to the config file (default none).")

@@ -24,6 +24,7 @@ from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
 from govflow.governance.config import GovflowConfig
 from govflow.governance.registry import versions as registry
+from govflow.governance.registry.policy_in_force import require as require_policy_in_force
 
 WRONG_SYSTEM = "version {version} belongs to system '{found}', but the config is for '{expected}'; pass the matching -c file"
 
@@ -142,6 +143,8 @@ def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
         raise InputError(WRONG_SYSTEM.format(version=ref, found=ref.system, expected=config.system.name))
     link_model_version(ref.id)
     policy = config.policy_model()
+    with ledger.read() as conn:  # a changed policy stops here, before any check (governance/registry/policy_in_force.py)
+        require_policy_in_force(conn, ref.system, policy.to_dict(), source=config_path)
     model = load_version_model(ref.id)
     holdout = load_version_frame(ref.id, "holdout_data")
     contract = load_version_contract(ref.id)

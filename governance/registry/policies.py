@@ -5,8 +5,8 @@ is a ``policies`` row, written in the decision's own transaction the first time 
 applies it, so every decision's bounds can be read back from the ledger however the config file
 changed since. ``policy_hash = sha256(content_json)``, the hash `govflow.checks.policy.Policy.hash` gives.
 
-A later sign-off of policy changes (issue #16) can build on this: a policy is identified by
-``(system, policy_hash)``; `previous_decision_policy` finds what was in force before a decision.
+A policy is identified by ``(system, policy_hash)``; `previous_decision_policy` finds the one of the
+decision before. Which policy is *in force*, and who put it there, is `govflow.governance.registry.policy_in_force`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 from govflow import canonical as canon
 from govflow.governance.ledger.chained import chained
 from govflow.governance.ledger.engine import Writer
-from govflow.governance.ledger.schema import Decision, ModelVersion, PolicyRecord
+from govflow.governance.ledger.schema import Decision, ModelVersion, PolicyApproval, PolicyRecord
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,11 @@ class AppliedPolicy:
     record_id: str | None  #: the ``policies`` row
     decision_id: str | None = None
     version: str | None = None  #: NAME:VERSION the decision was about
+    put_in_force: str | None = None  #: "NAME (ROLE) at TIME: REASON", who put it in force (None: before #16)
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy_hash": self.policy_hash, "policy": self.content, "policy_record": self.record_id,
-                "decision": self.decision_id, "version": self.version}
+                "decision": self.decision_id, "version": self.version, "put_in_force": self.put_in_force}
 
 
 def policy_hash(content: Mapping[str, Any]) -> str:
@@ -62,7 +63,20 @@ def applied(conn: Connection, system: str, decision: Mapping[Any, Any] | None, v
     row = conn.execute(select(PolicyRecord.id, PolicyRecord.content_json).where(
         PolicyRecord.system == system, PolicyRecord.policy_hash == decision["policy_hash"], chained(PolicyRecord))).first()
     return AppliedPolicy(decision["policy_hash"], None if row is None else json.loads(row[1]),
-                         None if row is None else str(row[0]), decision.get("id"), version)
+                         None if row is None else str(row[0]), decision.get("id"), version,
+                         _put_in_force(conn, system, decision["policy_hash"], decision.get("audit_seq")))
+
+
+def _put_in_force(conn: Connection, system: str, digest: str, before_seq: int | None) -> str | None:
+    """Who put the policy in force, as of the decision (`govflow.governance.registry.policy_in_force`)."""
+    query = select(PolicyApproval).where(PolicyApproval.system == system, PolicyApproval.policy_hash == digest,
+                                         chained(PolicyApproval))
+    if before_seq is not None:
+        query = query.where(PolicyApproval.audit_seq <= before_seq)
+    row = conn.execute(query.order_by(PolicyApproval.audit_seq.desc()).limit(1)).mappings().first()
+    if row is None:
+        return None
+    return f"{row['approver']} ({row['role']}) at {canon.format_ts(row['approved_at'])}: {row['reason']}"
 
 
 def previous_decision_policy(conn: Connection, system: str, decision: Mapping[Any, Any]) -> AppliedPolicy | None:
@@ -85,6 +99,13 @@ def applied_and_previous(conn: Connection, system: str, version: str,
     if decision is None:
         return None, None
     return applied(conn, system, decision, version), previous_decision_policy(conn, system, decision)
+
+
+def policy_section(content: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``policy:`` mapping of a recorded policy (a recommender's record also holds its evaluation settings)."""
+    if set(content) == {"policy", "evaluation"} and isinstance(content["policy"], Mapping):
+        return content["policy"]  # govflow.flows.recommender_flow.gate_recommender
+    return content
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -120,4 +141,5 @@ def change_line(old: AppliedPolicy | None, new: AppliedPolicy | None) -> str | N
         return None
     changes = changed_bounds(old.content, new.content)
     what = describe_changes(changes) if changes else "its content is not in the ledger (decided before policies were recorded)"
-    return f"gate policy changed ({old.policy_hash[:12]} -> {new.policy_hash[:12]}): {what}"
+    who = f"; put in force by {new.put_in_force}" if new.put_in_force else ""
+    return f"gate policy changed ({old.policy_hash[:12]} -> {new.policy_hash[:12]}): {what}{who}"

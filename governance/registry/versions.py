@@ -178,10 +178,10 @@ def approval_rules(conn: Connection, version: VersionRef, decision: Mapping[str,
     the folder of the config the version was trained with.
     """
     from govflow.checks.policy import Policy
-    from govflow.governance.registry.policies import applied
+    from govflow.governance.registry.policies import applied, policy_section
 
     found = applied(conn, version.system, decision)
-    policy = Policy.from_mapping(found.content if found is not None and found.content is not None else {})
+    policy = Policy.from_mapping(policy_section(found.content) if found is not None and found.content is not None else {})
     if policy.allowed_signers is None:
         return policy, None
     base = json.loads(version_row(conn, version.id)["config_snapshot"]).get("base_dir", "")
@@ -327,12 +327,15 @@ def attachment(ledger: Ledger, model_version_id: str, kind: str) -> bytes | None
 def record_decision(ledger: Ledger, version: VersionRef, *, outcome: str, reasons: list[str],
                     policy: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
     """The gate's outcome for one exact version (pass or block), with every reason and, in the same
-    transaction, the policy it applied (in full, see `govflow.governance.registry.policies`)."""
+    transaction, the policy it applied (in full, see `govflow.governance.registry.policies`), which must
+    be the system's policy in force (or becomes it: its first; `govflow.governance.registry.policy_in_force`)."""
     assert outcome in ("pass", "block"), outcome
     from govflow.governance.ledger.runs import to_json
     from govflow.governance.registry.policies import record_policy
+    from govflow.governance.registry.policy_in_force import adopt_or_require
 
     with ledger.write(f"gate.{outcome}", str(version)) as w:
         digest = record_policy(w, version.system, policy, run_id)
+        adopt_or_require(w, version.system, policy, digest, os_user())
         return w.add(Decision, model_version_id=version.id, run_id=run_id, outcome=outcome,
                      reasons_json=to_json(reasons), policy_hash=digest, decided_at=canon.utc_now())

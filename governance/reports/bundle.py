@@ -60,7 +60,8 @@ Check that nothing in this bundle was altered, with Python 3 and nothing else:
     python3 verify_bundle.py FILE.zip   (or on the archive itself)
 
 It re-computes every hash: each file against manifest.json, the audit chain segment, each ledger row
-against the entry that recorded it, each document against its chained artifact row. Then check the
+against the entry that recorded it, each document against its chained artifact row; and it checks
+each signed approval with ssh-keygen -Y verify (OpenSSH 8.1+, when on PATH). Then check the
 ledger still holds this chain: govflow verify --head {head}
 
 The software cites public texts and reports only what its ledger records; it is not legal advice.
@@ -103,8 +104,9 @@ def _in(column: Any, values: Iterable[Any]) -> Any:
 
 
 def collect(conn: Connection, mv_id: str) -> dict[str, list[dict[str, Any]]]:
-    """The ledger rows about one version: its registration, stages, decisions, approvals, documents, the
-    runs behind it (their states, edges, check results), the data set versions they touched, incidents."""
+    """The ledger rows about one version: its registration, stages, decisions, the policies they applied
+    and the system's policy history, approvals and their signatures, documents, the runs behind it
+    (their states, edges, check results), the data set versions they touched, incidents."""
     t = TABLES
     found: dict[str, list[dict[str, Any]]] = {}
     found["model_versions"] = _rows(conn, t["model_versions"], t["model_versions"].c.id == mv_id)
@@ -119,6 +121,12 @@ def collect(conn: Connection, mv_id: str) -> dict[str, list[dict[str, Any]]]:
                                                                   t["check_results"].c.model_version_id == mv_id))
     datasets = {e["entity_id"] for e in found["edges"] if e["entity_kind"] == "dataset"}
     found["dataset_versions"] = _rows(conn, t["dataset_versions"], _in(t["dataset_versions"].c.id, datasets))
+    found["approval_signatures"] = _rows(conn, t["approval_signatures"],
+                                         _in(t["approval_signatures"].c.approval_id, {a["id"] for a in found["approvals"]}))
+    system = found["model_versions"][0]["system"] if found["model_versions"] else None
+    found["policies"] = _rows(conn, t["policies"], (t["policies"].c.system == system)
+                              & _in(t["policies"].c.policy_hash, {d["policy_hash"] for d in found["decisions"]}))
+    found["policy_approvals"] = _rows(conn, t["policy_approvals"], t["policy_approvals"].c.system == system)
     found["incidents"] = _rows(conn, t["incidents"], t["incidents"].c.model_version_id == mv_id)
     found["incident_events"] = _rows(conn, t["incident_events"],
                                      _in(t["incident_events"].c.incident_id, {i["id"] for i in found["incidents"]}))

@@ -21,7 +21,12 @@ What it checks, re-implementing govflow's canonical hashing (govflow's DESIGN.md
 * ``chain/rows.jsonl``: each included ledger row re-hashed, ``sha256(canonical({"table", "row"}))``,
   and found among the hashes its entry (``audit_seq``) covers;
 * ``documents/``: each document's sha256 is the ``content_hash`` of a chained ``artifacts`` row;
-* ``checks/check_results.json``: each result is a chained ``check_results`` row, re-hashed.
+* ``checks/check_results.json``: each result is a chained ``check_results`` row, re-hashed;
+* each signed approval (an ``approval_signatures`` row): its SSH signature over the approval's
+  statement, ``canonical({"namespace": "govflow", "approval": {model_version_id, role, approver,
+  decision, rationale, evidence_hash}})``, checked with ``ssh-keygen -Y verify -n govflow`` (OpenSSH
+  8.1+) against the public key recorded with it, for the principal ``APPROVER@ROLE``. Without
+  ssh-keygen on PATH the signatures are not checked, and the verifier says so.
 
 A bundle that passes is exactly what the ledger held up to the head it names; to know the ledger
 still holds it, run ``govflow verify --head HEAD`` against the ledger with the head printed here.
@@ -32,13 +37,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 
 GENESIS = "0" * 64
 FORMAT = "govflow-bundle/1"
+SIGNED_FIELDS = ("model_version_id", "role", "approver", "decision", "rationale", "evidence_hash")
 
 
 def canonical(value):
@@ -65,6 +74,7 @@ class Bundle:
         self.where = Path(where)
         self.files = {}
         self.problems = []
+        self.signatures = (0, False)  # (checked, skipped because ssh-keygen is missing)
         if self.where.is_dir():
             for path in sorted(self.where.rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts:
@@ -208,12 +218,54 @@ def check_documents(b, rows):
             b.fail("checks/check_results.json", f"check result {item.get('id')}: row_hash differs from the chained row")
 
 
+def signature_problem(ssh_keygen, approval, signed):
+    """None when the signature holds for the approval (ssh-keygen -Y verify), else why not."""
+    who = f"{approval['approver']}@{approval['role']}"
+    if signed.get("principal") != who:
+        return f"the signature was made for '{signed.get('principal')}', but the approval is by '{who}'"
+    message = canonical({"namespace": "govflow", "approval": {k: approval[k] for k in SIGNED_FIELDS}})
+    with tempfile.TemporaryDirectory() as tmp:
+        allowed, sig = Path(tmp, "allowed_signers"), Path(tmp, "approval.sig")
+        allowed.write_text(f'"{who}" namespaces="govflow" {signed["public_key"]}\n', encoding="utf-8")
+        sig.write_text(signed["signature"], encoding="utf-8")
+        done = subprocess.run([ssh_keygen, "-Y", "verify", "-f", str(allowed), "-I", who, "-n", "govflow",
+                               "-s", str(sig)], input=message, capture_output=True, timeout=120, check=False)
+    if done.returncode == 0:
+        return None
+    said = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
+    return f"the signature does not verify ({said[-1] if said else 'ssh-keygen refused it'}): the approval or its signature was changed"
+
+
+def check_signatures(b, rows):
+    """Every signed approval against its recorded key; (checked, skipped: ssh-keygen missing)."""
+    signed = [row for (table, _), (row, _) in sorted(rows.items(), key=lambda kv: str(kv[0])) if table == "approval_signatures"]
+    if not signed:
+        return 0, False
+    ssh_keygen = shutil.which("ssh-keygen")
+    if ssh_keygen is None:
+        return 0, True
+    for item in signed:
+        found = rows.get(("approvals", item.get("approval_id")))
+        where = f"approval_signatures/{item.get('id')}"
+        if found is None:
+            b.fail("chain/rows.jsonl", f"{where} signs approval {item.get('approval_id')}, which the bundle does not hold")
+            continue
+        try:
+            problem = signature_problem(ssh_keygen, found[0], item)
+        except (KeyError, TypeError, OSError, subprocess.SubprocessError) as err:
+            problem = f"cannot be checked ({err!r})"
+        if problem:
+            b.fail("chain/rows.jsonl", f"approvals/{found[0].get('id')} ({item.get('principal')}): {problem}")
+    return len(signed), False
+
+
 def verify(where):
     b = Bundle(where)
     manifest = check_manifest(b)
     tables_by_seq, head = check_chain(b, manifest)
     rows = check_rows(b, tables_by_seq)
     check_documents(b, rows)
+    b.signatures = check_signatures(b, rows)
     return b, head, rows
 
 
@@ -232,6 +284,13 @@ def main(argv):
     first = min((r[0]["audit_seq"] for r in rows.values()), default=None)
     print(f"bundle intact: {len(b.files)} files, {len(rows)} chained rows re-hashed (from entry {first}), "
           f"chain segment to head {head['seq']} {head['entry_hash']}")
+    checked, skipped = b.signatures
+    if skipped:
+        unchecked = sum(1 for (table, _) in rows if table == "approval_signatures")
+        print(f"WARNING: ssh-keygen was not found on PATH: {unchecked} approval signature(s) were NOT checked; "
+              "install OpenSSH 8.1 or later and run this again to check them")
+    elif checked:
+        print(f"{checked} approval signature(s) checked with ssh-keygen -Y verify")
     print(f"check the ledger still holds it: govflow verify --head {head['entry_hash']}")
     return 0
 

@@ -42,6 +42,7 @@ from govflow.cli import (
     ledger,
     lineage,
     monitor,
+    policy,
     predictions,
     recommender,
     register,
@@ -111,6 +112,10 @@ app.command("approve", rich_help_panel=BUILD)(registry.approve)
 app.command("promote", rich_help_panel=BUILD)(registry.promote)
 app.command("versions", rich_help_panel=BUILD)(versions.versions)
 app.command("diff", rich_help_panel=BUILD)(monitor.diff)
+policy_app = group("policy", "The policy in force for a system: approve a change, show its history.", BUILD)
+policy_app.command("approve")(policy.policy_approve)
+policy_app.command("history")(policy.policy_history)
+policy_app.command("show")(policy.policy_show)
 
 # -- Serve and watch it --------------------------------------------------------------------------
 app.command("serve", rich_help_panel=OPERATE)(serve.serve)

@@ -1,4 +1,4 @@
-"""`govflow init | approve | promote`: the human side of the registry."""
+"""`govflow init | approve | promote`: the human side of the registry (`govflow policy` is in `govflow.cli.policy`)."""
 
 from __future__ import annotations
 
@@ -27,19 +27,21 @@ def init(
 
 
 def required_roles(typer_ctx: typer.Context, ref: str) -> list[str]:
-    """The approval roles of the policy in force for that version (its config snapshot)."""
+    """The approval roles of the policy the version's gate decision applied (else of its config snapshot)."""
     from sqlalchemy import select
 
+    from govflow.checks.policy import Policy
     from govflow.governance.ledger.schema import ModelVersion
     from govflow.governance.registry import versions as registry
+    from govflow.governance.registry.policies import applied, policy_section
 
     ledger = ctx(typer_ctx).ledger()
     with ledger.read() as conn:
         version = registry.resolve(conn, ref)
+        used = applied(conn, version.system, registry.latest_decision(conn, version.id))
         snapshot = conn.execute(select(ModelVersion.config_snapshot).where(ModelVersion.id == version.id)).scalar_one()
-    from govflow.checks.policy import Policy
-
-    return list(Policy.from_mapping(json.loads(snapshot).get("policy", {})).approvals)
+    policy = policy_section(used.content) if used is not None and used.content is not None else json.loads(snapshot).get("policy", {})
+    return list(Policy.from_mapping(policy).approvals)
 
 
 def approve(
@@ -49,22 +51,26 @@ def approve(
     role: Annotated[str, typer.Option("--role", help="The role you approve in, e.g. risk_officer.")],
     reason: Annotated[str, typer.Option("--reason", help="Why: it is part of the record.")],
     reject: Annotated[bool, typer.Option("--reject", help="Record a rejection instead.")] = False,
+    sign_with: Annotated[Path | None, typer.Option("--sign-with", help="Your SSH private key, e.g. ~/.ssh/id_ed25519: "
+                                                   "signs the approval (ssh-keygen -Y sign -n govflow).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a named human approval (or rejection) of a gated model version."""
+    """Record a named human approval (or rejection) of a gated model version, signed with --sign-with."""
     from govflow.governance.registry import versions as registry
 
     roles = required_roles(typer_ctx, ref)
     if role not in roles:
         raise InputError(f"role '{role}' is not one the policy asks for ({', '.join(roles)}); use --role with one of them")
     row = registry.approve(ctx(typer_ctx).ledger(), ref, approver=approver, role=role, reason=reason,
-                           reject=reject, required_roles=roles)
+                           reject=reject, required_roles=roles,
+                           sign_with=None if sign_with is None else sign_with.expanduser())
     if as_json:
         emit_json(row)
         return
     verb = verdict("rejected" if reject else "approved")
+    signed = f"; signed with {row['signed_by']}" if row["signed_by"] else ""
     typer.echo(f"{row['version']} {verb} by {approver} ({role}, OS user {row['os_user']}); "
-               f"evidence hash {row['evidence_hash'][:16]}...")
+               f"evidence hash {row['evidence_hash'][:16]}...{signed}")
 
 
 def promote(

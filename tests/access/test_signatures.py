@@ -46,10 +46,10 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     return found
 
 
-def gated(ledger: Ledger, base: Path, **policy: Any) -> str:
+def gated(ledger: Ledger, base: Path, system: str = "loans", **policy: Any) -> str:
     policy = {"allowed_signers": "allowed_signers", **policy}
     version = registry.register_version(
-        ledger, system="loans", model_data=b"model bytes", fingerprint="fp1:" + "ab" * 32, training_run_id=None,
+        ledger, system=system, model_data=b"model bytes", fingerprint="fp1:" + "ab" * 32, training_run_id=None,
         hyperparams={}, config_snapshot={"policy": policy, "base_dir": str(base)}, attachments=[], by="ci")
     record_completed_gate(ledger, version, policy=Policy.from_mapping(policy).to_dict())
     return str(version)
@@ -123,7 +123,7 @@ def test_signing_without_an_allowed_signers_file_or_key_says_what_to_give(sqlite
     ref = gated(sqlite_ledger, tmp_path, allowed_signers=None)
     with pytest.raises(InputError, match="^signed approvals need policy.allowed_signers: the path"):
         approve(sqlite_ledger, ref, "Ravi Patel", "risk_officer", keys["ravi"])
-    ref = gated(sqlite_ledger, tmp_path)
+    ref = gated(sqlite_ledger, tmp_path, system="cards")
     with pytest.raises(InputError) as missing:
         approve(sqlite_ledger, ref, "Ravi Patel", "risk_officer", tmp_path / "nope")
     assert str(missing.value) == (f"--sign-with {tmp_path / 'nope'}: no such private key file; give the path of "

@@ -19,17 +19,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from govflow.checks.policy import Policy
 from govflow.errors import ComplianceBlocked
 from govflow.flows.gate import gate_flow
 from govflow.flows.recording import set_ledger
 from govflow.flows.train import train_flow
+from govflow.governance.config import load_config
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.schema import Artifact, Decision, Run, RunState, StageChange
 from govflow.governance.registry import versions as registry
 from tests.ledger.helpers import GOVFLOW, govflow
 
 from .conftest import DEFAULT, RELAXED
+
+RELAXED_POLICY = load_config(RELAXED).policy_model().to_dict()  # the policy in force (#16)
 
 ROLES = ["model_owner", "risk_officer"]
 V1 = "credit-scoring:1"
@@ -172,7 +174,7 @@ def test_a_pass_made_by_a_gate_run_of_another_version_does_not_count(recording: 
     with ledger.read() as conn:
         v2 = registry.resolve(conn, "credit-scoring:2")
     # An insider with the Python API records a pass for version 2 that cites version 1's gate run.
-    registry.record_decision(ledger, v2, outcome="pass", reasons=["copied"], policy=Policy().to_dict(),
+    registry.record_decision(ledger, v2, outcome="pass", reasons=["copied"], policy=RELAXED_POLICY,
                              run_id=first["run_id"])
     with ledger.read() as conn:
         flow_id = conn.execute(select(Run.parent_run_id).where(Run.id == first["run_id"])).scalar_one()
@@ -186,7 +188,7 @@ def test_a_pass_made_by_a_gate_run_of_another_version_does_not_count(recording: 
     assert message in str(refused.value)
 
     # No run at all behind the decision: refused too.
-    registry.record_decision(ledger, v2, outcome="pass", reasons=["made up"], policy=Policy().to_dict(), run_id=None)
+    registry.record_decision(ledger, v2, outcome="pass", reasons=["made up"], policy=RELAXED_POLICY, run_id=None)
     promoted = cli(ledger, "promote", "credit-scoring:2")
     assert promoted.exit_code == 1, promoted.output
     assert ("the gate decision for credit-scoring:2 names no gate run; re-run the gate"
@@ -198,6 +200,9 @@ def test_a_later_block_overrides_an_earlier_pass(recording: Ledger) -> None:
     train_flow(str(RELAXED))
     assert gate_flow(str(RELAXED), "1").outcome == "pass"
     assert all(r.exit_code == 0 for r in approve_all(ledger, V1))
+    tightened = cli(ledger, "policy", "approve", "-c", str(DEFAULT), "--as", "Ravi Patel", "--role", "risk_officer",
+                    "--reason", "back to the documented default")  # the gate applies only the policy in force (#16)
+    assert tightened.exit_code == 0, tightened.output
     assert gate_flow(str(DEFAULT), "1").outcome == "block"  # the same version, gated again, blocked
     promoted = cli(ledger, "promote", V1)
     assert promoted.exit_code == 1, promoted.output

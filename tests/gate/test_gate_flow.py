@@ -85,7 +85,7 @@ def test_promotion_needs_the_gate_of_that_exact_version_and_no_rejection(recorde
     train_flow(str(RELAXED))
     assert gate_flow(str(RELAXED), "1").outcome == "pass"
     for role in ROLES:
-        registry.approve(recorder, "credit-scoring:1", approver="A", role=role, reason="ok", required_roles=ROLES)
+        registry.approve(recorder, "credit-scoring:1", approver=f"A {role}", role=role, reason="ok", required_roles=ROLES)
     with pytest.raises(ComplianceBlocked) as other:
         registry.approve(recorder, "credit-scoring:2", approver="A", role="model_owner", reason="ok",
                          required_roles=ROLES)

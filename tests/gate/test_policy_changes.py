@@ -2,7 +2,8 @@
 
 Version 1 and 2 are trained from the same config (so their config snapshots are identical); version
 1 is gated under the default policy (blocked: equalized odds 0.1), then the bound is loosened to 0.2
-in the config file and version 2 is gated (passes). The policy each decision applied must be in the
+in the config file: the gate of version 2 stops (issue #16: the policy in force is a ledger record)
+until the risk officer puts the new policy in force with `govflow policy approve`; then it passes. The policy each decision applied must be in the
 ledger in full, and `govflow diff`, the incident's root cause, the Art. 73 draft and the model card
 must all show that the policy changed, bound by bound (old -> new).
 """
@@ -21,6 +22,7 @@ from typer.testing import CliRunner, Result
 from govflow import canonical as canon
 from govflow.checks.policy import Policy
 from govflow.cli.main import app
+from govflow.errors import ComplianceBlocked
 from govflow.flows.gate import gate_flow
 from govflow.flows.incident import incident_flow
 from govflow.flows.recording import set_ledger
@@ -81,8 +83,29 @@ def test_a_loosened_policy_is_recorded_and_shown_bound_by_bound(prefect_harness:
         train_flow(str(default))
         assert gate_flow(str(default), "1").outcome == "block"
         loosened = config_copy(tmp_path / "default", "0.2")  # the same file, edited in place
+        # The edited file alone changes nothing: the gate stops, showing the difference, and decides nothing.
+        with pytest.raises(ComplianceBlocked) as stopped:
+            gate_flow(str(loosened), "2")
+        assert str(stopped.value).startswith(
+            f"the policy in {loosened} differs from the policy in force for credit-scoring: {CHANGE} (policy {Policy().hash()[:12]} -> ")
+        assert "(first gate)). The gate stops until a person with the policy's owning role (risk_officer)" in str(stopped.value)
+        with ledger.read() as conn:
+            assert registry.latest_decision(conn, registry.resolve(conn, "credit-scoring:2").id) is None
+        refused = cli(ledger, "policy", "approve", "-c", str(loosened), "--as", "Dana Meyer", "--role", "model_owner",
+                      "--reason", "looser")
+        assert isinstance(refused.exception, ComplianceBlocked)
+        assert "role 'model_owner' does not own the policy of credit-scoring: a change needs role 'risk_officer'" in str(refused.exception)
+        approved = cli(ledger, "policy", "approve", "-c", str(loosened), "--as", "Ravi Patel", "--role", "risk_officer",
+                       "--reason", "equalized odds within 0.2 agreed with the board")
+        assert approved.exit_code == 0, approved.output
+        assert f"is now in force for credit-scoring (was {Policy().hash()[:12]}: {CHANGE})" in approved.output
         passed = gate_flow(str(loosened), "2")
         assert passed.outcome == "pass", passed.reasons
+        history = cli(ledger, "policy", "history", "credit-scoring")
+        assert history.exit_code == 0, history.output
+        lines = history.output.splitlines()
+        assert "first gate" in lines[0] and Policy().hash()[:12] in lines[0]
+        assert "Ravi Patel (risk_officer)" in lines[1] and CHANGE in lines[1] and "agreed with the board" in lines[1]
 
         # The decision carries its policy in full: canonical content, hashed to the decision's policy_hash.
         with ledger.read() as conn:
@@ -102,7 +125,7 @@ def test_a_loosened_policy_is_recorded_and_shown_bound_by_bound(prefect_harness:
         # govflow diff: the policy each decision applied, and the bound that changed.
         shown = cli(ledger, "diff", "credit-scoring:1", "credit-scoring:2")
         assert shown.exit_code == 0, shown.output
-        assert f"gate policy changed ({Policy().hash()[:12]} -> {loose_hash[:12]}): {CHANGE}" in shown.output
+        assert f"gate policy changed ({Policy().hash()[:12]} -> {loose_hash[:12]}): {CHANGE}; put in force by Ravi Patel (risk_officer) at " in shown.output
         assert f"  changed: {CHANGE}" in shown.output
         as_json = cli(ledger, "diff", "credit-scoring:1", "credit-scoring:2", "--json")
         policy = json.loads(as_json.output)["gate_policy"]

@@ -80,7 +80,7 @@ def test_train_and_recommend_commands(tmp_path: Path, config_file: Path, prefect
     assert trained.exit_code == 0, trained.output
     assert "registered movie-recs:1 as candidate: hit rate at 5 " in trained.output and "gate PASS" in trained.output
     for role in ("model_owner", "risk_officer"):
-        approved = runner.invoke(app, ["--home", str(home), "approve", "movie-recs:1", "--as", "Ann", "--role", role,
+        approved = runner.invoke(app, ["--home", str(home), "approve", "movie-recs:1", "--as", f"Ann {role}", "--role", role,
                                        "--reason", "fine"])
         assert approved.exit_code == 0, approved.output
     assert runner.invoke(app, ["--home", str(home), "promote", "movie-recs:1"]).exit_code == 0

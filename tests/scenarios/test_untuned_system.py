@@ -170,7 +170,12 @@ def test_an_untuned_system_through_its_whole_life(tmp_path: Path) -> None:
     assert f"cannot promote {SYSTEM}:1: missing: the gate blocked {SYSTEM}:1" in refused
 
     # The risk officer's policy, recorded in the config and re-judged by the gate on the same model.
+    # The edited file alone does not change the policy in force (#16): the gate stops until she signs it.
     config.write_text(CONFIG + POLICY)
+    stopped = govflow("run", "gate", "-c", str(config), "--version", "1", expect=1)
+    assert f"differs from the policy in force for {SYSTEM}: " in stopped
+    govflow("policy", "approve", "-c", str(config), "--as", "Ria Risk", "--role", "risk_officer", "--reason",
+            "equalized odds is the criterion (bound 0.15); parity reported, not bounded; re-judged by monitoring")
     passed = govflow("run", "gate", "-c", str(config), "--version", "1")
     assert f"gate PASS for {SYSTEM}:1" in passed
     govflow("approve", f"{SYSTEM}:1", "--as", "Mo Owner", "--role", "model_owner", "--reason", "held-out ROC AUC 0.81")

@@ -70,6 +70,7 @@ def _build() -> Scenario:
     from govflow.governance.config import load_config
     from govflow.governance.ledger.engine import Ledger
     from govflow.governance.registry import versions as registry
+    from govflow.governance.registry.policy_in_force import approve_policy
     from govflow.governance.reports import gap
 
     root = Path(tempfile.mkdtemp(prefix="govflow-gap-scenario-"))
@@ -91,6 +92,8 @@ def _build() -> Scenario:
                          reason="within the policy in force; monitoring plan to follow", required_roles=roles)
         after = gap.record_gap(ledger, load_config(relaxed))
         assert train_flow(str(strict)).version == "credit-scoring:2"
+        approve_policy(ledger, "credit-scoring", load_config(strict).policy_model().to_dict(), approver="Ravi Patel",
+                       role="risk_officer", reason="back to the documented default", os_user="tests")  # (#16)
         assert gate_flow(str(strict), "2").outcome == "block"
         blocked = gap.record_gap(ledger, load_config(strict), version="2")
     finally:
