@@ -162,14 +162,23 @@ def load_records(conn: Connection, system: str, start: datetime, end: datetime, 
     return total, records
 
 
+def _policy_in_force(conn: Connection, system: str, snapshot: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The policy in force for the system (`govflow policy approve`), else the newest version's snapshot's."""
+    from govflow.governance.registry.policies import policy_section
+    from govflow.governance.registry.policy_in_force import in_force
+
+    current = in_force(conn, system)
+    return policy_section(current.content) if current is not None else (snapshot.get("policy") or {})
+
+
 def load_dashboard(conn: Connection, system: str, *, end: datetime | None = None, period: timedelta = timedelta(days=30),
                    bucket: timedelta | None = None, max_rows: int = 100_000,
                    catalog: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
                    **rule_overrides: Any) -> DashboardData:
     """One system's dashboard for the period ``[end - period, end)`` (end defaults to now).
 
-    The policy, sensitive-attribute bins and positive label are those of the system's newest
-    version (its config snapshot); ``catalog`` (item -> dimension -> categories) adds exposure by
+    The policy is the one in force for the system (a ledger record, #16); the sensitive-attribute
+    bins and positive label are those of its newest version (its config snapshot); ``catalog`` (item -> dimension -> categories) adds exposure by
     item category for recommendation outputs.
     """
     end = end or datetime.now(UTC)
@@ -177,7 +186,7 @@ def load_dashboard(conn: Connection, system: str, *, end: datetime | None = None
     bucket = bucket or auto_bucket(start, end)
     versions = _versions(conn, system)
     snapshot = json.loads(versions[-1]["config_snapshot"]) if versions else {}
-    rules = Rules.from_policy(Policy.from_mapping(snapshot.get("policy") or {}), **rule_overrides)
+    rules = Rules.from_policy(Policy.from_mapping(_policy_in_force(conn, system, snapshot)), **rule_overrides)
     labels = {v["id"]: f"{system}:{v['version']}" for v in versions}
     positive = (snapshot.get("data") or {}).get("positive_label")
     total, records = load_records(conn, system, start, end, max_rows=max_rows, labels=labels,

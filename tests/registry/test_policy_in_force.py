@@ -116,3 +116,16 @@ def test_a_system_without_a_policy_in_force_says_how_one_comes(sqlite_ledger: Le
                                            "config's policy in force")
     history = cli(sqlite_ledger, "policy", "history", "nothing-here")
     assert history.exit_code == 0 and history.output.startswith("no policy in force for nothing-here yet")
+
+
+def test_the_dashboard_judges_by_the_policy_in_force_not_the_snapshot(sqlite_ledger: Ledger) -> None:
+    from govflow.governance.trail.dashboard_data import load_dashboard
+
+    record_completed_gate(sqlite_ledger, version(sqlite_ledger))
+    with sqlite_ledger.read() as conn:
+        assert load_dashboard(conn, "credit-scoring").rules.ratio_min == 0.8
+    looser = Policy.from_mapping({"fairness": {"disparate_impact_ratio_min": 0.7}}).to_dict()
+    policy_in_force.approve_policy(sqlite_ledger, "credit-scoring", looser, approver="Ravi Patel", role="risk_officer",
+                                   reason="four-fifths relaxed for this portfolio", os_user="tests")
+    with sqlite_ledger.read() as conn:
+        assert load_dashboard(conn, "credit-scoring").rules.ratio_min == 0.7
