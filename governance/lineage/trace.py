@@ -12,6 +12,7 @@ Content already expanded elsewhere in the tree is marked and not expanded again.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -345,7 +346,8 @@ class Tracer:
                 if d is decisions[-1] else None
             root.children.append(Node("decision", f"gate {d['outcome']} · {_when(d['decided_at'])} · policy "
                                       f"{d['policy_hash'][:12]}" + (f" · does not count: {standing}" if standing else "")
-                                      + (f" · {'; '.join(map(str, reasons))[:200]}" if reasons else ""),
+                                      + (f" · {textwrap.shorten('; '.join(map(str, reasons)), 200, placeholder=' ...')}"
+                                         if reasons else ""),
                                       {"outcome": d["outcome"], "reasons": reasons, "policy_hash": d["policy_hash"],
                                        "run_id": d["run_id"], "decided_at": _ts(d["decided_at"])}
                                       | ({"does_not_count": standing} if standing else {})))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -246,6 +247,17 @@ def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
     }
 
 
+def rounded(value: Any, digits: int = 3) -> Any:
+    """``value`` with every float rounded for people (0.5993998499624906 -> 0.599)."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def render(trace: dict[str, Any], *, failures_shown: int = 10) -> str:
     """The trace as an indented tree (the JSON form has every check result)."""
     from govflow.governance.lineage.trace import Node
@@ -259,7 +271,8 @@ def render(trace: dict[str, Any], *, failures_shown: int = 10) -> str:
     if p.get("scoring_run"):
         sr = p["scoring_run"]
         root.children.append(Node("run", f"scored by the {sr['name']} flow run {sr['run_id']} ({sr['state']})"))
-    root.children.append(Node("output", f"output: {canon.canonical(p['output']).decode()[:200]}"))
+    root.children.append(Node("output", "output: " + textwrap.shorten(json.dumps(rounded(p["output"]), sort_keys=True,
+                                                                              ensure_ascii=False), 200, placeholder=" ...")))
     given = p["input"]
     if "features" in given:
         subject = f" · subject {given['subject_id']}" if given.get("subject_id") else ""
@@ -270,7 +283,13 @@ def render(trace: dict[str, Any], *, failures_shown: int = 10) -> str:
         label = f"input: purged ({pg['kind']}) at {pg['at']} by {pg['by']}: {pg['reason']} · payload {given['payload_hash'][:16]}..."
     else:
         label = f"input: MISSING: {given['missing']}"
-    root.children.append(Node("input", label))
+    shown = Node("input", label)
+    if "features" in given:  # the values themselves, numbers rounded (the JSON form has them exact)
+        shown.children += [Node("feature", f"{name} = {json.dumps(rounded(value), ensure_ascii=False)}")
+                           for name, value in given["features"].items()]
+        shown.children += [Node("feature", f"{name} = {json.dumps(rounded(value), ensure_ascii=False)} (sensitive)")
+                           for name, value in given["sensitive"].items()]
+    root.children.append(shown)
     flag = "" if mv["in_production_when_served"] else " · NOT IN PRODUCTION WHEN SERVED"
     model = Node("model", f"model {mv['ref']} · {mv['stage_when_served'] or 'no stage'} when served, "
                           f"{mv['stage_now']} now · {graph.short(mv['fingerprint'], 12)}{flag}")
@@ -281,7 +300,7 @@ def render(trace: dict[str, Any], *, failures_shown: int = 10) -> str:
     else:
         reasons = "; ".join(map(str, d["reasons"][:3]))
         model.children.append(Node("decision", f"gate {d['outcome']} · {d['decided_at']} · policy "
-                                               f"{d['policy_hash'][:12]} · {reasons[:200]}"))
+                                               f"{d['policy_hash'][:12]} · {textwrap.shorten(reasons, 200, placeholder=' ...')}"))
     for a in trace["approvals"]:
         model.children.append(Node("approval", f"{a['decision']} by {a['approver']} ({a['role']}, OS user "
                                                f"{a['os_user']}) · {a['decided_at']} · {a['rationale']}"))

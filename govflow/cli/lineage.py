@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from govflow.cli.context import ctx
+from govflow.cli.output import for_people
 from govflow.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many
 def _show(node: Node, as_json: bool) -> None:
     from govflow.governance.lineage.trace import render
 
-    typer.echo(json.dumps(node.to_dict(), indent=2, ensure_ascii=False) if as_json else render(node))
+    typer.echo(json.dumps(node.to_dict(), indent=2, ensure_ascii=False) if as_json else for_people(render(node)))
 
 
 def trace_model(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],

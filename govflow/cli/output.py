@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import textwrap
 import time
@@ -57,6 +58,34 @@ def wrap(text: str, *, indent: str = "", width: int = WIDTH) -> list[str]:
     after the first aligned under the text after ``indent`` (``"  - "`` hangs its continuation lines)."""
     return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent),
                          break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
+
+
+TREE_PREFIX = re.compile(r"^((?:│  |   )*(?:├─ |└─ )?)(.*)$")
+
+
+def on_terminal() -> bool:
+    """Whether stdout is a person's terminal (wrapped lines) rather than a pipe or file (one record a line)."""
+    return sys.stdout.isatty()
+
+
+def wrap_tree(text: str, width: int = WIDTH) -> str:
+    """A tree drawn with ├─ └─ │ whose long labels are cut at spaces, continued under their own branch."""
+    lines = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        match = TREE_PREFIX.match(line)
+        prefix, body = (match.group(1), match.group(2)) if match else ("", line)
+        hang = prefix.replace("├─ ", "│  ").replace("└─ ", "   ") + "  "
+        lines += textwrap.wrap(body, width=width, initial_indent=prefix, subsequent_indent=hang,
+                               break_long_words=False, break_on_hyphens=False) or [prefix]
+    return "\n".join(lines)
+
+
+def for_people(text: str) -> str:
+    """``text`` wrapped within `WIDTH` columns on a terminal; unchanged in a pipe or file, for grep."""
+    return wrap_tree(text) if on_terminal() else text
 
 
 def number(value: float | None, digits: int = 3) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from govflow.cli.context import ConfigOption, JsonOpt, ctx
-from govflow.cli.output import emit_json, progress, verdict, wrap
+from govflow.cli.output import emit_json, on_terminal, progress, verdict, wrap
 
 if TYPE_CHECKING:
     from govflow.governance.config import GovflowConfig
@@ -76,7 +76,7 @@ def run_gate(
     else:
         typer.echo(f"gate {verdict(outcome.outcome.upper())} for {outcome.version} (policy {outcome.policy_hash[:12]})")
         for reason in outcome.reasons:
-            for line in wrap(reason, indent="  - "):
+            for line in wrap(reason, indent="  - ") if on_terminal() else [f"  - {reason}"]:
                 typer.echo(line)
         typer.echo(f"documents: {', '.join(outcome.documents)}")
         typer.echo(f"  stored with {outcome.version} in the ledger; the current ones by name: "

@@ -9,6 +9,7 @@ import typer
 
 from govflow.cli.context import ctx
 from govflow.cli.lineage import JsonOpt
+from govflow.cli.output import for_people
 
 
 def serve(typer_ctx: typer.Context,
@@ -83,4 +84,4 @@ def trace_prediction(typer_ctx: typer.Context,
 
     with ctx(typer_ctx).ledger().read() as conn:
         found = trace(conn, prediction_id)
-    typer.echo(json.dumps(found, indent=2, ensure_ascii=False) if as_json else render(found))
+    typer.echo(json.dumps(found, indent=2, ensure_ascii=False) if as_json else for_people(render(found)))
