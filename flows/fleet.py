@@ -1,7 +1,7 @@
 """Fleet monitoring: many AI systems monitored at once, fanned out over Prefect's Dask task runner.
 
 ``govflow run fleet -c a.yaml -c b.yaml ...`` runs one recorded task per system (`monitor_one`,
-the whole of `govflow.flows.monitor.monitor_system` for that system) on a Dask cluster: a local cluster of
+the whole of `govflow.flows.monitor_system.monitor_system` for that system) on a Dask cluster: a local cluster of
 ``--workers`` processes here; in production, the scheduler at ``--scheduler`` or
 ``GOVFLOW_DASK_SCHEDULER`` (e.g. ``tcp://dask-scheduler:8786``), whose workers must run this code
 base with ``GOVFLOW_DB_URL`` (a shared PostgreSQL ledger) and ``GOVFLOW_HOME`` (a shared artifact
@@ -46,7 +46,7 @@ class SystemMonitoring:
 
 def _monitor_one(config_path: str, window: str | None, last: int | None, fleet_run_id: str | None) -> SystemMonitoring:
     """Monitor one system (all its windows and versions) on a Dask worker."""
-    from govflow.flows.monitor import monitor_system
+    from govflow.flows.monitor_system import monitor_system
 
     config = load_config(config_path)
     outcome = monitor_system(get_ledger(), config, str(Path(config_path).absolute()), window, last,

@@ -7,10 +7,11 @@ passes that mapping to `configure_openlineage`), or from the environment, which 
 * ``GOVFLOW_OPENLINEAGE_URL=http://marquez:5000``: the HTTP transport (Marquez's API);
 * ``GOVFLOW_OPENLINEAGE=console`` the console transport, ``off`` none at all.
 
-Settings keys: ``transport`` (file | http | console), ``path`` and ``append`` (file; a relative
-path is taken from ``base``, the config file's folder, else the current folder),
-``url``, ``endpoint``, ``timeout``, ``api_key`` (http), ``namespace`` (default
-``govflow://<system or home>``).
+Settings keys: ``transport`` (file | http | console: a `govflow.governance.lineage.sinks.LineageSink`
+each), ``path`` and ``append`` (file; a relative path is taken from ``base``, the config file's
+folder, else the current folder), ``url``, ``endpoint``, ``timeout``, ``api_key`` (http),
+``namespace`` (default ``govflow://<system or home>``). The emitter is a sink of the recorder it is
+installed on (`govflow.flows.recorder.Recorder`), and is itself handed its lineage sink.
 
 Events are built after the ledger write, from the ledger (`govflow.governance.lineage.openlineage`), so they carry
 exactly what was recorded. A failing transport is logged, never fails the step: the ledger is the
@@ -23,37 +24,30 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from govflow.errors import ConfigError
+from govflow.flows.recorder import Recorder, default_recorder
+from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.runs import RunRecord
 from govflow.governance.lineage import openlineage as ol
 from govflow.governance.lineage.graph import LINEAGE_KINDS
+from govflow.governance.lineage.sinks import SINKS, LineageSink, sink_for, validate
 
 log = logging.getLogger("govflow.lineage")
 
-TRANSPORTS = ("file", "http", "console")
-KEYS = {
-    "file": {"transport", "path", "append", "namespace"},
-    "http": {"transport", "url", "endpoint", "timeout", "api_key", "namespace"},
-    "console": {"transport", "namespace"},
-}
-BAD_TRANSPORT = "lineage.openlineage.transport must be one of file, http, console (got {got!r})"
-UNKNOWN_KEYS = "lineage.openlineage has unknown key(s) {keys} for the {transport} transport; allowed: {allowed}"
-MISSING_KEY = "lineage.openlineage with transport {transport} needs '{key}'"
+TRANSPORTS = tuple(SINKS)
 BAD_ENV = "GOVFLOW_OPENLINEAGE must be console or off (got {got!r}); use GOVFLOW_OPENLINEAGE_FILE or _URL for the others"
 
 PAUSED = ("OpenLineage transport failed for {name} ({error}); emission paused for {seconds:.0f} s "
           "({skipped} run(s) skipped before). The ledger holds every run: replay with "
           "`govflow export NAME:VERSION --format openlineage -o FILE`")
 
-_installed: OpenLineageEmitter | None = None
-
-
 class OpenLineageEmitter:
-    """A recording listener: ``emitter(event, record)`` sends the record's RunEvents.
+    """A recording sink: ``emitter(event, record)`` sends the record's RunEvents to its `LineageSink`,
+    reading from ``ledger()`` what the record alone does not say (its flow, data set names).
 
     When the transport fails (a lineage server down), emission pauses for ``PAUSE_SECONDS`` so the
     steps are not slowed by a timeout each; what was skipped is counted and said in the log. The
@@ -62,8 +56,10 @@ class OpenLineageEmitter:
 
     PAUSE_SECONDS = 60.0
 
-    def __init__(self, client: Any, namespace: str, settings: Mapping[str, Any]) -> None:
-        self.client = client
+    def __init__(self, sink: LineageSink, namespace: str, settings: Mapping[str, Any],
+                 ledger: Callable[[], Ledger]) -> None:
+        self.sink = sink
+        self.ledger = ledger
         self.namespace = namespace
         self.settings = dict(settings)
         self.paused_until = 0.0
@@ -71,14 +67,12 @@ class OpenLineageEmitter:
         self._runs: OrderedDict[str, tuple[str, str]] = OrderedDict()  # run id -> (name, job name)
 
     def __call__(self, event: str, rec: RunRecord) -> None:
-        from govflow.flows.recording import get_ledger
-
         if time.monotonic() < self.paused_until:
             self.skipped += 1
             return
         ctx = self._known_context(rec)
         if ctx is None:
-            with get_ledger().read() as conn:
+            with self.ledger().read() as conn:
                 ctx = ol.context_for(conn, rec, self.namespace)
         self._runs[rec.run_id] = (rec.name, ctx.job)
         if len(self._runs) > 10_000:
@@ -87,7 +81,7 @@ class OpenLineageEmitter:
         wanted = ["START", event] if rec.kind == "task" and event != "START" else [event]
         try:
             for event_type in wanted:
-                self.client.emit(ol.build_event(rec, event_type, ctx))
+                self.sink.emit(ol.build_event(rec, event_type, ctx))
         except Exception as e:  # noqa: BLE001 - any transport failure: the ledger is the record
             self.paused_until = time.monotonic() + self.PAUSE_SECONDS
             log.warning(PAUSED.format(error=str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
@@ -110,7 +104,7 @@ class OpenLineageEmitter:
 
     def close(self) -> None:
         try:
-            self.client.close(timeout=5)
+            self.sink.close()
         except Exception as e:  # noqa: BLE001 - closing a copy's transport must not fail the caller
             log.warning("closing the OpenLineage transport failed: %s", e)
 
@@ -136,86 +130,40 @@ def resolve_settings(settings: Mapping[str, Any] | None) -> dict[str, Any] | Non
     return dict(settings)
 
 
-def validate(settings: Mapping[str, Any]) -> None:
-    transport = settings.get("transport")
-    if transport not in TRANSPORTS:
-        raise ConfigError(BAD_TRANSPORT.format(got=transport))
-    unknown = set(settings) - KEYS[transport]
-    if unknown:
-        raise ConfigError(UNKNOWN_KEYS.format(keys=", ".join(sorted(unknown)), transport=transport,
-                                              allowed=", ".join(sorted(KEYS[transport]))))
-    needed = {"file": "path", "http": "url"}.get(transport)
-    if needed and not settings.get(needed):
-        raise ConfigError(MISSING_KEY.format(transport=transport, key=needed))
-
-
-def make_client(settings: Mapping[str, Any]) -> Any:
-    """An `OpenLineageClient` with exactly the transport asked for (no env or file discovery)."""
-    from openlineage.client import OpenLineageClient
-    from openlineage.client.transport.console import ConsoleConfig, ConsoleTransport
-    from openlineage.client.transport.file import FileConfig, FileTransport
-    from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
-
-    transport = settings["transport"]
-    if transport == "file":
-        path = Path(settings["path"]).absolute()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return OpenLineageClient(transport=FileTransport(FileConfig(
-            log_file_path=str(path), append=bool(settings.get("append", True)))))
-    if transport == "http":
-        extra: dict[str, Any] = {}
-        if settings.get("api_key"):
-            extra["auth"] = ApiKeyTokenProvider({"apiKey": settings["api_key"]})
-        return OpenLineageClient(transport=HttpTransport(HttpConfig(
-            url=settings["url"], endpoint=settings.get("endpoint", "api/v1/lineage"),
-            timeout=float(settings.get("timeout", 5.0)),
-            retry={"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.3,
-                   "status_forcelist": [500, 502, 503, 504], "allowed_methods": ["HEAD", "POST"]},
-            **extra)))
-    # The console transport logs each event at INFO: make sure that reaches the terminal (stderr).
-    console_log = logging.getLogger("openlineage.client.transport.console")
-    console_log.setLevel(logging.INFO)
-    if not console_log.handlers:
-        console_log.addHandler(logging.StreamHandler())
-    return OpenLineageClient(transport=ConsoleTransport(ConsoleConfig()))
-
-
 def configure_openlineage(settings: Mapping[str, Any] | None, *, system: str | None = None,
-                          home: Path | str | None = None, base: Path | str | None = None) -> OpenLineageEmitter | None:
-    """Install (or remove) the live emitter; returns it, or None when lineage emission is off.
+                          home: Path | str | None = None, base: Path | str | None = None,
+                          recorder: Recorder | None = None) -> OpenLineageEmitter | None:
+    """Install (or remove) the live emitter on ``recorder`` (the process's by default); returns it,
+    or None when lineage emission is off.
 
     ``system`` names the namespace (``govflow://<system>``, as `govflow export` does; else the
     home's path); a relative file ``path`` is taken from ``base`` (the config file's folder).
-    Calling it again replaces the previous emitter, so a process emits through one transport.
+    Calling it again replaces the previous emitter, so a recorder emits through one sink.
     """
-    from govflow.flows.recording import add_listener
-
-    global _installed
+    target = recorder or default_recorder()
     effective = resolve_settings(settings)
     if effective is not None:
         validate(effective)
-    uninstall()
+    uninstall(target)
     if effective is None:
         return None
     if effective["transport"] == "file" and base is not None and not Path(effective["path"]).is_absolute():
         effective["path"] = str(Path(base) / effective["path"])
     namespace = effective.get("namespace") or ol.namespace_for(system, home or os.environ.get("GOVFLOW_HOME"))
-    emitter = OpenLineageEmitter(make_client(effective), namespace, effective)
-    add_listener(emitter)
-    _installed = emitter
+    emitter = OpenLineageEmitter(sink_for(effective), namespace, effective, lambda: target.ledger)
+    target.add_sink(emitter)
     return emitter
 
 
-def installed() -> OpenLineageEmitter | None:
-    return _installed
+def installed(recorder: Recorder | None = None) -> OpenLineageEmitter | None:
+    """The emitter installed on ``recorder`` (the process's by default), if any."""
+    target = recorder or default_recorder()
+    return next((s for s in target.sinks if isinstance(s, OpenLineageEmitter)), None)
 
 
-def uninstall() -> None:
-    """Stop emitting (and close the transport)."""
-    from govflow.flows.recording import remove_listener
-
-    global _installed
-    if _installed is not None:
-        remove_listener(_installed)
-        _installed.close()
-        _installed = None
+def uninstall(recorder: Recorder | None = None) -> None:
+    """Stop emitting (and close the sink)."""
+    target = recorder or default_recorder()
+    for emitter in [s for s in target.sinks if isinstance(s, OpenLineageEmitter)]:
+        target.remove_sink(emitter)
+        emitter.close()

@@ -4,7 +4,10 @@ Every write goes through `Ledger.write`, one transaction that buffers the rows a
 then stamps them with the next audit sequence number, inserts them and appends exactly one
 hash-chained audit entry covering them (see `govflow.canonical` for the encoding). Writers are
 serialised (SQLite ``BEGIN IMMEDIATE``; on PostgreSQL a table lock, see `govflow.governance.ledger.pg_locks`) so the chain
-never forks, and a transaction either lands whole or not at all.
+never forks, and a transaction either lands whole or not at all. The rows and their hashing are in
+`govflow.governance.ledger.rows`, the writer in `govflow.governance.ledger.writer`; inside a recorded
+step, `Ledger.write` joins the step's one transaction (`Ledger.step`). The files the ledger records
+are kept by the `ArtifactStore` it is handed (the govflow home's folder by default).
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout; ``synchronous=NORMAL`` is
 durable against a process crash, ``GOVFLOW_SQLITE_SYNCHRONOUS=FULL`` also against power loss.
@@ -12,26 +15,20 @@ durable against a process crash, ``GOVFLOW_SQLITE_SYNCHRONOUS=FULL`` also agains
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from datetime import datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from operator import itemgetter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
-from govflow import canonical as canon
 from govflow.errors import LedgerError, TamperingError
 from govflow.governance.ledger import readonly
-from govflow.governance.ledger.artifacts import ArtifactStore
+from govflow.governance.ledger.artifacts import ArtifactStore, FileArtifactStore
 from govflow.governance.ledger.errors import (
     BAD_SCHEME,
     BAD_URL,
@@ -59,7 +56,11 @@ from govflow.governance.ledger.identity import Identity, of_ledger, remember
 from govflow.governance.ledger.ids import new_id
 from govflow.governance.ledger.pg_locks import lock_migrations, lock_writes, schema_state
 from govflow.governance.ledger.readonly import MIGRATIONS as MIGRATIONS
-from govflow.governance.ledger.schema import HISTORY_TABLES, AuditEntry, Base, UTCDateTime
+from govflow.governance.ledger.rows import COLUMN_KINDS as COLUMN_KINDS
+from govflow.governance.ledger.rows import TABLES as TABLES
+from govflow.governance.ledger.rows import row_hash as row_hash
+from govflow.governance.ledger.schema import AuditEntry
+from govflow.governance.ledger.writer import NESTED_WRITE, StepTransaction, Writer, active_step
 
 VERSION_TABLE = "govflow_schema_version"
 
@@ -98,199 +99,14 @@ def _driver_url(url: str) -> tuple[Any, str]:
     raise LedgerError(BAD_SCHEME.format(scheme=parsed.drivername, where=shown))
 
 
-def _column_kinds(table: Table) -> list[tuple[str, str]]:
-    kinds = []
-    for column in table.columns:
-        python_type = column.type.python_type if not isinstance(column.type, UTCDateTime) else datetime
-        kind = {datetime: "dt", float: "float", int: "int"}.get(python_type, "str")
-        kinds.append((column.name, kind))
-    return kinds
-
-
-COLUMN_KINDS: dict[str, list[tuple[str, str]]] = {t.name: _column_kinds(t) for t in HISTORY_TABLES}
-TABLES: dict[str, Table] = {t.name: t for t in HISTORY_TABLES}
-AUDIT_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]
-# Scalar column defaults declared on the models (e.g. ``runs.attempt = 1``): `Writer.add` fills every
-# column itself, so it must apply them too, or an omitted column would be written as NULL.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    t.name: {c.name: c.default.arg for c in t.columns if c.default is not None and c.default.is_scalar}  # type: ignore[attr-defined]
-    for t in HISTORY_TABLES
-}
-
-
-def normalise(value: Any, kind: str) -> Any:
-    """A column value in the exact form it reads back from either backend."""
-    if value is None:
-        return None
-    if kind == "float":
-        return float(value)
-    if kind == "int":
-        return int(value)
-    if kind == "str":
-        return str(value)
-    return value
-
-
-def row_hash(table: str, row: Mapping[Any, Any]) -> str:
-    """sha256 of a ledger row's canonical form (see `govflow.canonical`).
-
-    Equal to ``canon.hash_value({"table": table, "row": {column: value, ...}})`` with timestamps as
-    `canon.format_ts` text (a test holds it to that); spelt out by hand because verify runs it for
-    every row of the ledger, and ``json.dumps`` costs several times more.
-    """
-    body = ",".join([key + _json_value(row.get(name), is_dt) for name, key, is_dt in _CANONICAL_COLUMNS[table]])
-    text = '{"row":{' + body + '},"table":' + encode_basestring(table) + "}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# Per table, its columns in canonical (sorted) order, each with the JSON text of its key.
-_CANONICAL_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
-    table: [(name, encode_basestring(name) + ":", kind == "dt") for name, kind in sorted(kinds)]
-    for table, kinds in COLUMN_KINDS.items()
-}
-
-
-def _json_value(value: Any, is_dt: bool) -> str:
-    """One value as `canon.canonical` writes it (the common types by hand, anything else through it)."""
-    if value is None:
-        return "null"
-    if is_dt:
-        return '"' + canon.format_ts(value) + '"'
-    kind = type(value)
-    if kind is str:
-        return encode_basestring(value)  # type: ignore[no-any-return]
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    return canon.canonical(value).decode("utf-8")  # also refuses NaN and infinities, as specified
-
-
-_INSERTS: dict[tuple[str, str], tuple[str, Any, list[tuple[int, Any]]]] = {}
-_HEAD_SQL = "SELECT seq, entry_hash, recorded_at FROM audit_log ORDER BY seq DESC LIMIT 1"
-COPY_FROM_ROWS = 50  # PostgreSQL: a table's rows go by COPY from this many in one transaction
-
-
-def _insert_sql(dialect: Any, table: Table) -> tuple[str, Any, list[tuple[int, Any]]]:
-    """The INSERT statement, a getter of a row's values in column order, and the bind processors
-    (by position) of the columns that have one (on both backends, only the timestamps)."""
-    key = (dialect.name, table.name)
-    if key not in _INSERTS:
-        columns = list(table.columns)
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = (f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) "
-               f"VALUES ({', '.join([mark] * len(columns))})")
-        # dialect_impl: the dialect's own type (SQLite DATETIME text), as SQLAlchemy itself would bind it.
-        binds = [(i, c.type.dialect_impl(dialect).bind_processor(dialect)) for i, c in enumerate(columns)]
-        _INSERTS[key] = (sql, itemgetter(*[c.name for c in columns]), [(i, b) for i, b in binds if b is not None])
-    return _INSERTS[key]
-
-
-def _insert_rows(cursor: Any, dialect: Any, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows straight through the DBAPI cursor (the recording hot path).
-
-    Each value goes through its column type's own bind processor, exactly as SQLAlchemy would send
-    it, so rows read back (and hash) the same; SQLAlchemy's per-statement work (compilation, events,
-    result set-up) is skipped: on a recorded task it cost more than the database itself. On
-    PostgreSQL many rows go by COPY (one stream; executemany costs a message per row and, for a few
-    rows, more in psycopg's pipeline polling than in the rows).
-    """
-    sql, getter, binds = _insert_sql(dialect, table)
-    if binds:
-        params: list[Any] = []
-        for row in rows:
-            values = list(getter(row))
-            for i, bind in binds:
-                values[i] = bind(values[i])
-            params.append(values)
-    else:
-        params = [getter(row) for row in rows]
-    if len(params) == 1:
-        cursor.execute(sql, params[0])
-    elif dialect.name == "postgresql" and len(params) >= COPY_FROM_ROWS:
-        with cursor.copy(f"COPY {table.name} ({', '.join(c.name for c in table.columns)}) FROM STDIN") as copy:
-            for values in params:
-                copy.write_row(values)
-    else:
-        cursor.executemany(sql, params)
-
-
-class Writer:
-    """The rows of one ledger transaction, buffered until it commits."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.rows: dict[str, list[dict[str, Any]]] = {}
-        self.seq: int | None = None
-        self.entry_hash: str | None = None
-        self._after: list[tuple[Any, int]] = []
-
-    def then(self, statement: Any, expected_rows: int) -> None:
-        """Run ``statement`` after this transaction's rows are inserted, before it commits.
-
-        For a change that the database allows only once the chained rows exist (a purge of
-        prediction payloads after its tombstone). It must affect exactly ``expected_rows`` rows,
-        or the whole transaction rolls back.
-        """
-        self._after.append((statement, expected_rows))
-
-    def add(self, model: type[Base], **values: Any) -> dict[str, Any]:
-        """Buffer one row of a history table; returns it (with its generated ``id``)."""
-        table = model.__tablename__
-        if table not in COLUMN_KINDS:
-            raise ValueError(f"{table} is not a history table")
-        if "id" not in values and "id" in TABLES[table].c:
-            values["id"] = new_id()
-        defaults = DEFAULTS[table]
-        row = {name: normalise(values.get(name, defaults.get(name)), kind) for name, kind in COLUMN_KINDS[table]}
-        unknown = set(values) - set(row)
-        if unknown:
-            raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
-        self.rows.setdefault(table, []).append(row)
-        return row
-
-    def _commit(self, event_type: str, subject: str) -> None:
-        dialect = self.conn.dialect
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(_HEAD_SQL)
-            head = cursor.fetchone()
-            seq, prev, prev_at = (head[0] + 1, head[1], head[2]) if head else (1, canon.GENESIS, "")
-            hashes: dict[str, list[str]] = {}
-            for table, rows in self.rows.items():
-                for row in rows:
-                    row["audit_seq"] = seq
-                hashes[table] = [row_hash(table, row) for row in rows]
-                _insert_rows(cursor, dialect, TABLES[table], rows)
-            payload_json = canon.canonical(canon.payload_of(hashes)).decode("utf-8")
-            payload_hash = canon.sha256_hex(payload_json.encode("utf-8"))
-            # Time never runs backwards along the chain (verify flags it): a clock behind the head's
-            # (set back, or another writer's ahead) records the head's time. Fixed-width text: its order is time order.
-            recorded_at = max(canon.format_ts(canon.utc_now()), prev_at)
-            entry = canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev)
-            _insert_rows(cursor, dialect, AUDIT_TABLE, [dict(
-                seq=seq, recorded_at=recorded_at, event_type=event_type, subject=subject,
-                payload_json=payload_json, payload_hash=payload_hash, prev_hash=prev, entry_hash=entry)])
-        finally:
-            cursor.close()
-        self.seq, self.entry_hash = seq, entry
-        for statement, expected in self._after:
-            done = self.conn.execute(statement).rowcount
-            if done != expected:
-                raise LedgerError(
-                    f"a statement after entry {seq} affected {done} row(s), expected {expected}; "
-                    "the transaction was rolled back and nothing was written"
-                )
-
-
 class Ledger:
     """An open ledger: its engine, its govflow home and its artifact store."""
 
-    def __init__(self, engine: Engine, home: Path, shown_url: str) -> None:
+    def __init__(self, engine: Engine, home: Path, shown_url: str, artifacts: ArtifactStore | None = None) -> None:
         self.engine = engine
         self.home = home
         self.url = shown_url
-        self.artifacts = ArtifactStore(home / "artifacts")
+        self.artifacts: ArtifactStore = artifacts if artifacts is not None else FileArtifactStore(home / "artifacts")
         self._file: Path | None = None
         self._inode = 0
         self._write_lock = threading.Lock()
@@ -392,7 +208,17 @@ class Ledger:
 
     @contextmanager
     def write(self, event_type: str, subject: str) -> Iterator[Writer]:
-        """One transaction: rows added to the writer land with exactly one audit entry."""
+        """One transaction: rows added to the writer land with exactly one audit entry.
+
+        Inside a recorded step (`step`) it joins the step's transaction instead: its rows land with
+        the step's own record, under the step's one audit entry (``event_type`` and ``subject`` are
+        then the step's).
+        """
+        step = active_step(self)
+        if step is not None:
+            with step.block() as writer:
+                yield writer
+            return
         try:
             with self._write_connection() as conn, conn.begin():
                 if not self.is_sqlite:
@@ -407,13 +233,44 @@ class Ledger:
                 raise
             raise refused from e
 
+    def step(self) -> StepTransaction:
+        """The transaction of one recorded step (`govflow.governance.ledger.writer.StepTransaction`)."""
+        return StepTransaction(self, self._open_transaction, self._refused)
+
+    def _refused(self, error: Exception) -> Exception | None:
+        return write_refused(self.url, self.engine.url.username, error)
+
+    def _open_transaction(self) -> tuple[Writer, Callable[[bool], None]]:
+        """A write transaction held open across calls: its writer, and ``end(commit)``."""
+        stack = ExitStack()
+        try:
+            conn = stack.enter_context(self._write_connection())
+            transaction = stack.enter_context(conn.begin())
+            if not self.is_sqlite:
+                lock_writes(conn)
+            self._check_file()
+        except BaseException as e:
+            stack.__exit__(type(e), e, e.__traceback__)
+            raise
+
+        def end(commit: bool) -> None:
+            if commit:
+                stack.close()
+                return
+            try:
+                transaction.rollback()
+            finally:
+                stack.close()
+
+        return Writer(conn), end
+
     @contextmanager
     def _write_connection(self) -> Iterator[Connection]:
         """The connection this process writes through, kept open between writes (checking a pooled
         connection out and back in cost more than SQLite's own work on a recorded task). Writers in
         one process take turns on it; across processes the database's write lock orders them."""
         if self._writing_thread == threading.get_ident():
-            raise RuntimeError("ledger.write() inside ledger.write(): add the rows to the open writer instead")
+            raise RuntimeError(NESTED_WRITE)
         with self._write_lock:
             self._writing_thread = threading.get_ident()
             conn = self._write_conn
@@ -444,7 +301,16 @@ class Ledger:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reading. A database lost or found corrupted on the way is a `LedgerError`."""
+        """A connection for reading. A database lost or found corrupted on the way is a `LedgerError`.
+
+        Inside a recorded step whose transaction is open, the transaction's own connection: the
+        step reads what it has written so far.
+        """
+        step = active_step(self)
+        conn = step.connection() if step is not None else None
+        if conn is not None:
+            yield conn
+            return
         try:
             with self.engine.connect() as conn:
                 yield conn

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from govflow import canonical as canon
 from govflow.governance.ledger.engine import Ledger, Writer
 from govflow.governance.ledger.schema import Artifact, CheckResultRow, DatasetVersion, Edge, Run, RunState
+from govflow.governance.ledger.writer import StepTransaction
 
 
 @dataclass(frozen=True)
@@ -141,12 +142,25 @@ def _add_end(w: Writer, rec: RunRecord) -> None:
           error_type=rec.error_type, error_message=rec.error_message)
 
 
-def record_run(ledger: Ledger, rec: RunRecord) -> int:
-    """A whole run (start, inputs, outputs, checks, end) in one transaction; returns its audit seq."""
-    with ledger.write(f"{rec.kind}.{rec.state}", f"{rec.kind} {rec.name} {rec.run_id}") as w:
-        _add_run(w, rec)
-        _add_entities(w, rec.run_id, "input", rec.inputs)
-        _add_end(w, rec)
+def _add_whole_run(w: Writer, rec: RunRecord) -> None:
+    _add_run(w, rec)
+    _add_entities(w, rec.run_id, "input", rec.inputs)
+    _add_end(w, rec)
+
+
+def record_run(ledger: Ledger, rec: RunRecord, step: StepTransaction | None = None) -> int:
+    """A whole run (start, inputs, outputs, checks, end) in one transaction; returns its audit seq.
+
+    With ``step`` (the run's own step transaction, `Ledger.step`), the run joins what the step
+    wrote itself and commits it all under one audit entry.
+    """
+    event_type, subject = f"{rec.kind}.{rec.state}", f"{rec.kind} {rec.name} {rec.run_id}"
+    if step is not None:
+        seq = step.commit(event_type, subject, lambda w: _add_whole_run(w, rec))
+        if seq is not None:
+            return seq
+    with ledger.write(event_type, subject) as w:
+        _add_whole_run(w, rec)
     assert w.seq is not None
     return w.seq
 

@@ -11,7 +11,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from govflow.errors import LedgerError
 from govflow.flows.recording import UNRECORDED, flush_artifacts, set_ledger
-from govflow.flows.recording_publish import _enqueue, _Outgoing
+from govflow.flows.recording_publish import _Outgoing, default_publisher
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.fingerprint import fingerprint_frame
 from tests.flows import helpers as h
@@ -167,7 +167,7 @@ def test_an_unreachable_prefect_api_costs_the_artifacts_only(caplog: pytest.LogC
 
     request = ArtifactCreate(type="markdown", data="# lost", key="govflow-lost", description="never lands")
     with caplog.at_level("WARNING", logger="govflow.recording"):
-        _enqueue(_Outgoing("http://127.0.0.1:9/api", (None, None, None), [request]))
+        default_publisher()._enqueue(_Outgoing("http://127.0.0.1:9/api", (None, None, None), [request]))
         assert flush_artifacts(timeout=60)
     assert any(r.message.startswith("could not publish Prefect artifacts:") for r in caplog.records)
 
