@@ -54,6 +54,7 @@ from govflow.cli import (
 )
 from govflow.cli.context import AnchorAtExit, Context, resolve_home
 from govflow.cli.group import RootGroup
+from govflow.cli.output import paint
 from govflow.errors import GovflowError
 
 # The panels of `govflow --help`, in the order a model lives.
@@ -194,7 +195,7 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except GovflowError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"{paint('error:', good=False)} {e}", err=True)  # red on a terminal only
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
