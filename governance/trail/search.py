@@ -31,6 +31,7 @@ from govflow.errors import InputError
 from govflow.governance.ledger.schema import UTCDateTime
 
 MAX_LIMIT = 1000
+ANY = "any"  # --out-of-domain any: flagged on any field
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first: "<=" is not "<" then "=..."
 BAD_TIME = "{name}: an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z, not '{value}'"
 BAD_LIMIT = "limit: between 1 and {max}, not {value}"
@@ -78,6 +79,7 @@ class PredictionQuery:
     request_id: str | None = None
     item: str | None = None  # a recommender's list contains this item
     user: str | None = None  # a recommender's user (its logged ``user_id`` feature)
+    out_of_domain: str | None = None  # a field serving flagged out of domain, or "any"
     limit: int = 100
     cursor: str | None = None
 
@@ -184,6 +186,7 @@ def parse_query(params: Mapping[str, Any]) -> PredictionQuery:
         since=since, until=until, decision=parse_decision(decision) if decision is not None else None,
         score_min=score_min, score_max=score_max, groups=tuple(parse_group(g) for g in groups if g),
         subject_id=get("subject_id"), request_id=get("request_id"), item=get("item"), user=get("user"),
+        out_of_domain=get("out_of_domain"),
         limit=limit, cursor=cursor)
 
 
@@ -231,6 +234,17 @@ class _Sql:
         else:
             self.where.append("EXISTS (SELECT 1 FROM json_each(p.output_json, '$.items') AS i "
                               f"WHERE i.value = {self.param(item)})")
+
+    def out_of_domain(self, field: str) -> None:
+        """Predictions serving flagged out of domain (``output.out_of_domain``): on ``field``, or on any."""
+        if field == ANY:
+            self.where.append("(p.output_json::jsonb -> 'out_of_domain') IS NOT NULL" if self.pg
+                              else "json_extract(p.output_json, '$.out_of_domain') IS NOT NULL")
+        elif self.pg:
+            self.where.append(f"(p.output_json::jsonb -> 'out_of_domain') @> CAST({self.param(json.dumps([field]))} AS jsonb)")
+        else:
+            self.where.append("EXISTS (SELECT 1 FROM json_each(p.output_json, '$.out_of_domain') AS o "
+                              f"WHERE o.value = {self.param(field)})")
 
     def user(self, user: str) -> None:
         column = ("(pp.features_json::jsonb ->> 'user_id')" if self.pg
@@ -281,6 +295,8 @@ def _where(query: PredictionQuery, sql: _Sql) -> None:
         sql.item(query.item)
     if query.user is not None:
         sql.user(query.user)
+    if query.out_of_domain is not None:
+        sql.out_of_domain(query.out_of_domain)
     if query.cursor is not None:
         at, last_id = _decode_cursor(query.cursor)
         at_param = _time_param(sql, at)
@@ -353,7 +369,7 @@ def describe(query: PredictionQuery) -> dict[str, Any]:
     """The filters in force, as given (for the answer, and the audit log of who asked what)."""
     shown: dict[str, Any] = {}
     for name in ("system", "version", "model_version_id", "decision", "score_min", "score_max", "subject_id",
-                 "request_id", "item", "user"):
+                 "request_id", "item", "user", "out_of_domain"):
         value = getattr(query, name)
         if value is not None:
             shown[name] = value

@@ -102,12 +102,21 @@ EXPORTERS: dict[str, Callable[[Ledger, str, Path], str]] = {
     "openlineage": export_openlineage, "bundle": export_bundle, "prov": export_prov}
 
 
-def export(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
-           fmt: Annotated[str, typer.Option("--format", help="openlineage (events as JSON lines), bundle (the auditor's zip), prov (W3C PROV-JSON)")],
-           output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")]) -> None:
-    """Export the record of a model version."""
+def export(typer_ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME:VERSION|predictions")],
+           fmt: Annotated[str, typer.Option("--format", help="openlineage (events as JSON lines), bundle (the auditor's zip), prov (W3C PROV-JSON); ndjson for predictions")],
+           output: Annotated[Path | None, typer.Option("-o", "--output", help="The file to write (predictions: default stdout).")] = None,
+           since: Annotated[str | None, typer.Option("--since", help="predictions: served at or after (RFC 3339 with a zone).")] = None) -> None:
+    """Export the record of a model version, or (`export predictions --since T --format ndjson`) the prediction trail."""
     from govflow.governance.registry import versions as registry
 
+    if ref == "predictions":  # the trail as bulk-API lines: `govflow predictions export`
+        from govflow.cli.predictions import export as export_predictions
+
+        if since is None:
+            raise InputError("export predictions: --since is required (RFC 3339 with a zone, e.g. 2026-12-01T00:00:00Z)")
+        return export_predictions(typer_ctx, since=since, fmt=fmt, output=output)
+    if output is None:
+        raise InputError(f"export {ref}: -o FILE is required (the file to write)")
     exporter = EXPORTERS.get(fmt)
     if exporter is None:
         raise InputError(f"unknown export format '{fmt}'; choose one of: {', '.join(sorted(EXPORTERS))}")

@@ -38,6 +38,8 @@ def search(
     request_id: Annotated[str | None, typer.Option("--request-id", help="The request id (X-Request-ID).")] = None,
     item: Annotated[str | None, typer.Option("--item", help="Recommender: lists that recommended this item.")] = None,
     user: Annotated[str | None, typer.Option("--user", help="Recommender: everything served to this user id.")] = None,
+    out_of_domain: Annotated[str | None, typer.Option(
+        "--out-of-domain", help="Inputs serving flagged out of domain: on this field, or 'any'.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Per page (1-1000).")] = 100,
     cursor: Annotated[str | None, typer.Option("--cursor", help="The next_cursor a previous page printed.")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every page, not just the first.")] = False,
@@ -51,7 +53,8 @@ def search(
         raise InputError(BOTH_FORMATS)
     query = parse_query({"system": system, "version": version, "since": since, "until": until, "decision": decision,
                          "score_min": score_min, "score_max": score_max, "group": group or [], "subject_id": subject,
-                         "request_id": request_id, "item": item, "user": user, "limit": str(limit), "cursor": cursor})
+                         "request_id": request_id, "item": item, "user": user, "out_of_domain": out_of_domain,
+                         "limit": str(limit), "cursor": cursor})
     with ctx(typer_ctx).ledger().read() as conn:
         if every:
             from govflow.governance.trail.search import SearchPage, describe

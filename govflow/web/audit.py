@@ -72,12 +72,14 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
                           score_min: str | None = None, score_max: str | None = None,
                           group: list[str] = Query(default=[]), subject_id: str | None = None,  # noqa: B008
                           request_id: str | None = None, item: str | None = None, user: str | None = None,
-                          limit: str = "100", cursor: str | None = None) -> dict[str, Any]:
+                          out_of_domain: str | None = None, limit: str = "100",
+                          cursor: str | None = None) -> dict[str, Any]:
         """Every filter of `govflow predictions search`; ``group`` repeats (NAME=VALUE, NAME<NUMBER, ...);
         the answer's ``next_cursor`` gives the next page."""
         params = {"system": system, "version": version, "since": since, "until": until, "decision": decision,
                   "score_min": score_min, "score_max": score_max, "group": group, "subject_id": subject_id,
-                  "request_id": request_id, "item": item, "user": user, "limit": limit, "cursor": cursor}
+                  "request_id": request_id, "item": item, "user": user, "out_of_domain": out_of_domain,
+                  "limit": limit, "cursor": cursor}
         guarded(request, "predictions", **{k: v for k, v in params.items() if v not in (None, [])})
         return list_predictions(state.ledger, params)
 

@@ -172,3 +172,19 @@ def test_the_shipper_examples_read_serve_log_lines_as_they_are() -> None:
     assert vector["sinks"]["elasticsearch"]["inputs"] == ["govflow_ecs"]
     assert vector["transforms"]["govflow_ecs"]["inputs"] == list(vector["sources"])
     assert source["paths"] == vector["sources"]["govflow_serve"]["include"]  # the same file, both ways
+
+
+def test_govflow_export_predictions_is_the_same_export(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    in_production(sqlite_ledger, config_with())
+    logged = serve(sqlite_ledger, 2)
+    since = canon.format_ts(canon.utc_now() - timedelta(hours=1))
+    home = ["--home", str(sqlite_ledger.home)]
+    result = CliRunner().invoke(app, [*home, "export", "predictions", "--since", since, "--format", "ndjson"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [json.loads(line)["index"]["_id"] for line in lines[::2]] == [pid for pid, _ in logged]
+    missing = CliRunner().invoke(app, [*home, "export", "predictions", "--format", "ndjson"])
+    assert str(missing.exception) == ("export predictions: --since is required (RFC 3339 with a zone, "
+                                      "e.g. 2026-12-01T00:00:00Z)")
+    no_file = CliRunner().invoke(app, [*home, "export", "credit-scoring:1", "--format", "prov"])
+    assert str(no_file.exception) == "export credit-scoring:1: -o FILE is required (the file to write)"

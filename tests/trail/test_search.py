@@ -60,7 +60,8 @@ def trail(ledger: Ledger) -> tuple[Ledger, dict[str, Any]]:
     rows, t0 = [], start()
     for i in range(24):
         rows.append({"system": "credit", "mv": v1 if i < 8 else v2, "at": t0 + timedelta(hours=6 * i),
-                     "output": {"decision": i % 2, "score": round(i / 24, 4)},
+                     "output": {"decision": i % 2, "score": round(i / 24, 4),
+                                **({"out_of_domain": ["amount"] if i % 7 == 0 else ["amount", "age"]} if i % 7 < 2 else {})},
                      "sensitive": {"sex": "female" if i % 3 == 0 else "male", "age": 20 + i},
                      "features": {"amount": 100 * i}, "subject": f"s{i % 5}", "request": f"req-{i}"})
     for i in range(6):
@@ -100,6 +101,8 @@ def test_each_filter_answers_exactly_the_matching_predictions(trail: tuple[Ledge
         ({"request_id": "req-7"}, lambda r: r.get("request") == "req-7"),
         ({"item": "50"}, lambda r: "50" in r["output"].get("items", [])),
         ({"user": "1"}, lambda r: r["features"].get("user_id") == "1"),
+        ({"out_of_domain": "any"}, lambda r: "out_of_domain" in r["output"]),
+        ({"out_of_domain": "age"}, lambda r: "age" in r["output"].get("out_of_domain", [])),
         ({"system": "credit", "version": "1", "decision": "0", "group": ["sex=female", "age<25"]},
          lambda r: r["mv"] == data["v1"] and r["output"]["decision"] == 0 and r["sensitive"]["sex"] == "female"
          and r["sensitive"]["age"] < 25),
