@@ -37,6 +37,7 @@ from govflow.errors import DataError
 NO_FEATURES = "no feature columns to test for drift: name them with columns=[...]"
 NO_LABELS = "labels not present in both frames: target drift not tested"
 TWO_SAMPLE_CHI2 = "chisquare_two_sample"
+OUT_OF_DOMAIN = "out_of_domain"  # a current-frame column: how many of a row's inputs were out of domain when served
 SMALL_REFERENCE = 1000  # Evidently's switch from statistical tests to distances (reference rows)
 
 
@@ -243,6 +244,8 @@ def assess_drift(*, reference: pd.DataFrame, current: pd.DataFrame, policy: Poli
         results.append(CheckResult(kind=CheckKind.DRIFT, name="target_drift", subject=target, observed=None,
                                    threshold=None, passed=None, severity=Severity.INFO,
                                    details={"reason": NO_LABELS}))
+    if OUT_OF_DOMAIN in current.columns:
+        results.append(out_of_domain_share(current[OUT_OF_DOMAIN], rules))
     table = [{"column": c, "type": "numerical" if types[c] == "num" else "categorical", **by_column[c]}
              for c in features + extra]
     attachments: tuple[Attachment, ...] = ()
@@ -255,3 +258,17 @@ def assess_drift(*, reference: pd.DataFrame, current: pd.DataFrame, policy: Poli
                "evidently_version": evidently.__version__}
     return SuiteResult(kind=CheckKind.DRIFT, results=tuple(results), summary=summary,
                        tables={"columns": tuple(table)}, attachments=attachments)
+
+
+def out_of_domain_share(flagged_fields: pd.Series, rules: DriftPolicy) -> CheckResult:
+    """The share of predictions served with an input outside the training range or set (critical).
+
+    ``flagged_fields`` holds, per prediction, how many of its inputs serving flagged out of domain
+    (``serving.out_of_domain: flag``); the bound is ``policy.drift.out_of_domain_share_max``.
+    """
+    counts = pd.to_numeric(flagged_fields, errors="coerce").fillna(0)
+    flagged = int((counts > 0).sum())
+    share = flagged / len(counts) if len(counts) else 0.0
+    return CheckResult(kind=CheckKind.DRIFT, name="out_of_domain_share", subject="predictions", observed=share,
+                       threshold=rules.out_of_domain_share_max, passed=share <= rules.out_of_domain_share_max,
+                       severity=Severity.CRITICAL, details={"flagged": flagged, "predictions": len(counts)})

@@ -81,6 +81,17 @@ class DriftPolicy(_Section):
         default="critical", description="Severity when the predictions drift, or off (default critical).")
     target_drift: DriftSeverity = Field(
         default="warning", description="Severity when the labels drift (when both sets have them), or off (default warning).")
+    out_of_domain_share_max: float = Field(
+        default=0.05, ge=0, le=1, description="Largest allowed share of predictions with an input outside the "
+        "training range or set, scored and flagged by serving (default 0.05).")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # Left out at its default, so the hash of every policy written before it is unchanged.
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("out_of_domain_share_max") == 0.05:
+            dumped.pop("out_of_domain_share_max")
+        return dumped
 
 
 class PerformancePolicy(_Section):

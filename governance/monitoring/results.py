@@ -27,7 +27,8 @@ from govflow.governance.monitoring.incidents import latest_outcomes
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 BAD_WINDOW = "window '{text}': write a number and a unit m, h, d or w, e.g. 7d or 24h"
-META_COLUMNS = ("prediction_id", "model_version_id", "served_at", "decision", "score", "outcome", "purged")
+META_COLUMNS = ("prediction_id", "model_version_id", "served_at", "decision", "score", "outcome", "purged",
+                "out_of_domain")
 
 
 def parse_window(text: str) -> timedelta:
@@ -102,7 +103,8 @@ def load_window(conn: Connection, system: str, window: Window) -> pd.DataFrame:
         output = output if isinstance(output, dict) else {}
         record: dict[str, Any] = {"prediction_id": pid, "model_version_id": mv_id, "served_at": served_at,
                                   "decision": output.get("decision"), "score": output.get("score"),
-                                  "outcome": outcomes.get(pid), "purged": features_json is None}
+                                  "outcome": outcomes.get(pid), "purged": features_json is None,
+                                  "out_of_domain": len(output.get("out_of_domain") or ())}  # fields flagged when served
         if features_json is not None:
             record.update(json.loads(features_json))
             record.update(json.loads(sensitive_json))

@@ -24,6 +24,7 @@ usage, config or unreadable data; 3 an internal error (one line here, the traceb
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import traceback
@@ -90,9 +91,13 @@ def _global(
     home: Annotated[Path | None, typer.Option("--home", help="govflow home (default ./.govflow or GOVFLOW_HOME).")] = None,
     _version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                            help="Print govflow's version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also show the libraries' log lines and warnings "
+                                          "(Prefect, Great Expectations, ...); GOVFLOW_VERBOSE=1 does too.")] = False,
 ) -> None:
     from govflow import settings
 
+    if verbose:
+        os.environ[settings.VERBOSE_ENV] = "1"
     resolved = resolve_home(home)
     settings.configure(resolved)
     typer_ctx.obj = Context(db=db, home=resolved)

@@ -36,9 +36,11 @@ def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
 def run_train(typer_ctx: typer.Context, config: ConfigOption = Path("govflow.yaml"), as_json: JsonOpt = False) -> None:
     """Load, validate, split, fit, evaluate and register a candidate version."""
     from govflow.governance.config import load_config
+
+    checked = load_config(config)  # a misspelt key is refused before pandas, Prefect and the ledger load
     from govflow.governance.registry.datasets import load_training_frame
 
-    load_training_frame(load_config(config))  # bad config or data is refused before the ledger is touched
+    load_training_frame(checked)  # bad data too, before the ledger is touched
     from govflow.flows.train import train_flow  # Prefect (and its server) only for a config that holds
     cfg = prepare(typer_ctx, config)
     if not as_json:

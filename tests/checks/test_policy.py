@@ -51,7 +51,7 @@ def test_hash_ignores_spelling_out_defaults_but_not_values() -> None:
         ({"fairnes": {}}, "policy.fairnes: unknown key; did you mean fairness?"),
         ({"drift": {"zzz": 1}},
          "policy.drift.zzz: unknown key; allowed keys: drifted_column_share_max, numerical_method, numerical_threshold, "
-         "categorical_method, categorical_threshold, prediction_drift, target_drift"),
+         "categorical_method, categorical_threshold, prediction_drift, target_drift, out_of_domain_share_max"),
         ({"fairness": {"min_group_size": 0}},
          "policy.fairness.min_group_size: Input should be greater than or equal to 1 (got 0)"),
         ({"performance": {"roc_auc_min": "high"}},
