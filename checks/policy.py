@@ -121,6 +121,15 @@ class ValidationPolicy(_Section):
         default=0.0, ge=0, le=1, description="Share of a column's values allowed outside its range or set (default 0).")
 
 
+class ExposurePolicy(_Section):
+    """Recommenders: how evenly user groups get to discover the catalogue (`govflow.checks.recommendations`)."""
+
+    ratio_min: float = Field(
+        default=0.8, ge=0, le=1, description="Smallest ratio of the lowest user group's novelty (mean popularity "
+        "percentile of what it is shown) to the highest group's (default 0.8).")
+
+
+EXPOSURE_DEFAULTS: dict[str, Any] = {"exposure": {"ratio_min": 0.8}}  # left out of `to_dict` at its default
 APPROVAL_RULE_DEFAULTS: dict[str, Any] = {"separation_of_duties": True, "signed_approvals": "optional",
                                            "allowed_signers": None, "owner_role": "risk_officer"}
 
@@ -132,6 +141,7 @@ class Policy(_Section):
     drift: DriftPolicy = Field(default=DriftPolicy(), description="Drift bounds.")
     performance: PerformancePolicy = Field(default=PerformancePolicy(), description="Performance minimums.")
     validation: ValidationPolicy = Field(default=ValidationPolicy(), description="Data contract settings.")
+    exposure: ExposurePolicy = Field(default=ExposurePolicy(), description="Recommenders: exposure between user groups.")
     approvals: list[str] = Field(
         default_factory=lambda: ["model_owner", "risk_officer"],
         description="Roles that must approve a model version before production (default model_owner, risk_officer).")
@@ -153,7 +163,8 @@ class Policy(_Section):
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:
         dumped = handler(self)
-        return {k: v for k, v in dumped.items() if k not in APPROVAL_RULE_DEFAULTS or v != APPROVAL_RULE_DEFAULTS[k]}
+        defaults = {**APPROVAL_RULE_DEFAULTS, **EXPOSURE_DEFAULTS}  # so every earlier policy's hash is unchanged
+        return {k: v for k, v in dumped.items() if k not in defaults or v != defaults[k]}
 
     @field_validator("approvals")
     @classmethod

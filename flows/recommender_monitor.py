@@ -84,14 +84,20 @@ def version_reference(model: Any, top_n: int) -> Reference:
 
 
 def check_recommender(ledger: Ledger, system: str, *, end: datetime | None = None,
-                      window: timedelta = timedelta(days=7), bounds: Bounds = Bounds()) -> RecommenderCheck:
-    """The four checks of the last ``window`` before ``end`` (now), against the window before it."""
+                      window: timedelta = timedelta(days=7), bounds: Bounds | None = None) -> RecommenderCheck:
+    """The four checks of the last ``window`` before ``end`` (now), against the window before it; the bounds
+    default to the version's policy (``policy.exposure.ratio_min``, ``policy.fairness.min_group_size`` lists)."""
+    from govflow.checks.policy import Policy
+
     from govflow.flows.recommender_flow import ServedRecommender
     from govflow.flows.serving import load_production
 
     served = load_production(ledger, system)
     if not isinstance(served, ServedRecommender):
         raise InputError(NOT_A_RECOMMENDER.format(system=system))
+    if bounds is None:
+        policy = Policy.from_mapping(served.config.policy)
+        bounds = Bounds(ratio_min=policy.exposure.ratio_min, min_lists=policy.fairness.min_group_size)
     end = end or canon.utc_now()
     sensitive = {s.column: s.bins for s in served.config.sensitive()}
     current = window_lists(ledger, served.version.id, end - window, end, sensitive)

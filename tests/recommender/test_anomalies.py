@@ -105,3 +105,16 @@ def test_gini_and_percentiles() -> None:
 def test_the_checks_module_stays_pure() -> None:
     source = (Path(__file__).resolve().parents[2] / "checks" / "recommendations.py").read_text()
     assert "sqlalchemy" not in source and "open(" not in source
+
+
+def test_policy_exposure_ratio_min() -> None:
+    from govflow.checks.policy import Policy
+    from govflow.errors import ConfigError
+
+    assert "exposure" not in Policy().to_dict()  # left out at its default: earlier policies hash the same
+    assert Policy.from_mapping({}).hash() == Policy().hash()
+    stricter = Policy.from_mapping({"exposure": {"ratio_min": 0.9}})
+    assert stricter.exposure.ratio_min == 0.9 and stricter.to_dict()["exposure"] == {"ratio_min": 0.9}
+    with pytest.raises(ConfigError) as caught:
+        Policy.from_mapping({"exposure": {"ratio_mn": 0.9}})
+    assert str(caught.value).startswith("policy.exposure.ratio_mn")
