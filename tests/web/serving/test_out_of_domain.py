@@ -131,3 +131,35 @@ def test_categorical_codes_written_as_numbers_are_read_as_the_codes_they_are(rec
     outcome = score_flow(str(CONFIG), str(tmp_path / "applicants.csv"))
     assert outcome.logged == 30
     assert not [o for o in logged_outputs(recorder) if "out_of_domain" in o]
+
+
+def test_serve_answers_an_out_of_domain_applicant_and_records_the_fields(sqlite_ledger: Ledger) -> None:
+    from fastapi.testclient import TestClient
+
+    from govflow.web.app import create_app
+
+    put_in_production(sqlite_ledger)
+    older = records(1)[0]
+    older["sensitive"]["age_in_years"] = 99  # older than anyone in the training data
+    with TestClient(create_app(sqlite_ledger), client=("127.0.0.1", 50000)) as client:
+        response = client.post("/predict/credit-scoring", json=older)
+    assert response.status_code == 200, response.text
+    [answer] = response.json()["predictions"]
+    assert answer["out_of_domain"] == ["age_in_years"] and answer["decision"] in (0, 1)
+    assert logged_outputs(sqlite_ledger) == [{"decision": answer["decision"], "score": answer["score"],
+                                              "out_of_domain": ["age_in_years"]}]
+
+
+def test_serve_with_reject_refuses_it_with_422(sqlite_ledger: Ledger) -> None:
+    from fastapi.testclient import TestClient
+
+    from govflow.web.app import create_app
+
+    put_in_production(sqlite_ledger, config_with("reject"))
+    older = records(1)[0]
+    older["sensitive"]["age_in_years"] = 99
+    with TestClient(create_app(sqlite_ledger), client=("127.0.0.1", 50000)) as client:
+        response = client.post("/predict/credit-scoring", json=older)
+    assert response.status_code == 422
+    assert "sensitive.age_in_years: 99 is outside the range the model was trained on" in response.text
+    assert logged_outputs(sqlite_ledger) == []
