@@ -4,12 +4,15 @@
 runs the playbook; the deployment triggered by ``govflow.monitoring.alert`` runs it for the incident
 the monitor opened (``incident_id``). Steps, in order, each appending to the incident's timeline:
 
-1. open (by hand) or take the incident; 2. freeze the system; 3. suspend the implicated version and
+1. open (by hand) or take the incident, and record the response plan of the config on it (duties,
+who is called, the authority, whether Art. 73 reporting applies); 2. freeze the system; 3. suspend the implicated version and
 roll serving back to the last compliant version, or stop serving; 4. impact: decisions per group by
 the implicated version in the alert's window (else over the whole time it served); 5. root cause:
 ``govflow diff`` of the implicated version against the one serving now (else the one before it);
 6. the draft notification (Art. 73) and the internal and external communication drafts, stored as
-artifacts (kinds ``incident_notice`` and ``communication``) linked to the implicated version.
+artifacts (kinds ``incident_notice`` and ``communication``) linked to the implicated version; 7. the
+implicated version's documents written anew (its stage changed), superseding the earlier editions.
+The report itself is recorded when it is sent: ``govflow incident notify`` (a draft is not a report).
 
 Re-running the flow on the same incident is safe: freezing and suspending are idempotent, and the
 later impact, diff and documents supersede the earlier ones in the timeline.
@@ -18,7 +21,7 @@ later impact, diff and documents supersede the earlier ones in the timeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,8 @@ from govflow.flows.recording import current_run_id, flow, get_ledger, link_model
 from govflow.governance.config import GovflowConfig
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.schema import AuditEntry, ModelVersion
-from govflow.governance.monitoring import incidents
+from govflow.governance.monitoring import incidents, reporting
+from govflow.governance.monitoring.response_plan import ResponsePlan
 from govflow.governance.registry import versions as registry
 
 
@@ -75,14 +79,7 @@ def parse_time(text: str | None) -> datetime | None:
 
 def impact_window(view: incidents.IncidentView, conn: Any) -> tuple[datetime | None, datetime | None, str]:
     """The alert's window when the monitor opened the incident, else the whole time the version served."""
-    opened = view.event("opened") or {}
-    window = (opened.get("details") or {}).get("window")
-    if window:
-        return (datetime.fromisoformat(window["start"].replace("Z", "+00:00")),
-                datetime.fromisoformat(window["end"].replace("Z", "+00:00")), "the alert's window")
-    assert view.model_version_id is not None
-    first, last = incidents.serving_period(conn, view.model_version_id)
-    return first, (last + timedelta(microseconds=1)) if last else None, "the whole time it served"
+    return reporting.window(conn, view)
 
 
 def compared_version(conn: Any, view: incidents.IncidentView, rollback: dict[str, Any]) -> str | None:
@@ -136,8 +133,17 @@ def open_reported_incident(config: GovflowConfig, reason: str, kind: str, severi
     view = incidents.open_incident(ledger, system=system, kind=kind, summary=reason, by=registry.os_user(),
                                    model_version_id=ref.id if ref else None, severity=severity,
                                    aware_at=parse_time(aware_at), run_id=current_run_id(),
-                                   details={"reported_by": registry.os_user(), "source": "govflow run incident"})
+                                   details={"reported_by": registry.os_user(), "source": "govflow run incident"},
+                                   plan=ResponsePlan.from_config(config))
     return view.id
+
+
+@task
+def apply_response_plan(config: GovflowConfig, incident_id: str) -> dict[str, Any]:
+    """Record the response plan in the config on the incident: duties, who is called, the authority, reportable."""
+    view = incidents.apply_plan(get_ledger(), incident_id, ResponsePlan.from_config(config), actor())
+    recorded = view.event("response_plan") or {"details": {}}
+    return dict(recorded["details"])
 
 
 @task
@@ -231,6 +237,14 @@ def draft_documents(incident_id: str, rollback: dict[str, Any], impact: dict[str
     return names
 
 
+@task
+def refresh_version_documents(model_version_id: str) -> list[str]:
+    """The implicated version's model card, datasheets and Annex IV written anew: its stage changed."""
+    from govflow.governance.reports.documents.store import store_documents
+
+    return store_documents(get_ledger(), model_version_id, current_run_id(), occasion="incident")
+
+
 @flow(name="incident")
 def incident_flow(config_path: str, reason: str = "", kind: str = "malfunction", severity: str | None = None,
                   version: str | None = None, incident_id: str | None = None, aware_at: str | None = None) -> IncidentOutcome:
@@ -254,11 +268,14 @@ def incident_flow(config_path: str, reason: str = "", kind: str = "malfunction",
         view = incidents.get(conn, incident_id)
     if view.model_version_id:
         link_model_version(view.model_version_id)
+    apply_response_plan(config, incident_id)
     freeze_system(incident_id)
     rollback = contain(incident_id)
     impact = assess_impact(incident_id)
     cause = find_root_cause(incident_id, rollback)
     documents = draft_documents(incident_id, rollback, impact, cause)
+    if view.model_version_id:
+        refresh_version_documents(view.model_version_id)
     with ledger.read() as conn:
         view = incidents.get(conn, incident_id)
     timeline = tuple({"action": e["action"], "at": canon.format_ts(e["at"]), "by": e["by"]} for e in view.events)

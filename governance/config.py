@@ -252,6 +252,52 @@ class AnchorsSection(_Strict):
     public_key: str | None = Field(None, description="Public key (base64) that heads must be signed with.")
 
 
+class PlanContact(_Strict):
+    name: str = Field(description="The person called in a response.")
+    role: str = Field(description="The role they hold, e.g. risk_officer.")
+    email: str | None = Field(None, description="Where to reach them.")
+    phone: str | None = Field(None, description="Where to reach them urgently.")
+
+
+class AuthoritySection(_Strict):
+    name: str = Field(description="The market surveillance authority Art. 73 reports go to.")
+    country: str | None = Field(None, description="Its member state, e.g. DE.")
+    contact: str | None = Field(None, description="Where reports are sent (portal, address, e-mail).")
+
+
+class SeverityRule(_Strict):
+    severity: Literal["critical", "high", "medium", "low"] | None = Field(None, description="The response's urgency.")
+    reportable: bool | None = Field(None, description="Reported to the authority under Art. 73.")
+
+
+class IncidentResponseSection(_Strict):
+    """The incident response plan: see `govflow.governance.monitoring.response_plan`."""
+
+    roles: dict[str, str] = Field(default_factory=dict, description="Duty (lead, notify, close) -> the role holding it.")
+    contacts: list[PlanContact] = Field(default_factory=list)
+    authority: AuthoritySection | None = None
+    severity: dict[str, SeverityRule] = Field(default_factory=dict, description="Incident kind -> its rule.")
+
+    @field_validator("severity")
+    @classmethod
+    def _known_kinds(cls, rules: dict[str, SeverityRule]) -> dict[str, SeverityRule]:
+        from govflow.governance.monitoring.incident_kinds import IncidentKind
+
+        known = [k.value for k in IncidentKind]
+        for kind in rules:
+            if kind not in known:
+                raise ValueError(f"unknown incident kind '{kind}'; choose among: {', '.join(known)}")
+        return rules
+
+    @field_validator("roles")
+    @classmethod
+    def _known_duties(cls, roles: dict[str, str]) -> dict[str, str]:
+        for duty in roles:
+            if duty not in ("lead", "notify", "close"):
+                raise ValueError(f"unknown duty '{duty}'; the duties are lead, notify and close")
+        return roles
+
+
 class GovflowConfig(_Strict):
     system: SystemSection
     data: DataSection
@@ -264,6 +310,9 @@ class GovflowConfig(_Strict):
     # Where heads are anchored is the operator's setting, not the system's: kept out of the stored
     # snapshot and the config hash (a new anchor must not look like a changed model config).
     anchors: AnchorsSection = Field(default_factory=AnchorsSection, exclude=True)
+    # The response plan (who is called, which authority) is an operating setting too: changing a phone
+    # number must not look like a changed model; each incident records the plan it was handled under.
+    incident_response: IncidentResponseSection = Field(default_factory=IncidentResponseSection, exclude=True)
     base_dir: str = Field("", exclude=True)
 
     @model_serializer(mode="wrap")

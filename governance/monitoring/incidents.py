@@ -14,27 +14,21 @@ The playbook (each step one transaction, one audit entry):
    its policy requires and (d) is neither suspended nor implicated by an open incident goes back to
    ``production`` (`rollback_target`). Where there is none, serving stops: the system has no version
    in production and ``govflow serve`` answers 503 with the reason.
-4. `impact`: how many decisions each sensitive group received from the implicated version in the
-   window, favourable or not, and, where outcomes arrived, how many were wrong.
-5. Root cause (`govflow.governance.lineage.diff`) and the documents (`govflow.governance.reports.documents.incident_notice`) are
-   recorded as events by the incident flow.
-6. `close`: only with a named approval (a name and a rationale); unfreezes the system unless another
-   open incident still holds it frozen. A suspended version stays suspended: it needs a new version.
+4. impact (`impact`), root cause (`govflow.governance.lineage.diff`) and the drafts are recorded by the flow.
+5. `close`: only with a named approval (a name and a rationale), and for a reportable incident only once
+   it was sent; unfreezes the system unless another open incident holds it. A suspended version stays so.
 
-Art. 73 deadlines (REGULATIONS.md; check the article text before relying on sub-paragraph numbers):
-15 days after awareness by default (73(2)); 2 days for a widespread infringement or a serious and
-irreversible disruption of critical infrastructure (Art. 3(49)(b); 73(3)); 10 days in case of a
-death (73(4)). An initial, incomplete report is allowed. Whether an event is a *serious* incident
-is a human judgement: govflow computes the deadline as if it were, so it is never missed.
+The Art. 73 deadlines and the kinds are in `incident_kinds`; the response plan (who leads, reports
+and closes; the authority; which kinds are reportable) in `response_plan`; reporting to the authority,
+acknowledgements, the remediation timeline and the affected decisions in `reporting`.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -43,16 +37,22 @@ from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked, InputError
 from govflow.governance.ledger.chained import chained
 from govflow.governance.ledger.engine import Ledger, Writer
-from govflow.governance.ledger.schema import (
-    Incident,
-    IncidentEvent,
-    ModelVersion,
-    Outcome,
-    Prediction,
-    PredictionPayload,
-    StageChange,
-    SystemState,
+from govflow.governance.ledger.schema import Incident, IncidentEvent, ModelVersion, StageChange, SystemState
+from govflow.governance.monitoring.impact import Impact, impact, latest_outcomes, serving_period
+from govflow.governance.monitoring.impact import version_label as _label
+from govflow.governance.monitoring.incident_kinds import (
+    DEFAULT_SEVERITY,
+    LEGAL_BASIS,
+    REPORT_DAYS,
+    UNKNOWN_KIND,
+    UNKNOWN_SEVERITY,
+    IncidentKind,
+    IncidentSeverity,
+    parse_kind,
+    parse_severity,
+    report_due,
 )
+from govflow.governance.monitoring.response_plan import ResponsePlan
 from govflow.governance.registry import versions as registry
 from govflow.governance.registry.gate_runs import why_not_counted
 
@@ -62,81 +62,15 @@ AMBIGUOUS_INCIDENT = "incident id prefix '{given}' matches {count} incidents; gi
 SHORT_PREFIX = "incident id '{given}' is too short: give the full id or at least {n} characters"
 ALREADY_CLOSED = "incident {id} was closed at {at} by {by}; a closed incident stays closed (open a new one)"
 NAMED_APPROVAL = "closing an incident needs a named approval: --as NAME and --reason TEXT, both non-empty"
-UNKNOWN_KIND = "unknown incident kind '{kind}'; choose one of: {kinds}"
-UNKNOWN_SEVERITY = "unknown severity '{severity}'; choose one of: {severities}"
+NOT_SENT = ("incident {id} is reportable under EU AI Act Art. 73 ({kind}, report due {due}) and its notification "
+            "has not been sent: record the report with `govflow incident notify {id} --to AUTHORITY --reference REF`, "
+            "then close it")
+WRONG_CLOSE_ROLE = ("the response plan this incident is handled under gives the close to the role {wanted}, not {given}: "
+                    "close it with --role {wanted}")
 
-
-class IncidentKind(enum.StrEnum):
-    """What happened, in the terms of EU AI Act Art. 3(49) and Art. 73 (the reporting deadline follows)."""
-
-    DEATH = "death"  #: Art. 3(49)(a), the death of a person: report within 10 days (Art. 73(4))
-    HEALTH_HARM = "health_harm"  #: Art. 3(49)(a), serious harm to a person's health: 15 days (73(2))
-    CRITICAL_INFRASTRUCTURE = "critical_infrastructure"  #: Art. 3(49)(b), serious and irreversible disruption: 2 days (73(3))
-    WIDESPREAD_INFRINGEMENT = "widespread_infringement"  #: a widespread infringement (Art. 3(61)): 2 days (73(3))
-    FUNDAMENTAL_RIGHTS = "fundamental_rights"  #: Art. 3(49)(c), infringement of fundamental-rights obligations, e.g. discrimination: 15 days
-    PROPERTY_OR_ENVIRONMENT = "property_or_environment"  #: Art. 3(49)(d), serious harm to property or the environment: 15 days
-    MALFUNCTION = "malfunction"  #: a malfunction (drift, degraded accuracy) not yet judged serious: 15 days, as if it were
-
-
-class IncidentSeverity(enum.StrEnum):
-    """How urgent the response is (govflow's scale; the deadline comes from the kind)."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-REPORT_DAYS: dict[IncidentKind, int] = {
-    IncidentKind.DEATH: 10,
-    IncidentKind.HEALTH_HARM: 15,
-    IncidentKind.CRITICAL_INFRASTRUCTURE: 2,
-    IncidentKind.WIDESPREAD_INFRINGEMENT: 2,
-    IncidentKind.FUNDAMENTAL_RIGHTS: 15,
-    IncidentKind.PROPERTY_OR_ENVIRONMENT: 15,
-    IncidentKind.MALFUNCTION: 15,
-}
-LEGAL_BASIS: dict[IncidentKind, str] = {
-    IncidentKind.DEATH: "EU AI Act Art. 73(4): death of a person, no later than 10 days after awareness",
-    IncidentKind.HEALTH_HARM: "EU AI Act Art. 73(2) with Art. 3(49)(a): no later than 15 days after awareness",
-    IncidentKind.CRITICAL_INFRASTRUCTURE: "EU AI Act Art. 73(3) with Art. 3(49)(b): no later than 2 days after awareness",
-    IncidentKind.WIDESPREAD_INFRINGEMENT: "EU AI Act Art. 73(3), widespread infringement: no later than 2 days after awareness",
-    IncidentKind.FUNDAMENTAL_RIGHTS: "EU AI Act Art. 73(2) with Art. 3(49)(c): no later than 15 days after awareness",
-    IncidentKind.PROPERTY_OR_ENVIRONMENT: "EU AI Act Art. 73(2) with Art. 3(49)(d): no later than 15 days after awareness",
-    IncidentKind.MALFUNCTION: ("EU AI Act Art. 73(2), if judged a serious incident: no later than 15 days after "
-                               "awareness (computed as if serious, so the deadline is never missed)"),
-}
-DEFAULT_SEVERITY: dict[IncidentKind, IncidentSeverity] = {
-    IncidentKind.DEATH: IncidentSeverity.CRITICAL,
-    IncidentKind.CRITICAL_INFRASTRUCTURE: IncidentSeverity.CRITICAL,
-    IncidentKind.WIDESPREAD_INFRINGEMENT: IncidentSeverity.CRITICAL,
-    IncidentKind.HEALTH_HARM: IncidentSeverity.HIGH,
-    IncidentKind.FUNDAMENTAL_RIGHTS: IncidentSeverity.HIGH,
-    IncidentKind.PROPERTY_OR_ENVIRONMENT: IncidentSeverity.MEDIUM,
-    IncidentKind.MALFUNCTION: IncidentSeverity.MEDIUM,
-}
-
-
-def parse_kind(kind: str | IncidentKind) -> IncidentKind:
-    try:
-        return IncidentKind(kind)
-    except ValueError:
-        raise InputError(UNKNOWN_KIND.format(kind=kind, kinds=", ".join(k.value for k in IncidentKind))) from None
-
-
-def parse_severity(severity: str | IncidentSeverity) -> IncidentSeverity:
-    try:
-        return IncidentSeverity(severity)
-    except ValueError:
-        raise InputError(UNKNOWN_SEVERITY.format(
-            severity=severity, severities=", ".join(s.value for s in IncidentSeverity))) from None
-
-
-def report_due(kind: str | IncidentKind, aware_at: datetime) -> datetime:
-    """The Art. 73 deadline: awareness plus the kind's days (`REPORT_DAYS`)."""
-    if aware_at.tzinfo is None:
-        raise InputError("the time of awareness must carry a time zone, e.g. 2025-03-01T09:00:00+00:00")
-    return aware_at + timedelta(days=REPORT_DAYS[parse_kind(kind)])
+__all__ = ["DEFAULT_SEVERITY", "LEGAL_BASIS", "REPORT_DAYS", "UNKNOWN_KIND", "UNKNOWN_SEVERITY", "Impact",
+           "IncidentKind", "IncidentSeverity", "impact", "latest_outcomes", "parse_kind", "parse_severity",
+           "report_due", "serving_period"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +94,23 @@ class IncidentView:
     def legal_basis(self) -> str:
         return LEGAL_BASIS[self.kind]
 
+    @property
+    def plan(self) -> ResponsePlan:
+        """The response plan recorded on the timeline (the default plan before one is recorded)."""
+        recorded = self.event("response_plan")
+        return ResponsePlan.from_recorded(recorded["details"].get("plan") if recorded else None)
+
+    @property
+    def reportable(self) -> bool:
+        """Art. 73 reporting applies: the latest recorded judgement, else the plan's rule for the kind."""
+        judged = [e for e in self.events if "reportable" in e["details"]]
+        return bool(judged[-1]["details"]["reportable"]) if judged else self.plan.reportable(self.kind)
+
+    @property
+    def notification(self) -> dict[str, Any] | None:
+        """The latest recorded report to the authority (action ``notified``), if any."""
+        return self.event("notified")
+
     def event(self, action: str) -> dict[str, Any] | None:
         """The latest event of an action, if any."""
         found = [e for e in self.events if e["action"] == action]
@@ -170,7 +121,8 @@ class IncidentView:
                 "version": self.version, "kind": self.kind.value, "severity": self.severity.value,
                 "aware_at": canon.format_ts(self.aware_at), "report_due_at": canon.format_ts(self.report_due_at),
                 "report_days": REPORT_DAYS[self.kind], "legal_basis": self.legal_basis, "summary": self.summary,
-                "opened_by_run_id": self.opened_by_run_id, "state": self.state,
+                "opened_by_run_id": self.opened_by_run_id, "state": self.state, "reportable": self.reportable,
+                "notified": self.notification is not None,
                 "timeline": [{**e, "at": canon.format_ts(e["at"])} for e in self.events]}
 
 
@@ -178,14 +130,10 @@ class _Nothing(Exception):
     """Raised inside a write to roll it back when there is nothing to record (no empty audit entry)."""
 
 
-def _dumps(value: Any) -> str:
-    return canon.canonical(value).decode("utf-8")
-
-
 def add_event(w: Writer, incident_id: str, action: str, by: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     """One timeline entry, in the writer's transaction."""
     return w.add(IncidentEvent, incident_id=incident_id, action=action, at=canon.utc_now(), by=by,
-                 details_json=_dumps(details or {}))
+                 details_json=canon.canonical(details or {}).decode("utf-8"))
 
 
 def record_event(ledger: Ledger, incident_id: str, action: str, by: str,
@@ -216,13 +164,6 @@ def events(conn: Connection, incident_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id, chained(IncidentEvent))
                         .order_by(IncidentEvent.audit_seq, IncidentEvent.id)).mappings()
     return [{"action": r["action"], "at": r["at"], "by": r["by"], "details": json.loads(r["details_json"])} for r in rows]
-
-
-def _label(conn: Connection, model_version_id: str | None) -> str | None:
-    if model_version_id is None:
-        return None
-    row = conn.execute(select(ModelVersion.system, ModelVersion.version).where(ModelVersion.id == model_version_id)).first()
-    return f"{row[0]}:{row[1]}" if row else None
 
 
 def get(conn: Connection, incident_id: str) -> IncidentView:
@@ -260,12 +201,16 @@ def _require_open(conn: Connection, incident_id: str) -> IncidentView:
 def open_incident(ledger: Ledger, *, system: str, kind: str | IncidentKind, summary: str, by: str,
                   model_version_id: str | None = None, severity: str | IncidentSeverity | None = None,
                   aware_at: datetime | None = None, run_id: str | None = None,
-                  details: dict[str, Any] | None = None) -> IncidentView:
-    """Record a new incident and its first timeline entry; the deadline follows from kind and awareness."""
+                  details: dict[str, Any] | None = None, plan: ResponsePlan | None = None) -> IncidentView:
+    """Record a new incident and its first timeline entry; the deadline follows from kind and awareness.
+
+    With a response ``plan``, the severity defaults to its rule and the plan is recorded on the timeline
+    (action ``response_plan``) in the same transaction.
+    """
     if not summary.strip():
         raise InputError("an incident needs a summary: say what happened (--reason TEXT)")
     chosen = parse_kind(kind)
-    level = parse_severity(severity) if severity else DEFAULT_SEVERITY[chosen]
+    level = parse_severity(severity) if severity else (plan or ResponsePlan()).severity(chosen)
     aware = aware_at or canon.utc_now()
     due = report_due(chosen, aware)
     with ledger.write("incident.opened", system) as w:
@@ -275,8 +220,28 @@ def open_incident(ledger: Ledger, *, system: str, kind: str | IncidentKind, summ
         add_event(w, row["id"], "opened", by, {"kind": chosen.value, "severity": level.value,
                                                "legal_basis": LEGAL_BASIS[chosen],
                                                "report_due_at": canon.format_ts(due), **(details or {})})
+        if plan is not None:
+            add_plan_event(w, row["id"], chosen, plan, by)
     with ledger.read() as conn:
         return get(conn, row["id"])
+
+
+def add_plan_event(w: Writer, incident_id: str, kind: IncidentKind, plan: ResponsePlan, by: str) -> dict[str, Any]:
+    """Record the response plan the incident is handled under: duties, who is called, the authority."""
+    return add_event(w, incident_id, "response_plan", by, {
+        "plan": plan.to_dict(), "reportable": plan.reportable(kind), "called": plan.called(),
+        "authority": plan.authority["name"] if plan.authority else None})
+
+
+def apply_plan(ledger: Ledger, incident_id: str, plan: ResponsePlan, by: str) -> IncidentView:
+    """Record ``plan`` on an open incident unless the same plan is already its latest (idempotent)."""
+    with ledger.write("incident.response_plan", incident_id) as w:
+        incident = _require_open(w.conn, incident_id)
+        recorded = incident.event("response_plan")
+        if recorded is None or recorded["details"].get("plan") != plan.to_dict():
+            add_plan_event(w, incident_id, incident.kind, plan, by)
+    with ledger.read() as conn:
+        return get(conn, incident_id)
 
 
 def freeze(ledger: Ledger, incident_id: str, by: str) -> dict[str, Any]:
@@ -401,97 +366,6 @@ def suspend_and_roll_back(ledger: Ledger, incident_id: str, by: str) -> dict[str
     return result
 
 
-# -- impact ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Impact:
-    """Decisions made by one version in a window, per sensitive group."""
-
-    version: str | None
-    start: datetime | None
-    end: datetime | None
-    decisions: int
-    favourable: int
-    with_outcome: int
-    purged: int  #: decisions whose payload (and so group) was purged
-    by_group: tuple[dict[str, Any], ...]  #: {feature, group, decisions, favourable, favourable_rate, with_outcome, false_unfavourable, false_favourable}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "start": None if self.start is None else canon.format_ts(self.start),
-                "end": None if self.end is None else canon.format_ts(self.end), "decisions": self.decisions,
-                "favourable": self.favourable, "with_outcome": self.with_outcome, "purged": self.purged,
-                "by_group": [dict(r) for r in self.by_group]}
-
-
-def _decision(output_json: str) -> int | None:
-    output = json.loads(output_json)
-    if isinstance(output, dict) and isinstance(output.get("decision"), int | bool):
-        return int(output["decision"])
-    return None
-
-
-def latest_outcomes(conn: Connection, prediction_ids: list[str]) -> dict[str, Any]:
-    """The latest recorded outcome label per prediction id (``outcome_json["label"]``)."""
-    found: dict[str, Any] = {}
-    for chunk in (prediction_ids[i:i + 900] for i in range(0, len(prediction_ids), 900)):
-        for pid, text in conn.execute(select(Outcome.prediction_id, Outcome.outcome_json)
-                                      .where(Outcome.prediction_id.in_(chunk)).order_by(Outcome.audit_seq)):
-            found[pid] = json.loads(text).get("label")
-    return found
-
-
-def impact(conn: Connection, model_version_id: str, *, start: datetime | None = None, end: datetime | None = None,
-           positive_label: Any = 1) -> Impact:
-    """Count the version's decisions in ``[start, end)`` per sensitive group (from the payloads)."""
-    query = (select(Prediction.id, Prediction.output_json, PredictionPayload.sensitive_json)
-             .outerjoin(PredictionPayload, PredictionPayload.payload_hash == Prediction.payload_hash)
-             .where(Prediction.model_version_id == model_version_id))
-    if start is not None:
-        query = query.where(Prediction.served_at >= start)
-    if end is not None:
-        query = query.where(Prediction.served_at < end)
-    rows = conn.execute(query).all()
-    outcomes = latest_outcomes(conn, [r[0] for r in rows])
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    favourable = purged = with_outcome = 0
-    for pid, output_json, sensitive_json in rows:
-        decision = _decision(output_json)
-        favourable += decision == 1
-        truth = outcomes.get(pid)
-        known = truth is not None
-        with_outcome += known
-        positive = known and str(truth) == str(positive_label)
-        if sensitive_json is None:
-            purged += 1
-            continue
-        for feature, value in sorted(json.loads(sensitive_json).items()):
-            cell = groups.setdefault((feature, str(value)), {"feature": feature, "group": str(value), "decisions": 0,
-                                                             "favourable": 0, "with_outcome": 0,
-                                                             "false_unfavourable": 0, "false_favourable": 0})
-            cell["decisions"] += 1
-            cell["favourable"] += decision == 1
-            if known and decision is not None:
-                cell["with_outcome"] += 1
-                cell["false_unfavourable"] += int(decision == 0 and positive)
-                cell["false_favourable"] += int(decision == 1 and not positive)
-    by_group = []
-    for key in sorted(groups):
-        cell = groups[key]
-        cell["favourable_rate"] = cell["favourable"] / cell["decisions"] if cell["decisions"] else None
-        by_group.append(cell)
-    return Impact(version=_label(conn, model_version_id), start=start, end=end, decisions=len(rows),
-                  favourable=favourable, with_outcome=with_outcome, purged=purged, by_group=tuple(by_group))
-
-
-def serving_period(conn: Connection, model_version_id: str) -> tuple[datetime | None, datetime | None]:
-    """First and last time the version served a logged prediction."""
-    from sqlalchemy import func
-
-    row = conn.execute(select(func.min(Prediction.served_at), func.max(Prediction.served_at))
-                       .where(Prediction.model_version_id == model_version_id)).one()
-    return row[0], row[1]
-
-
 # -- closing -----------------------------------------------------------------------------------
 
 def close(ledger: Ledger, incident_id: str, *, approver: str, reason: str, role: str = "risk_officer") -> dict[str, Any]:
@@ -500,6 +374,12 @@ def close(ledger: Ledger, incident_id: str, *, approver: str, reason: str, role:
         raise InputError(NAMED_APPROVAL)
     with ledger.write("incident.closed", incident_id) as w:
         incident = _require_open(w.conn, incident_id)
+        if incident.reportable and incident.notification is None:
+            raise ComplianceBlocked(NOT_SENT.format(id=incident_id, kind=incident.kind.value,
+                                                    due=canon.format_ts(incident.report_due_at)))
+        wanted = incident.plan.role_for("close")
+        if incident.event("response_plan") is not None and role != wanted:
+            raise ComplianceBlocked(WRONG_CLOSE_ROLE.format(wanted=wanted, given=role))
         add_event(w, incident_id, "closed", approver, {"approver": approver, "role": role, "rationale": reason,
                                                        "os_user": registry.os_user()})
         others = [i for i in list_incidents(w.conn, incident.system, open_only=True) if i.id != incident_id]

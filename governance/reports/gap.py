@@ -39,6 +39,7 @@ from govflow.governance.reports.gap_types import (
     SEVERITIES,
     Assessment,
     Change,
+    EvidenceKind,
     Framework,
     GapReport,
     Progress,
@@ -48,8 +49,14 @@ from govflow.governance.reports.gap_types import (
 REGULATIONS = Path(__file__).parent / "regulations"
 SCOPES = ("candidate", "production", "system")
 REPORT_KIND = "gap_report"
-FRAMEWORK_KEYS = {"framework", "title", "binding", "requirements", "annex_iii"}
+FRAMEWORK_KEYS = {"framework", "title", "binding", "requirements", "annex_iii", "evidence_kinds"}
 REQUIREMENT_KEYS = {"id", "citation", "title", "mandatory_high_risk", "severity", "scope", "evidence", "remediation"}
+OPTIONAL_KEYS = {"applies"}
+# When a requirement applies (``applies:``, one key); otherwise it is not applicable, saying why:
+# annex_iii / not_annex_iii: the system's declared or matched Annex III points are (not) among these;
+# classification: presumed (the purpose matches Annex III, no point declared); config: KEY is set.
+APPLIES = ("annex_iii", "not_annex_iii", "classification", "config")
+EVIDENCE_KIND_KEYS = {"kind", "title", "template"}
 ITEM_KEYS = {"record", "kind", "check", "outcome", "passed", "key", "min", "origin", "consistent", "fresh"}
 
 UNKNOWN_FRAMEWORK = "unknown framework '{name}'; the catalogues are: {known}"
@@ -70,9 +77,12 @@ def _requirement(file: Path, framework: str, raw: Any, index: int) -> Requiremen
     where = f"requirements[{index}]" + (f" ({raw.get('id')})" if isinstance(raw, dict) and raw.get("id") else "")
     if not isinstance(raw, dict):
         raise _bad(file, where, "expected a mapping")
-    unknown = set(raw) - REQUIREMENT_KEYS
+    unknown = set(raw) - REQUIREMENT_KEYS - OPTIONAL_KEYS
     if unknown:
-        raise _bad(file, where, f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(REQUIREMENT_KEYS))}")
+        raise _bad(file, where, f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(REQUIREMENT_KEYS | OPTIONAL_KEYS))}")
+    applies = raw.get("applies")
+    if applies is not None and (not isinstance(applies, dict) or len(applies) != 1 or next(iter(applies)) not in APPLIES):
+        raise _bad(file, where, f"applies must be one of {{{', '.join(APPLIES)}: ...}}, not {applies!r}")
     missing = REQUIREMENT_KEYS - set(raw)
     if missing:
         raise _bad(file, where, f"missing key(s) {sorted(missing)}")
@@ -97,7 +107,22 @@ def _requirement(file: Path, framework: str, raw: Any, index: int) -> Requiremen
             raise _bad(file, where, f"record {item['record']} needs a version: use scope candidate or production")
     return Requirement(framework=framework, id=str(raw["id"]), citation=str(raw["citation"]), title=str(raw["title"]),
                        mandatory_high_risk=raw["mandatory_high_risk"], severity=raw["severity"], scope=raw["scope"],
-                       evidence=tuple(items), remediation=" ".join(str(raw["remediation"]).split()))
+                       evidence=tuple(items), remediation=" ".join(str(raw["remediation"]).split()), applies=applies)
+
+
+def _evidence_kinds(file: Path, framework: str, raw: Any) -> tuple[EvidenceKind, ...]:
+    if not isinstance(raw, list):
+        raise _bad(file, "evidence_kinds", "expected a list of {kind, title[, template]}")
+    kinds = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not item.get("kind") or not item.get("title") or set(item) - EVIDENCE_KIND_KEYS:
+            raise _bad(file, f"evidence_kinds[{i}]", f"expected {{kind, title[, template]}}, got {item!r}")
+        template = item.get("template") or []
+        if any(not isinstance(q, dict) or set(q) != {"key", "question", "citation"} for q in template):
+            raise _bad(file, f"evidence_kinds[{i}] ({item['kind']})", "template: a list of {key, question, citation}")
+        kinds.append(EvidenceKind(kind=str(item["kind"]), title=str(item["title"]), framework=framework,
+                                  template=tuple({k: str(v) for k, v in q.items()} for q in template)))
+    return tuple(kinds)
 
 
 def load_catalogue(file: Path) -> Framework:
@@ -117,7 +142,8 @@ def load_catalogue(file: Path) -> Framework:
     if duplicates:
         raise _bad(file, "requirements", f"duplicate id(s) {duplicates}")
     return Framework(name=name, title=str(raw.get("title") or name), binding=bool(raw.get("binding", False)),
-                     requirements=requirements, content_hash=canon.sha256_hex(text.encode("utf-8")))
+                     requirements=requirements, content_hash=canon.sha256_hex(text.encode("utf-8")),
+                     evidence_kinds=_evidence_kinds(file, name, raw.get("evidence_kinds") or []))
 
 
 @cache
@@ -155,15 +181,19 @@ def assess(conn: Connection, subject: Subject, requirement: Requirement, binding
     mandatory = binding and requirement.mandatory_high_risk and subject.classification.high_risk
     version: VersionRef | None = None
     outcomes: list[gq.Outcome] = []
-    if requirement.scope == "candidate":
+    why_not = _not_applying(subject, requirement.applies)
+    if why_not:
+        outcomes.append(gq.Outcome(Status.NOT_APPLICABLE, why_not))
+    elif requirement.scope == "candidate":
         version = subject.candidate
         if version is None:
             outcomes.append(gq.Outcome(Status.MISSING, f"no model version recorded for {subject.system}: "
                                        "train one with `govflow run train -c govflow.yaml`"))
     elif requirement.scope == "production":
-        version = subject.production
+        version = subject.production or subject.last_served
         if version is None:
-            outcomes.append(gq.Outcome(Status.NOT_APPLICABLE, f"applies once a version of {subject.system} is in production"))
+            outcomes.append(gq.Outcome(Status.NOT_APPLICABLE, f"applies once a version of {subject.system} has served "
+                                       "a decision"))
     if not outcomes:
         for item in requirement.evidence:
             record = item["record"]
@@ -174,6 +204,24 @@ def assess(conn: Connection, subject: Subject, requirement: Requirement, binding
                 outcomes.append(gq.VERSION_QUERIES[record](conn, subject, version, item))
     status, detail, links = _combine(outcomes)
     return Assessment(requirement, status, detail, links, str(version) if version else None, mandatory)
+
+
+def _not_applying(subject: Subject, applies: Mapping[str, Any] | None) -> str | None:
+    """None when the requirement applies to the subject, else why not."""
+    if not applies:
+        return None
+    (key, value), = applies.items()
+    c = subject.classification
+    points = {p for p in ([c.declared] if c.declared else []) + [m.point for m in c.matched]}
+    if key == "annex_iii" and not points & set(value):
+        return f"applies to Annex III points {', '.join(value)}; {subject.system} is under {', '.join(sorted(points)) or 'none'}"
+    if key == "not_annex_iii" and points and points <= set(value):
+        return f"does not apply to Annex III point(s) {', '.join(sorted(points))}"
+    if key == "classification" and c.basis != value:
+        return f"applies when the classification is {value}; it is {c.basis} ({c.label})"
+    if key == "config" and gq.dotted(subject.config, str(value)) in (None, "", []):
+        return f"applies when {value} is set; it is not"
+    return None
 
 
 def _versions(conn: Connection, system: str, version: str | None) -> tuple[VersionRef | None, VersionRef | None]:
@@ -204,7 +252,9 @@ def evaluate(conn: Connection, config: Any, *, frameworks: Sequence[str] | None 
     candidate, production = _versions(conn, system, version)
     subject = Subject(system=system, config=mapping, candidate=candidate, production=production,
                       now=now or canon.utc_now(), classification=classify_config(mapping),
-                      classification_ids=dict(classification_ids or {}))
+                      classification_ids=dict(classification_ids or {}),
+                      last_served=gq.last_served(conn, system),
+                      attachable=frozenset(k.kind for f in load_catalogues() for k in f.evidence_kinds))
     assessments = tuple(assess(conn, subject, r, f.binding) for f in chosen for r in f.requirements)
     seq, head = _head(conn)
     return GapReport(system=system, generated_at=subject.now, candidate=str(candidate) if candidate else None,
@@ -290,36 +340,6 @@ def _package_version() -> str:
         return "govflow " + importlib.metadata.version("govflow")
     except importlib.metadata.PackageNotFoundError:
         return "govflow (source)"
-
-
-def attach_evidence(ledger: Ledger, ref: str, *, kind: str, name: str, data: bytes, media_type: str,
-                    by: str | None = None) -> dict[str, Any]:
-    """Record a document people wrote (a plan, a register, a declaration) as evidence for a version.
-
-    Only the kinds the catalogues ask people to provide (`gap_queries.ATTACHABLE_KINDS`) are taken, so a
-    typo cannot file evidence nobody will find. Recorded as a ``command`` run ``evidence.attach``.
-    """
-    from govflow.governance.ledger.ids import new_id
-    from govflow.governance.ledger.runs import add_artifact, to_json
-    from govflow.governance.registry.versions import os_user
-
-    if kind not in gq.ATTACHABLE_KINDS:
-        raise InputError(f"unknown evidence kind '{kind}'; choose one of: {', '.join(gq.ATTACHABLE_KINDS)}")
-    if not data.strip():
-        raise InputError(f"{name} is empty: attach the document itself")
-    now = canon.utc_now()
-    with ledger.write("evidence.attached", f"{ref} {kind}") as w:
-        version = resolve(w.conn, ref)
-        run_id = new_id()
-        w.add(Run, id=run_id, kind="command", name="evidence.attach", started_at=now, env_json="{}",
-              params_json=to_json({"version": str(version), "kind": kind, "name": name, "by": by or os_user()}))
-        w.add(RunState, run_id=run_id, state="running", at=now)
-        row = add_artifact(w, ledger.artifacts, kind=kind, name=name, data=data, media_type=media_type,
-                           run_id=run_id, model_version_id=version.id)
-        w.add(Edge, run_id=run_id, direction="output", role="document", entity_kind="artifact", entity_id=row["id"],
-              fingerprint=f"sha256:{row['content_hash']}")
-        w.add(RunState, run_id=run_id, state="completed", at=canon.utc_now())
-    return {"version": str(version), **row}
 
 
 def gap_summary(ledger: Ledger, config: Any, *, version: str | None = None,

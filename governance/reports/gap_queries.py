@@ -23,11 +23,13 @@ too old or below a bound) or not applicable. The record kinds (the whole query l
 ``stages``       the version's stage history
 ``model_version`` the version's registration row
 ``classification`` the risk classification recorded by this gap run; ``consistent: true``: no finding
-``incidents``    every incident of the system has its notification drafted (none: not applicable)
+``incidents``    every reportable incident of the system reported (sent, not drafted) within its Art. 73
+                 deadline (`gap_incidents`; none: not applicable)
 ===============  =====================================================================================
 
 Freshness (``fresh:`` on an item): ``{after: decision}`` the record is newer than the version's latest
-gate decision (documentation kept up to date); ``{max_age_days: N}``; ``{within: monitoring_schedule}``
+gate decision (documentation kept up to date); ``{before: first_prediction}`` made before the system's
+first logged decision (an assessment due before first use); ``{max_age_days: N}``; ``{within: monitoring_schedule}``
 no older than the longest gap between two runs of ``monitoring.schedule`` plus a tenth (at least an hour).
 """
 
@@ -50,8 +52,6 @@ from govflow.governance.ledger.schema import (
     DatasetVersion,
     Decision,
     Edge,
-    Incident,
-    IncidentEvent,
     ModelVersion,
     Prediction,
     Run,
@@ -60,11 +60,9 @@ from govflow.governance.ledger.schema import (
 )
 from govflow.governance.registry.versions import VersionRef, approvals_in_force, latest_decision
 from govflow.governance.reports.classification import Classification
+from govflow.governance.reports.gap_incidents import incidents_reported
 
 MONITOR_FLOWS = ("monitor", "monitoring")
-# Documents people write and attach (`govflow evidence attach`): a later version inherits them.
-ATTACHABLE_KINDS = ("risk_register", "quality_management", "post_market_monitoring_plan", "standards_applied",
-                    "declaration_of_conformity")
 MAX_LINKS = 200
 
 
@@ -105,6 +103,9 @@ class Subject:
     now: datetime
     classification: Classification
     classification_ids: dict[str, str] = field(default_factory=dict)  #: ids of its rows, once recorded
+    last_served: VersionRef | None = None  #: the version of the latest logged decision (operation obligations stay)
+    #: the kinds people attach, from the catalogues' ``evidence_kinds``: a later version inherits them
+    attachable: frozenset[str] = frozenset()
     _cache: dict[Any, Any] = field(default_factory=dict)
 
 
@@ -142,6 +143,12 @@ def _fresh(s: Subject, conn: Connection, v: VersionRef | None, at: datetime, spe
         if decided is not None and at < decided["decided_at"]:
             return (f"made {canon.format_ts(at)}, before the latest gate decision ({canon.format_ts(decided['decided_at'])}): "
                     "regenerate it")
+    if spec.get("before") == "first_prediction":
+        first = conn.execute(select(func.min(Prediction.served_at)).join(
+            ModelVersion, ModelVersion.id == Prediction.model_version_id).where(ModelVersion.system == s.system)).scalar()
+        if first is not None and at > first:
+            return (f"made {canon.format_ts(at)}, after the first decision was served ({canon.format_ts(first)}): "
+                    "it is due before first use")
     if "max_age_days" in spec and s.now - at > timedelta(days=float(spec["max_age_days"])):
         return f"made {canon.format_ts(at)}, more than {spec['max_age_days']} days ago"
     if spec.get("within") == "monitoring_schedule":
@@ -165,10 +172,18 @@ def monitoring_interval(schedule: str, now: datetime) -> timedelta:
     return gap + max(gap / 10, timedelta(hours=1))
 
 
+def last_served(conn: Connection, system: str) -> VersionRef | None:
+    """The version that made the system's latest logged decision (None: it never served one)."""
+    row = conn.execute(select(ModelVersion.id, ModelVersion.version).join(
+        Prediction, Prediction.model_version_id == ModelVersion.id).where(ModelVersion.system == system)
+        .order_by(Prediction.served_at.desc()).limit(1)).first()
+    return None if row is None else VersionRef(row[0], system, row[1])
+
+
 def _artifact(conn: Connection, s: Subject, v: VersionRef, q: Mapping[str, Any]) -> Outcome:
     kind = str(q["kind"])
     versions = [(v.id, v.version)]
-    if kind in ATTACHABLE_KINDS:
+    if kind in s.attachable:
         versions = [(r[0], r[1]) for r in conn.execute(
             select(ModelVersion.id, ModelVersion.version).where(ModelVersion.system == v.system,
                                                                 ModelVersion.version <= v.version)
@@ -359,25 +374,8 @@ def _classification(conn: Connection, s: Subject, v: VersionRef | None, q: Mappi
 
 
 def _incidents(conn: Connection, s: Subject, v: VersionRef | None, q: Mapping[str, Any]) -> Outcome:
-    incidents = conn.execute(select(Incident).where(Incident.system == s.system, chained(Incident)).order_by(Incident.audit_seq)).mappings().all()
-    if not incidents:
-        return Outcome(Status.NOT_APPLICABLE, f"no incident recorded for {s.system}")
-    links, late = [], []
-    for inc in incidents:
-        actions = list(conn.execute(select(IncidentEvent.id, IncidentEvent.action).where(IncidentEvent.incident_id == inc["id"], chained(IncidentEvent))))
-        notice = any("notice" in e[1] or "notif" in e[1] for e in actions)
-        if not notice and inc["opened_by_run_id"]:
-            notice = conn.execute(select(Artifact.id).where(
-                Artifact.kind == "incident_notice", or_(Artifact.produced_by_run_id == inc["opened_by_run_id"],
-                                                        Artifact.model_version_id == inc["model_version_id"]))).first() is not None
-        if not notice:
-            late.append(f"incident {inc['id']} (due {canon.format_ts(inc['report_due_at'])})")
-            links.append(Link("incidents", inc["id"], "no notification drafted"))
-        else:
-            links.append(Link("incidents", inc["id"], f"due {canon.format_ts(inc['report_due_at'])}, notice drafted"))
-    if late:
-        return Outcome(Status.MISSING, "notification not drafted: " + "; ".join(late), tuple(links))
-    return Outcome(Status.SATISFIED, f"{len(incidents)} incident(s), each with its notification drafted", tuple(links))
+    status, detail, links = incidents_reported(conn, s.system)
+    return Outcome(Status(status), detail, tuple(Link(*link) for link in links))
 
 
 VersionQuery = Callable[[Connection, Subject, VersionRef, Mapping[str, Any]], Outcome]

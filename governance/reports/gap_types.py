@@ -27,6 +27,7 @@ class Requirement:
     scope: str  #: candidate | production | system
     evidence: tuple[Mapping[str, Any], ...]  #: every item must hold (see `govflow.governance.reports.gap_queries`)
     remediation: str
+    applies: Mapping[str, Any] | None = None  #: when it applies (see `govflow.governance.reports.gap.APPLIES`); None: always
 
     @property
     def key(self) -> str:
@@ -40,6 +41,17 @@ class Framework:
     binding: bool  #: a legal obligation (its mandatory requirements decide the exit code)
     requirements: tuple[Requirement, ...]
     content_hash: str  #: sha256 of the catalogue file, recorded with every report
+    evidence_kinds: tuple[EvidenceKind, ...] = ()  #: the documents people attach (`govflow evidence attach`)
+
+
+@dataclass(frozen=True)
+class EvidenceKind:
+    """A kind of document people write and attach, defined in a catalogue (``evidence_kinds:``)."""
+
+    kind: str
+    title: str
+    framework: str
+    template: tuple[Mapping[str, str], ...] = ()  #: a structured form's questions: {key, question, citation}
 
 
 @dataclass(frozen=True)

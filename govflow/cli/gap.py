@@ -61,16 +61,16 @@ def evidence_attach(
     typer_ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="NAME:VERSION")],
     file: Annotated[Path, typer.Argument(help="The document (Markdown, PDF, ...).")],
-    kind: Annotated[str, typer.Option("--kind", help="risk_register, quality_management, post_market_monitoring_plan, "
-                                      "standards_applied or declaration_of_conformity.")],
+    kind: Annotated[str, typer.Option("--kind", help="A kind the catalogues define: `govflow evidence kinds` lists them.")],
 ) -> None:
-    """Record a plan, register or declaration as evidence for a version (later versions inherit it)."""
-    from govflow.governance.reports import gap
+    """Record a plan, register, assessment or declaration as evidence for a version (later versions inherit it)."""
+    from govflow.governance.reports import gap_evidence
 
     if not file.is_file():
         raise InputError(f"{file} not found; give the path of the document to attach")
     media = mimetypes.guess_type(file.name)[0] or ("text/markdown" if file.suffix == ".md" else "application/octet-stream")
-    row = gap.attach_evidence(ctx(typer_ctx).ledger(), ref, kind=kind, name=file.name, data=file.read_bytes(), media_type=media)
+    row = gap_evidence.attach_evidence(ctx(typer_ctx).ledger(), ref, kind=kind, name=file.name, data=file.read_bytes(),
+                                       media_type=media)
     typer.echo(f"attached {file.name} to {row['version']} as {kind}: artifacts/{row['id']} sha256 {row['content_hash']}")
 
 

@@ -37,8 +37,10 @@ import typer
 from govflow.cli import (
     data,
     demo,
+    docs,
     explain,
     gap,
+    incident,
     keys,
     ledger,
     lineage,
@@ -130,10 +132,16 @@ token_app.command("create")(serve.token_create)
 token_app.command("list")(serve.token_list)
 token_app.command("revoke")(serve.token_revoke)
 app.command("outcomes", rich_help_panel=OPERATE)(monitor.outcomes)
-incident_app = group("incident", "Read and close incidents.", OPERATE)
-incident_app.command("close")(monitor.incident_close)
-incident_app.command("show")(monitor.incident_show)
-incident_app.command("list")(monitor.incident_list)
+incident_app = group("incident", "Report, remediate, review and close incidents.", OPERATE)
+incident_app.command("notify")(incident.notify)
+incident_app.command("acknowledge")(incident.acknowledge)
+incident_app.command("judge")(incident.judge)
+incident_app.command("remediate")(incident.remediate)
+incident_app.command("done")(incident.done)
+incident_app.command("affected")(incident.affected)
+incident_app.command("close")(incident.close)
+incident_app.command("show")(incident.show)
+incident_app.command("list")(incident.list_incidents)
 app.command("ui", rich_help_panel=OPERATE)(lineage.ui)
 server_app = group("server", "The local Prefect server the flows run against (started on first need).", OPERATE)
 server_app.command("start")(server.server_start)
@@ -155,6 +163,9 @@ app.command("explain", rich_help_panel=AUDIT)(explain.explain)
 app.command("gap", rich_help_panel=AUDIT)(gap.gap_command)
 evidence_app = group("evidence", "Documents people write, recorded as evidence.", AUDIT)
 evidence_app.command("attach")(gap.evidence_attach)
+evidence_app.command("kinds")(docs.evidence_kinds)
+evidence_app.command("template")(docs.evidence_template)
+app.command("docs", rich_help_panel=AUDIT)(docs.docs)
 keys_app = group("keys", "Keys that sign the chain heads published to anchors.", AUDIT)
 keys_app.command("create")(keys.keys_create)
 

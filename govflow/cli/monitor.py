@@ -1,4 +1,4 @@
-"""`govflow run monitor | run incident | run fleet`, `govflow outcomes`, `govflow incident ...`, `govflow diff`.
+"""`govflow run monitor | run incident | run fleet`, `govflow outcomes`, `govflow diff` (`incident ...`: `cli.incident`).
 
 Thin: parse, run the recorded flow or call `governance/`, print. Exit 1 when monitoring raised an
 alert (DESIGN.md: a compliance check failed); 2 for bad input.
@@ -92,62 +92,8 @@ def run_incident(
     for line in out.root_cause:
         typer.echo(f"  root cause: {line}")
     typer.echo(f"  drafts: {', '.join(out.documents)}")
-    typer.echo(f"  close it with: govflow incident close {out.incident_id} --as NAME --reason TEXT")
-
-
-def incident_close(
-    typer_ctx: typer.Context,
-    incident_id: Annotated[str, typer.Argument(metavar="ID")],
-    approver: Annotated[str, typer.Option("--as", help="Your name, as it should stand in the record.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why it can be closed: part of the record.")],
-    role: Annotated[str, typer.Option("--role", help="The role you close it in.")] = "risk_officer",
-) -> None:
-    """Close an incident with a named approval; unfreezes the system."""
-    from govflow.governance.monitoring import incidents
-
-    ledger = ctx(typer_ctx).ledger()
-    with ledger.read() as conn:
-        full = incidents.resolve(conn, incident_id)
-    done = incidents.close(ledger, full, approver=approver, reason=reason, role=role)
-    state = "unfrozen" if done["unfrozen"] else (f"still frozen by incident {done['still_frozen_by']}" if done["still_frozen_by"] else "not frozen")
-    typer.echo(f"incident {full} closed by {approver} ({role}); {done['system']} {state}")
-
-
-def incident_show(typer_ctx: typer.Context, incident_id: Annotated[str, typer.Argument(metavar="ID")],
-                  as_json: JsonOpt = False) -> None:
-    """An incident with its deadline and timeline."""
-    from govflow import canonical as canon
-    from govflow.governance.monitoring import incidents
-
-    with ctx(typer_ctx).ledger().read() as conn:
-        view = incidents.get(conn, incidents.resolve(conn, incident_id))
-    if as_json:
-        typer.echo(json.dumps(view.to_dict(), indent=1, default=str))
-        return
-    typer.echo(f"incident {view.id} · {view.state} · {view.system} · {view.version or 'no version'} · {view.kind.value} "
-               f"({view.severity.value})")
-    typer.echo(f"  aware at {canon.format_ts(view.aware_at)}; report due {canon.format_ts(view.report_due_at)} ({view.legal_basis})")
-    typer.echo(f"  {view.summary}")
-    for event in view.events:
-        details = {k: v for k, v in event["details"].items() if k not in ("alerts", "by_group", "skipped")}
-        typer.echo(f"  {canon.format_ts(event['at'])}  {event['action']:<20} {event['by']}  "
-                   f"{json.dumps(details, default=str)[:160]}")
-
-
-def incident_list(typer_ctx: typer.Context,
-                  system: Annotated[str | None, typer.Option("--system", help="Only this system.")] = None,
-                  open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False) -> None:
-    """Incidents, oldest first."""
-    from govflow import canonical as canon
-    from govflow.governance.monitoring import incidents
-
-    with ctx(typer_ctx).ledger().read() as conn:
-        found = incidents.list_incidents(conn, system, open_only=open_only)
-    if not found:
-        typer.echo("no incidents")
-    for view in found:
-        typer.echo(f"{view.id}  {view.state:<6} {view.system:<24} {view.version or '-':<28} {view.kind.value:<24} "
-                   f"due {canon.format_ts(view.report_due_at)[:16]}")
+    typer.echo(f"  next: the report is due {out.report_due_at}: govflow incident notify {out.incident_id} --to AUTHORITY "
+               f"--reference REF; then govflow incident close {out.incident_id} --as NAME --reason TEXT")
 
 
 def diff(typer_ctx: typer.Context,

@@ -64,6 +64,10 @@ def approve(
     row = registry.approve(ctx(typer_ctx).ledger(), ref, approver=approver, role=role, reason=reason,
                            reject=reject, required_roles=roles,
                            sign_with=None if sign_with is None else sign_with.expanduser())
+    from govflow.governance.reports.documents.store import store_documents
+
+    store_documents(ctx(typer_ctx).ledger(), row["model_version_id"], None,  # the documents say it now
+                    occasion="rejection" if reject else "approval", by=approver)
     if as_json:
         emit_json(row)
         return

@@ -57,9 +57,10 @@ def test_the_response_is_recorded_step_by_step(story: tuple[StoryRun, Ledger]) -
     with ledger.read() as conn:
         view = incidents.get(conn, out.incident_id)
     actions = [e["action"] for e in view.events]
-    assert actions[0] == "opened" and set(actions[1:-7]) <= {"alert"}  # a monitor run may add its alerts
-    assert actions[-7:] == ["frozen", "suspended", "rolled_back", "impact_assessed", "root_cause", "documents_drafted",
-                            "closed"]
+    assert actions[0] == "opened" and set(actions[1:-9]) <= {"alert"}  # a monitor run may add its alerts
+    assert actions[-9:] == ["response_plan", "frozen", "suspended", "rolled_back", "impact_assessed", "root_cause",
+                            "documents_drafted", "notified", "closed"]  # reported before it could close
+    assert view.event("notified")["details"]["on_time"] is True  # type: ignore[index]
     assert (view.report_due_at - view.aware_at).days == 15  # Art. 73: a fundamental-rights infringement
     impact = view.event("impact_assessed")["details"]  # type: ignore[index]
     assert impact["version"] == V2 and impact["decisions"] > 0

@@ -7,7 +7,7 @@ import pytest
 from govflow.checks.policy import Policy
 from govflow.errors import ComplianceBlocked, InputError
 from govflow.governance.ledger.engine import Ledger
-from govflow.governance.monitoring import incidents
+from govflow.governance.monitoring import incidents, reporting
 from govflow.governance.registry import versions as registry
 from tests.gate_record import record_completed_gate
 
@@ -43,6 +43,12 @@ def implicate(ledger: Ledger, ref: str, kind: str = "fundamental_rights") -> str
                                    model_version_id=mv_id).id
 
 
+def sent(ledger: Ledger, incident: str) -> str:
+    """Record the Art. 73 report as sent (a reportable incident closes only then)."""
+    reporting.notify(ledger, incident, to="Bundesnetzagentur", reference=f"BNetzA-{incident[:8]}", by="Ravi Patel")
+    return incident
+
+
 @pytest.fixture
 def history(ledger: Ledger) -> Ledger:
     """v1 served, v2 served, v3 blocked, v4 approved but never served, v5 in production."""
@@ -75,7 +81,7 @@ def test_rollback_returns_to_the_last_compliant_version_that_served(history: Led
 def test_a_suspended_version_is_passed_over_and_without_any_serving_stops(history: Ledger) -> None:
     first = implicate(history, "loans:5")
     assert incidents.suspend_and_roll_back(history, first, "tests")["restored"] == "loans:2"
-    incidents.close(history, first, approver="Ravi Patel", reason="handled")
+    incidents.close(history, sent(history, first), approver="Ravi Patel", reason="handled")
     second = implicate(history, "loans:2")
     assert incidents.suspend_and_roll_back(history, second, "tests")["restored"] == "loans:1"
     third = implicate(history, "loans:1")
@@ -99,7 +105,7 @@ def test_promotion_is_refused_while_frozen_and_allowed_after_a_named_close(histo
     with pytest.raises(InputError) as unnamed:
         incidents.close(history, incident, approver="  ", reason="fixed")
     assert str(unnamed.value) == incidents.NAMED_APPROVAL
-    closed = incidents.close(history, incident, approver="Ravi Patel", reason="root cause fixed in loans:4")
+    closed = incidents.close(history, sent(history, incident), approver="Ravi Patel", reason="root cause fixed in loans:4")
     assert closed == {"incident": incident, "system": SYSTEM, "unfrozen": True, "still_frozen_by": None}
     registry.promote(history, "loans:4", by="tests", required_roles=ROLES)
     assert stage(history, "loans:4") == "production"
@@ -119,7 +125,7 @@ def test_the_system_stays_frozen_while_another_incident_is_open(history: Ledger)
     assert (done["unfrozen"], done["still_frozen_by"]) == (False, first)
     with history.read() as conn:
         assert registry.system_state(conn, SYSTEM) == ("frozen", first)
-    assert incidents.close(history, first, approver="B", reason="handled")["unfrozen"] is True
+    assert incidents.close(history, sent(history, first), approver="B", reason="handled")["unfrozen"] is True
     with history.read() as conn:
         assert registry.system_state(conn, SYSTEM) == ("active", first)
 

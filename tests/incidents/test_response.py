@@ -55,8 +55,8 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
         kinds = sorted(conn.execute(select(Artifact.kind).where(
             Artifact.model_version_id == view.model_version_id, Artifact.kind.in_(
                 ("incident_notice", "communication", "diff_report")))).scalars())
-    assert [e["action"] for e in view.events] == ["opened", "frozen", "suspended", "rolled_back", "impact_assessed",
-                                                  "root_cause", "documents_drafted"]
+    assert [e["action"] for e in view.events] == ["opened", "response_plan", "frozen", "suspended", "rolled_back",
+                                                  "impact_assessed", "root_cause", "documents_drafted"]
     assert kinds == ["communication"] * 4 + ["diff_report"] * 2 + ["incident_notice"] * 2
     impact = view.event("impact_assessed")["details"]  # type: ignore[index]
     assert impact["decisions"] == 300 and sum(g["decisions"] for g in impact["by_group"]) == 300
@@ -83,8 +83,44 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
     # While frozen nothing is promoted; the close needs a name; then the ledger verifies.
     refused = cli(ledger, "promote", "toy-screening:2")
     assert "the system toy-screening is frozen" in str(refused.exception)
+    # Reportable (a fundamental-rights infringement): it closes only once the report is recorded as sent.
+    early = cli(ledger, "incident", "close", incident_id, "--as", "Ravi Patel", "--reason", "v2 withdrawn")
+    assert early.exit_code == 1
+    assert "is reportable under EU AI Act Art. 73 (fundamental_rights, report due " in str(early.exception)
+    assert "and its notification has not been sent: record the report with `govflow incident notify" in str(early.exception)
+    assert "report NOT SENT" in cli(ledger, "incident", "show", incident_id[:12]).output
+    sent = cli(ledger, "incident", "notify", incident_id[:12], "--to", "Bundesnetzagentur", "--reference", "KI-2026-17")
+    assert sent.exit_code == 0, sent.output
+    assert sent.output.startswith(f"incident {incident_id}: report KI-2026-17 sent to Bundesnetzagentur at ")
+    assert "(within the deadline; due " in sent.output and "; notice incident-notice-" in sent.output
+    acked = cli(ledger, "incident", "acknowledge", incident_id, "--reference", "BNetzA-ACK-9")
+    assert acked.output.startswith(f"incident {incident_id}: report KI-2026-17 acknowledged by Bundesnetzagentur under "
+                                   "BNetzA-ACK-9 at ")
+    planned = cli(ledger, "incident", "remediate", incident_id, "--action", "retrain without the group as input",
+                  "--owner", "Mia Wong", "--due", "2099-01-31")
+    assert planned.output.strip() == (f"incident {incident_id}: remediation action 1 (Mia Wong, due 2099-01-31): "
+                                      "retrain without the group as input")
+    report = cli(ledger, "incident", "show", incident_id).output
+    assert "  Art. 73: report KI-2026-17 sent to Bundesnetzagentur at " in report and "; acknowledged under BNetzA-ACK-9" in report
+    assert "  remediation 1: retrain without the group as input · Mia Wong · due 2099-01-31 · open" in report
+
+    # The decisions to review one by one: the 300 made by version 2, the unfavourable ones first.
+    listing = ledger.home / "affected.csv"
+    affected = cli(ledger, "incident", "affected", incident_id, "--out", str(listing))
+    assert affected.exit_code == 0, affected.output
+    assert affected.output.startswith(f"incident {incident_id}: 300 decisions by toy-screening:2 (the whole time it "
+                                      "served), ")
+    import csv
+
+    rows = list(csv.DictReader(listing.open(encoding="utf-8")))
+    assert len(rows) == 300 and list(rows[0])[:3] == ["prediction_id", "request_id", "served_at"]
+    unfavourable = [r for r in rows if r["favourable"] == "False"]
+    assert rows[:len(unfavourable)] == unfavourable and unfavourable  # the unfavourable ones come first
+    assert rows[0]["review"] == "unfavourable decision: review it individually" and rows[0]["groups"].startswith("{")
+
     closed = cli(ledger, "incident", "close", incident_id, "--as", "Ravi Patel", "--reason", "v2 withdrawn")
     assert closed.output.strip() == f"incident {incident_id} closed by Ravi Patel (risk_officer); toy-screening unfrozen"
+    assert cli(ledger, "incident", "list").output.rstrip().endswith("report sent")
     verified = cli(ledger, "verify")
     assert verified.exit_code == 0 and verified.output.startswith("ledger intact: ")
 

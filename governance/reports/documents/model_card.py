@@ -30,6 +30,15 @@ from govflow.governance.reports.documents.render import (
 )
 from govflow.governance.reports.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
 
+# Mitigations whose decisions are drawn at random for some people (fairlearn's guarantee holds for the
+# randomised classifier), so a decision can contradict "score >= 0.5": the card must say so.
+RANDOMISING = ("exponentiated_gradient", "threshold_optimizer")
+RANDOMISED = ("Randomised decisions: with {mitigation} a decision is drawn from the mitigated model's probability "
+              "(for some groups, between two thresholds), not read off the score at 0.5. Two people with the same "
+              "score may receive different decisions, and a decision may be unfavourable with a score above 0.5 or "
+              "favourable below it; the score is the probability of the favourable outcome {label}. Each logged "
+              "decision is the one that was served; review a contested one with `govflow trace prediction ID`.")
+
 
 def file_name(evidence: Evidence) -> str:
     return f"model-card-{evidence.version.system}-v{evidence.version.version}.md"
@@ -272,6 +281,8 @@ def render(evidence: Evidence) -> Document:
         items += [f"Fairness finding: {view.describe(c)}" for c in bad] or ["No recorded fairness check failed."]
     if model.get("mitigation"):
         items.append(f"Bias mitigation applied when training: {code(model['mitigation'])} (`model.mitigation`).")
+    if model.get("mitigation") in RANDOMISING:
+        items.append(RANDOMISED.format(mitigation=code(model["mitigation"]), label=code(str(data.get("positive_label")))))
     items.append(b.not_recorded("Risks to health, safety or fundamental rights beyond the measured fairness metrics"))
     b.bullets(items)
 

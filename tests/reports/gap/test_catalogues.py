@@ -12,7 +12,8 @@ from govflow.governance.reports.gap import CatalogueError, load_catalogue, load_
 
 EU_ARTICLES = ["art-6", "art-9.2", "art-9.8", "art-9.5", "art-10.2", "art-10.2f", "art-10.3", "art-11", "art-12",
                "art-12.operation", "art-13", "art-14", "art-15.3", "art-17", "art-19", "art-26.5", "art-72.1",
-               "art-72.3", "art-73"] + [f"annex-iv.{i}" for i in range(1, 10)]
+               "art-72.3", "art-73"] + [f"annex-iv.{i}" for i in range(1, 10)] + [
+               "art-5", "art-6.3", "art-10.5", "art-26", "art-27", "art-43", "art-47", "art-49", "art-50", "art-86"]
 NIST = ["govern-1.6", "map-1.1", "measure-1.1", "measure-2.1", "measure-2.3", "measure-2.4", "measure-2.11", "manage-4.1"]
 ISO = ["a.6.2.7", "a.6.2.8", "a.7.4", "a.7.5", "a.7.6"]
 
@@ -69,7 +70,9 @@ BASE = ("framework: x\ntitle: X\nbinding: false\nrequirements:\n  - {id: r1, cit
      "x.yaml: requirements[0] (r1): record approvals needs a version: use scope candidate or production"),
     ("everywhere", "{record: approvals}", "", "x.yaml: requirements[0] (r1): scope 'everywhere' is not one of candidate, production, system"),
     ("candidate", "{record: approvals}", ", owner: me",
-     "x.yaml: requirements[0] (r1): unknown key(s) ['owner']; allowed: citation, evidence, id, mandatory_high_risk, remediation, scope, severity, title"),
+     "x.yaml: requirements[0] (r1): unknown key(s) ['owner']; allowed: applies, citation, evidence, id, mandatory_high_risk, remediation, scope, severity, title"),
+        ("candidate", "{record: approvals}", ", applies: {annex: 5}",
+         "x.yaml: requirements[0] (r1): applies must be one of {annex_iii, not_annex_iii, classification, config: ...}, not {'annex': 5}"),
 ])
 def test_a_malformed_catalogue_is_refused_naming_file_and_requirement(tmp_path: Path, scope: str, item: str, extra: str,
                                                                       message: str) -> None:
@@ -85,3 +88,37 @@ def test_an_unknown_framework_is_an_input_error() -> None:
     with pytest.raises(InputError) as raised:
         load_catalogues(["eu_ai_akt"])
     assert str(raised.value) == "unknown framework 'eu_ai_akt'; the catalogues are: eu_ai_act, iso_42001, nist_ai_rmf"
+
+
+def test_the_new_articles_cite_the_act_and_say_when_they_apply() -> None:
+    eu = {r.id: r for r in by_name()["eu_ai_act"].requirements}
+    assert [(i, eu[i].citation) for i in ("art-5", "art-6.3", "art-10.5", "art-27", "art-86")] == [
+        ("art-5", "Art. 5(1)"), ("art-6.3", "Art. 6(3)-(4) and Art. 49(2)"), ("art-10.5", "Art. 10(5)"),
+        ("art-27", "Art. 27(1)-(3)"), ("art-86", "Art. 86(1)")]
+    assert eu["art-27"].applies == {"annex_iii": ["5(a)", "5(b)", "5(c)"]}
+    assert eu["art-27"].evidence == ({"record": "artifact", "kind": "fria", "fresh": {"before": "first_prediction"}},)
+    assert eu["art-86"].applies == {"not_annex_iii": ["2"]} and eu["art-86"].scope == "production"
+    assert eu["art-6.3"].applies == {"classification": "presumed"}
+
+
+def test_evidence_kinds_are_catalogue_data() -> None:
+    from govflow.governance.reports.gap_evidence import evidence_kinds
+
+    kinds = evidence_kinds()
+    assert list(kinds)[:5] == ["risk_register", "quality_management", "post_market_monitoring_plan",
+                               "standards_applied", "declaration_of_conformity"]
+    assert {"prohibited_practices_screening", "derogation_assessment", "fria", "eu_database_registration",
+            "transparency_notice", "explanation_procedure"} <= set(kinds)
+    assert [q["key"] for q in kinds["fria"].template][:3] == ["deployer", "processes", "period_and_frequency"]
+    every_artifact_kind = {item["kind"] for f in load_catalogues() for r in f.requirements for item in r.evidence
+                           if item["record"] == "artifact"}
+    generated = {"annex_iv", "model_card", "datasheet"}
+    assert every_artifact_kind - generated <= set(kinds)  # a requirement never asks for a kind nobody can attach
+
+
+def test_an_evidence_kind_without_title_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(BASE % ("candidate", "{record: approvals}", "") + "evidence_kinds: [{kind: plan}]\n",
+                                     encoding="utf-8")
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue(tmp_path / "x.yaml")
+    assert str(raised.value) == "x.yaml: evidence_kinds[0]: expected {kind, title[, template]}, got {'kind': 'plan'}"

@@ -18,7 +18,7 @@ from govflow.governance.ledger.runs import RunRecord, record_run
 from govflow.governance.ledger.schema import Artifact, ModelVersion
 from govflow.governance.ledger.verify import verify
 from govflow.governance.registry import versions as registry
-from govflow.governance.reports import gap
+from govflow.governance.reports import gap, gap_evidence
 from govflow.governance.reports.gap import GapReport
 from govflow.governance.reports.gap_queries import Status, monitoring_interval
 from tests.reports.gap.scenario import Scenario
@@ -28,10 +28,31 @@ BEFORE_GATE_MISSING = ["eu_ai_act/art-11", "eu_ai_act/art-10.2f", "eu_ai_act/art
                        "eu_ai_act/art-9.8", "eu_ai_act/art-9.5"]
 # What people still have to write after gate and approvals (no tool can generate them).
 REMAINING = ["eu_ai_act/art-9.2", "eu_ai_act/art-17", "eu_ai_act/art-72.3", "eu_ai_act/annex-iv.5",
-             "eu_ai_act/annex-iv.7", "eu_ai_act/annex-iv.8", "eu_ai_act/annex-iv.9"]
+             "eu_ai_act/annex-iv.7", "eu_ai_act/annex-iv.8", "eu_ai_act/annex-iv.9",
+             # the obligations beyond the development file (#16 item 8): a credit system declaring sensitive features
+             "eu_ai_act/art-5", "eu_ai_act/art-10.5", "eu_ai_act/art-26", "eu_ai_act/art-27", "eu_ai_act/art-43",
+             "eu_ai_act/art-47", "eu_ai_act/art-49", "eu_ai_act/art-50"]
 ATTACH = {"risk_register": "risk-register.md", "quality_management": "qms-procedures.md",
           "post_market_monitoring_plan": "post-market-monitoring-plan.md", "standards_applied": "standards.md",
-          "declaration_of_conformity": "declaration.md"}
+          "declaration_of_conformity": "declaration.md", "prohibited_practices_screening": "art-5-screening.md",
+          "special_category_justification": "art-10-5-justification.md", "deployer_oversight": "deployer.md",
+          "fria": "fria.yaml", "conformity_assessment": "conformity.md", "eu_database_registration": "registration.md",
+          "transparency_notice": "notice.md"}
+
+
+def write_attachment(folder: Path, kind: str, name: str) -> Path:
+    """A document of ``kind``; the FRIA as its structured form, every question answered."""
+    import yaml
+
+    from govflow.governance.reports.gap_evidence import template_text
+
+    text = f"# {kind}\n\nWritten by the compliance team for credit-scoring.\n"
+    if kind == "fria":
+        form = yaml.safe_load(template_text("fria"))
+        text = yaml.safe_dump({k: v if k == "kind" else f"the deployer's answer on {k}" for k, v in form.items()})
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def statuses(report: GapReport, keys: list[str]) -> dict[str, str]:
@@ -134,7 +155,7 @@ def test_the_report_is_recorded_as_artifacts_and_the_ledger_still_verifies(credi
         assert stored["failing"] == REMAINING and stored["classification"]["high_risk"] is True
         md = by_type["text/markdown"]
         assert md.startswith("# Regulatory gap analysis: credit-scoring\n")
-        assert "**FAIL**: 7 mandatory requirement(s)" in md and "## Remediation plan (most severe first)" in md
+        assert "**FAIL**: 15 mandatory requirement(s)" in md and "## Remediation plan (most severe first)" in md
         assert "`approvals/" in md  # evidence cited as table/id
         assert "http://" not in by_type["text/html"] and "https://" not in by_type["text/html"]
         report = verify(ledger)
@@ -145,12 +166,12 @@ def test_the_report_is_recorded_as_artifacts_and_the_ledger_still_verifies(credi
 
 def test_attached_plans_close_the_remaining_gaps_and_gap_exits_0(credit: Scenario, credit_copy: Ledger, tmp_path: Path) -> None:
     for kind, name in ATTACH.items():
-        (tmp_path / name).write_text(f"# {kind}\n\nWritten by the compliance team for credit-scoring.\n", encoding="utf-8")
+        write_attachment(tmp_path, kind, name)
     home = str(credit_copy.home)
     cli = [str(Path(sys.executable).parent / "govflow"), "--home", home]
     first = subprocess.run([*cli, "gap", "-c", str(credit.relaxed_config), "--version", "1"], capture_output=True, text=True)
     assert first.returncode == 1, first.stderr
-    assert "  result: FAIL, 7 mandatory requirement(s) missing or stale" in first.stdout
+    assert "  result: FAIL, 15 mandatory requirement(s) missing or stale" in first.stdout
     for kind, name in ATTACH.items():
         done = subprocess.run([*cli, "evidence", "attach", "credit-scoring:1", str(tmp_path / name), "--kind", kind],
                               capture_output=True, text=True)
@@ -173,7 +194,7 @@ def test_an_unknown_evidence_kind_is_refused(credit_copy: Ledger) -> None:
     from govflow.errors import InputError
 
     with pytest.raises(InputError) as raised:
-        gap.attach_evidence(credit_copy, "credit-scoring:1", kind="monitoring_plan", name="p.md", data=b"x", media_type="text/markdown")
+        gap_evidence.attach_evidence(credit_copy, "credit-scoring:1", kind="monitoring_plan", name="p.md", data=b"x", media_type="text/markdown")
     assert str(raised.value).startswith("unknown evidence kind 'monitoring_plan'; choose one of: risk_register, ")
 
 
@@ -249,5 +270,6 @@ def test_gap_summary_gives_the_demo_its_lines(credit: Scenario, credit_copy: Led
     report, lines = gap.gap_summary(credit_copy, credit.relaxed_config, version="1")
     assert [f.name for f in report.frameworks] == ["eu_ai_act"]
     assert lines[0] == "credit-scoring: high-risk (Annex III 5(b), declared); version under review credit-scoring:1, in production none"
-    assert lines[-1] == "  result: FAIL, 7 mandatory requirement(s) missing or stale"
-    assert "    1. [high, mandatory] eu_ai_act/art-9.2 (Art. 9(2)) missing: no risk_register recorded for credit-scoring:1" in lines
+    assert lines[-1] == "  result: FAIL, 15 mandatory requirement(s) missing or stale"
+    assert ("    1. [critical, mandatory] eu_ai_act/art-5 (Art. 5(1)) missing: no prohibited_practices_screening recorded "
+            "for credit-scoring:1") in lines
