@@ -48,6 +48,7 @@ from govflow.cli import (
     policy,
     predictions,
     recommender,
+    recommender_checks,
     register,
     registry,
     run,
@@ -183,6 +184,7 @@ app.command("demo", rich_help_panel=TRY)(demo.demo)
 recommender_app = group("recommender", "The recommendation scenario (MovieLens-format ratings).", TRY)
 recommender_app.command("train")(recommender.train)
 recommender_app.command("recommend")(recommender.recommend)
+recommender_app.command("check")(recommender_checks.check)
 data_app = group("data", "Data sets govflow cannot ship.", TRY)
 data_app.command("fetch")(data.fetch)
 

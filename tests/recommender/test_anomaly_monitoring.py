@@ -3,12 +3,15 @@ through the trail; quiet on what it serves, an incident once the served lists co
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from govflow import canonical as canon
+from govflow.cli.main import app
 from govflow.flows.recommender_flow import load_production_recommender, recommend
 from govflow.flows.recommender_monitor import alert_recommender, check_recommender
 from govflow.governance.ledger.engine import Ledger
@@ -64,3 +67,12 @@ def test_quiet_on_served_lists_and_an_incident_on_a_shift(recorder: Ledger, big_
     assert opened.model_version_id == shifted.model_version_id
     again = alert_recommender(recorder, shifted, by="monitor")
     assert again is not None and again["new"] is False and again["incident_id"] == opened.id
+
+    url = recorder.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["--home", str(recorder.home), "--db", url, "recommender", "check", "movie-recs",
+                                      "--window", "1h", "--json"])
+    assert result.exit_code == 0, result.output  # the last hour: the lists it really served, quiet
+    assert {r["name"] for r in json.loads(result.stdout)["results"]} >= {"catalogue_coverage", "exposure_disparity"}
+    bad = CliRunner().invoke(app, ["--home", str(recorder.home), "--db", url, "recommender", "check", "movie-recs",
+                                   "--window", "week"])
+    assert str(bad.exception) == "--window week: a number of hours or days, e.g. 24h or 7d"
