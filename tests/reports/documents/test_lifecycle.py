@@ -108,3 +108,16 @@ def test_the_model_card_explains_randomised_decisions(tmp_path: Path, mitigation
     assert (text in card.markdown) is explained
     if explained:
         assert "the score is the probability of the favourable outcome `good`" in card.markdown
+
+
+def test_govflow_approve_writes_the_documents_anew(credit: Ledger, tmp_path: Path) -> None:
+    with credit.read() as conn:
+        mv_id = registry.resolve(conn, REF).id
+    result = CliRunner().invoke(app, ["--home", str(credit.home), "approve", REF, "--as", "Ravi Patel", "--role",
+                                      "risk_officer", "--reason", "re-reviewed after the drift report"])
+    assert result.exit_code == 0, result.output
+    card = current_card(credit, mv_id)
+    assert "`risk_officer`: approved by Ravi Patel" in card and "re-reviewed after the drift report" in card
+    with credit.read() as conn:
+        latest = [e for e in store.history(conn, mv_id) if e.name == "model-card-credit-scoring-v1.md"][-1]
+    assert (latest.occasion, latest.superseded_by) == ("approval", None)
