@@ -1,8 +1,9 @@
 """The root command's own behaviour: global options also after the command, flags shown as flags.
 
-`govflow demo --home X` means `govflow --home X demo`: the root's options (``--db``, ``--home``) are
-moved in front of the command path before parsing, unless the command has an option of that name
-itself. Boolean flags and ``--help`` show no ``<bool>`` in help: they take no value.
+`govflow demo --home X` means `govflow --home X demo`: the root's own options (``--db``, ``--home``,
+and any global flag added to its callback) are moved in front of the command path before parsing,
+unless the command has an option of that name itself. ``--help``, ``--version`` and the completion
+options stay where they are. Boolean flags and ``--help`` show no ``<bool>`` in help: they take no value.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup, TyperOption
 
-HOISTED = ("--db", "--home")  # root options a user may also write after the command
+STAY = ("--help", "--version", "--install-completion", "--show-completion")  # about the command where they stand
 
 
 def _options(command: Any) -> Iterable[TyperOption]:
@@ -45,6 +46,7 @@ def _skip_options(command: Any, args: Sequence[str], start: int) -> int:
 def hoist_global_options(root: TyperGroup, args: list[str]) -> list[str]:
     """``args`` with the root's options written after the command moved in front of it."""
     start = _skip_options(root, args, 0)
+    root_valued = _takes_value(root)
     command: Any = root
     i = start
     while isinstance(command, TyperGroup) and i < len(args):
@@ -53,6 +55,7 @@ def hoist_global_options(root: TyperGroup, args: list[str]) -> list[str]:
             break
         command, i = sub, _skip_options(sub, args, i + 1) if isinstance(sub, TyperGroup) else i + 1
     own, valued = _names(command), _takes_value(command)
+    hoisted = _names(root) - set(STAY)
     moved: list[str] = []
     kept: list[str] = []
     rest = args[i:]
@@ -63,8 +66,9 @@ def hoist_global_options(root: TyperGroup, args: list[str]) -> list[str]:
         if token == "--":
             kept += rest[k:]
             break
-        if name in HOISTED and name not in own and (eq or k + 1 < len(rest)):
-            width = 1 if eq else 2
+        needs_value = name in root_valued and not eq
+        if name in hoisted and name not in own and (not needs_value or k + 1 < len(rest)):
+            width = 2 if needs_value else 1
             moved += rest[k:k + width]
             k += width
             continue

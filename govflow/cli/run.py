@@ -92,6 +92,7 @@ def run_score(
     input_file: Annotated[Path, typer.Option("--input", help="The rows to score (csv or parquet).")],
     config: ConfigOption = Path("govflow.yaml"),
     output: Annotated[Path | None, typer.Option("--output", help="Also write prediction ids, decisions and scores (csv).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Score a file with the version in production; every row is logged as a prediction."""
     from govflow.governance.config import load_config
@@ -102,7 +103,11 @@ def run_score(
     from govflow.flows.score import score_flow
 
     cfg = prepare(typer_ctx, config)
-    outcome = score_flow(str(config), str(input_file), str(output) if output else None)
+    with progress(f"scoring {input_file.name}"):
+        outcome = score_flow(str(config), str(input_file), str(output) if output else None)
+    if as_json:
+        emit_json(outcome.to_dict())
+        return
     entries = outcome.audit_entries
     where = f"audit entries {entries[0]}-{entries[-1]}" if len(entries) > 1 else f"audit entry {entries[0]}"
     typer.echo(f"scored {outcome.input_rows} rows of {input_file} with {outcome.version}: {outcome.favourable} "

@@ -38,7 +38,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     scored = run("run", "score", "-c", str(CONFIG), "--input", str(rows))
     prediction = re.search(r"govflow trace prediction (\S+);", scored.out)
     assert prediction, scored.out
-    return {"run": run, "prediction": prediction.group(1)}
+    as_json = run("run", "score", "-c", str(CONFIG), "--input", str(rows), "--json")
+    return {"run": run, "prediction": prediction.group(1), "scored_json": as_json.out}
+
+
+def test_score_json(served: dict[str, Any]) -> None:
+    found = json.loads(served["scored_json"])  # nothing but the JSON on stdout
+    assert (found["version"], found["input_rows"], found["logged"]) == (f"{SYSTEM}:1", 3, 3)
+    assert found["first_prediction_id"] and found["first_prediction_id"] != served["prediction"]
+    assert "creditability" in found["ignored_columns"]
 
 
 def test_trace_prediction_shows_the_inputs_and_a_rounded_score(served: dict[str, Any]) -> None:

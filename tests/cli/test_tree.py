@@ -118,3 +118,28 @@ def test_the_cli_home_rule_is_the_ledgers(tmp_path: Path, monkeypatch: pytest.Mo
         assert resolve_home(value) == engine.resolve_home(value)
     monkeypatch.setenv("GOVFLOW_HOME", "from-env")
     assert resolve_home(None) == engine.resolve_home(None) == tmp_path / "from-env"
+
+
+def test_a_global_flag_moves_too_and_help_stays() -> None:
+    """Any option of the root callback moves (a flag alone, an option with its value); --help stays put."""
+    from govflow.cli.group import RootGroup
+
+    tool = typer.Typer(cls=RootGroup)
+
+    @tool.callback()
+    def root(quiet: bool = typer.Option(False, "--quiet"), home: str = typer.Option("", "--home")) -> None:
+        """A root with a global flag."""
+
+    @tool.command()
+    def status(name: str = typer.Option("", "--name")) -> None:
+        """A command."""
+
+    @tool.command()
+    def other() -> None:
+        """Another."""
+
+    command = typer.main.get_command(tool)
+    assert hoist_global_options(command, ["status", "--name", "--quiet", "--quiet", "--home", "H", "--help"]) == \
+        ["--quiet", "--home", "H", "status", "--name", "--quiet", "--help"]
+    result = CliRunner().invoke(tool, ["status", "--quiet", "--home", "H"])
+    assert result.exit_code == 0, result.output
