@@ -139,7 +139,7 @@ def test_a_global_flag_moves_too_and_help_stays() -> None:
         """Another."""
 
     command = typer.main.get_command(tool)
-    assert hoist_global_options(command, ["status", "--name", "--quiet", "--quiet", "--home", "H", "--help"]) == \
-        ["--quiet", "--home", "H", "status", "--name", "--quiet", "--help"]
+    moved = hoist_global_options(command, ["status", "--name", "--quiet", "--quiet", "--home", "H", "--help"])  # type: ignore[arg-type]
+    assert moved == ["--quiet", "--home", "H", "status", "--name", "--quiet", "--help"]
     result = CliRunner().invoke(tool, ["status", "--quiet", "--home", "H"])
     assert result.exit_code == 0, result.output
