@@ -37,6 +37,10 @@ While this runs, govflow commands using the govflow home {home} send their runs 
 and the run history, with each run's govflow record attached as artifacts, is at {ui}/runs.
 Other Prefect clients: PREFECT_API_URL={api}
 Stop with Ctrl-C (the server stops and {state} is removed)."""
+REUSED = """Prefect UI: {ui}
+The Prefect server govflow runs for {home} (pid {pid}) already serves it: every govflow run of this
+home shows at {ui}/runs. Other Prefect clients: PREFECT_API_URL={api}
+(govflow server status shows it; govflow server stop stops it, then govflow ui starts one of its own)."""
 
 
 class ServerStartError(GovflowError, RuntimeError):
@@ -154,7 +158,17 @@ def remove_state(home: Path) -> None:
 
 
 def serve(home: Path, host: str, port: int, echo: Callable[[str], None]) -> None:
-    """Run the UI until Ctrl-C or SIGTERM; always stop the server and remove the state file."""
+    """Run the UI until Ctrl-C or SIGTERM; always stop the server and remove the state file.
+
+    When the home's reused server (`govflow.prefect_server`) answers, its UI is the one: said, and
+    no second server is started on the same Prefect database.
+    """
+    from govflow import prefect_server
+
+    reused = prefect_server.read_state(home)
+    if reused is not None and prefect_server.alive(reused.pid) and prefect_server.healthy(reused.api_url):
+        echo(REUSED.format(ui=reused.ui_url, home=home, pid=reused.pid, api=reused.api_url))
+        return
     stopping: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

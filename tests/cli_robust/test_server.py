@@ -26,6 +26,8 @@ def test_start_status_stop(home: Path) -> None:
     status = govflow(home, "server", "status")
     assert status.returncode == 0
     assert f"pid {pid}, {api_url}, answering" in status.stdout
+    ui = govflow(home, "ui")  # the reused server already serves the UI: no second server on its database
+    assert ui.returncode == 0 and ui.stdout.startswith(f"Prefect UI: {api_url.removesuffix('/api')}\n"), ui.stdout
     again = govflow(home, "server", "start")
     assert again.stdout.startswith(f"already running: Prefect server for {home} at {api_url} (pid {pid};")
     stopped = govflow(home, "server", "stop")
