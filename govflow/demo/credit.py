@@ -35,6 +35,7 @@ def show_gap(ledger: Any, story: Story, config_path: str, version: str | None, t
 def run_credit_demo(ledger: Any, story: Story) -> None:
     from govflow.flows.gate import gate_flow
     from govflow.flows.train import train_flow
+    from govflow.governance.registry.policy_in_force import in_force
 
     plain, mitigated = (str(DATA / name) for name in CONFIGS["credit"])
     gated: list[tuple[str, Any]] = []
@@ -49,6 +50,11 @@ def run_credit_demo(ledger: Any, story: Story) -> None:
         outcome = gate_flow(config_path, trained.version.rsplit(":", 1)[1])
         show_fairness(story, outcome)
         story.say(f"decision: {outcome.outcome.upper()} (policy {outcome.policy_hash[:12]})")
+        with ledger.read() as conn:  # the policy in force is a ledger record (#16): its first gate put it there
+            current = in_force(conn, trained.version.rsplit(":", 1)[0])
+        if current is not None:
+            story.say(f"policy in force: {current.policy_hash[:12]}, by {current.who()}; a change needs "
+                      "`govflow policy approve` by the risk officer (`govflow policy history credit-scoring`)")
         for reason in outcome.reasons[:6]:
             story.say(f"  - {reason}")
         gated.append((trained.version, outcome))
