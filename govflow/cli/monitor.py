@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from govflow.cli.context import ConfigOption, JsonOpt, ctx
+from govflow.cli.output import progress
 from govflow.cli.run import prepare
 from govflow.demo.report_text import report_lines
 
@@ -29,7 +30,8 @@ def run_monitor(
     from govflow.flows.monitor import monitor_flow
 
     prepare(typer_ctx, config)
-    outcome = monitor_flow(str(config), window, last, not no_incident)
+    with progress(f"monitoring {config}"):
+        outcome = monitor_flow(str(config), window, last, not no_incident)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=1, default=str))
     else:

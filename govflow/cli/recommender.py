@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from govflow.cli.context import ctx
+from govflow.cli.output import progress
 from govflow.errors import InputError
 
 
@@ -23,7 +24,8 @@ def train(
     cfg = load_recommender_config(config)
     recording.set_ledger(ctx(typer_ctx).ledger())
     typer.echo(f"training {cfg.system.name} on {cfg.path('inter')} ...")
-    outcome = train_recommender_flow(str(config))
+    with progress(f"training {cfg.system.name}"):
+        outcome = train_recommender_flow(str(config))
     s = outcome.evaluation.summary
     typer.echo(f"registered {outcome.version} as candidate: hit rate at {s['top_n']} {s['hit_rate']:.3f} "
                f"(popularity baseline {s['popularity_hit_rate']:.3f}, {s['users']} users); gate {outcome.gate.upper()}")
