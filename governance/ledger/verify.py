@@ -47,6 +47,8 @@ from govflow.governance.ledger.verify_rows import after_clause, check_rows
 
 BAD_SINCE = ("--since {given!r}: expected a chain head as `govflow verify` prints it, its entry hash "
              "(64 hex digits), optionally after its sequence number and a colon (SEQ:HASH)")
+SINCE_CHANGED = ("the head verified before is still in the chain, but its entry no longer matches its hash: "
+                 "changed in place (run a full `govflow verify` to find what else was)")
 SINCE_GONE = ("the head verified before is no longer in the chain{at}: the chain up to it was rewritten "
               "(run a full `govflow verify` to find where)")
 
@@ -77,14 +79,20 @@ def find_since(ledger: Ledger, text: str, report: Report) -> Since | None:
     """The entry ``text`` names, if it is still there at its position; else a finding and None."""
     want_seq, head = parse_since(text)
     with ledger.read() as conn:
-        row = conn.execute(select(AuditEntry.seq, AuditEntry.recorded_at)
+        row = conn.execute(select(AuditEntry.seq, AuditEntry.recorded_at, AuditEntry.event_type, AuditEntry.subject,
+                                  AuditEntry.payload_json, AuditEntry.payload_hash, AuditEntry.prev_hash)
                            .where(AuditEntry.entry_hash == head)).first()
     if row is None or (want_seq is not None and row[0] != want_seq):
         at = f" at entry {want_seq}" if want_seq is not None else ""
         moved = f" (it is now entry {row[0]})" if row is not None else ""
         report.findings.append(Finding(want_seq, f"head {head[:16]}...", SINCE_GONE.format(at=at) + moved))
         return None
-    return Since(int(row[0]), head, str(row[1]))
+    seq, recorded_at, event_type, subject, payload_json, payload_hash, prev_hash = row
+    if (canon.entry_hash(seq, recorded_at, event_type, subject, payload_hash, prev_hash) != head
+            or canon.sha256_hex(payload_json.encode("utf-8")) != payload_hash):
+        report.findings.append(Finding(seq, f"audit entry {seq}", SINCE_CHANGED))
+        return None
+    return Since(int(seq), head, str(recorded_at))
 
 
 def open_for_verify(url: str | None, home: Path) -> Ledger:

@@ -141,3 +141,14 @@ def test_the_command_line_verifies_since_the_head_it_printed(sqlite_ledger: Ledg
     assert since.stdout.startswith(f"ledger intact since entry {seq}: 1 new entries, 10 rows, 0 stored files checked\n")
     bad = govflow("verify", "--since", "HEAD", home=home)
     assert bad.returncode != 0 and "--since 'HEAD': expected a chain head as `govflow verify` prints it" in bad.stderr
+
+
+def test_the_head_entry_changed_in_place_under_its_old_hash_is_caught(ledger: Ledger) -> None:
+    record_step(ledger, n=0)
+    head = verified_head(ledger)
+    record_step(ledger, n=1)
+    tamper(ledger, "UPDATE audit_log SET subject = 'run forged' WHERE seq = :s", s=head.head_seq)
+    report = verify(ledger, since=head.head_hash)
+    assert problems(report) == [
+        f"entry {head.head_seq}: audit entry {head.head_seq}: the head verified before is still in the chain, but its "
+        "entry no longer matches its hash: changed in place (run a full `govflow verify` to find what else was)"]
