@@ -17,6 +17,7 @@ lock, and its reads (``ledger.read``) go through the transaction's connection so
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +42,8 @@ from govflow.governance.ledger.schema import Base
 
 if TYPE_CHECKING:
     from govflow.governance.ledger.engine import Ledger
+
+log = logging.getLogger("govflow.ledger")
 
 NESTED_WRITE = "ledger.write() inside ledger.write(): add the rows to the open writer instead"
 STEP_BROKEN = ("an earlier write of this recorded step failed ({error}); nothing the step wrote is kept. "
@@ -242,10 +245,18 @@ class StepTransaction:
         return self.writer.conn if self.writer is not None else None
 
     def rollback(self) -> None:
-        """Drop everything the step wrote (nothing when its transaction never opened)."""
+        """Drop everything the step wrote (nothing when its transaction never opened).
+
+        A rollback that fails (a connection already lost) is logged, not raised: the transaction
+        cannot commit either way, and the step's own error is the one to report.
+        """
         end, self._end, self.writer = self._end, None, None
-        if end is not None:
+        if end is None:
+            return
+        try:
             end(False)
+        except Exception as e:  # noqa: BLE001 - see the docstring
+            log.warning("rolling back a recorded step failed: %s", e)
 
     def _writer(self) -> Writer:
         if self.writer is None:

@@ -91,10 +91,10 @@ def kill_gate_after_its_decision(ledger: Ledger, config: Path, attempts: int = 5
 
     The moment the decision appears, this process takes the ledger's write lock (the one writers
     queue on), so the gate cannot record anything more before it is killed: exactly the state a
-    crash right after the decision leaves. On a loaded machine this process may see the decision
-    only after the gate has recorded its documents too, or so early that the deciding task's own
-    record is not written yet (its decision then names no run, refused as well); such an attempt is
-    not the state checked here, so the gate is run again (a later gate run's decision is the one that counts).
+    crash right after the decision leaves. The decision lands with the deciding task's own record
+    (one step, one audit entry), so it always names its run. On a loaded machine this process may see
+    the decision only after the gate has recorded its documents too; such an attempt is not the state
+    checked here, so the gate is run again (a later gate run's decision is the one that counts).
     """
     for _ in range(attempts):
         flow_id, again = _kill_one_gate(ledger, config)
@@ -126,8 +126,7 @@ def _kill_one_gate(ledger: Ledger, config: Path) -> tuple[str, bool]:
     assert decision["outcome"] == "pass"
     with ledger.read() as conn:
         flow_id = conn.execute(select(Run.parent_run_id).where(Run.id == decision["run_id"])).scalar_one_or_none()
-        if flow_id is None:  # killed before the deciding task's own record: a crash too, not the one checked here
-            return "", True
+        assert flow_id is not None, "the decision was committed without the deciding task's record"
         assert conn.execute(select(Run.name).where(Run.id == flow_id)).scalar_one() == "gate"
         states = conn.execute(select(RunState.state).where(RunState.run_id == flow_id)).scalars().all()
         tasks = select(Run.id).where(Run.parent_run_id == flow_id)
