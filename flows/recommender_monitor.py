@@ -88,7 +88,6 @@ def check_recommender(ledger: Ledger, system: str, *, end: datetime | None = Non
     """The four checks of the last ``window`` before ``end`` (now), against the window before it; the bounds
     default to the version's policy (``policy.exposure.ratio_min``, ``policy.fairness.min_group_size`` lists)."""
     from govflow.checks.policy import Policy
-
     from govflow.flows.recommender_flow import ServedRecommender
     from govflow.flows.serving import load_production
 
