@@ -25,8 +25,6 @@ ALLOWED_MODULES = {
 ALLOWED_FUNCTIONS = {
     "checks/drift.py::assess_drift",  # being split in #14
     "governance/reports/bundle_report.py::report_html",  # being split in #14
-    "governance/reports/documents/model_card.py::render",  # being split in #14
-    "governance/reports/documents/datasheet.py::render",  # being split in #14
     "tests/incidents/test_response.py::test_reported_incident_runs_the_whole_playbook",  # being split in #14
     "tests/scenarios/test_untuned_system.py::test_an_untuned_system_through_its_whole_life",  # being split in #14
 }

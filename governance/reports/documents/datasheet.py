@@ -9,6 +9,8 @@ shown as *Not recorded* and listed as a gap.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from govflow.governance.reports.documents import checks_view as view
 from govflow.governance.reports.documents.render import (
@@ -105,39 +107,8 @@ def render(evidence: Evidence, d: DatasetFacts, name: str) -> Document:
     else:
         b.gap("the schema of this data set", "It is recorded when a recorded step reads or writes the frame.")
 
-    b.heading(2, "Collection process")
-    produced = d.produced_by
-    b.fields([
-        ("Origin (declared in govflow.yaml `data.origin`)", esc(d.origin) if d.origin else None),
-        ("Location", code(d.uri) if d.uri else None),
-        ("Copy stored with the model version", f"{code(d.stored_copy.kind)} {esc(d.stored_copy.name)}, sha256 "
-         f"{code(d.stored_copy.content_hash)} ({ref(Ref('artifacts', d.stored_copy.id))})" if d.stored_copy else
-         "none" if d.role not in ("train", "held-out") else None),
-        ("First recorded", f"{code(ts(d.created_at))}"
-         + (f", written by task {code(produced.task)} ({ref(Ref('runs', produced.run_id))})" if produced else "")),
-        ("How, when and by whom the data was collected; sampling", None),
-        ("Ethical review, consent of the people in the data", None),
-    ])
-
-    b.heading(2, "Preprocessing, cleaning, labelling")
-    derived = None
-    if d.derived_from:
-        derived = f"{code(d.derived_from)} by task {code(produced.task if produced else 'unknown')}"
-        if d.role in ("train", "held-out"):
-            derived += (f": seeded split, held-out share {code(fmt(data.get('test_size')))}, "
-                        f"seed {code(fmt(data.get('seed')))} (`data.test_size`, `data.seed`)")
-    b.fields([
-        ("Derived from", derived if d.derived_from else (
-            f"no recorded parent data set; read from its location by task {code(produced.task)}"
-            if d.role == "source" and produced else None)),
-        ("Labelling procedure", None),
-        ("Cleaning (outliers, missing values)", None),
-    ])
-    b.heading(3, "Validation results")
-    if d.validation:
-        _validation(b, d)
-    else:
-        b.gap("validation of this data set", "Validation runs in the training flow's `validate_data` task.")
+    _collection_process(b, d)
+    _preprocessing(b, d, data)
 
     b.heading(2, "Uses")
     if d.used_by:
@@ -157,3 +128,42 @@ def render(evidence: Evidence, d: DatasetFacts, name: str) -> Document:
     )
     b.fields([("Maintainer and contact", None), ("Update schedule", None)])
     return document("datasheet", name, title, b)
+
+
+def _collection_process(b: Builder, d: DatasetFacts) -> None:
+    b.heading(2, "Collection process")
+    produced = d.produced_by
+    b.fields([
+        ("Origin (declared in govflow.yaml `data.origin`)", esc(d.origin) if d.origin else None),
+        ("Location", code(d.uri) if d.uri else None),
+        ("Copy stored with the model version", f"{code(d.stored_copy.kind)} {esc(d.stored_copy.name)}, sha256 "
+         f"{code(d.stored_copy.content_hash)} ({ref(Ref('artifacts', d.stored_copy.id))})" if d.stored_copy else
+         "none" if d.role not in ("train", "held-out") else None),
+        ("First recorded", f"{code(ts(d.created_at))}"
+         + (f", written by task {code(produced.task)} ({ref(Ref('runs', produced.run_id))})" if produced else "")),
+        ("How, when and by whom the data was collected; sampling", None),
+        ("Ethical review, consent of the people in the data", None),
+    ])
+
+
+def _preprocessing(b: Builder, d: DatasetFacts, data: Mapping[str, Any]) -> None:
+    produced = d.produced_by
+    b.heading(2, "Preprocessing, cleaning, labelling")
+    derived = None
+    if d.derived_from:
+        derived = f"{code(d.derived_from)} by task {code(produced.task if produced else 'unknown')}"
+        if d.role in ("train", "held-out"):
+            derived += (f": seeded split, held-out share {code(fmt(data.get('test_size')))}, "
+                        f"seed {code(fmt(data.get('seed')))} (`data.test_size`, `data.seed`)")
+    b.fields([
+        ("Derived from", derived if d.derived_from else (
+            f"no recorded parent data set; read from its location by task {code(produced.task)}"
+            if d.role == "source" and produced else None)),
+        ("Labelling procedure", None),
+        ("Cleaning (outliers, missing values)", None),
+    ])
+    b.heading(3, "Validation results")
+    if d.validation:
+        _validation(b, d)
+    else:
+        b.gap("validation of this data set", "Validation runs in the training flow's `validate_data` task.")

@@ -173,14 +173,37 @@ def _factory(hyperparams: Mapping[str, Any]) -> list[tuple[str, str | None]]:
 
 
 def render(evidence: Evidence) -> Document:
-    e, v = evidence, evidence.version
-    system, data, model, logging = (e.section(s) for s in ("system", "data", "model", "logging"))
-    title = f"Model card: {v.label}"
+    e = evidence
+    title = f"Model card: {e.version.label}"
     b = Builder("model card")
     header(b, title, e)
-    mv, sheets = Ref("model_versions", v.id), datasheet.names(e)
-    run = e.training_run
+    sheets = datasheet.names(e)
+    _model_details(b, e)
+    _intended_use(b, e)
+    sensitive = _factors(b, e)
+    _metrics(b, e)
+    b.heading(2, "Evaluation data")
+    _dataset(b, e.dataset("held-out"), "held-out (evaluation)", sheets)
+    b.heading(2, "Training data")
+    _dataset(b, e.dataset("train"), "training", sheets)
 
+    b.heading(2, "Quantitative analyses")
+    _analyses(b, e, "performance", "Performance")
+    _analyses(b, e, "fairness", "Fairness")
+
+    fairness = _ethical_considerations(b, e, sensitive)
+
+    b.heading(2, "Caveats and recommendations")
+    _caveats(b, e, fairness)
+
+    b.heading(2, "Instructions for use (EU AI Act Art. 13)")
+    b.para(_instructions(e, e.section("logging")))
+    return document("model_card", file_name(e), title, b)
+
+
+def _model_details(b: Builder, e: Evidence) -> None:
+    v, system, model = e.version, e.section("system"), e.section("model")
+    mv, run = Ref("model_versions", v.id), e.training_run
     b.heading(2, "Model details")
     stage = e.stages[-1] if e.stages else None
     b.fields([
@@ -205,6 +228,9 @@ def render(evidence: Evidence) -> Document:
         ("Contact for questions", None),
     ])
 
+
+def _intended_use(b: Builder, e: Evidence) -> None:
+    system = e.section("system")
     b.heading(2, "Intended use")
     annex = ("annex_iii" in system) and (code(system["annex_iii"]) if system["annex_iii"] else
                                          "none declared (`system.annex_iii` is null)")
@@ -215,6 +241,10 @@ def render(evidence: Evidence) -> Document:
         ("Out-of-scope uses", None),
     ])
 
+
+def _factors(b: Builder, e: Evidence) -> list[str]:
+    """The factors section; returns the sensitive features, as the ethical considerations name them too."""
+    data = e.section("data")
     b.heading(2, "Factors")
     sensitive = _sensitive(e)
     if sensitive:
@@ -231,7 +261,10 @@ def render(evidence: Evidence) -> Document:
         ("Columns kept out of the model", esc(", ".join(map(str, data.get("exclude") or []))) or "none"),
         ("Other relevant factors (instrumentation, environment)", None),
     ])
+    return sensitive
 
+
+def _metrics(b: Builder, e: Evidence) -> None:
     b.heading(2, "Metrics")
     metrics = [c for kind in ("performance", "fairness") for c in _results(e, kind)[1] if view.is_metric(c)]
     if metrics:
@@ -261,15 +294,10 @@ def render(evidence: Evidence) -> Document:
     b.table(("Policy key", "Value"), [(code(f"policy.{k}"), val(v)) for k, v in flatten(e.policy_in_force)
                                       if k.split(".")[0] in ("fairness", "performance", "approvals")])
 
-    b.heading(2, "Evaluation data")
-    _dataset(b, e.dataset("held-out"), "held-out (evaluation)", sheets)
-    b.heading(2, "Training data")
-    _dataset(b, e.dataset("train"), "training", sheets)
 
-    b.heading(2, "Quantitative analyses")
-    _analyses(b, e, "performance", "Performance")
-    _analyses(b, e, "fairness", "Fairness")
-
+def _ethical_considerations(b: Builder, e: Evidence, sensitive: list[str]) -> tuple[CheckFact, ...]:
+    """The ethical considerations section; returns the fairness results, as the caveats read them too."""
+    data, model = e.section("data"), e.section("model")
     b.heading(2, "Ethical considerations")
     fairness = _results(e, "fairness")[1]
     items = []
@@ -285,13 +313,7 @@ def render(evidence: Evidence) -> Document:
         items.append(RANDOMISED.format(mitigation=code(model["mitigation"]), label=code(str(data.get("positive_label")))))
     items.append(b.not_recorded("Risks to health, safety or fundamental rights beyond the measured fairness metrics"))
     b.bullets(items)
-
-    b.heading(2, "Caveats and recommendations")
-    _caveats(b, e, fairness)
-
-    b.heading(2, "Instructions for use (EU AI Act Art. 13)")
-    b.para(_instructions(e, logging))
-    return document("model_card", file_name(e), title, b)
+    return fairness
 
 
 def _caveats(b: Builder, e: Evidence, fairness: tuple[CheckFact, ...]) -> None:
