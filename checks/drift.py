@@ -202,6 +202,38 @@ def assess_drift(*, reference: pd.DataFrame, current: pd.DataFrame, policy: Poli
     types = _types(reference, features + extra, numerical, categorical)
     _check_inputs(reference, current, types)
 
+    snapshot, html = _run_evidently(reference, current, types, features, extra, rules, report)
+    counted, by_column = _parse(snapshot)
+
+    drifted = [c for c in features if by_column[c]["drifted"]]
+    share = len(drifted) / len(features)
+    results = [CheckResult(
+        kind=CheckKind.DRIFT, name="drifted_column_share", subject="features", observed=share,
+        threshold=rules.drifted_column_share_max, passed=share <= rules.drifted_column_share_max,
+        severity=Severity.CRITICAL,
+        details={"drifted": drifted, "drifted_count": len(drifted), "columns": len(features),
+                 "evidently": counted},
+    )]
+    results += _column_results(features, extra, types, by_column, rules, prediction, target, with_target)
+    if OUT_OF_DOMAIN in current.columns:
+        results.append(out_of_domain_share(current[OUT_OF_DOMAIN], rules))
+    table = [{"column": c, "type": "numerical" if types[c] == "num" else "categorical", **by_column[c]}
+             for c in features + extra]
+    attachments: tuple[Attachment, ...] = ()
+    if html is not None:
+        attachments = (Attachment("report", "drift_report.html", "text/html", html.encode("utf-8")),
+                       Attachment("evidently_snapshot", "drift_snapshot.json", "application/json",
+                                  snapshot.json().encode("utf-8")))
+    summary = {"reference_rows": len(reference), "current_rows": len(current), "drifted_count": len(drifted),
+               "drifted_share": share, "columns": len(features), "policy_hash": policy.hash(),
+               "evidently_version": _evidently()[0].__version__}
+    return SuiteResult(kind=CheckKind.DRIFT, results=tuple(results), summary=summary,
+                       tables={"columns": tuple(table)}, attachments=attachments)
+
+
+def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame, types: dict[str, str], features: list[str],
+                   extra: list[str], rules: DriftPolicy, report: bool) -> tuple[Any, str | None]:
+    """Evidently's report over the typed columns: the snapshot, and its HTML when a report is asked for."""
     evidently, metrics, presets = _evidently()
     definition = evidently.DataDefinition(
         numerical_columns=[c for c, k in types.items() if k == "num"],
@@ -223,18 +255,14 @@ def assess_drift(*, reference: pd.DataFrame, current: pd.DataFrame, policy: Poli
             current_data=evidently.Dataset.from_pandas(current[list(types)], data_definition=definition),
             reference_data=evidently.Dataset.from_pandas(reference[list(types)], data_definition=definition))
         html = snapshot.get_html_str(as_iframe=False) if report else None
-    counted, by_column = _parse(snapshot)
+    return snapshot, html
 
-    drifted = [c for c in features if by_column[c]["drifted"]]
-    share = len(drifted) / len(features)
-    results = [CheckResult(
-        kind=CheckKind.DRIFT, name="drifted_column_share", subject="features", observed=share,
-        threshold=rules.drifted_column_share_max, passed=share <= rules.drifted_column_share_max,
-        severity=Severity.CRITICAL,
-        details={"drifted": drifted, "drifted_count": len(drifted), "columns": len(features),
-                 "evidently": counted},
-    )]
-    results += [_column_result("column_drift", c, by_column[c], types[c], Severity.WARNING) for c in features]
+
+def _column_results(features: list[str], extra: list[str], types: dict[str, str], by_column: dict[str, dict[str, Any]],
+                    rules: DriftPolicy, prediction: str | None, target: str | None,
+                    with_target: bool) -> list[CheckResult]:
+    """One result per feature, then prediction and target drift when asked for (or why target drift was not)."""
+    results = [_column_result("column_drift", c, by_column[c], types[c], Severity.WARNING) for c in features]
     for name, special_column, level in (("prediction_drift", prediction, rules.prediction_drift),
                                         ("target_drift", target, rules.target_drift)):
         if special_column is not None and special_column in extra:
@@ -244,20 +272,7 @@ def assess_drift(*, reference: pd.DataFrame, current: pd.DataFrame, policy: Poli
         results.append(CheckResult(kind=CheckKind.DRIFT, name="target_drift", subject=target, observed=None,
                                    threshold=None, passed=None, severity=Severity.INFO,
                                    details={"reason": NO_LABELS}))
-    if OUT_OF_DOMAIN in current.columns:
-        results.append(out_of_domain_share(current[OUT_OF_DOMAIN], rules))
-    table = [{"column": c, "type": "numerical" if types[c] == "num" else "categorical", **by_column[c]}
-             for c in features + extra]
-    attachments: tuple[Attachment, ...] = ()
-    if html is not None:
-        attachments = (Attachment("report", "drift_report.html", "text/html", html.encode("utf-8")),
-                       Attachment("evidently_snapshot", "drift_snapshot.json", "application/json",
-                                  snapshot.json().encode("utf-8")))
-    summary = {"reference_rows": len(reference), "current_rows": len(current), "drifted_count": len(drifted),
-               "drifted_share": share, "columns": len(features), "policy_hash": policy.hash(),
-               "evidently_version": evidently.__version__}
-    return SuiteResult(kind=CheckKind.DRIFT, results=tuple(results), summary=summary,
-                       tables={"columns": tuple(table)}, attachments=attachments)
+    return results
 
 
 def out_of_domain_share(flagged_fields: pd.Series, rules: DriftPolicy) -> CheckResult:
