@@ -23,7 +23,6 @@ ALLOWED_MODULES = {
     "tests/ledger/test_fingerprint.py",  # being split in #14
 }
 ALLOWED_FUNCTIONS = {
-    "governance/reports/bundle_report.py::report_html",  # being split in #14
     "tests/incidents/test_response.py::test_reported_incident_runs_the_whole_playbook",  # being split in #14
     "tests/scenarios/test_untuned_system.py::test_an_untuned_system_through_its_whole_life",  # being split in #14
 }
