@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -27,13 +25,18 @@ from pydantic import (
 from govflow import canonical as canon
 from govflow.errors import ConfigError
 
+# The operating sections live in their own module; re-exported, so the whole config imports from here.
+from govflow.governance.config_operating import AnchorSink as AnchorSink
+from govflow.governance.config_operating import AnchorsSection as AnchorsSection
+from govflow.governance.config_operating import AuthoritySection as AuthoritySection
+from govflow.governance.config_operating import IncidentResponseSection as IncidentResponseSection
+from govflow.governance.config_operating import PlanContact as PlanContact
+from govflow.governance.config_operating import SeverityRule as SeverityRule
+from govflow.governance.config_operating import Strict as _Strict
+
 ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
 FACTORY_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 MIN_RETENTION_DAYS = 183  # EU AI Act Art. 19 / 26(6): logs kept at least six months
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _without_unset(dumped: Any, keys: tuple[str, ...]) -> Any:
@@ -219,83 +222,6 @@ class ServingSection(_Strict):
     out_of_domain: Literal["flag", "reject"] = Field(
         "flag", description="A value outside the training range or a category never seen: flag (score it and "
         "record the fields on the prediction; monitoring counts them) or reject (refuse it, 422 / exit 2).")
-
-
-class AnchorSink(_Strict):
-    """One place chain heads are published to (exactly one key): see `govflow.governance.ledger.anchor_settings`."""
-
-    file: str | None = Field(None, description="A file on another path (disk, mount, machine).")
-    folder: str | None = Field(None, description="A folder on another path: one head file per ledger.")
-    http: str | None = Field(None, description="An http(s) URL: POST each head, GET reads them back.")
-    prefect: bool | None = Field(None, description="true: a Prefect artifact per head, in Prefect's database.")
-
-    def kind(self) -> tuple[str, str]:
-        given = [(k, v) for k, v in (("file", self.file), ("folder", self.folder), ("http", self.http)) if v]
-        given += [("prefect", "")] if self.prefect else []
-        if len(given) != 1:
-            raise ValueError("each anchor sink is exactly one of file: PATH, folder: PATH, http: URL, prefect: true")
-        return given[0]
-
-    @model_validator(mode="after")
-    def _one(self) -> AnchorSink:
-        kind, target = self.kind()
-        if kind == "http" and not target.startswith(("http://", "https://")):
-            raise ValueError(f"http: '{target}' must start with http:// or https://")
-        return self
-
-
-class AnchorsSection(_Strict):
-    """Where chain heads are kept beyond heads.log, and the keys that sign and check them."""
-
-    sinks: list[AnchorSink] = Field(default_factory=list)
-    key: str | None = Field(None, description="Ed25519 private key that signs heads (`govflow keys create`).")
-    public_key: str | None = Field(None, description="Public key (base64) that heads must be signed with.")
-
-
-class PlanContact(_Strict):
-    name: str = Field(description="The person called in a response.")
-    role: str = Field(description="The role they hold, e.g. risk_officer.")
-    email: str | None = Field(None, description="Where to reach them.")
-    phone: str | None = Field(None, description="Where to reach them urgently.")
-
-
-class AuthoritySection(_Strict):
-    name: str = Field(description="The market surveillance authority Art. 73 reports go to.")
-    country: str | None = Field(None, description="Its member state, e.g. DE.")
-    contact: str | None = Field(None, description="Where reports are sent (portal, address, e-mail).")
-
-
-class SeverityRule(_Strict):
-    severity: Literal["critical", "high", "medium", "low"] | None = Field(None, description="The response's urgency.")
-    reportable: bool | None = Field(None, description="Reported to the authority under Art. 73.")
-
-
-class IncidentResponseSection(_Strict):
-    """The incident response plan: see `govflow.governance.monitoring.response_plan`."""
-
-    roles: dict[str, str] = Field(default_factory=dict, description="Duty (lead, notify, close) -> the role holding it.")
-    contacts: list[PlanContact] = Field(default_factory=list)
-    authority: AuthoritySection | None = None
-    severity: dict[str, SeverityRule] = Field(default_factory=dict, description="Incident kind -> its rule.")
-
-    @field_validator("severity")
-    @classmethod
-    def _known_kinds(cls, rules: dict[str, SeverityRule]) -> dict[str, SeverityRule]:
-        from govflow.governance.monitoring.incident_kinds import IncidentKind
-
-        known = [k.value for k in IncidentKind]
-        for kind in rules:
-            if kind not in known:
-                raise ValueError(f"unknown incident kind '{kind}'; choose among: {', '.join(known)}")
-        return rules
-
-    @field_validator("roles")
-    @classmethod
-    def _known_duties(cls, roles: dict[str, str]) -> dict[str, str]:
-        for duty in roles:
-            if duty not in ("lead", "notify", "close"):
-                raise ValueError(f"unknown duty '{duty}'; the duties are lead, notify and close")
-        return roles
 
 
 class GovflowConfig(_Strict):
