@@ -10,33 +10,13 @@ JSON columns hold canonical JSON text, so a row hashes the same on every backend
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp with microseconds, on SQLite and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("ledger timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+# Re-exported: the migrations name the type as govflow.governance.ledger.schema.UTCDateTime.
+from govflow.governance.ledger.column_types import UTCDateTime as UTCDateTime
 
 
 class Base(DeclarativeBase):
