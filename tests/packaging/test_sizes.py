@@ -22,7 +22,6 @@ ALLOWED_MODULES = {
 }
 ALLOWED_FUNCTIONS = {
     "tests/incidents/test_response.py::test_reported_incident_runs_the_whole_playbook",  # being split in #14
-    "tests/scenarios/test_untuned_system.py::test_an_untuned_system_through_its_whole_life",  # being split in #14
 }
 
 

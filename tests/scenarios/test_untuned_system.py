@@ -20,6 +20,7 @@ import csv
 import os
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,12 +151,28 @@ def test_an_untuned_system_through_its_whole_life(tmp_path: Path) -> None:
     home = tmp_path / ".govflow"
     env = {**os.environ, "GOVFLOW_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("GOVFLOW_DB_URL", None)
+    govflow = cli_in(tmp_path, env)
+
+    train_gate_and_promote(govflow, config)
+    rows, ids = serve_held_out_people(tmp_path, home)
+    assert len(ids) == len(set(ids)) == 600
+    assert f"{SYSTEM}:1" in govflow("trace", "prediction", ids[0])
+    attach_outcomes_and_monitor(govflow, tmp_path, config, rows, ids)
+    export_and_verify_the_bundle(govflow, tmp_path)
+
+
+def cli_in(tmp_path: Path, env: dict[str, str]) -> Callable[..., str]:
+    """`govflow ARGS` run in the system's folder: its output, once the exit code is the one expected."""
 
     def govflow(*args: str, expect: int = 0) -> str:
         done = subprocess.run([GOVFLOW, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == expect, f"{args}: exit {done.returncode}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
         return done.stdout + done.stderr
 
+    return govflow
+
+
+def train_gate_and_promote(govflow: Callable[..., str], config: Path) -> None:
     # Train and gate under the documented default policy, untouched.
     trained = govflow("run", "train", "-c", str(config))
     assert f"registered {SYSTEM}:1 as candidate (validation passed, held-out performance passed)" in trained
@@ -184,7 +201,9 @@ def test_an_untuned_system_through_its_whole_life(tmp_path: Path) -> None:
             "positives), parity reported not bounded; re-judged by monitoring")
     assert f"{SYSTEM}:1 is now in production" in govflow("promote", f"{SYSTEM}:1")
 
-    # The team's own service, instrumented, answers held-out people from the census test file.
+
+def serve_held_out_people(tmp_path: Path, home: Path) -> tuple[list[dict[str, str]], list[str]]:
+    """The census test file's people, and the prediction ids the team's own service answered them with."""
     service = tmp_path / "service"
     service.mkdir()
     (service / "app.py").write_text(SERVICE)
@@ -203,9 +222,11 @@ def test_an_untuned_system_through_its_whole_life(tmp_path: Path) -> None:
                     assert len(answer.json()["estimates"]) == 100
     finally:
         ledger.close()
-    assert len(ids) == len(set(ids)) == 600
-    assert f"{SYSTEM}:1" in govflow("trace", "prediction", ids[0])
+    return rows, ids
 
+
+def attach_outcomes_and_monitor(govflow: Callable[..., str], tmp_path: Path, config: Path,
+                                rows: list[dict[str, str]], ids: list[str]) -> None:
     # Late outcomes: the true incomes of the people served.
     outcomes = tmp_path / "outcomes.csv"
     with open(outcomes, "w", newline="", encoding="utf-8") as handle:
@@ -225,6 +246,9 @@ def test_an_untuned_system_through_its_whole_life(tmp_path: Path) -> None:
     incidents = govflow("incident", "list")
     assert f"open   {SYSTEM}" in incidents and f"{SYSTEM}:1" in incidents and "fundamental_rights" in incidents
 
+
+def export_and_verify_the_bundle(govflow: Callable[..., str], tmp_path: Path) -> None:
+    """The auditor's bundle, checked by its own verifier with a plain Python; then the ledger verifies."""
     bundle = tmp_path / "audit.zip"
     exported = govflow("export", f"{SYSTEM}:1", "--format", "bundle", "-o", str(bundle))
     assert exported.startswith(f"wrote the auditor's bundle of {SYSTEM}:1 to {bundle}: ")
