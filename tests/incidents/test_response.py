@@ -64,6 +64,23 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
 
     # The whole response is in the trace: the flow's steps, and the versions' stages.
     assert flow_run is not None  # the incident was opened by a task of the response flow
+    assert_the_trace_shows_the_response(ledger, flow_run, incident_id)
+
+    # While frozen nothing is promoted; the close needs a name; then the ledger verifies.
+    refused = cli(ledger, "promote", "toy-screening:2")
+    assert "the system toy-screening is frozen" in str(refused.exception)
+    report_to_the_authority_and_plan_remediation(ledger, incident_id)
+    assert_the_affected_decisions_are_listed(ledger, incident_id)
+
+    closed = cli(ledger, "incident", "close", incident_id, "--as", "Ravi Patel", "--reason", "v2 withdrawn")
+    assert closed.output.strip() == f"incident {incident_id} closed by Ravi Patel (risk_officer); toy-screening unfrozen"
+    assert cli(ledger, "incident", "list").output.rstrip().endswith("report sent")
+    verified = cli(ledger, "verify")
+    assert verified.exit_code == 0 and verified.output.startswith("ledger intact: ")
+
+
+def assert_the_trace_shows_the_response(ledger: Ledger, flow_run: str, incident_id: str) -> None:
+    """The whole response is in the trace: the flow's steps, the versions' stages, the incident and the diff."""
     trace = cli(ledger, "trace", "run", flow_run)
     assert trace.exit_code == 0, trace.output
     assert trace.output.splitlines()[0].startswith("flow incident · completed")
@@ -80,10 +97,9 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
     assert "  * configuration changed: data.sensitive_as_features" in diff.output
     assert "  load_data.return           same" in diff.output
 
-    # While frozen nothing is promoted; the close needs a name; then the ledger verifies.
-    refused = cli(ledger, "promote", "toy-screening:2")
-    assert "the system toy-screening is frozen" in str(refused.exception)
-    # Reportable (a fundamental-rights infringement): it closes only once the report is recorded as sent.
+
+def report_to_the_authority_and_plan_remediation(ledger: Ledger, incident_id: str) -> None:
+    """Reportable (a fundamental-rights infringement): it closes only once the report is recorded as sent."""
     early = cli(ledger, "incident", "close", incident_id, "--as", "Ravi Patel", "--reason", "v2 withdrawn")
     assert early.exit_code == 1
     assert "is reportable under EU AI Act Art. 73 (fundamental_rights, report due " in str(early.exception)
@@ -104,7 +120,9 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
     assert "  Art. 73: report KI-2026-17 sent to Bundesnetzagentur at " in report and "; acknowledged under BNetzA-ACK-9" in report
     assert "  remediation 1: retrain without the group as input · Mia Wong · due 2099-01-31 · open" in report
 
-    # The decisions to review one by one: the 300 made by version 2, the unfavourable ones first.
+
+def assert_the_affected_decisions_are_listed(ledger: Ledger, incident_id: str) -> None:
+    """The decisions to review one by one: the 300 made by version 2, the unfavourable ones first."""
     listing = ledger.home / "affected.csv"
     affected = cli(ledger, "incident", "affected", incident_id, "--out", str(listing))
     assert affected.exit_code == 0, affected.output
@@ -117,12 +135,6 @@ def test_reported_incident_runs_the_whole_playbook(released: tuple[Path, Ledger]
     unfavourable = [r for r in rows if r["favourable"] == "False"]
     assert rows[:len(unfavourable)] == unfavourable and unfavourable  # the unfavourable ones come first
     assert rows[0]["review"] == "unfavourable decision: review it individually" and rows[0]["groups"].startswith("{")
-
-    closed = cli(ledger, "incident", "close", incident_id, "--as", "Ravi Patel", "--reason", "v2 withdrawn")
-    assert closed.output.strip() == f"incident {incident_id} closed by Ravi Patel (risk_officer); toy-screening unfrozen"
-    assert cli(ledger, "incident", "list").output.rstrip().endswith("report sent")
-    verified = cli(ledger, "verify")
-    assert verified.exit_code == 0 and verified.output.startswith("ledger intact: ")
 
 
 def test_without_a_compliant_earlier_version_serving_stops(released: tuple[Path, Ledger]) -> None:
