@@ -13,19 +13,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
+from prefect import flow as prefect_flow
+from prefect.states import Failed, State
 
 from govflow.checks.results import SuiteResult
 from govflow.errors import InputError
 from govflow.flows import steps
 from govflow.flows.models import tabular as modeling
-from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
+from govflow.flows.recorder import record_flow
+from govflow.flows.recording import current_run_id, get_ledger, label_run, link_model_version, task
 from govflow.governance.config import GovflowConfig
 from govflow.governance.registry import versions as registry
 from govflow.governance.registry.policy_in_force import require as require_policy_in_force
 
+BLOCKED = "Blocked"  # the Prefect state of a blocked gate's run: failed (red in the UI), named for what it is
 WRONG_SYSTEM = "version {version} belongs to system '{found}', but the config is for '{expected}'; pass the matching -c file"
 
 
@@ -130,9 +134,20 @@ def _run_check(name: str, fn: Any, *args: Any) -> tuple[SuiteResult | None, str 
         return None, f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
-@flow(name="gate")
 def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
-    """Gate ``version`` (a number, or latest) of the system that ``config_path`` describes."""
+    """Gate ``version`` (a number, or latest) of the system that ``config_path`` describes.
+
+    Its Prefect run ends Completed on a pass and in a failed state named Blocked on a block (the
+    reasons as its message); either way the outcome is returned. An error is raised as it was.
+    """
+    state = gate_run(config_path, version, return_state=True)
+    if state.is_failed() and state.name == BLOCKED:
+        return cast(GateOutcome, state.result(raise_on_failure=False))
+    return cast(GateOutcome, state.result())
+
+
+def _gate(config_path: str, version: str = "latest") -> GateOutcome:
+    """The recorded gate (the ledger holds its run, whatever its outcome)."""
     config = steps.load_system_config(Path(config_path).absolute())
     if ":" not in version:
         version = f"{config.system.name}:{version}"
@@ -141,6 +156,7 @@ def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
         ref = registry.resolve(conn, version)
     if ref.system != config.system.name:
         raise InputError(WRONG_SYSTEM.format(version=ref, found=ref.system, expected=config.system.name))
+    label_run(f"gate {ref}", ref.system, str(ref))
     link_model_version(ref.id)
     policy = config.policy_model()
     with ledger.read() as conn:  # a changed policy stops here, before any check (governance/registry/policy_in_force.py)
@@ -171,6 +187,18 @@ def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
     _publish(str(ref), outcome, reasons, policy.hash(), suites)
     return GateOutcome(version=str(ref), outcome=outcome, reasons=tuple(reasons), policy_hash=policy.hash(),
                        suites=tuple(suites), documents=tuple(documents))
+
+
+_recorded_gate = record_flow(_gate, "gate")
+
+
+@prefect_flow(name="gate")
+def gate_run(config_path: str, version: str = "latest") -> GateOutcome | State[GateOutcome]:
+    """The Prefect flow: the recorded gate, its run failed (state Blocked) when the gate blocks."""
+    outcome = _recorded_gate(config_path, version)
+    if outcome.outcome == "block":
+        return Failed(name=BLOCKED, message=f"{outcome.version} BLOCKED: " + "; ".join(outcome.reasons), data=outcome)
+    return outcome
 
 
 def _publish(version: str, outcome: str, reasons: list[str], policy_hash: str, suites: list[SuiteResult]) -> None:

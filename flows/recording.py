@@ -85,6 +85,22 @@ def link_model_version(model_version_id: str) -> None:
     frame.model_version_id = model_version_id
 
 
+def label_run(name: str, *tags: str) -> None:
+    """Name the current Prefect flow run after what it does (``gate credit-scoring:2``) and tag it
+    (``govflow``, the flow's kind, then ``tags``) so the Prefect UI lists and filters it by system."""
+    from prefect import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    run = context.flow_run
+    kind = context.flow.name if context.flow is not None else None
+    labels = list(dict.fromkeys([*run.tags, "govflow", *([kind] if kind else []), *tags]))
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run.id, name=name, tags=labels)
+
+
 def current_run_id() -> str | None:
     """The ledger run id of the innermost recorded task or flow (for records a step writes itself)."""
     frame = current_flow.get()
@@ -148,6 +164,6 @@ def flow(fn: Callable[P, R] | None = None, /, *, name: str | None = None, record
 
 
 __all__ = ["task", "flow", "set_ledger", "get_ledger", "add_listener", "remove_listener", "current_run_id",
-           "link_model_version", "Recorder", "RunSink", "using", "default_recorder", "describe", "describe_kind",
+           "link_model_version", "label_run", "Recorder", "RunSink", "using", "default_recorder", "describe", "describe_kind",
            "describe_outputs", "collect_checks", "code_reference", "environment", "flush_artifacts", "UNRECORDED",
            "GovflowError"]

@@ -156,6 +156,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def ui_api_env(host: str, port: int) -> dict[str, str]:
+    """The settings that point a server's UI (and its own client) at the API on ``host:port``."""
+    api_url = f"http://{host}:{port}/api"
+    return {"PREFECT_UI_API_URL": api_url, "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port)}
+
+
 def server_env(home: Path, offline: Mapping[str, str]) -> dict[str, str]:
     """The server's environment: ``offline`` (`govflow.settings.OFFLINE`), its database in the home's
     Prefect home, and not the token of the command that starts it (`govflow.reaper`): it outlives it."""
@@ -188,7 +194,7 @@ def _start_locked(home: Path, env: dict[str, str], timeout: float) -> ServerStat
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**env, **ui_api_env("127.0.0.1", port)}, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # started on purpose to outlive this command (and its Ctrl-C)
         )
     state = ServerState(pid=process.pid, api_url=f"http://127.0.0.1:{port}/api", started_at=time.time())

@@ -65,13 +65,17 @@ class UiServer:
         return f"{self.url}/api"
 
 
-def server_env(home: Path) -> dict[str, str]:
-    """The server's environment: offline, its database in the govflow home's Prefect home."""
+def server_env(home: Path, host: str = "127.0.0.1", port: int = 4200) -> dict[str, str]:
+    """The server's environment: offline, its database in the govflow home's Prefect home, and the
+    API URL its UI calls set to this host and port (left unset, the UI calls port 4200 whatever
+    ``--port`` says, and shows "Can't connect to Server API")."""
+    from govflow.prefect_server import ui_api_env
     from govflow.settings import OFFLINE
 
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update({k: v for k, v in OFFLINE.items() if k != "PREFECT_LOGGING_LEVEL"})
     env.setdefault("PREFECT_HOME", str(home / "prefect"))
+    env.update(ui_api_env(host, port))
     return env
 
 
@@ -104,7 +108,7 @@ def start(home: Path, host: str = "127.0.0.1", port: int = 4200, timeout: float 
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-            env=server_env(home), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=server_env(home, host, port), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches govflow, which stops the server in order
         )
     server = UiServer(process, host, port, log)
