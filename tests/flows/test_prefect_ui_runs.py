@@ -117,3 +117,17 @@ def test_ui_on_a_non_default_port_reaches_its_api(tmp_path: Path) -> None:
         ui.send_signal(signal.SIGTERM)
         ui.communicate(timeout=60)
     assert ui.returncode == 0
+
+
+@pytest.mark.slow
+def test_the_reused_server_ui_reaches_its_api_on_its_free_port(tmp_path: Path) -> None:
+    from govflow import prefect_server
+    from govflow.settings import OFFLINE
+
+    state = prefect_server.ensure(tmp_path / "home", OFFLINE, timeout=120)
+    try:
+        settings = httpx.get(f"{state.ui_url}/ui-settings", timeout=10).json()
+        assert settings["api_url"] == state.api_url
+        assert not state.api_url.endswith(":4200/api")
+    finally:
+        prefect_server.stop(tmp_path / "home")
