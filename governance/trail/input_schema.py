@@ -275,6 +275,6 @@ class InputSchema:
                 continue
             try:
                 data[name] = np.array(values, dtype=dtype if dtype != "category" else object)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past int64, out of domain
                 data[name] = pd.Series(values)
         return pd.DataFrame(data, copy=False)

@@ -48,7 +48,7 @@ def test_monitoring_runs_on_the_configs_schedule() -> None:
 
 def test_triggers_listen_to_the_events_the_flows_emit() -> None:
     by_entrypoint = {d["entrypoint"]: d for d in deployments()}
-    gate = by_entrypoint["flows/gate.py:gate_flow"]["triggers"][0]
+    gate = by_entrypoint["flows/gate.py:gate_run"]["triggers"][0]
     assert gate["expect"] == [CANDIDATE_EVENT]
     assert gate["match"]["prefect.resource.id"] == "govflow.model.employment-screening:*"
     assert gate["parameters"]["version"] == "{{ event.resource['govflow.version'] }}"
