@@ -40,7 +40,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 test: install postgres lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2  # both cores: every test has its own home, database and ports
 
 bench: install postgres
 	$(PY) bench/run.py

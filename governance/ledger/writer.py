@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -39,9 +39,6 @@ from govflow.governance.ledger.rows import (
     row_hash,
 )
 from govflow.governance.ledger.schema import Base
-
-if TYPE_CHECKING:
-    from govflow.governance.ledger.engine import Ledger
 
 log = logging.getLogger("govflow.ledger")
 
@@ -146,7 +143,7 @@ class Writer:
 _active: contextvars.ContextVar[StepTransaction | None] = contextvars.ContextVar("govflow_step", default=None)
 
 
-def active_step(ledger: Ledger) -> StepTransaction | None:
+def active_step(ledger: object) -> StepTransaction | None:
     """The step transaction that writes to ``ledger`` on this thread join, if any."""
     step = _active.get()
     if step is None or step.ledger is not ledger or step.thread != threading.get_ident():
@@ -162,7 +159,8 @@ class StepTransaction:
     A step started inside another step whose transaction is already open joins that transaction.
     """
 
-    def __init__(self, ledger: Ledger, open_transaction: Callable[[], tuple[Writer, Callable[[bool], None]]],
+    # ``ledger`` is only compared by identity: the writer never imports the engine that builds it.
+    def __init__(self, ledger: object, open_transaction: Callable[[], tuple[Writer, Callable[[bool], None]]],
                  refused: Callable[[Exception], Exception | None]) -> None:
         self.ledger = ledger
         self.thread = threading.get_ident()

@@ -131,7 +131,7 @@ def test_scheduled_and_event_triggered_runs_on_a_local_server(tmp_path: Path) ->
     with ledger.read() as conn:
         actions = [e["action"] for e in incidents.get(conn, opened.id).events]
     ledger.close()
-    assert actions[:3] == ["opened", "frozen", "no_version_implicated"]
+    assert actions[:4] == ["opened", "response_plan", "frozen", "no_version_implicated"]  # the plan it used first
     assert "documents_drafted" in actions
 
 

@@ -83,7 +83,7 @@ def test_500_concurrent_requests_each_200_is_one_record(ledger: Ledger, own_mode
     assert json.loads(payload["features_json"])["credit_amount"].startswith("hmac-sha256:")  # logging.redact
     assert "personal_status_and_sex" in json.loads(payload["sensitive_json"])
     logged = service_log(ledger)
-    assert '"event": "predict"' in logged and '"model_version": "credit-scoring:1"' in logged  # structlog JSON
+    assert '"action": "predict"' in logged and '"model_version": "credit-scoring:1"' in logged  # ECS JSON lines
     assert "critical account" not in logged and "radio/television" not in logged  # never a feature value
 
     traced = _govflow(ledger, "trace", "prediction", first.headers["x-prediction-id"])
