@@ -64,7 +64,7 @@ from govflow.flows.monitor_system import (  # noqa: F401 - the names monitoring 
     version_config,
     version_labels,
 )
-from govflow.flows.recording import current_run_id, flow, get_ledger, link_model_version, task
+from govflow.flows.recording import current_run_id, flow, get_ledger, label_run, link_model_version, task
 from govflow.governance.config import GovflowConfig
 from govflow.governance.monitoring import results as mon
 
@@ -153,6 +153,7 @@ def monitor_flow(config_path: str, window: str | None = None, last: int | None =
     size_text = window or config.monitoring.window
     mon.parse_window(size_text)  # a bad window is an input error before anything runs
     system = config.system.name
+    label_run(f"monitor {system} ({size_text} windows)", system)
     ledger = get_ledger()
     planned = plan_windows(system, size_text, last)
     references: dict[str, pd.DataFrame] = {}

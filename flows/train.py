@@ -18,7 +18,7 @@ from govflow.checks.results import SuiteResult
 from govflow.errors import ComplianceBlocked
 from govflow.flows import steps
 from govflow.flows.models import tabular as modeling
-from govflow.flows.recording import current_run_id, flow, get_ledger, task
+from govflow.flows.recording import current_run_id, flow, get_ledger, label_run, task
 from govflow.governance.config import GovflowConfig
 from govflow.governance.ledger.fingerprint import fingerprint_model
 from govflow.governance.registry import versions as registry
@@ -78,6 +78,7 @@ GIVEN_DATA = "the data passed to govflow.train"
 def train_flow(config_path: str, data: pd.DataFrame | None = None) -> TrainOutcome:
     """Train from the config's data file, or from ``data``: a frame the caller's own flow built."""
     config = steps.load_system_config(Path(config_path).absolute())
+    label_run(f"train {config.system.name}", config.system.name)
     if data is None:
         raw = steps.load_data(config)
     else:  # not a step of its own: the caller's step that produced the frame stays its producer in the lineage

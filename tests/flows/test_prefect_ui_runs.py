@@ -38,14 +38,14 @@ def recorder(sqlite_ledger: Ledger) -> Iterator[Ledger]:
     set_ledger(None)
 
 
-def gate_runs() -> list[Any]:
-    """The gate's flow runs in the session's Prefect API, newest first."""
+def gate_runs(flow: str = "gate") -> list[Any]:
+    """The flow runs of ``flow`` in the session's Prefect API, newest first."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
     from prefect.client.schemas.sorting import FlowRunSort
 
     with get_client(sync_client=True) as client:
-        return list(client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["gate"])),
+        return list(client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow])),
                                           sort=FlowRunSort.START_TIME_DESC, limit=5))
 
 
@@ -79,6 +79,9 @@ def test_a_passed_gate_run_is_completed_and_named(recorder: Ledger) -> None:
     assert run.state is not None and run.state.type.value == "COMPLETED"
     assert run.name == "gate credit-scoring:1"
     assert set(run.tags) == {"govflow", "gate", "credit-scoring", "credit-scoring:1"}
+    trained = gate_runs("train")[0]  # the training run before it is named after its system too
+    assert trained.name == "train credit-scoring"
+    assert set(trained.tags) == {"govflow", "train", "credit-scoring"}
 
 
 def browser_text(url: str) -> str:
