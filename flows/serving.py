@@ -111,14 +111,20 @@ def load_production(ledger: Ledger, system: str) -> Any:
         from govflow.flows.recommender_flow import load_served
 
         return load_served(ledger, ref, row)
+    config, model, schema = load_version(ledger, ref, row)
+    redaction = preds.redaction_for(ledger.home, system, config.logging.redact)
+    return ServedModel(ref, config, model, schema, redaction)
+
+
+def load_version(ledger: Ledger, ref: registry.VersionRef, row: Any) -> tuple[GovflowConfig, Any, preds.InputSchema]:
+    """A classifier version's config, model (its stored bytes hash-checked first) and input schema."""
     problem = ledger.artifacts.problem(row["artifact_hash"])
     if problem:
         raise ComplianceBlocked(f"cannot load the model of {ref}: {problem}")
     config = config_of(row["config_snapshot"])
     model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]), config)
     schema = input_schema(ledger, ref, config, needs_sensitive=bool(getattr(model, "needs_sensitive", False)))
-    redaction = preds.redaction_for(ledger.home, system, config.logging.redact)
-    return ServedModel(ref, config, model, schema, redaction)
+    return config, model, schema
 
 
 def input_schema(ledger: Ledger, ref: registry.VersionRef, config: GovflowConfig, *,

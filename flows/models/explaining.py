@@ -31,15 +31,9 @@ NO_REFERENCE = "{version} has no stored training reference data: its baseline re
 
 
 def _load(ledger: Ledger, row: dict[str, Any], ref: registry.VersionRef) -> tuple[Any, Any, preds.InputSchema]:
-    from govflow.flows.serving import config_of, input_schema
+    from govflow.flows.serving import load_version
 
-    problem = ledger.artifacts.problem(row["artifact_hash"])
-    if problem:
-        raise ComplianceBlocked(f"cannot load the model of {ref}: {problem}")
-    config = config_of(row["config_snapshot"])
-    model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]), config)
-    schema = input_schema(ledger, ref, config, needs_sensitive=bool(getattr(model, "needs_sensitive", False)))
-    return config, model, schema
+    return load_version(ledger, ref, row)
 
 
 def attribute(ledger: Ledger, ref: registry.VersionRef, config: Any, model: Any, schema: preds.InputSchema,
