@@ -31,8 +31,22 @@ import pandas as pd
 
 LINEAR = "exact-linear"
 SAMPLED = "baseline-shapley-sampled"
+ITEM_FACTORS = "item-factors-exact"  # a recommender's lists: govflow.flows.models.recommender_explaining
 EPS = 1e-12
 ORDERS = 24  # sampled orders (12 and their reverses); 21 features -> 24 x 22 rows in one predict call
+
+
+def method_for(estimator: str | None, *, mitigated: bool = False) -> str:
+    """The explanation method a version's decisions get, in words, for its model card."""
+    if estimator == "implicit_svd":
+        return (f"`{ITEM_FACTORS}`: each recommended item's score split exactly over the items the user rated in "
+                "training (their factors' dot product with the item's), plus the remainder of the user's factors")
+    if estimator == "logistic_regression" and not mitigated:
+        return (f"`{LINEAR}`: each feature's exact contribution to the decision's log-odds (coefficient x "
+                "transformed value); with the intercept they add up to the score's log-odds")
+    return (f"`{SAMPLED}`: baseline Shapley values of the decision's log-odds against the training data's "
+            f"median record ({ORDERS} sampled feature orders, seeded by the prediction id); they add up to the "
+            f"score's log-odds minus the baseline's (`{LINEAR}` instead where the model proves to be a logistic regression)")
 
 
 def log_odds(p: Any) -> Any:

@@ -29,6 +29,7 @@ from govflow.governance.reports.documents.render import (
     val,
 )
 from govflow.governance.reports.evidence import GROUP_TABLE_KIND, CheckFact, DatasetFacts, Evidence, Ref
+from govflow.governance.trail.attribution import method_for
 
 # Mitigations whose decisions are drawn at random for some people (fairlearn's guarantee holds for the
 # randomised classifier), so a decision can contradict "score >= 0.5": the card must say so.
@@ -216,6 +217,9 @@ def _model_details(b: Builder, e: Evidence) -> None:
         ("Model type", code(v.hyperparams["estimator"]) if _elsewhere(v.hyperparams)
          else code(model["estimator"]) if model.get("estimator") else None),
         *_factory(v.hyperparams),
+        ("Explanation of a decision (Art. 86, `govflow explain ID`)",
+         method_for(model.get("estimator"), mitigated=model.get("mitigation") not in (None, "none")) if not _elsewhere(v.hyperparams)
+         else method_for(None)),
         ("Bias mitigation", "none applied by govflow (the model was trained outside it)" if _elsewhere(v.hyperparams)
          else code(model["mitigation"]) if model.get("mitigation") else None),
         ("Hyperparameters", code(as_json(dict(v.hyperparams)))),
