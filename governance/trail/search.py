@@ -8,10 +8,10 @@ cursor for the next page (keyset pagination on ``(served_at, id)``: a page costs
 millionth row as at the first, and rows logged meanwhile never shift a page).
 
 The filters on what a prediction answered (``output_json``) and on its payload (``features_json``,
-``sensitive_json``) read the canonical JSON text in place: ``json_extract``/``json_each`` on SQLite,
-``jsonb`` operators on PostgreSQL, written exactly as the expression indexes of migration 0005
-(``search_indexes``) so the planner uses them. The payload filters join ``prediction_payloads``: a
-purged payload no longer matches a group, a subject or a user, which is what erasure means.
+``sensitive_json``) read the canonical JSON text in place (`search_sql`: every row, including those
+PostgreSQL's ``jsonb`` refuses; the expressions migration 0008 indexes). The payload filters join
+``prediction_payloads``: a purged payload no longer matches a group, a subject or a user, which is
+what erasure means.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from sqlalchemy import Connection, bindparam, text
 from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.ledger.schema import UTCDateTime
+from govflow.governance.trail.search_sql import ANY as ANY
+from govflow.governance.trail.search_sql import WhereClause
 
 MAX_LIMIT = 1000
-ANY = "any"  # --out-of-domain any: flagged on any field
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first: "<=" is not "<" then "=..."
 BAD_TIME = "{name}: an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z, not '{value}'"
 BAD_LIMIT = "limit: between 1 and {max}, not {value}"
@@ -204,91 +205,21 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InputError(BAD_CURSOR) from None
 
 
-class _Sql:
-    """The WHERE clause of one search, in the dialect's JSON functions, with its bound parameters."""
-
-    def __init__(self, dialect: str) -> None:
-        self.pg = dialect == "postgresql"
-        self.where: list[str] = []
-        self.params: dict[str, Any] = {}
-
-    def param(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f":{name}"
-
-    def output_text(self, key: str) -> str:
-        return f"(p.output_json::jsonb ->> '{key}')" if self.pg else f"json_extract(p.output_json, '$.{key}')"
-
-    def score(self) -> str:
-        return ("(CASE WHEN jsonb_typeof(p.output_json::jsonb -> 'score') = 'number' "
-                "THEN (p.output_json::jsonb ->> 'score')::float8 END)") if self.pg else self.output_text("score")
-
-    def decision(self, value: int) -> None:
-        # PostgreSQL: as text, the very expression of the index; SQLite's json_extract gives the integer
-        self.where.append(f"{self.output_text('decision')} = {self.param(str(value) if self.pg else value)}")
-
-    def item(self, item: str) -> None:
-        if self.pg:
-            self.where.append(f"(p.output_json::jsonb -> 'items') @> CAST({self.param(json.dumps([item]))} AS jsonb)")
-        else:
-            self.where.append("EXISTS (SELECT 1 FROM json_each(p.output_json, '$.items') AS i "
-                              f"WHERE i.value = {self.param(item)})")
-
-    def out_of_domain(self, field: str) -> None:
-        """Predictions serving flagged out of domain (``output.out_of_domain``): on ``field``, or on any."""
-        if field == ANY:
-            self.where.append("(p.output_json::jsonb -> 'out_of_domain') IS NOT NULL" if self.pg
-                              else "json_extract(p.output_json, '$.out_of_domain') IS NOT NULL")
-        elif self.pg:
-            self.where.append(f"(p.output_json::jsonb -> 'out_of_domain') @> CAST({self.param(json.dumps([field]))} AS jsonb)")
-        else:
-            self.where.append("EXISTS (SELECT 1 FROM json_each(p.output_json, '$.out_of_domain') AS o "
-                              f"WHERE o.value = {self.param(field)})")
-
-    def user(self, user: str) -> None:
-        column = ("(pp.features_json::jsonb ->> 'user_id')" if self.pg
-                  else "CAST(json_extract(pp.features_json, '$.user_id') AS TEXT)")
-        self.where.append(f"{column} = {self.param(user)}")
-
-    def group(self, group: GroupFilter) -> None:
-        if self.pg and group.op == "=":  # containment: the GIN index on the sensitive attributes
-            doc = json.dumps({group.name: group.value})
-            self.where.append(f"pp.sensitive_json::jsonb @> CAST({self.param(doc)} AS jsonb)")
-            return
-        if self.pg:
-            path = f"(pp.sensitive_json::jsonb -> {self.param(group.name)})"
-            if isinstance(group.value, str):
-                value = f"({path} #>> '{{}}')"
-            else:
-                value = f"(CASE WHEN jsonb_typeof({path}) = 'number' THEN ({path} #>> '{{}}')::float8 END)"
-        else:
-            value = f"json_extract(pp.sensitive_json, {self.param(_json_path(group.name))})"
-        if group.op == "!=":
-            self.where.append(f"{value} IS NOT NULL AND {value} <> {self.param(group.value)}")
-        else:
-            self.where.append(f"{value} {group.op} {self.param(group.value)}")
-
-
-def _json_path(name: str) -> str:
-    return "$." + json.dumps(name)  # quoted: a name with a dot or a space is one key
-
-
-def _where(query: PredictionQuery, sql: _Sql) -> None:
+def _where(query: PredictionQuery, sql: WhereClause) -> None:
     plain = (("p.system", query.system), ("p.model_version_id", query.model_version_id),
              ("p.request_id", query.request_id), ("pp.subject_id", query.subject_id))
     for column, value in plain:
         if value is not None:
-            sql.where.append(f"{column} = {sql.param(value)}")
+            sql.equals(column, value)
     for clause, moment in (("p.served_at >= {}", query.since), ("p.served_at < {}", query.until)):
         if moment is not None:
             sql.where.append(clause.format(_time_param(sql, moment)))
     if query.decision is not None:
         sql.decision(query.decision)
     if query.score_min is not None:
-        sql.where.append(f"{sql.score()} >= {sql.param(query.score_min)}")
+        sql.score(">=", query.score_min)
     if query.score_max is not None:
-        sql.where.append(f"{sql.score()} <= {sql.param(query.score_max)}")
+        sql.score("<=", query.score_max)
     for group in query.groups:
         sql.group(group)
     if query.item is not None:
@@ -304,7 +235,7 @@ def _where(query: PredictionQuery, sql: _Sql) -> None:
     sql.where.append("p.audit_seq IS NOT NULL")  # only what the chain covers (see ledger.chained)
 
 
-def _time_param(sql: _Sql, moment: datetime) -> str:
+def _time_param(sql: WhereClause, moment: datetime) -> str:
     return sql.param(moment)  # bound as a ledger timestamp in `search_predictions` (it is a datetime)
 
 
@@ -323,7 +254,7 @@ def resolve_version(conn: Connection, query: PredictionQuery) -> PredictionQuery
 def statement_for(conn: Connection, query: PredictionQuery, *, prefix: str = "") -> tuple[Any, dict[str, Any]]:
     """The SQL of one page and its parameters (``prefix``, e.g. ``EXPLAIN``, goes in front)."""
     query = resolve_version(conn, query)
-    sql = _Sql(conn.dialect.name)
+    sql = WhereClause(conn.dialect.name)
     _where(query, sql)
     join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
     clause = text(f"{prefix}SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
