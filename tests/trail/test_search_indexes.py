@@ -1,0 +1,88 @@
+"""Migration 0008 on PostgreSQL: each search filter it indexes is answered from its index, and an
+existing ledger (rows with a NUL included) upgrades to it with its chain still verifying."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.verify import verify
+from govflow.governance.trail.search import parse_query, statement_for
+from tests.trail.test_search import found, log, start, version
+
+pytestmark = pytest.mark.postgres
+NEW = ("ix_predictions_search_items", "ix_predictions_search_ood", "ix_predictions_search_ood_served_at",
+       "ix_predictions_search_score", "ix_payloads_search_user_pg")
+
+
+def plan_of(ledger: Ledger, params: dict[str, Any]) -> str:
+    """The plan with sequential scans off and the time indexes dropped (rolled back): on a near-empty
+    table the planner rightly prefers a scan in time order, which would prove nothing."""
+    with ledger.engine.connect() as conn:
+        transaction = conn.begin()
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        for name in ("ix_predictions_system_served_at", "ix_predictions_served_at"):
+            conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        statement, values = statement_for(conn, parse_query(params), prefix="EXPLAIN ")
+        plan = "\n".join(row[0] for row in conn.execute(statement, values))
+        transaction.rollback()
+    return plan
+
+
+@pytest.mark.parametrize(("params", "index"), [
+    ({"item": "50"}, "ix_predictions_search_items"),
+    ({"item": "5\x000"}, "ix_predictions_search_items"),
+    ({"out_of_domain": "age"}, "ix_predictions_search_ood"),
+    ({"out_of_domain": "any"}, "ix_predictions_search_ood_served_at"),
+    ({"score_min": "0.99", "score_max": "1"}, "ix_predictions_search_score"),
+    ({"user": "6"}, "ix_payloads_search_user_pg"),
+])
+def test_each_filter_is_answered_from_its_index(pg_ledger: Ledger, params: dict[str, Any], index: str) -> None:
+    assert index in plan_of(pg_ledger, params)
+
+
+def _downgrade_to_0007(ledger: Ledger) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from govflow.governance.ledger.engine import MIGRATIONS
+
+    with ledger.engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+
+
+def _indexes(ledger: Ledger) -> set[str]:
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")).scalars())
+
+
+def test_a_ledger_at_0007_with_odd_rows_upgrades_and_still_verifies(pg_url: str, tmp_path: Path) -> None:
+    ledger = Ledger.open(pg_url, home=tmp_path / "home")
+    movies = version(ledger, "movies")
+    log(ledger, [{"system": "movies", "mv": movies, "at": start(), "request": "r1",
+                  "output": {"items": ["5\x000", "7"], "score": 10 ** 400, "out_of_domain": ["u\x00"]},
+                  "features": {"user_id": "u\x001"}, "sensitive": {"gender": "F"}}])
+    _downgrade_to_0007(ledger)
+    assert not set(NEW) & _indexes(ledger)
+    ledger.close()
+    ledger = Ledger.open(pg_url, home=tmp_path / "home")  # migrated on open
+    try:
+        assert set(NEW) <= _indexes(ledger)
+        movies_again = version(ledger, "movies")  # and rows with a NUL are still logged once indexed
+        log(ledger, [{"system": "movies", "mv": movies_again, "at": start(), "request": "r2",
+                      "output": {"items": ["5\x000"], "score": 0.5}, "features": {"user_id": "u\x001"}}])
+        report = verify(ledger)
+        assert report.findings == [], report.findings
+        assert {p["request_id"] for p in found(ledger, item="5\x000")} == {"r1", "r2"}
+        assert {p["request_id"] for p in found(ledger, user="u\x001")} == {"r1", "r2"}
+        assert {p["request_id"] for p in found(ledger, score_min="1e300")} == {"r1"}
+        assert {p["request_id"] for p in found(ledger, out_of_domain="u\x00")} == {"r1"}
+    finally:
+        ledger.close()
