@@ -5,6 +5,10 @@ for a continuous attribute. Bins are LEFT-CLOSED: ``bins: [0, 25, 120]`` makes t
 ``[0, 25)`` and ``[25, 120)``, so an age of 25 is in the second group. Missing values form their own
 group, ``(missing)``, so that they stay visible.
 
+A feature may also name its groups for people: ``{column: RAC1P, labels: {1: White, 2: Black}}``.
+The checks keep computing over the codes (results stay comparable when a name is edited);
+`group_display_label` gives the name wherever a group is shown.
+
 Examples
 --------
 >>> frame = pd.DataFrame({"age": [19, 25, 70]})
@@ -63,7 +67,8 @@ class SensitiveFeature:
         raw = spec if isinstance(spec, Mapping) else {"column": getattr(spec, "column", None),
                                                        "bins": getattr(spec, "bins", None)}
         column, bins = raw.get("column"), raw.get("bins")
-        if not isinstance(column, str) or set(raw) - {"column", "bins"}:
+        # `labels` names groups for people only (see group_display_label): it does not change a group.
+        if not isinstance(column, str) or set(raw) - {"column", "bins", "labels"}:
             raise ConfigError(BAD_SPEC.format(spec=spec))
         if bins is None:
             return cls(column)
@@ -144,3 +149,46 @@ def intersect(labels: pd.DataFrame) -> pd.Series:
     for column in labels.columns[1:]:
         joined = joined + " & " + labels[column].astype(str)
     return joined.rename(" & ".join(map(str, labels.columns)))
+
+
+def _names_by_column(sensitive_features: Sequence[Any] | None) -> dict[str, Mapping[str, str]]:
+    names: dict[str, Mapping[str, str]] = {}
+    for spec in sensitive_features or ():
+        column = spec.get("column") if isinstance(spec, Mapping) else getattr(spec, "column", None)
+        labels = spec.get("labels") if isinstance(spec, Mapping) else getattr(spec, "labels", None)
+        if isinstance(column, str) and isinstance(labels, Mapping):
+            names[column] = {str(code): str(name) for code, name in labels.items()}
+    return names
+
+
+def _name_of(group: str, names: Mapping[str, str]) -> str:
+    if group in names:
+        return names[group]
+    try:  # a code read as a float ("1.0") names the same group as the integer code written in the config
+        number = float(group)
+    except ValueError:
+        return group
+    return names.get(str(int(number)), group) if number.is_integer() else group
+
+
+def group_display_label(feature: str, group: str, sensitive_features: Sequence[Any] | None) -> str:
+    """The name of a group for people: its ``labels`` entry in the config, else the group as computed.
+
+    `feature` is a sensitive column, or an intersection ``"SEX & RAC1P"``, whose groups are named part
+    by part (``"2 & 1"`` -> ``"Female & White"``). `sensitive_features` is ``data.sensitive_features``
+    as written in govflow.yaml, as stored in a version's config snapshot, or as parsed by the config.
+
+    Examples
+    --------
+    >>> specs = ["SEX", {"column": "RAC1P", "labels": {1: "White", 2: "Black"}}]
+    >>> group_display_label("RAC1P", "2", specs), group_display_label("RAC1P", "9", specs)
+    ('Black', '9')
+    >>> group_display_label("SEX & RAC1P", "2 & 1", specs)
+    '2 & White'
+    """
+    names = _names_by_column(sensitive_features)
+    columns = feature.split(" & ")
+    parts = group.split(" & ")
+    if not names or len(columns) != len(parts):
+        return group
+    return " & ".join(_name_of(part, names.get(column, {})) for column, part in zip(columns, parts))

@@ -43,9 +43,63 @@ def _without_unset(dumped: Any, keys: tuple[str, ...]) -> Any:
     return {k: v for k, v in dumped.items() if not (k in keys and v is None)} if isinstance(dumped, dict) else dumped
 
 
+LABELS_HINT = "e.g. labels: {1: White, 2: Black}"
+
+
+def _label_code(code: Any) -> str:
+    """A code as the checks name its group: ``1`` and ``"1"`` are the same group, ``1.0`` is ``1``."""
+    if isinstance(code, float) and code.is_integer():
+        return str(int(code))
+    return str(code)
+
+
 class SensitiveFeature(_Strict):
     column: str = Field(description="Column holding the sensitive attribute.")
     bins: list[float] | None = Field(None, description="Left-closed bin edges for a continuous attribute.")
+    labels: dict[str, str] | None = Field(None, description="Group code (or bin, e.g. '[0, 25)') -> the name "
+                                          "shown in documents and the dashboard; checks still use the codes.")
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _codes_as_text(cls, labels: Any) -> Any:
+        if labels is None:
+            return labels
+        if not isinstance(labels, dict) or not labels:
+            raise ValueError(f"give a mapping from each code to its name, {LABELS_HINT}")
+        named: dict[str, str] = {}
+        written: dict[str, Any] = {}
+        for code, name in labels.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"the name of code {code!r} must be non-empty text ({name!r} is not), {LABELS_HINT}")
+            if _label_code(code) in named:
+                raise ValueError(f"codes {written[_label_code(code)]!r} and {code!r} are the same group; give each code once")
+            named[_label_code(code)], written[_label_code(code)] = name.strip(), code
+        return named
+
+    @model_validator(mode="after")
+    def _labels_fit(self) -> SensitiveFeature:
+        if not self.labels:
+            return self
+        by_name: dict[str, str] = {}
+        for code, name in self.labels.items():
+            if name in by_name:
+                raise ValueError(f"labels: codes {by_name[name]!r} and {code!r} have the same name {name!r}; "
+                                 "give each group its own name, or merge the codes in the data")
+            by_name[name] = code
+        if self.bins:
+            from govflow.checks.groups import SensitiveFeature as Binned
+
+            bins = Binned.parse({"column": self.column, "bins": self.bins}).labels
+            unknown = [code for code in self.labels if code not in bins]
+            if unknown:
+                raise ValueError(f"labels: {unknown[0]!r} is not one of the bins' groups ({', '.join(bins)}); "
+                                 "with bins, name the bins, e.g. labels: {'[0, 25)': under 25}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # Unset, labels are left out, so configs written before them keep their config hash.
+        return _without_unset(handler(self), ("labels",))
 
     @field_validator("bins")
     @classmethod
@@ -285,14 +339,27 @@ def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
     return f"{path}: {message}"
 
 
+def _section_model(annotation: Any) -> Any:
+    """The config section a field holds, through list[...], unions and Annotated (None if it holds none)."""
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in getattr(annotation, "__args__", None) or ():
+        found = _section_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: Any = GovflowConfig
     for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
+        if isinstance(part, int) or str(part).startswith(("sensitive-", "function-")):
+            continue  # a list index or a union's tag: the section is the list's item type, found below
+        field = getattr(_section_model(model), "model_fields", {}).get(part)
         if field is None:
             return []
         model = field.annotation
-    return sorted(getattr(model, "model_fields", {}).keys() - {"base_dir"})
+    return sorted(getattr(_section_model(model), "model_fields", {}).keys() - {"base_dir"})
 
 
 def parse_config(raw: Any, base_dir: Path, source: str = "govflow.yaml") -> GovflowConfig:
