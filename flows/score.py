@@ -99,7 +99,7 @@ def score_chunk(chunk: pd.DataFrame, system: str, request_id: str, caller: str) 
                for v, out in zip(valid, outputs)]
     receipt = preds.write_predictions(ledger, records, versions={served.version.id: str(served.version)})
     preds.refuse_unless_written(receipt, [r.id for r in records])
-    return {"logged": receipt.written, "seq": receipt.seq, "favourable": sum(o["decision"] for o in outputs),
+    return {"logged": receipt.written, "seq": receipt.seq, "favourable": sum(o["favourable"] for o in outputs),
             "ids": [r.id for r in records], "outputs": outputs}
 
 
@@ -139,12 +139,14 @@ def score_flow(config_path: str, input_path: str, output_path: str | None = None
 
 def _write_output(path: Path, frame: pd.DataFrame, id_column: str | None, ids: list[str],
                   outputs: list[dict[str, Any]]) -> None:
-    """prediction_id, the id column (when configured), decision and score per input row, in input order."""
+    """prediction_id, the id column (when configured), decision (the label), favourable, score and what it is a
+    probability of (and randomised, for a model that draws its decisions) per input row, in input order."""
     out = pd.DataFrame({"prediction_id": ids})
     if id_column and id_column in frame.columns:
         out.insert(0, id_column, frame[id_column].to_numpy())
-    out["decision"] = [o["decision"] for o in outputs]
-    out["score"] = [o["score"] for o in outputs]
+    for key in ("decision", "favourable", "score", "score_of", "randomised"):
+        if outputs and key in outputs[0]:
+            out[key] = [o[key] for o in outputs]
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     out.to_csv(buffer, index=False)

@@ -27,6 +27,7 @@ from govflow.governance.ledger.schema import ModelVersion, StageChange
 from govflow.governance.registry import versions as registry
 from govflow.governance.registry.datasets import feature_columns
 from govflow.governance.trail import predictions as preds
+from govflow.governance.trail.decisions import DecisionLabels, labels_for
 
 UNKNOWN_SYSTEM = "unknown system '{system}': no model versions are recorded for it{known}"
 NEVER_PROMOTED = "{system} has no version in production: none has been promoted yet (govflow promote {system}:VERSION)"
@@ -52,12 +53,15 @@ class ServedModel:
     model: Any
     schema: preds.InputSchema
     redaction: preds.Redaction
+    labels: DecisionLabels
 
     def predict(self, valid: list[preds.ValidRecord]) -> list[dict[str, Any]]:
-        """One output per record: ``{"decision": 0|1, "score": P(favourable)}``, plus ``"out_of_domain":
-        [fields]`` when some of its values lay outside the training range or set (the logged record keeps it)."""
+        """One output per record: ``{"decision": LABEL, "favourable": bool, "score": P(favourable), "score_of":
+        LABEL}`` (`govflow.governance.trail.decisions`), ``"randomised": true`` for a model that draws its
+        decisions, plus ``"out_of_domain": [fields]`` when some of its values lay outside the training
+        range or set (the logged record keeps it)."""
         decisions, scores = modeling.score(self.config, self.model, self.schema.frame(valid))
-        outputs: list[dict[str, Any]] = [{"decision": int(d), "score": float(s)} for d, s in zip(decisions, scores)]
+        outputs = self.labels.outputs(decisions, scores)
         for output, record in zip(outputs, valid):
             if record.out_of_domain:
                 output["out_of_domain"] = list(record.out_of_domain)
@@ -113,7 +117,15 @@ def load_production(ledger: Ledger, system: str) -> Any:
         return load_served(ledger, ref, row)
     config, model, schema = load_version(ledger, ref, row)
     redaction = preds.redaction_for(ledger.home, system, config.logging.redact)
-    return ServedModel(ref, config, model, schema, redaction)
+    return ServedModel(ref, config, model, schema, redaction, decision_labels(ledger, ref, config, model))
+
+
+def decision_labels(ledger: Ledger, ref: registry.VersionRef, config: GovflowConfig, model: Any) -> DecisionLabels:
+    """The labels a version decides between: its positive label and the target's other value, as its
+    stored data contract records the target (else the complement of a 0/1 or boolean label)."""
+    contract = registry.attachment(ledger, ref.id, "data_contract")
+    target = json.loads(contract).get("columns", {}).get(config.data.target, {}) if contract else {}
+    return labels_for(config.data.positive_label, target.get("allowed"), randomised=modeling.randomises(model))
 
 
 def load_version(ledger: Ledger, ref: registry.VersionRef, row: Any) -> tuple[GovflowConfig, Any, preds.InputSchema]:

@@ -235,9 +235,13 @@ def score(config: GovflowConfig, model: Any, frame: pd.DataFrame) -> tuple[np.nd
     """``(decisions 0/1, scores = probability of the favourable outcome)``."""
     given = frame if getattr(model, "needs_sensitive", False) else frame[feature_columns(config, frame)]
     scores = np.asarray(model.predict_proba(given))[:, 1]
-    randomised = isinstance(model, FairClassifier | GroupThresholdClassifier)
-    decisions = np.asarray(model.predict(given)) if randomised else scores >= 0.5
+    decisions = np.asarray(model.predict(given)) if randomises(model) else scores >= 0.5
     return decisions.astype(int), scores
+
+
+def randomises(model: Any) -> bool:
+    """Whether the model's decisions are drawn from its score (fairlearn's mitigations), not read off it at 0.5."""
+    return isinstance(model, FairClassifier | GroupThresholdClassifier)
 
 
 def model_bytes(model: Any) -> bytes:

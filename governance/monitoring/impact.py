@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from govflow import canonical as canon
 from govflow.governance.ledger.schema import ModelVersion, Outcome, Prediction, PredictionPayload
+from govflow.governance.trail.decisions import favourable_of
 
 
 def version_label(conn: Connection, model_version_id: str | None) -> str | None:
@@ -46,10 +47,9 @@ class Impact:
 
 
 def _decision(output_json: str) -> int | None:
-    output = json.loads(output_json)
-    if isinstance(output, dict) and isinstance(output.get("decision"), int | bool):
-        return int(output["decision"])
-    return None
+    """1 favourable, 0 not, None for no decision: either logged shape (`govflow.governance.trail.decisions`)."""
+    favourable = favourable_of(json.loads(output_json))
+    return None if favourable is None else int(favourable)
 
 
 def latest_outcomes(conn: Connection, prediction_ids: list[str]) -> dict[str, Any]:

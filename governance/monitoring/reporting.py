@@ -28,6 +28,7 @@ from govflow.governance.ledger.schema import Prediction, PredictionPayload
 from govflow.governance.monitoring import incidents
 from govflow.governance.monitoring.impact import latest_outcomes, serving_period
 from govflow.governance.registry.versions import os_user
+from govflow.governance.trail.decisions import favourable_of
 
 FUTURE_SLACK = timedelta(minutes=5)
 NEEDS_TEXT = "{what} is empty: give {how}"
@@ -217,12 +218,7 @@ def window(conn: Connection, view: incidents.IncidentView) -> tuple[datetime | N
 
 
 def _favourable(output: Any) -> bool | None:
-    if not isinstance(output, dict):
-        return None
-    if isinstance(output.get("favourable"), bool):
-        return bool(output["favourable"])
-    decision = output.get("decision")
-    return bool(decision == 1) if isinstance(decision, int | bool) else None
+    return favourable_of(output)  # either logged shape (govflow.governance.trail.decisions)
 
 
 def affected(conn: Connection, view: incidents.IncidentView) -> tuple[list[dict[str, Any]], str]:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, func, select
 from govflow.errors import InputError
 from govflow.governance.ledger.schema import Prediction, PredictionPayload
 from govflow.governance.monitoring.incidents import latest_outcomes
+from govflow.governance.trail.decisions import favourable_of
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 BAD_WINDOW = "window '{text}': write a number and a unit m, h, d or w, e.g. 7d or 24h"
@@ -83,10 +84,17 @@ def windows_for(conn: Connection, system: str, size: timedelta, last: int | None
     return holding[-last:] if last else holding
 
 
+def _favourable_code(output: Any) -> int | None:
+    """1 favourable, 0 not (the checks' coding), from either logged shape; None for no decision."""
+    favourable = favourable_of(output)
+    return None if favourable is None else int(favourable)
+
+
 def load_window(conn: Connection, system: str, window: Window) -> pd.DataFrame:
     """The window's predictions: `META_COLUMNS`, then one column per feature and sensitive attribute.
 
-    ``decision``/``score`` come from the logged output (``{"decision", "score"}``); ``outcome`` is
+    ``decision`` is 1 for a favourable logged decision, 0 for the other (whichever shape it was logged
+    in, `govflow.governance.trail.decisions`), ``score`` the logged score; ``outcome`` is
     the latest late-arriving label or missing; ``purged`` marks rows whose payload was purged (their
     features are missing, so drift and fairness leave them out; they still count as decisions).
     """
@@ -102,7 +110,7 @@ def load_window(conn: Connection, system: str, window: Window) -> pd.DataFrame:
         output = json.loads(output_json)
         output = output if isinstance(output, dict) else {}
         record: dict[str, Any] = {"prediction_id": pid, "model_version_id": mv_id, "served_at": served_at,
-                                  "decision": output.get("decision"), "score": output.get("score"),
+                                  "decision": _favourable_code(output), "score": output.get("score"),
                                   "outcome": outcomes.get(pid), "purged": features_json is None,
                                   "out_of_domain": len(output.get("out_of_domain") or ())}  # fields flagged when served
         if features_json is not None:

@@ -21,8 +21,9 @@ take records and return frozen value objects, so every figure can be tested with
      at that moment, in the ``production`` stage with every role its policy requires approving it
      (the latest approval per role at or before that moment, per the stage and approval history).
 
-A *decision* is read from a prediction's ``output_json`` (`decision_of`): ``{"decision": 0|1}``
-(or true/false), else ``{"favourable": bool}``, else ``{"prediction": v}`` compared with the
+A *decision* is read from a prediction's ``output_json`` (`decision_of`): ``{"favourable": bool}``
+(the current shape, `govflow.governance.trail.decisions`), else an earlier record's ``{"decision":
+0|1}`` (or true/false), else ``{"prediction": v}`` compared with the
 system's ``data.positive_label``. Outputs that are none of these (e.g. a recommended item list)
 count as requests but not as decisions; their lists feed `govflow.governance.trail.exposure` instead.
 
@@ -43,6 +44,7 @@ from enum import StrEnum
 from typing import Any
 
 from govflow.checks.policy import Policy
+from govflow.governance.trail.decisions import favourable_of
 from govflow.governance.trail.exposure import ExposureReport
 
 BUCKETS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -170,12 +172,11 @@ class DashboardData:
 
 def decision_of(output: Any, positive_label: Any = None) -> int | None:
     """1 favourable, 0 not, None when the output is not a decision (see the module docstring)."""
-    if not isinstance(output, Mapping):
+    favourable = favourable_of(output)  # either logged shape: the label's own flag first, else the old 0/1
+    if favourable is not None:
+        return int(favourable)
+    if not isinstance(output, Mapping) or "score_of" in output:
         return None
-    for key in ("decision", "favourable"):
-        value = output.get(key)
-        if isinstance(value, bool) or value in (0, 1):
-            return int(value)
     if positive_label is not None and "prediction" in output:
         return int(output["prediction"] == positive_label or str(output["prediction"]) == str(positive_label))
     return None

@@ -47,13 +47,14 @@ PG_SCORE = (f"(CASE WHEN jsonb_typeof({OUTPUT} -> 'score') = 'number' "
             f"THEN ({OUTPUT} -> 'score')::numeric END)")
 PG_USER = f"({nul_safe('pp.features_json')} ->> 'user_id')"
 _TRUE, _FALSE = "('1'::jsonb, 'true'::jsonb)", "('0'::jsonb, 'false'::jsonb)"
-# A decision: ``decision`` 0/1 (or a boolean), else ``favourable`` (the served record's newer shape);
-# as `govflow.governance.trail.dashboard_figures.decision_of` reads it.
+# A decision: ``favourable`` (the served record's shape since #16, whose ``decision`` is the class label,
+# which may itself be 0 or 1), else an earlier record's ``decision`` 0/1 (or a boolean);
+# as `govflow.governance.trail.decisions.favourable_of` reads it.
 PG_DECISION = ("(CASE " + " ".join(f"WHEN {OUTPUT} -> '{key}' IN {_TRUE} THEN 1 WHEN {OUTPUT} -> '{key}' IN {_FALSE} "
-                                   "THEN 0" for key in ("decision", "favourable")) + " END)")
+                                   "THEN 0" for key in ("favourable", "decision")) + " END)")
 SQLITE_DECISION = ("COALESCE(" + ", ".join(
     f"CASE WHEN json_extract(p.output_json, '$.{key}') IN (0, 1) THEN json_extract(p.output_json, '$.{key}') END"
-    for key in ("decision", "favourable")) + ")")
+    for key in ("favourable", "decision")) + ")")
 
 
 def _pg_text(value: str) -> str:

@@ -26,6 +26,13 @@ def explain(
     typer.echo(json.dumps(answer, indent=1, ensure_ascii=False) if as_json else render(answer))
 
 
+def _decision(output: dict[str, Any], favourable_label: Any) -> str:
+    """The decision as logged: its label and whether it is favourable (an earlier record's 0/1 says 1 = the label)."""
+    if isinstance(output.get("favourable"), bool):
+        return f"{output.get('decision')} ({'favourable' if output['favourable'] else 'unfavourable'})"
+    return f"{output.get('decision')} (1 = '{favourable_label}')"
+
+
 def render(answer: dict[str, Any]) -> str:
     recorded = answer.get("recorded")
     where = (f"recorded in audit entry {recorded['audit_seq']} at {recorded['at']}" if recorded else "not recorded")
@@ -37,7 +44,7 @@ def render(answer: dict[str, Any]) -> str:
         return "\n".join(lines + [f"  {name}: {value:+.3f} log-odds" for name, value in terms])
     output = answer["output"]
     lines = [f"prediction {answer['prediction_id']} by {answer['model_version']} at {answer['served_at']}: "
-             f"decision {output.get('decision')} (1 = '{answer['favourable']}'), score {answer['score']:.4f}",
+             f"decision {_decision(output, answer['favourable'])}, score {answer['score']:.4f}",
              f"method: {answer['method']}; {where}", "what pushed it most:"]
     lines += [f"  {line}" for line in answer["text"]]
     lines.append(f"  starting point: {answer['base']['is']}: {answer['base']['value']:+.3f} log-odds; "

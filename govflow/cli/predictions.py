@@ -76,7 +76,10 @@ def _summary(output: Any) -> tuple[Any, Any, str]:
     if not isinstance(output, dict):
         return None, None, ""
     items = output.get("items")
-    return output.get("decision"), output.get("score"), " ".join(map(str, items)) if isinstance(items, list) else ""
+    favourable = output.get("favourable")
+    decision = output.get("decision") if not isinstance(favourable, bool) else \
+        f"{output.get('decision')} ({'favourable' if favourable else 'unfavourable'})"
+    return decision, output.get("score"), " ".join(map(str, items)) if isinstance(items, list) else ""
 
 
 def _write_csv(rows: list[dict[str, Any]]) -> None:

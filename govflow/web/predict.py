@@ -80,8 +80,16 @@ class PredictionOut(BaseModel):
     recommender answers ``items``, ``scores`` and ``cold_start`` instead)."""
 
     prediction_id: str = Field(description="Trace it: `govflow trace prediction ID` or GET /audit/predictions/ID.")
-    decision: int | None = Field(None, description="1 = the favourable outcome (the config's positive_label), 0 = not.")
-    score: float | None = Field(None, description="The model's probability of the favourable outcome.")
+    decision: Any = Field(None, description="The class label decided, as in the training data (e.g. \"good\").")
+    favourable: bool | None = Field(None, description="True when the decision is the favourable outcome (the config's "
+                                                       "positive_label).")
+    score: float | None = Field(None, description="The model's probability of the label in score_of.")
+    score_of: Any = Field(None, description="What the score is a probability of: the favourable label.")
+    randomised: bool | None = Field(None, description="True when the model draws its decisions from the score "
+                                                      "(a fairness mitigation): a decision may then contradict "
+                                                      "score >= 0.5. Absent otherwise.")
+    out_of_domain: list[str] | None = Field(None, description="Fields outside the training range or set (scored, "
+                                                              "flagged). Absent when none.")
 
 
 class PredictResponse(BaseModel):
@@ -89,7 +97,7 @@ class PredictResponse(BaseModel):
     system: str
     model_version: str = Field(description="NAME:VERSION of the version in production that answered.")
     model_version_id: str
-    positive_label: Any = Field(None, description="A classifier's: what decision 1 means.")
+    positive_label: Any = Field(None, description="A classifier's favourable label (each decision says it too).")
     recorded: bool = Field(description="True: every prediction is durable in the ledger.")
     predictions: list[PredictionOut]
 
@@ -174,7 +182,7 @@ def install_predict_routes(app: FastAPI, state: ServeState) -> None:
                 "model_version_id": version_id, "recorded": state.record,
                 "predictions": [{"prediction_id": r.id, **out} for r, out in zip(logged, outputs)]}
         data = getattr(served.config, "data", None)
-        if hasattr(data, "positive_label"):  # a classifier: what decision 1 means
+        if hasattr(data, "positive_label"):  # a classifier: its favourable label
             body["positive_label"] = data.positive_label  # type: ignore[union-attr]
         log.info("predict", status=200, ms=round((time.perf_counter() - started) * 1000, 2), caller=caller, **fields)
         return json_response(body, headers={"X-Request-ID": request_id})

@@ -29,14 +29,16 @@ def test_one_record_is_answered_after_it_is_recorded(client: TestClient, sqlite_
     assert body["recorded"] is True and body["positive_label"] == "good"
     assert response.headers["x-request-id"] == body["request_id"]
     [out] = body["predictions"]
-    assert out["decision"] in (0, 1) and 0 <= out["score"] <= 1
+    assert out["decision"] in ("good", "bad") and 0 <= out["score"] <= 1
+    assert out["favourable"] is (out["decision"] == "good") is (out["score"] >= 0.5) and out["score_of"] == "good"
+    assert "randomised" not in out  # a logistic regression reads its decision off the score
     assert counts(ledger) == (before[0] + 1, before[1] + 1, before[2] + 1)
     with ledger.read() as conn:
         row = conn.execute(select(Prediction).where(Prediction.id == out["prediction_id"])).mappings().one()
         payload = conn.execute(select(PredictionPayload).where(PredictionPayload.payload_hash == row["payload_hash"])).mappings().one()
     assert row["request_id"] == body["request_id"] and row["caller"] == "anonymous@127.0.0.1"
     assert row["model_version_id"] == ref.id and row["latency_ms"] > 0
-    assert json.loads(row["output_json"]) == {"decision": out["decision"], "score": out["score"]}
+    assert json.loads(row["output_json"]) == {k: out[k] for k in ("decision", "favourable", "score", "score_of")}
     assert json.loads(payload["sensitive_json"]) == {"age_in_years": 67, "personal_status_and_sex": "male : divorced/separated"}
     assert "age_in_years" not in json.loads(payload["features_json"])
 

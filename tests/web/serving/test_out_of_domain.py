@@ -145,8 +145,9 @@ def test_serve_answers_an_out_of_domain_applicant_and_records_the_fields(sqlite_
         response = client.post("/predict/credit-scoring", json=older)
     assert response.status_code == 200, response.text
     [answer] = response.json()["predictions"]
-    assert answer["out_of_domain"] == ["age_in_years"] and answer["decision"] in (0, 1)
-    assert logged_outputs(sqlite_ledger) == [{"decision": answer["decision"], "score": answer["score"],
+    assert answer["out_of_domain"] == ["age_in_years"] and answer["decision"] in ("good", "bad")
+    assert logged_outputs(sqlite_ledger) == [{"decision": answer["decision"], "favourable": answer["favourable"],
+                                              "score": answer["score"], "score_of": "good",
                                               "out_of_domain": ["age_in_years"]}]
 
 

@@ -186,7 +186,7 @@ def test_a_model_that_needs_the_sensitive_attributes_requires_them(sqlite_ledger
     assert str(caught.value) == ("sensitive: required: credit-scoring:1 needs the sensitive attributes "
                                  "personal_status_and_sex, age_in_years at prediction time")
     outputs = served.predict(served.schema.validate(records(5)))
-    assert [set(o) for o in outputs] == [{"decision", "score"}] * 5
+    assert [set(o) for o in outputs] == [{"decision", "favourable", "score", "score_of", "randomised"}] * 5
 
 
 # -- tokens ------------------------------------------------------------------------------------------

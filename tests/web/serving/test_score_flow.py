@@ -61,7 +61,10 @@ def test_a_scored_row_traces_back_to_its_training_data_and_approvals(recorder: L
     assert (outcome.version, outcome.input_rows, outcome.logged) == ("credit-scoring:1", 40, 40)
     assert outcome.ignored_columns == ("creditability",)
     written = pd.read_csv(out)
-    assert list(written.columns) == ["prediction_id", "decision", "score"] and len(written) == 40
+    assert list(written.columns) == ["prediction_id", "decision", "favourable", "score", "score_of"] and len(written) == 40
+    assert set(written["decision"]) <= {"good", "bad"} and set(written["score_of"]) == {"good"}
+    assert (written["favourable"] == (written["decision"] == "good")).all()
+    assert outcome.favourable == int(written["favourable"].sum())
 
     with recorder.read() as conn:
         trace = trace_prediction(conn, outcome.first_prediction_id or "")
