@@ -36,6 +36,7 @@ from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.fingerprint import fingerprint_model
 from govflow.governance.ledger.ids import new_id
 from govflow.governance.registry import versions as registry
+from govflow.governance.registry.policy_in_force import require as require_policy_in_force
 from govflow.governance.trail import predictions as preds
 
 CATALOG = "item_catalog"
@@ -62,6 +63,12 @@ def parse_recommender_config(raw: Any, base_dir: Path, source: str) -> rec.Recom
         raise ConfigError(f"{source}: {where}: {message}") from None
     Policy.from_mapping(config.policy)  # the shared policy keys, validated as everywhere
     return config
+
+
+def gate_policy(config: rec.RecommenderConfig) -> dict[str, Any]:
+    """What a recommender's gate records as its policy, and what must be in force for it: the shared
+    policy keys (fully defaulted) and the offline evaluation bounds (``evaluation:``), both governed."""
+    return {"policy": Policy.from_mapping(config.policy).to_dict(), "evaluation": config.evaluation.model_dump(mode="json")}
 
 
 def is_recommender(snapshot: dict[str, Any]) -> bool:
@@ -156,14 +163,15 @@ def gate_recommender(config: rec.RecommenderConfig, version: str, evaluation: Su
     reasons = [f"{r.name} on {r.subject}: {r.observed:.3f} not above {r.threshold:.3f}"
                for r in evaluation.results if r.failed and r.severity.value == "critical"]
     registry.record_decision(ledger, ref, outcome="pass" if evaluation.passed else "block", reasons=reasons,
-                             policy={"policy": Policy.from_mapping(config.policy).to_dict(),
-                                     "evaluation": config.evaluation.model_dump(mode="json")}, run_id=current_run_id())
+                             policy=gate_policy(config), run_id=current_run_id())
     return evaluation  # returned, so its results are recorded again, linked to the version
 
 
 @flow(name="train-recommender")
 def train_recommender_flow(config_path: str) -> RecommenderOutcome:
     config = load_config_file(Path(config_path).absolute())
+    with get_ledger().read() as conn:  # a changed policy stops here, before training (as the tabular gate does)
+        require_policy_in_force(conn, config.system.name, gate_policy(config), source=config_path)
     ratings = load_table(config, "inter")
     users = load_table(config, "user")
     items = load_table(config, "item")

@@ -28,7 +28,13 @@ from govflow.errors import ComplianceBlocked, InputError
 from govflow.governance.ledger.chained import chained
 from govflow.governance.ledger.engine import Ledger, Writer
 from govflow.governance.ledger.schema import PolicyApproval, PolicyRecord
-from govflow.governance.registry.policies import changed_bounds, describe_changes, policy_hash, record_policy
+from govflow.governance.registry.policies import (
+    changed_bounds,
+    describe_changes,
+    policy_hash,
+    policy_section,
+    record_policy,
+)
 
 FIRST_GATE = "first gate"
 FIRST_GATE_REASON = ("the system's first policy, put in force by its first gate decision; a change needs "
@@ -40,6 +46,11 @@ DIFFERS = ("the policy in {source} differs from the policy in force for {system}
 WRONG_ROLE = ("role '{role}' does not own the policy of {system}: a change needs role '{owner}' "
               "(policy.owner_role of the policy in force); use --role {owner}")
 NO_TEXT = "a policy approval needs a name (--as NAME) and a reason (--reason TEXT)"
+
+
+def owner_role_of(content: Mapping[str, Any]) -> str:
+    """``policy.owner_role`` of a recorded policy (a recommender's record nests it under ``policy``)."""
+    return str(policy_section(content).get("owner_role", "risk_officer"))
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ class InForce:
 
     @property
     def owner_role(self) -> str:
-        return str(self.content.get("owner_role", "risk_officer"))
+        return owner_role_of(self.content)
 
     def who(self) -> str:
         return f"{self.approver} ({self.role})"
@@ -160,6 +171,102 @@ def approve_policy(ledger: Ledger, system: str, content: Mapping[str, Any], *, a
 
 
 def _check_owner(current: InForce | None, system: str, content: Mapping[str, Any], role: str) -> None:
-    owner = current.owner_role if current is not None else str(content.get("owner_role", "risk_officer"))
+    owner = current.owner_role if current is not None else owner_role_of(content)
     if role != owner:
         raise ComplianceBlocked(WRONG_ROLE.format(role=role, system=system, owner=owner))
+
+
+# -- the policy a judgement after release applies (monitoring, the dashboard) ----------------------
+
+JUDGED_BY_FORCE = ("the policy in {source} differs from the policy in force for {system}: {changes} (policy {new} in "
+                   "the file, {old} in force since {since}, by {who}). Judged by the policy in force, not by the file: "
+                   "a changed policy applies only once a person with role {owner} puts it in force (govflow policy "
+                   "approve -c {source} --as NAME --role {owner} --reason TEXT), or restore the policy in force in {source}")
+NONE_IN_FORCE = ("no policy in force for {system} yet (no gate decision, no `govflow policy approve`): judged by the "
+                 "policy in {source} ({new})")
+
+
+@dataclass(frozen=True)
+class JudgingPolicy:
+    """The policy a judgement after release (a monitoring run) applies, and why that one.
+
+    It is the policy in force (the ledger record) whenever there is one, whatever the config file
+    says: an edited file changes nothing until the policy's owning role puts it in force. Only a
+    system with no policy in force yet is judged by its config's policy. ``warning`` says so
+    whenever the config's policy is not the one applied.
+    """
+
+    system: str
+    policy_hash: str
+    content: Mapping[str, Any]  #: as recorded (a recommender's holds ``policy`` and ``evaluation``)
+    in_force: InForce | None  #: None: nothing in force yet, the config's policy applied
+    config_hash: str | None  #: the hash of the config's policy, when one was given
+    warning: str | None
+    history: tuple[InForce, ...] = ()
+
+    @property
+    def policy(self) -> Mapping[str, Any]:
+        """The ``policy:`` section applied."""
+        return policy_section(self.content)
+
+    def cite(self) -> str:
+        """``policy 75450ac35a37 (in force since T, by NAME (ROLE): REASON)``."""
+        if self.in_force is None:
+            return f"policy {self.policy_hash[:12]} (the config's; no policy in force yet)"
+        item = self.in_force
+        return (f"policy {self.policy_hash[:12]} (in force since {canon.format_ts(item.approved_at)}, "
+                f"by {item.who()}: {item.reason})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"system": self.system, "policy_hash": self.policy_hash, "source": "in force" if self.in_force else "config",
+                "cited": self.cite(), "config_policy_hash": self.config_hash, "warning": self.warning,
+                "history": history_records(self.history)}
+
+
+def judging_policy(conn: Connection, system: str, config_content: Mapping[str, Any] | None = None,
+                   source: str = "govflow.yaml") -> JudgingPolicy | None:
+    """The policy to judge ``system`` by now (see `JudgingPolicy`); None: nothing in force and no config given.
+
+    ``config_content`` is the config's policy as a gate records it (`govflow.checks.policy.Policy.to_dict`;
+    a recommender's ``{"policy", "evaluation"}``), compared by hash with the policy in force.
+    """
+    items = tuple(history(conn, system))
+    given = None if config_content is None else policy_hash(config_content)
+    if not items:
+        if config_content is None:
+            return None
+        digest = policy_hash(config_content)
+        return JudgingPolicy(system, digest, dict(config_content), None, digest,
+                             NONE_IN_FORCE.format(system=system, source=source, new=digest[:12]))
+    current = items[-1]
+    warning = None
+    if given is not None and given != current.policy_hash:
+        changes = describe_changes(changed_bounds(current.content, config_content)) or "the content differs"
+        warning = JUDGED_BY_FORCE.format(source=source, system=system, changes=changes, new=given[:12],
+                                         old=current.policy_hash[:12], since=canon.format_ts(current.approved_at),
+                                         who=current.who(), owner=current.owner_role)
+    return JudgingPolicy(system, current.policy_hash, current.content, current, given, warning, items)
+
+
+def policy_section_in_force(conn: Connection, system: str) -> Mapping[str, Any] | None:
+    """The ``policy:`` section in force for ``system`` (None: none yet), e.g. for the dashboard's bounds."""
+    current = in_force(conn, system)
+    return None if current is None else policy_section(current.content)
+
+
+def history_records(items: tuple[InForce, ...] | list[InForce]) -> list[dict[str, Any]]:
+    """Each policy put in force, oldest first, with the bounds it changed (JSON-safe)."""
+    out, previous = [], None
+    for item in items:
+        changes = changed_bounds(previous.content, item.content) if previous is not None else []
+        out.append({"policy_hash": item.policy_hash, "approved_at": canon.format_ts(item.approved_at),
+                    "approver": item.approver, "role": item.role, "reason": item.reason,
+                    "changes": describe_changes(changes) if previous is not None else "first policy"})
+        previous = item
+    return out
+
+
+def history_lines(items: tuple[InForce, ...] | list[InForce]) -> list[str]:
+    """``T HASH by NAME (ROLE): CHANGES (REASON)`` for each policy put in force, oldest first."""
+    return [f"{r['approved_at']} {r['policy_hash'][:12]} by {r['approver']} ({r['role']}): "
+            f"{r['changes'] or 'no bound changed'} ({r['reason']})" for r in history_records(items)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,16 +26,31 @@ def policy_approve(
     config: ConfigOption = Path("govflow.yaml"),
 ) -> None:
     """Put the policy of govflow.yaml in force for its system (the gate applies no other)."""
-    from govflow.governance.config import load_config
     from govflow.governance.registry.policy_in_force import approve_policy
     from govflow.governance.registry.versions import os_user
 
-    loaded = load_config(config)
+    system, content, anchors = config_policy(config)
     c = ctx(typer_ctx)
-    c.anchors_config = loaded
-    outcome = approve_policy(c.ledger(), loaded.system.name, loaded.policy_model().to_dict(), approver=approver,
-                             role=role, reason=reason, os_user=os_user())
+    c.anchors_config = anchors
+    outcome = approve_policy(c.ledger(), system, content, approver=approver, role=role, reason=reason, os_user=os_user())
     typer.echo(outcome.describe() + (f", by {approver} ({role})" if outcome.recorded else ""))
+
+
+def config_policy(config: Path) -> tuple[str, dict[str, Any], Any]:
+    """``(system, policy as its gate records it, the config for anchoring)`` of a classifier's or a recommender's config."""
+    from govflow.governance.strict_yaml import load_yaml
+
+    if config.is_file():
+        raw = load_yaml(config)
+        if isinstance(raw, dict) and raw.get("kind") == "recommender":
+            from govflow.flows.recommender_flow import gate_policy, load_recommender_config
+
+            recommender = load_recommender_config(config)
+            return recommender.system.name, gate_policy(recommender), None
+    from govflow.governance.config import load_config
+
+    loaded = load_config(config)
+    return loaded.system.name, loaded.policy_model().to_dict(), loaded
 
 
 def policy_history(
@@ -44,9 +59,7 @@ def policy_history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: every policy put in force, in full.")] = False,
 ) -> None:
     """Every policy put in force for a system, oldest first: who, when, why, and the bounds that changed."""
-    from govflow.canonical import format_ts
-    from govflow.governance.registry.policies import changed_bounds, describe_changes
-    from govflow.governance.registry.policy_in_force import history
+    from govflow.governance.registry.policy_in_force import history, history_lines
 
     with ctx(typer_ctx).ledger().read() as conn:
         items = history(conn, system)
@@ -56,12 +69,8 @@ def policy_history(
     if not items:
         typer.echo(NOTHING_IN_FORCE.format(system=system))
         return
-    previous = None
-    for item in items:
-        changes = describe_changes(changed_bounds(previous.content, item.content)) if previous else "first policy"
-        typer.echo(f"{format_ts(item.approved_at)} {item.policy_hash[:12]} by {item.who()}: {changes or 'no bound changed'}"
-                   f" ({item.reason})")
-        previous = item
+    for line in history_lines(items):
+        typer.echo(line)
     typer.echo(f"in force: {items[-1].policy_hash}")
 
 
