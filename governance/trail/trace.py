@@ -43,6 +43,7 @@ from govflow.governance.ledger.schema import (
     StageChange,
 )
 from govflow.governance.lineage import graph
+from govflow.governance.trail.decisions import read_decision
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UNKNOWN_PREDICTION = "no prediction has the id or request id '{given}'"
@@ -71,8 +72,8 @@ _COUNT_REQUEST = select(func.count()).select_from(Prediction).where(Prediction.r
 _PURGE = (select(Purge.kind, Purge.at, Purge.by, Purge.reason).join(PurgedPayload, PurgedPayload.purge_id == Purge.id)
           .where(PurgedPayload.payload_hash == bindparam("payload_hash")).limit(1))
 _VERSION = select(ModelVersion.id, ModelVersion.system, ModelVersion.version, ModelVersion.fingerprint,
-                  ModelVersion.artifact_hash, ModelVersion.created_at, ModelVersion.training_run_id
-                  ).where(ModelVersion.id == bindparam("mv"))
+                  ModelVersion.artifact_hash, ModelVersion.created_at, ModelVersion.training_run_id,
+                  ModelVersion.config_snapshot).where(ModelVersion.id == bindparam("mv"))
 _STAGES = (select(StageChange.stage, StageChange.at, StageChange.by, StageChange.reason, StageChange.audit_seq)
            .where(StageChange.model_version_id == bindparam("mv"), chained(StageChange)).order_by(StageChange.audit_seq, StageChange.at))
 _DECISIONS = (select(Decision.outcome, Decision.reasons_json, Decision.policy_hash, Decision.decided_at, Decision.run_id,
@@ -140,6 +141,11 @@ def _run(conn: Connection, run_id: str) -> dict[str, Any] | None:
     if state is None:
         return {**run, "state": "running", "ended_at": None}
     return {**run, "state": state[0], "ended_at": state[1] if state[0] != "running" else None}
+
+
+def _positive_label(config_snapshot: str | None) -> Any:
+    data = json.loads(config_snapshot or "{}").get("data")
+    return data.get("positive_label") if isinstance(data, dict) else None
 
 
 def _check(row: Any) -> dict[str, Any]:
@@ -223,6 +229,7 @@ def trace_prediction(conn: Connection, given: str) -> dict[str, Any]:
         "prediction": {
             "id": p["id"], "request_id": p["request_id"], "system": p["system"], "served_at": _ts(p["served_at"]),
             "caller": p["caller"], "latency_ms": p["latency_ms"], "output": json.loads(p["output_json"]),
+            "decision": read_decision(json.loads(p["output_json"]), _positive_label(mv.config_snapshot)),
             "input": _input(conn, p),
             "scoring_run": None if scoring is None else {"run_id": scoring["id"], "name": scoring["name"],
                                                          "state": scoring["state"]},
@@ -271,6 +278,11 @@ def render(trace: dict[str, Any], *, failures_shown: int = 10) -> str:
     if p.get("scoring_run"):
         sr = p["scoring_run"]
         root.children.append(Node("run", f"scored by the {sr['name']} flow run {sr['run_id']} ({sr['state']})"))
+    if p.get("decision"):
+        d = p["decision"]
+        said = ("favourable" if d["favourable"] else "unfavourable") + (", drawn at random from the score (a mitigated "
+                                                                          "model)" if d.get("randomised") else "")
+        root.children.append(Node("served", f"served decision: {d['decision']} ({said})"))
     root.children.append(Node("output", "output: " + textwrap.shorten(json.dumps(rounded(p["output"]), sort_keys=True,
                                                                               ensure_ascii=False), 200, placeholder=" ...")))
     given = p["input"]

@@ -14,6 +14,7 @@ from govflow.governance.monitoring.results import Window, load_window
 from govflow.governance.trail.dashboard_figures import decision_of
 from govflow.governance.trail.decisions import favourable_of, labels_for, read_decision
 from govflow.governance.trail.search import PredictionQuery, search_predictions
+from govflow.governance.trail.trace import trace_prediction
 from tests.trail.test_search import log, start, version
 
 # positive_label 0: the label 1 is the UNfavourable outcome in the current shape, the favourable one in the old
@@ -33,11 +34,14 @@ def test_both_shapes_read_alike_in_the_trail(ledger: Ledger) -> None:
         unfavourable = {p["id"] for p in search_predictions(conn, PredictionQuery(decision=0)).predictions}
         counted = impact(conn, mv)
         window = load_window(conn, "credit", Window(t0, t0 + timedelta(hours=1), True))
+        traced = [trace_prediction(conn, pid)["prediction"]["decision"] for pid in ids]
     assert favourable == {ids[0], ids[2]} and unfavourable == {ids[1], ids[3]}
     assert (counted.decisions, counted.favourable) == (4, 2)
     assert window["decision"].tolist() == [1, 0, 1, 0]
     assert [decision_of(o) for o in OUTPUTS] == [1, 0, 1, 0]
     assert [favourable_of(o) for o in OUTPUTS] == FAVOURABLE
+    assert traced == [{"decision": 1, "favourable": True, "score": 0.8}, {"decision": 0, "favourable": False, "score": 0.3},
+                      OUTPUTS[2], OUTPUTS[3]]
 
 
 def test_an_earlier_record_reads_in_the_current_shape() -> None:

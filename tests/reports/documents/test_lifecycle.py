@@ -108,6 +108,8 @@ def test_the_model_card_explains_randomised_decisions(tmp_path: Path, mitigation
     assert (text in card.markdown) is explained
     if explained:
         assert "the score is the probability of the favourable outcome `good`" in card.markdown
+        assert ('Every served and logged decision says so: it carries `"randomised": true` beside its label '
+                "(`decision`), `favourable` and `score` (with `score_of` `good`)") in card.markdown
 
 
 def test_govflow_approve_writes_the_documents_anew(credit: Ledger, tmp_path: Path) -> None:

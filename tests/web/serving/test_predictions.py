@@ -238,6 +238,9 @@ def test_trace_by_prediction_id_or_single_request_id(served: tuple[Ledger, Versi
     assert sorted(a["role"] for a in by_id["approvals"]) == ["model_owner", "risk_officer"]
     assert by_id["prediction"]["input"]["sensitive"] == {"age_in_years": 67, "personal_status_and_sex": "male : divorced/separated"}
     assert by_id["prediction"]["caller"] == "tester"
+    assert by_id["prediction"]["decision"] == by_id["prediction"]["output"]  # the current shape, as logged
+    said = "favourable" if single[0].output["favourable"] else "unfavourable"
+    assert f"served decision: {single[0].output['decision']} ({said})" in render(by_id)
     text = render(by_id)
     assert text.startswith(f"prediction {single[0].id} · credit-scoring · ")
     assert "└─ model credit-scoring:1 · production when served, production now" in text
