@@ -151,8 +151,10 @@ def bench_search(name: str, ledger: Ledger) -> None:
         worst_ratio = max(worst_ratio, ratio)
         print(f"  {label:<34} median {median:8.1f} ms  worst {worst:8.1f} ms  rows {found:>3}  "
               f"worst/target {ratio:5.2f} {'ok' if ratio <= 1 else 'OVER'}", flush=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"  {name} at {N:,}: slowest filter {worst_ratio:.2f} x the 1 s target "
-          f"({'every filter within it' if worst_ratio <= 1 else 'NOT within it'})", flush=True)
+          f"({'every filter within it' if worst_ratio <= 1 else 'NOT within it'}; load average {load:.1f} "
+          f"on {os.cpu_count()} cores)", flush=True)
 
 
 def bench_explain() -> None:
