@@ -11,6 +11,7 @@ be a pass for that very version, made by a gate run that completed with its docu
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -21,7 +22,7 @@ from prefect.states import Failed, State
 
 from govflow.checks.results import SuiteResult
 from govflow.errors import InputError
-from govflow.flows import steps
+from govflow.flows import run_log, steps
 from govflow.flows.models import tabular as modeling
 from govflow.flows.recorder import record_flow
 from govflow.flows.recording import current_run_id, get_ledger, label_run, link_model_version, task
@@ -45,6 +46,12 @@ class GateOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "outcome": self.outcome, "reasons": list(self.reasons),
                 "policy_hash": self.policy_hash, "documents": list(self.documents)}
+
+    def report(self) -> dict[str, Any]:
+        """What `govflow run gate` prints (``--json`` as is; the text from the same keys), with the
+        check results without their tables: one form whether the gate ran in the command or in the warm runner."""
+        return {**self.to_dict(), "checks": [
+            {key: value for key, value in suite.to_dict().items() if key != "tables"} for suite in self.suites]}
 
 
 @task
@@ -140,7 +147,12 @@ def gate_flow(config_path: str, version: str = "latest") -> GateOutcome:
     Its Prefect run ends Completed on a pass and in a failed state named Blocked on a block (the
     reasons as its message); either way the outcome is returned. An error is raised as it was.
     """
-    state = gate_run(config_path, version, return_state=True)
+    return outcome_of(gate_run(config_path, version, return_state=True))
+
+
+def outcome_of(state: State[Any]) -> GateOutcome:
+    """The outcome a finished `gate_run` holds (a pass, or a block in its Blocked state); a gate that
+    errored raises its error. Shared by `gate_flow` and the warm runner (`govflow.cli.warm_runner`)."""
     if state.is_failed() and state.name == BLOCKED:
         return cast(GateOutcome, state.result(raise_on_failure=False))
     return cast(GateOutcome, state.result())
@@ -174,6 +186,7 @@ def _gate(config_path: str, version: str = "latest") -> GateOutcome:
         if error:
             errors.append(error)
     outcome, reasons = decide(suites, errors)
+    _log_decision(str(ref), outcome, reasons, suites)
     fairness = next((suite for suite in suites if suite.kind.value == "fairness"), None)
     if fairness is not None:
         store_group_table(ref.id, list(fairness.tables.get("by_group", ())))
@@ -184,9 +197,21 @@ def _gate(config_path: str, version: str = "latest") -> GateOutcome:
         reasons = [*reasons, f"documents could not be generated (fail closed): {type(e).__name__}: {e}"]
         record_gate_decision(str(ref), "block", reasons, policy.to_dict())
         raise
-    _publish(str(ref), outcome, reasons, policy.hash(), suites)
+    _publish(str(ref), outcome, reasons, policy.hash(), suites, _document_links(ref.id, documents))
     return GateOutcome(version=str(ref), outcome=outcome, reasons=tuple(reasons), policy_hash=policy.hash(),
                        suites=tuple(suites), documents=tuple(documents))
+
+
+def _log_decision(version: str, outcome: str, reasons: list[str], suites: list[SuiteResult]) -> None:
+    """The decision in the run's Logs tab: each suite's counts, the outcome, then each reason."""
+    for suite in suites:
+        counts = suite.counts()
+        run_log.log_step(f"{suite.kind.value} checked", {"passed": counts["passed"], "failed": counts["failed"],
+                                                         "not_judged": counts["not_judged"]})
+    level = logging.WARNING if outcome == "block" else logging.INFO
+    run_log.log_step(f"gate {outcome.upper()}", {"version": version, "reasons": len(reasons)}, level=level)
+    for reason in reasons:
+        run_log.log_step("reason" if outcome == "block" else "note", {"text": reason}, level=level)
 
 
 _recorded_gate = record_flow(_gate, "gate")
@@ -201,11 +226,28 @@ def gate_run(config_path: str, version: str = "latest") -> GateOutcome | State[G
     return outcome
 
 
-def _publish(version: str, outcome: str, reasons: list[str], policy_hash: str, suites: list[SuiteResult]) -> None:
+def _document_links(model_version_id: str, names: list[str]) -> list[tuple[str, str]]:
+    """(name, file URI in the artifact store) of each document the gate wrote, HTML first."""
+    from govflow.governance.reports.documents.store import current
+
+    ledger = get_ledger()
+    with ledger.read() as conn:
+        stored = current(conn, model_version_id)
+    ordered = sorted(names, key=lambda name: (not name.endswith(".html"), names.index(name)))
+    return [(name, ledger.artifacts.path(stored[name]["content_hash"]).resolve().as_uri())
+            for name in ordered if name in stored]
+
+
+def _publish(version: str, outcome: str, reasons: list[str], policy_hash: str, suites: list[SuiteResult],
+             documents: list[tuple[str, str]]) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     lines = [f"# Gate decision for {version}: **{outcome.upper()}**", "", f"policy hash `{policy_hash}`", ""]
     lines += [f"* {r}" for r in reasons]
+    if documents:
+        lines += ["", "## Documents written by this gate", ""]
+        lines += [f"* [{name}]({uri})" for name, uri in documents]
+        lines += ["", f"(`govflow docs {version} --out DIR` writes them under readable names)"]
     create_markdown_artifact(markdown="\n".join(lines), key="govflow-gate-decision",
                              description=f"gate decision for {version}")
     fairness = next((s for s in suites if s.kind.value == "fairness"), None)

@@ -18,7 +18,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import json
 import logging
 import os
 import threading
@@ -28,6 +27,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from govflow import canonical as canon
 from govflow.errors import LedgerError
+from govflow.flows import run_log
 from govflow.flows.recording_facts import (
     code_reference,
     collect_checks,
@@ -37,7 +37,8 @@ from govflow.flows.recording_facts import (
     named,
     params,
 )
-from govflow.flows.recording_publish import ArtifactPublisher, artifact_key, default_publisher
+from govflow.flows.recording_publish import ArtifactPublisher, default_publisher
+from govflow.flows.run_artifacts import flow_artifacts
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.ids import new_id
 from govflow.governance.ledger.runs import RunRecord, record_run, record_run_end, record_run_start
@@ -107,6 +108,7 @@ class Recorder:
             self.sinks.remove(sink)
 
     def notify(self, event: str, rec: RunRecord) -> None:
+        run_log.recorded(rec)  # the line in the Prefect run's Logs tab
         for sink in list(self.sinks):
             try:
                 sink(event, rec)
@@ -130,7 +132,7 @@ class Recorder:
     def publish(self, rec: RunRecord, frame: Frame) -> None:
         """Prefect artifacts for the UI's run history. A view of the record, never the record itself."""
         try:
-            self.publisher.create(flow_artifacts(rec, frame))
+            self.publisher.create(flow_artifacts(rec, frame.checks))
         except Exception as e:  # the UI view is a convenience; the ledger already holds the record
             log.warning("could not publish Prefect artifacts for %s: %s", rec.name, e)
 
@@ -306,26 +308,3 @@ def record_flow(fn: Callable[P, R], name: str, recorder: Recorder | None = None)
 
     recorded.__signature__ = resolved_signature(fn)  # type: ignore[attr-defined]
     return recorded
-
-
-def flow_artifacts(rec: RunRecord, frame: Frame) -> list[tuple[str, str, str, str]]:
-    """The Prefect artifacts of a flow's record: a summary, and a table of its tasks' check results."""
-    lines = [f"# govflow: {rec.name} ({rec.state})", "", f"* ledger run id: `{rec.run_id}`",
-             f"* root run: `{rec.root_run_id}`", f"* code: `{rec.code_ref}`", ""]
-    if rec.error_type:
-        lines += [f"**Failed**: {rec.error_type}: {rec.error_message}", ""]
-    for title, refs in (("Inputs", rec.inputs), ("Outputs", rec.outputs)):
-        if refs:
-            lines += [f"## {title}", "", "| role | kind | fingerprint |", "|---|---|---|"]
-            lines += [f"| {r.role} | {r.kind} | `{r.fingerprint}` |" for r in refs]
-            lines.append("")
-    lines.append("Trace it: `govflow trace run " + rec.run_id + "`")
-    artifacts = [("markdown", "\n".join(lines), artifact_key(f"govflow-{rec.name}"), f"govflow ledger record of {rec.name}")]
-    if frame.checks:
-        table = [{"kind": getattr(c.kind, "value", c.kind), "name": c.name, "subject": c.subject,
-                  "observed": c.observed, "threshold": c.threshold,
-                  "passed": "n/a" if c.passed is None else bool(c.passed),
-                  "severity": getattr(c.severity, "value", c.severity)} for c in frame.checks]
-        artifacts.append(("table", json.dumps(table, default=str), artifact_key(f"govflow-{rec.name}-checks"),
-                          f"check results recorded by {rec.name}"))
-    return artifacts

@@ -16,7 +16,7 @@ import pandas as pd
 
 from govflow.checks.results import SuiteResult
 from govflow.errors import ComplianceBlocked
-from govflow.flows import steps
+from govflow.flows import run_log, steps
 from govflow.flows.models import tabular as modeling
 from govflow.flows.recording import current_run_id, flow, get_ledger, label_run, task
 from govflow.governance.config import GovflowConfig
@@ -99,4 +99,6 @@ def train_flow(config_path: str, data: pd.DataFrame | None = None) -> TrainOutco
     version = register_candidate(config, model, train, holdout, contract, run_id)
     with get_ledger().read() as conn:
         ref = registry.resolve(conn, version)
+    run_log.log_step("candidate registered", {"version": version, "rows_train": len(train), "rows_holdout": len(holdout),
+                                              **{r.name: r.observed for r in performance.results if r.subject == "overall"}})
     return TrainOutcome(version=version, model_version_id=ref.id, validation=validation, performance=performance)

@@ -119,9 +119,10 @@ def test_check_results_returned_by_a_task_land_in_check_results(recorder: Ledger
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run["prefect_run_id"]]))) if a.type == "table"],
             what="the check results table artifact")
     table = artifacts[0].data if isinstance(artifacts[0].data, list) else json.loads(str(artifacts[0].data))
-    assert [(r["name"], r["subject"], r["passed"]) for r in table] == [
-        ("expect_column_values_to_not_be_null", "age", True), ("expect_table_row_count_to_be_between", "table", False),
-        ("selection_rate", "label=bad", "n/a")]
+    assert [(r["result"], r["check"], r["subject"], r["observed"], r["bound"]) for r in table] == [  # failures first
+        ("FAIL (warning)", "validation: expect_table_row_count_to_be_between", "table", "40", "1000"),
+        ("not judged", "fairness: selection_rate", "label=bad", None, "30"),
+        ("PASS", "validation: expect_column_values_to_not_be_null", "age", "0", "0")]
     assert artifacts[0].key == "govflow-checked-checks"
 
 
