@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -36,19 +37,26 @@ def _load(ledger: Ledger, row: dict[str, Any], ref: registry.VersionRef) -> tupl
     return load_version(ledger, ref, row)
 
 
-def attribute(ledger: Ledger, ref: registry.VersionRef, config: Any, model: Any, schema: preds.InputSchema,
-              frame: pd.DataFrame, key: str) -> attr.Attribution:
-    """The terms of one row's log-odds: exact when the model is linear, else sampled against the baseline."""
-    if not schema.needs_sensitive:
-        exact = attr.linear_attribution(model, frame[feature_columns(config, frame)])
-        if exact is not None:
-            return exact
+def baseline_of(ledger: Ledger, ref: registry.VersionRef, schema: preds.InputSchema) -> pd.DataFrame:
+    """The version's baseline record (from its stored training reference data), for sampled terms."""
     reference_data = registry.attachment(ledger, ref.id, "reference_data")
     if reference_data is None:
         raise ComplianceBlocked(NO_REFERENCE.format(version=ref))
     names = [f.name for f in schema.features]
-    baseline = attr.baseline_record(pd.read_parquet(io.BytesIO(reference_data)), names)
-    return attr.sampled_attribution(lambda batch: modeling.score(config, model, batch)[1], frame, baseline, names, key=key)
+    return attr.baseline_record(pd.read_parquet(io.BytesIO(reference_data)), names)
+
+
+def attribute(ledger: Ledger, ref: registry.VersionRef, config: Any, model: Any, schema: preds.InputSchema,
+              frame: pd.DataFrame, key: str, baseline: Callable[[], pd.DataFrame] | None = None) -> attr.Attribution:
+    """The terms of one row's log-odds: exact when the model is linear, else sampled against the baseline
+    (``baseline()``, else read from the version's stored reference data)."""
+    if not schema.needs_sensitive:
+        exact = attr.linear_attribution(model, frame[feature_columns(config, frame)])
+        if exact is not None:
+            return exact
+    names = [f.name for f in schema.features]
+    base = baseline_of(ledger, ref, schema) if baseline is None else baseline()
+    return attr.sampled_attribution(lambda batch: modeling.score(config, model, batch)[1], frame, base, names, key=key)
 
 
 def explain_prediction(ledger: Ledger, given: str, *, by: str, record: bool = True) -> dict[str, Any]:
@@ -62,6 +70,10 @@ def explain_prediction(ledger: Ledger, given: str, *, by: str, record: bool = Tr
         recorded = explain.find_recorded(conn, found["id"], found["model_version_id"])
         erased = None if found["features_json"] is not None else explain.erased_reason(conn, found["id"], found["payload_hash"])
     ref = registry.VersionRef(row["id"], row["system"], row["version"])
+    if json.loads(row["config_snapshot"]).get("kind") == "recommender":
+        from govflow.flows.models.recommender_explaining import explain_list
+
+        return explain_list(ledger, found, row, ref, recorded=recorded, erased=erased, by=by, record=record)
     output = json.loads(found["output_json"])
     if not (isinstance(output, dict) and isinstance(output.get("score"), int | float)):
         shape = ", ".join(sorted(output)) if isinstance(output, dict) else type(output).__name__
@@ -72,6 +84,8 @@ def explain_prediction(ledger: Ledger, given: str, *, by: str, record: bool = Tr
         return {"prediction_id": found["id"], "model_version": str(ref), "erased": erased.split(";")[0],
                 "recorded": explain.recorded_summary(ledger, recorded)}
     features, sensitive = json.loads(found["features_json"]), json.loads(found["sensitive_json"])
+    if recorded is not None:
+        return from_record(ledger, found, ref, row, recorded, {**sensitive, **features})
     config, model, schema = _load(ledger, row, ref)
     seen = {**features, **(sensitive if schema.needs_sensitive else {})}
     redacted = sorted(k for k, v in seen.items() if isinstance(v, str) and v.startswith("hmac-sha256:"))
@@ -83,6 +97,27 @@ def explain_prediction(ledger: Ledger, given: str, *, by: str, record: bool = Tr
                            favourable=str(config.data.positive_label), recorded_score=float(output["score"]))
     if record:
         answer["recorded"] = explain.record_first(ledger, answer, found["payload_hash"], by=by)
-    elif recorded is not None:
-        answer["recorded"] = explain.recorded_summary(ledger, recorded)
+    return answer
+
+
+def from_record(ledger: Ledger, found: dict[str, Any], ref: registry.VersionRef, row: dict[str, Any],
+                recorded: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The explanation given before, as recorded (its method and terms; nothing recomputed, no model loaded),
+    with the person's values from the kept payload; ``text_as_recorded`` says whether the text re-rendered
+    from them hashes to the text that was shown."""
+    from govflow.flows.serving import config_of
+
+    summary = explain.recorded_summary(ledger, recorded)
+    body = summary["body"]
+    terms = attr.Attribution(body["method"], float(body["base"]["value"]), str(body["base"]["is"]),
+                             {str(k): float(v) for k, v in body["contributions"].items()}, float(body["log_odds"]))
+    answer = explain.build(prediction=found, version=str(ref), attribution=terms, features=values,
+                           favourable=str(config_of(row["config_snapshot"]).data.positive_label),
+                           recorded_score=float(json.loads(found["output_json"])["score"]))
+    answer["recorded"] = summary
+    answer["text_as_recorded"] = explain.text_hash(answer["text"]) == body["text_sha256"]
+    if not answer["text_as_recorded"]:
+        answer["warning"] = ("the text re-rendered from the kept input does not hash to the text shown when this "
+                             "explanation was recorded (a value was redacted when logged, or changed): the terms are "
+                             "the recorded ones")
     return answer

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,8 @@ ERASED = ("the input of prediction {pid} was erased ({kind}, {at}, by {by}: {rea
 GONE = "the input of prediction {pid} is missing without an erasure record: run govflow verify"
 REDACTED = ("prediction {pid}: the feature(s) {names} were redacted when logged (logging.redact): the model's input "
             "cannot be rebuilt, so the decision cannot be explained from the record")
-NOT_A_DECISION = ("prediction {pid} answered {shape}, not a decision with a score: explanations cover classifier "
-                  "decisions (a recommender's lists are searched with govflow predictions search --item/--user)")
+NOT_A_DECISION = ("prediction {pid} answered {shape}, not a decision with a score: explanations cover a "
+                  "classifier's decisions and a recommender's lists")
 
 
 class PayloadErased(InputError):
@@ -131,9 +131,11 @@ class _AlreadyRecorded(Exception):
         self.row = row
 
 
-def record_first(ledger: Ledger, answer: dict[str, Any], payload_hash: str, *, by: str) -> dict[str, Any]:
+def record_first(ledger: Ledger, answer: dict[str, Any], payload_hash: str, *, by: str,
+                 body: Callable[[Mapping[str, Any], str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Record the explanation unless one is already recorded (checked again under the write lock, so
-    two first requests at once record one); the record in force."""
+    two first requests at once record one); the record in force. ``body`` makes what is kept of an
+    answer of another shape (a recommender's lists); the default keeps a decision's terms."""
     from govflow.governance.ledger.runs import add_artifact
 
     pid, mv = answer["prediction_id"], answer["model_version_id"]
@@ -146,7 +148,7 @@ def record_first(ledger: Ledger, answer: dict[str, Any], payload_hash: str, *, b
             existing = find_recorded(w.conn, pid, mv)
             if existing is not None:
                 raise _AlreadyRecorded(existing)  # rolls back: no empty audit entry
-            data = canon.canonical(_record_body(answer, payload_hash))
+            data = canon.canonical((body or _record_body)(answer, payload_hash))
             add_artifact(w, ledger.artifacts, kind=KIND, name=record_name(pid), data=data,
                          media_type="application/json", model_version_id=mv)
     except _AlreadyRecorded as already:
@@ -155,6 +157,21 @@ def record_first(ledger: Ledger, answer: dict[str, Any], payload_hash: str, *, b
         row = find_recorded(conn, pid, mv)
     assert row is not None
     return recorded_summary(ledger, row)
+
+
+def record_new(ledger: Ledger, answers: list[tuple[dict[str, Any], str]], *, by: str) -> list[dict[str, Any]]:
+    """Record the explanations of decisions just made (``serving: {explain: inline}``: none can be recorded
+    yet), ``(answer, payload hash)`` each, in one audited transaction; their records, in order."""
+    from govflow.governance.ledger.runs import add_artifact
+
+    with ledger.write(EVENT_TYPE, f"{len(answers)} explanation(s) given inline to {by}"[:500]) as w:
+        for answer, payload_hash in answers:
+            add_artifact(w, ledger.artifacts, kind=KIND, name=record_name(answer["prediction_id"]),
+                         data=canon.canonical(_record_body(answer, payload_hash)), media_type="application/json",
+                         model_version_id=answer["model_version_id"])
+    with ledger.read() as conn:
+        rows = [find_recorded(conn, a["prediction_id"], a["model_version_id"]) for a, _ in answers]
+    return [recorded_summary(ledger, row) for row in rows if row is not None]
 
 
 def erased_reason(conn: Connection, prediction_id: str, payload_hash: str) -> str:
