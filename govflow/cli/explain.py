@@ -36,6 +36,8 @@ def _decision(output: dict[str, Any], favourable_label: Any) -> str:
 def render(answer: dict[str, Any]) -> str:
     recorded = answer.get("recorded")
     where = (f"recorded in audit entry {recorded['audit_seq']} at {recorded['at']}" if recorded else "not recorded")
+    if "items" in answer or (recorded and "items" in recorded["body"]):
+        return _render_list(answer, where)
     if "erased" in answer:
         body = recorded["body"] if recorded else {}
         terms = sorted(body.get("contributions", {}).items(), key=lambda kv: -abs(kv[1]))[:5]
@@ -52,3 +54,16 @@ def render(answer: dict[str, Any]) -> str:
     if "warning" in answer:
         lines.append(f"warning: {answer['warning']}")
     return "\n".join(lines)
+
+
+def _render_list(answer: dict[str, Any], where: str) -> str:
+    """A recommender's list: why each item was recommended (the text computed with it)."""
+    if "erased" in answer:
+        kept = answer["recorded"]["body"]["items"]
+        return "\n".join([f"prediction {answer['prediction_id']} by {answer['model_version']}: {answer['erased']}",
+                          f"the explanation given before ({where}, method {answer['method']}), without the user's "
+                          "history:"] + [f"  {e['item']}: score {e['score']}" for e in kept])
+    lines = [f"prediction {answer['prediction_id']} by {answer['model_version']} at {answer['served_at']}: "
+             f"{len(answer['items'])} items recommended to user {answer['user']}",
+             f"method: {answer['method']}; {where}"] + [f"  {line}" for line in answer["text"]]
+    return "\n".join(lines + ([f"warning: {answer['warning']}"] if "warning" in answer else []))

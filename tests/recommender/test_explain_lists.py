@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from govflow.cli.main import app
 from govflow.flows.models.explaining import explain_prediction
 from govflow.flows.recommender_flow import load_production_recommender, recommend
 from govflow.governance.ledger.engine import Ledger
@@ -80,6 +82,13 @@ def test_recorded_once_without_the_users_history(recorder: Ledger, config_file: 
     stored = json.loads(recorder.artifacts.read(first["recorded"]["artifact"]))
     assert "because" not in json.dumps(stored) and set(stored["items"][0]) == {
         "item", "score", "rated_items_total", "remainder", "strongest", "rated_by_training_users"}
+    url = recorder.engine.url.render_as_string(hide_password=False)
+    shown = CliRunner().invoke(app, ["--home", str(recorder.home), "--db", url, "explain", str(listed["prediction_id"])])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines()[:2] == [
+        f"prediction {listed['prediction_id']} by movie-recs:1 at {first['served_at']}: 5 items recommended to user 2",
+        f"method: {ITEM_FACTORS}; recorded in audit entry {first['recorded']['audit_seq']} at {first['recorded']['at']}"]
+    assert shown.stdout.splitlines()[2:] == [f"  {line}" for line in first["text"]]
 
 
 def test_a_cold_start_is_said_and_an_erased_input_refused(recorder: Ledger, config_file: Path) -> None:
