@@ -207,7 +207,7 @@ class ServedRecommender:
         for record in valid:
             items, scores, cold = self.model.recommend(str(record.features["user_id"]), self.config.model.top_n)
             out.append({"items": items, "scores": scores, "cold_start": cold})
-        return out
+        return preds.flag_out_of_domain(out, valid)
 
 
 def load_served(ledger: Ledger, ref: registry.VersionRef, row: dict[str, Any]) -> ServedRecommender:
@@ -222,7 +222,8 @@ def load_served(ledger: Ledger, ref: registry.VersionRef, row: dict[str, Any]) -
         raise ComplianceBlocked(f"{ref} has no stored input contract; retrain it")
     sensitive = [s.column for s in config.sensitive()]
     schema = preds.InputSchema.build(version=str(ref), contract=json.loads(contract), columns=[("user_id", "object")],
-                                     feature_names=["user_id"], sensitive_names=sensitive, needs_sensitive=False)
+                                     feature_names=["user_id"], sensitive_names=sensitive, needs_sensitive=False,
+                                     out_of_domain=config.serving.out_of_domain)
     model = modeling.load_model(ledger.artifacts.read(row["artifact_hash"]))
     return ServedRecommender(ref, config, model, schema, preds.redaction_for(ledger.home, ref.system, config.logging.redact))
 

@@ -61,11 +61,7 @@ class ServedModel:
         decisions, plus ``"out_of_domain": [fields]`` when some of its values lay outside the training
         range or set (the logged record keeps it)."""
         decisions, scores = modeling.score(self.config, self.model, self.schema.frame(valid))
-        outputs = self.labels.outputs(decisions, scores)
-        for output, record in zip(outputs, valid):
-            if record.out_of_domain:
-                output["out_of_domain"] = list(record.out_of_domain)
-        return outputs
+        return preds.flag_out_of_domain(self.labels.outputs(decisions, scores), valid)
 
 
 def config_of(snapshot_json: str) -> GovflowConfig:

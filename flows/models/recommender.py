@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from govflow.checks.policy import Policy
 from govflow.checks.results import CheckKind, CheckResult, Severity, SuiteResult
 from govflow.errors import DataError
-from govflow.governance.config import LoggingSection, SensitiveFeature, SystemSection
+from govflow.governance.config import LoggingSection, SensitiveFeature, ServingSection, SystemSection
 
 KIND: Literal["recommender"] = "recommender"  # the config snapshot's "kind": how serving tells a recommender from a classifier
 FILES = ("inter", "user", "item")
@@ -81,7 +81,16 @@ class RecommenderConfig(_Strict):
     evaluation: RecommenderEvaluation = Field(default_factory=RecommenderEvaluation)
     policy: dict[str, Any] = Field(default_factory=dict, description="The shared policy keys (approvals, fairness...).")
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    serving: ServingSection = Field(default_factory=ServingSection)
     base_dir: str = Field("", exclude=True)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # At its default, serving: is left out, so configs written before it keep their config hash.
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("serving") == ServingSection().model_dump(mode="json"):
+            dumped.pop("serving")
+        return dumped
 
     def path(self, kind: str) -> Path:
         return Path(self.base_dir) / self.data.folder / f"{self.data.prefix}.{kind}"

@@ -7,8 +7,10 @@ one request's records with an error per field at fault (`RecordError`, with Fast
 
 Out of domain is not out of contract: with ``out_of_domain="flag"`` (the config's default
 ``serving.out_of_domain``), a value outside the range seen in training, or a category never seen, is
-scored and flagged (`ValidRecord.out_of_domain` names the fields; monitoring counts them); ``reject``
-refuses it. A wrong type, a null where training had none, a missing or unknown field is refused either way.
+scored and flagged (`ValidRecord.out_of_domain` names the fields, `flag_out_of_domain` writes them into
+the logged output; monitoring counts them); ``reject`` refuses it. A wrong type, a null where training
+had none, a missing or unknown field is refused either way. `govflow serve`, `run score`, an
+instrumented own service and a recommender all follow the version's ``serving.out_of_domain``.
 """
 
 from __future__ import annotations
@@ -130,6 +132,26 @@ class ValidRecord:
     out_of_domain: tuple[str, ...] = ()  # fields outside the training range or set (flagged, still scored)
 
 
+def flag_out_of_domain(outputs: list[Any], valid: Sequence[ValidRecord]) -> list[Any]:
+    """The outputs to log, each carrying ``"out_of_domain": [fields]`` when its record had values outside
+    the training range or set (the one rule of every serving path). An object output gets the key (in
+    place); any other output (an own service's ``"good"``) is logged as ``{"output": ..., "out_of_domain": [...]}``.
+
+    >>> flag_out_of_domain([{"score": 0.4}, "good", "bad"],
+    ...                    [ValidRecord({}, {}, out_of_domain=("age",)), ValidRecord({}, {}, out_of_domain=("age",)),
+    ...                     ValidRecord({}, {})])
+    [{'score': 0.4, 'out_of_domain': ['age']}, {'output': 'good', 'out_of_domain': ['age']}, 'bad']
+    """
+    for i, record in enumerate(valid):
+        if record.out_of_domain:
+            output = outputs[i]
+            if isinstance(output, dict):
+                output["out_of_domain"] = list(record.out_of_domain)
+            else:
+                outputs[i] = {"output": output, "out_of_domain": list(record.out_of_domain)}
+    return outputs
+
+
 @dataclass(frozen=True)
 class InputSchema:
     """What the version in production accepts, from its data contract and its config snapshot.
@@ -145,9 +167,8 @@ class InputSchema:
     columns: tuple[tuple[str, str], ...]
     id_column: str | None = None
     sensitive_as_features: bool = False
-    # serving.out_of_domain: flag (score, and record the fields) | reject (refuse). `govflow serve` and
-    # `run score` pass the config's (default flag); a schema that does not say (a recommender's, an
-    # instrumented service's, which do not record the flag) refuses, as before.
+    # serving.out_of_domain: flag (score, and record the fields) | reject (refuse). Every serving path
+    # passes the version's config (default flag); a schema built without saying refuses.
     out_of_domain: str = "reject"
 
     @classmethod

@@ -49,6 +49,7 @@ from govflow.governance.trail.input_schema import (  # noqa: F401 - the predicti
     RecordError,
     ValidRecord,
     _json_type,
+    flag_out_of_domain,
 )
 from govflow.governance.trail.prediction_writers import (  # noqa: F401
     COPY_PAYLOADS,

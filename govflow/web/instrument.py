@@ -10,7 +10,9 @@ of `govflow serve` (`govflow.web.app`), from the same pieces:
 3. the records taken from the JSON body (``inputs``; by default one record, a list of records or
    ``{"records": [...]}``, as ``POST /predict`` takes them) and checked against that version's input
    schema (`govflow.governance.trail.predictions.InputSchema`): a record that does not fit is 422, naming its
-   field, and the app is not called;
+   field, and the app is not called. A value outside the training range or set follows the version's
+   ``serving.out_of_domain``, as in `govflow serve`: ``flag`` (the default) calls the app and records the
+   fields in the logged output (`govflow.governance.trail.input_schema.flag_out_of_domain`), ``reject`` is 422;
 4. the app answers; a 2xx answer's JSON gives one output per record (``outputs``);
 5. the records (payloads redacted as the version's ``logging.redact`` says, in the purgeable
    ``prediction_payloads`` table) are written by the group committer of `govflow serve`
@@ -187,6 +189,7 @@ class Recorder:
         """The records, durable; their ids. `HTTPProblem` 503 when they could not be written."""
         served_at = canon.utc_now()
         ref = answering.version
+        outputs = preds.flag_out_of_domain(list(outputs), valid)  # serving.out_of_domain: flag, as govflow serve
         logged = [preds.make_record(request_id=request_id, system=self.system, model_version_id=ref.id, output=out,
                                     valid=v, latency_ms=latency, served_at=served_at, caller=caller,
                                     redaction=answering.redaction) for v, out in zip(valid, outputs)]

@@ -87,7 +87,20 @@ def test_train_register_serve_and_measure_exposure(recorder: Ledger, config_file
     assert not [f for f in data.flags if f.kind is dd.FlagKind.UNAPPROVED_SERVING]
 
 
+def test_an_unseen_attribute_is_served_and_flagged_or_with_reject_refused(recorder: Ledger, config_file: Path) -> None:
+    trained(recorder, config_file)  # serving.out_of_domain at its default: flag, as govflow serve (#17 item 4)
+    served = load_production_recommender(recorder, "movie-recs")
+    assert served.schema.out_of_domain == "flag"
+    body = recommend(recorder, served, [{"user_id": 1, "sensitive": {"gender": "X"}}, {"user_id": 2}], caller="test")
+    assert [p.get("out_of_domain") for p in body["predictions"]] == [["gender"], None]
+    with recorder.read() as conn:
+        logged = {r.id: json.loads(r.output_json) for r in conn.execute(select(Prediction.id, Prediction.output_json))}
+    assert logged[body["predictions"][0]["prediction_id"]]["out_of_domain"] == ["gender"]
+
+
 def test_bad_requests_and_a_retired_version(recorder: Ledger, config_file: Path) -> None:
+    with config_file.open("a", encoding="utf-8") as handle:
+        handle.write("serving: {out_of_domain: reject}\n")  # refuse a value never seen in training
     trained(recorder, config_file)
     served = load_production_recommender(recorder, "movie-recs")
     with pytest.raises(RecordError) as e:
