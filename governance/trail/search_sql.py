@@ -43,15 +43,14 @@ def has_key(column: str, key: str) -> str:
 OUTPUT = f"({nul_safe('p.output_json')})"
 SENSITIVE = f"({nul_safe('pp.sensitive_json')})"
 # Migration 0008's expressions, as the search writes them (the index's own are on the bare columns).
-PG_SCORE = (f"(CASE WHEN jsonb_typeof({OUTPUT} -> 'score') = 'number' "
-            f"THEN ({OUTPUT} -> 'score')::numeric END)")
+PG_SCORE = f"({OUTPUT} -> 'score')"
 PG_USER = f"({nul_safe('pp.features_json')} ->> 'user_id')"
-_TRUE, _FALSE = "('1'::jsonb, 'true'::jsonb)", "('0'::jsonb, 'false'::jsonb)"
 # A decision: ``favourable`` (the served record's shape since #16, whose ``decision`` is the class label,
 # which may itself be 0 or 1), else an earlier record's ``decision`` 0/1 (or a boolean);
 # as `govflow.governance.trail.decisions.favourable_of` reads it.
-PG_DECISION = ("(CASE " + " ".join(f"WHEN {OUTPUT} -> '{key}' IN {_TRUE} THEN 1 WHEN {OUTPUT} -> '{key}' IN {_FALSE} "
-                                   "THEN 0" for key in ("favourable", "decision")) + " END)")
+# (a simple CASE parses its operand once: one parse of the JSON per key, not one per comparison)
+PG_DECISION = ("COALESCE(" + ", ".join(f"CASE {OUTPUT} -> '{key}' WHEN '1' THEN 1 WHEN 'true' THEN 1 WHEN '0' THEN 0 "
+                                       "WHEN 'false' THEN 0 END" for key in ("favourable", "decision")) + ")")
 SQLITE_DECISION = ("COALESCE(" + ", ".join(
     f"CASE WHEN json_extract(p.output_json, '$.{key}') IN (0, 1) THEN json_extract(p.output_json, '$.{key}') END"
     for key in ("favourable", "decision")) + ")")
@@ -90,9 +89,13 @@ class WhereClause:
 
     def score(self, op: str, bound: float) -> None:
         if self.pg:
-            self.where.append(f"{has_key('p.output_json', 'score')} AND {PG_SCORE} {op} CAST({self.param(str(bound))} AS numeric)")
+            # jsonb orders a number among numbers by value (texts below them, booleans above): the
+            # index finds the range, the type test keeps its numbers
+            self.where.append(f"{has_key('p.output_json', 'score')} AND {PG_SCORE} {op} "
+                              f"CAST({self.param(json.dumps(bound))} AS jsonb) AND jsonb_typeof({PG_SCORE}) = 'number'")
         else:
-            self.where.append(f"json_extract(p.output_json, '$.score') {op} {self.param(bound)}")
+            self.where.append(f"json_extract(p.output_json, '$.score') {op} {self.param(bound)} "
+                              "AND json_type(p.output_json, '$.score') IN ('integer', 'real')")
 
     def decision(self, value: int) -> None:
         self.where.append(f"{PG_DECISION if self.pg else SQLITE_DECISION} = {self.param(value)}")

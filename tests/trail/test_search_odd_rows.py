@@ -34,6 +34,10 @@ def odd_trail(ledger: Ledger) -> tuple[Ledger, dict[str, str]]:
         {"system": "movies", "mv": movies, "at": t0 + timedelta(hours=3), "request": "req-list-nul",
          "output": {"items": ["50", f"5{NUL}0"], "out_of_domain": [f"user{NUL}"]},
          "features": {"user_id": f"u{NUL}1"}, "sensitive": {"gender": f"F{NUL}"}},
+        {"system": "credit", "mv": credit, "at": t0 + timedelta(hours=5), "request": "req-text-score",
+         "output": {"score": "high"}},  # jsonb orders a text below every number, a boolean above
+        {"system": "credit", "mv": credit, "at": t0 + timedelta(hours=6), "request": "req-true-score",
+         "output": {"score": True}},
         {"system": "movies", "mv": movies, "at": t0 + timedelta(hours=4), "request": "req-list",
          "output": {"items": ["7", "\\u0000"]}, "features": {"user_id": "u1"}, "sensitive": {"gender": "M"}},
     ]
@@ -45,6 +49,8 @@ def odd_trail(ledger: Ledger) -> tuple[Ledger, dict[str, str]]:
     ({"decision": "0"}, {"req-nul", "req-new-shape"}),
     ({"decision": "favourable"}, {"req-plain"}),
     ({"score_min": "0.1", "score_max": "0.3"}, {"req-nul", "req-new-shape"}),
+    ({"score_max": "0.5"}, {"req-nul", "req-new-shape"}),
+    ({"score_min": "0"}, {"req-nul", "req-new-shape", "req-plain"}),
     ({"group": ["sex=female"]}, {"req-nul", "req-new-shape"}),
     ({"group": [f"nick=x{NUL}y"]}, {"req-nul"}),
     ({"group": [f"gender=F{NUL}"]}, {"req-list-nul"}),

@@ -14,7 +14,8 @@ for those:
 
 * ``items`` (GIN, ``jsonb_path_ops``): every list that recommended an item (``@>``).
 * ``out_of_domain``: GIN for one field (``@>``); a B-tree on ``served_at`` for "any field", newest first.
-* ``score`` (B-tree on its ``numeric`` value: no float overflow on a huge number): a score range.
+* ``score`` (B-tree on its ``jsonb`` value: one parse per row, no cast that a huge number or a text
+  could fail; ``jsonb`` orders numbers among themselves by value, and the search keeps the numbers).
 * ``prediction_payloads``: the recommender's ``user_id`` (B-tree): everything served to one user.
 
 Decisions (half of the rows either way) and sensitive groups (a B-tree cannot serve ``age < 25``,
@@ -47,8 +48,7 @@ INDEXES = (
     ("ix_predictions_search_ood", "predictions USING gin ((" + OUTPUT + " -> 'out_of_domain') jsonb_path_ops)",
      _has("output_json", "out_of_domain")),
     ("ix_predictions_search_ood_served_at", "predictions (served_at)", _has("output_json", "out_of_domain")),
-    ("ix_predictions_search_score", "predictions ((CASE WHEN jsonb_typeof(" + OUTPUT + " -> 'score') = 'number' "
-     "THEN (" + OUTPUT + " -> 'score')::numeric END))", _has("output_json", "score")),
+    ("ix_predictions_search_score", "predictions ((" + OUTPUT + " -> 'score'))", _has("output_json", "score")),
     ("ix_payloads_search_user_pg", "prediction_payloads ((" + FEATURES + " ->> 'user_id'))",
      _has("features_json", "user_id")),
 )
