@@ -95,6 +95,8 @@ def populate(ledger: Ledger, n: int) -> dict[str, Any]:
                     latency_ms=1.0, served_at=at, caller="bench")
             batch.append(record)
         preds.write_predictions(ledger, batch, require_production=False)
+        if (start + BATCH) % 1_000_000 == 0:
+            print(f"    ... {start + BATCH:,} predictions", flush=True)
         if start == (n // 2) // BATCH * BATCH:
             picked = {"subject": batch[1].subject_id, "request": batch[5].request_id,
                       "user": next(r.features["user_id"] for r in batch if r.system == "movies"),
