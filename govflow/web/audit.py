@@ -13,6 +13,7 @@ from fastapi import FastAPI, Query, Request
 from govflow.errors import InputError
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.registry import versions as registry
+from govflow.web.pretty import for_reader
 
 
 class Auditors(Protocol):
@@ -61,9 +62,10 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
         guarded(request, "prediction")
         with state.ledger.read() as conn:
             try:
-                return trace_prediction(conn, prediction_id)
+                found = trace_prediction(conn, prediction_id)
             except InputError as e:
                 raise HTTPProblem(404, str(e)) from None
+        return for_reader(request, f"prediction {prediction_id}", found)  # type: ignore[no-any-return]
 
     @app.get("/audit/predictions", tags=["audit"], summary="Search predictions (newest first), without their inputs",
              responses=AUDIT_ERRORS)  # type: ignore[arg-type]
@@ -81,7 +83,7 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
                   "request_id": request_id, "item": item, "user": user, "out_of_domain": out_of_domain,
                   "limit": limit, "cursor": cursor}
         guarded(request, "predictions", **{k: v for k, v in params.items() if v not in (None, [])})
-        return list_predictions(state.ledger, params)
+        return for_reader(request, "predictions", list_predictions(state.ledger, params))  # type: ignore[no-any-return]
 
     @app.get("/audit/predictions/{prediction_id}/explanation", tags=["audit"], summary="Explain one decision",
              responses=EXPLANATION_ERRORS)  # type: ignore[arg-type]
@@ -114,14 +116,45 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
                 ref = registry.resolve(conn, f"{name}:{version}")
             except InputError as e:
                 raise HTTPProblem(404, str(e)) from None
-            return Tracer(conn).trace_model(ref.id).to_dict()
+            found = Tracer(conn).trace_model(ref.id).to_dict()
+        return for_reader(request, f"model {name}:{version}", found)  # type: ignore[no-any-return]
+
+    @app.get("/audit/runs/{run_id}", tags=["audit"], summary="Trace a run (a training, gate or monitoring run)",
+             responses=AUDIT_ERRORS)  # type: ignore[arg-type]
+    def audit_run(run_id: str, request: Request) -> dict[str, Any]:
+        """The run with its flow, steps and checks, what it took and what it produced (as `govflow trace run`).
+        The id may be a unique prefix of at least 8 characters."""
+        from govflow.governance.lineage.graph import resolve_run
+
+        guarded(request, "run", run=run_id)
+        with state.ledger.read() as conn:
+            try:
+                found = Tracer(conn).trace_run(resolve_run(conn, run_id)).to_dict()
+            except InputError as e:
+                raise HTTPProblem(404, str(e)) from None
+        return for_reader(request, f"run {run_id}", found)  # type: ignore[no-any-return]
+
+    @app.get("/audit/incidents/{incident_id}", tags=["audit"], summary="One incident and its timeline",
+             responses=AUDIT_ERRORS)  # type: ignore[arg-type]
+    def audit_incident(incident_id: str, request: Request) -> dict[str, Any]:
+        """As `govflow incident show`: kind, severity, the Art. 73 deadline, state and every event."""
+        from govflow.governance.monitoring import incidents
+
+        guarded(request, "incident", incident=incident_id)
+        with state.ledger.read() as conn:
+            try:
+                found = incidents.get(conn, incidents.resolve(conn, incident_id)).to_dict()
+            except InputError as e:
+                raise HTTPProblem(404, str(e)) from None
+        return for_reader(request, f"incident {incident_id}", found)  # type: ignore[no-any-return]
 
     @app.get("/audit/head", tags=["audit"], summary="The ledger's chain head (compare with `govflow verify`)",
              responses=AUDIT_ERRORS)  # type: ignore[arg-type]
     def audit_head(request: Request) -> dict[str, Any]:
         guarded(request, "head")
         seq, head = state.ledger.head()
-        return {"seq": seq, "entry_hash": head, "ledger_id": state.ledger.ledger_id()}
+        return for_reader(request, "chain head",  # type: ignore[no-any-return]
+                          {"seq": seq, "entry_hash": head, "ledger_id": state.ledger.ledger_id()})
 
 
 def list_predictions(ledger: Ledger, params: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,10 @@ from govflow.web.guard import rebound_origin
 
 TOKEN_REFRESH_S = tokens.CACHE_S  # the longest a revoked token is still honoured
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# The browser sign-in (`govflow.web.dashboard`, POST /dashboard/login): an HttpOnly, SameSite=Strict
+# cookie holding an auditor token, honoured by /dashboard and the read-only /audit routes alike (one
+# sign-in per browser); never by /predict, so no page can make a signed-in browser request predictions.
+SIGN_IN_COOKIE = "govflow_auditor"
 
 NEED_OPERATOR = "this endpoint needs an operator token (Authorization: Bearer ...): create one with `govflow token create --role operator`"
 NEED_AUDITOR = "auditor endpoints need an auditor token (Authorization: Bearer ...): create one with `govflow token create --role auditor`"
@@ -102,6 +106,10 @@ class Auth:
 
     def auditor(self, request: Request) -> str:
         info = self._presented(request)
+        if info is None and (cookie := request.cookies.get(SIGN_IN_COOKIE)):
+            info = self._table().get(tokens.hash_secret(cookie))
+            if info is not None and info.revoked_at is not None:
+                raise HTTPProblem(401, REVOKED_TOKEN.format(label=info.label, at=info.revoked_at))
         if info is None:
             raise HTTPProblem(401, NEED_AUDITOR, {"WWW-Authenticate": "Bearer"})
         if info.role != "auditor":
