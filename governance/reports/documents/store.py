@@ -32,7 +32,8 @@ from govflow.governance.ledger.schema import Artifact, Edge, ModelVersion, Run, 
 from govflow.governance.reports.documents import render_documents
 from govflow.governance.reports.evidence import gather
 
-DOCUMENT_KINDS = ("model_card", "datasheet", "annex_iv")
+# report: Evidently's drift report of a window monitoring alerted on, stored by `drift_report.store` (not re-rendered here)
+DOCUMENT_KINDS = ("model_card", "datasheet", "annex_iv", "report")
 OCCASIONS = ("gate", "approval", "rejection", "promotion", "incident", "evidence", "refresh")
 UNKNOWN_OCCASION = "unknown document occasion '{occasion}'; one of: {known}"
 
