@@ -131,18 +131,11 @@ def raise_alerts(config: GovflowConfig, config_file: str, alerts: list[dict[str,
 
 
 def _store_report(suite: SuiteResult, model_version_id: str) -> None:
-    """Keep Evidently's HTML report of a window whose drift check failed (about 4 MB each)."""
-    report = suite.attachment("report")
-    if report is None:
-        return
-    from govflow.governance.ledger.runs import add_artifact
+    """Keep Evidently's HTML report of a window whose drift check failed (about 4 MB each): titled, headed
+    and stored as a document of the version (`govflow.governance.reports.documents.drift_report`)."""
+    from govflow.governance.reports.documents import drift_report
 
-    ledger = get_ledger()
-    window = suite.summary.get("window", {})
-    with ledger.write("monitoring.report", model_version_id) as w:
-        add_artifact(w, ledger.artifacts, kind="report", name=f"drift-{window.get('start', '')[:10]}.html",
-                     data=report.content, media_type=report.media_type, run_id=current_run_id(),
-                     model_version_id=model_version_id)
+    drift_report.store_suite(get_ledger(), suite, model_version_id, current_run_id())
 
 
 @flow(name="monitor")

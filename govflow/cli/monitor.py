@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,6 +41,9 @@ def run_monitor(
         for report in outcome.reports:
             for line in report_lines(report):
                 typer.echo(f"  {line}")
+            document = drift_report_of(typer_ctx, report)
+            if document is not None:
+                typer.echo(f"  drift report: {document.name} ({document.path})")
         for alert in outcome.alerts:
             typer.echo(f"ALERT {alert.check} {alert.version} {alert.window['start'][:10]}: " + "; ".join(alert.findings[:3]))
         if outcome.incident:
@@ -49,6 +52,16 @@ def run_monitor(
                        f"report due {i['report_due_at']}; next: govflow run incident -c {config} --incident {i['incident_id']}")
     if outcome.alerted:
         raise typer.Exit(1)
+
+
+def drift_report_of(typer_ctx: typer.Context, report: Any) -> Any:
+    """The stored Evidently report of a window's drift alert (`drift_report.for_window`), if one was kept."""
+    from govflow.governance.reports.documents import drift_report
+
+    drift = report.suite("drift")
+    if drift is None or drift.passed:
+        return None
+    return drift_report.for_window(ctx(typer_ctx).ledger(), report.model_version_id, report.window.start)
 
 
 def outcomes(
