@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def explanations_recorded(ledger: Ledger) -> int:
 def test_each_recommended_item_is_split_exactly_over_the_rated_items(recorder: Ledger, config_file: Path) -> None:
     trained(recorder, config_file)
     (listed,) = served_lists(recorder, [1])
-    model = load_production_recommender(recorder, "movie-recs").model
+    model: Any = load_production_recommender(recorder, "movie-recs").model
     answer = explain_prediction(recorder, str(listed["prediction_id"]), by="auditor")
     assert answer["method"] == ITEM_FACTORS and answer["cold_start"] is False and answer["user"] == "1"
     assert [e["item"] for e in answer["items"]] == listed["items"]
