@@ -282,6 +282,9 @@ class PredictionPayload(Base):
     sensitive_json: Mapped[str] = mapped_column(Text)
     subject_id: Mapped[str | None] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The subject_id sent with a record that also carried the id column (whose value is subject_id): an
+    # erasure request may name either (migration 0009).
+    subject_id_sent: Mapped[str | None] = mapped_column(String(200), index=True)
 
 
 class Purge(Base):

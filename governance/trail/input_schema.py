@@ -130,6 +130,7 @@ class ValidRecord:
     sensitive: dict[str, Any]
     subject_id: str | None = None
     out_of_domain: tuple[str, ...] = ()  # fields outside the training range or set (flagged, still scored)
+    subject_id_sent: str | None = None  # the subject_id sent beside the id column (whose value subject_id holds)
 
 
 def flag_out_of_domain(outputs: list[Any], valid: Sequence[ValidRecord]) -> list[Any]:
@@ -254,15 +255,19 @@ class InputSchema:
         if self.needs_sensitive and missing:
             errors.append((loc + ("sensitive",), SENSITIVE_REQUIRED.format(
                 where=where, version=self.version, names=", ".join(missing)), "missing"))
-        subject = record.get("subject_id")
+        subject = sent = record.get("subject_id")
         if self.id_column and self.id_column in record:
             subject = record[self.id_column]
-        if subject is not None and not (isinstance(subject, str | int) and not isinstance(subject, bool)
-                                        and len(str(subject)) <= 200):
-            errors.append((loc + ("subject_id",), BAD_SUBJECT.format(where=where), "type"))
+        for value in (subject, sent):
+            if value is not None and not (isinstance(value, str | int) and not isinstance(value, bool)
+                                          and len(str(value)) <= 200):
+                errors.append((loc + ("subject_id",), BAD_SUBJECT.format(where=where), "type"))
+                break
         if len(errors) > before:
             return None
-        return ValidRecord(features, sensitive, None if subject is None else str(subject), tuple(dict.fromkeys(flagged)))
+        also = None if sent is None or str(sent) == str(subject) else str(sent)
+        return ValidRecord(features, sensitive, None if subject is None else str(subject), tuple(dict.fromkeys(flagged)),
+                           also)
 
     def _value(self, spec: FieldSpec, value: Any, where: str, loc: tuple[Any, ...],
                errors: list[tuple[tuple[Any, ...], str, str]], into: dict[str, Any], flagged: list[str]) -> None:

@@ -48,15 +48,17 @@ def _production_problems(conn: Connection, records: Sequence[PredictionRecord],
     return problems
 
 
-PAYLOAD_COLUMNS = ("payload_hash", "salt", "features_json", "sensitive_json", "subject_id", "created_at")
+PAYLOAD_COLUMNS = ("payload_hash", "salt", "features_json", "sensitive_json", "subject_id", "subject_id_sent",
+                   "created_at")
 COPY_PAYLOADS = 200  # PostgreSQL: from this many payloads in one batch, COPY (else one INSERT of arrays)
 _PG_PAYLOADS_UNNEST = f"""INSERT INTO prediction_payloads ({', '.join(PAYLOAD_COLUMNS)})
 SELECT p.*, %(at)s FROM unnest(%(payload_hash)b::text[], %(salt)b::text[], %(features_json)b::text[],
-                              %(sensitive_json)b::text[], %(subject_id)b::text[]) AS p"""
+                              %(sensitive_json)b::text[], %(subject_id)b::text[], %(subject_id_sent)b::text[]) AS p"""
 
 
 def _payload_rows(records: Sequence[PredictionRecord], stamp: Any) -> list[tuple[Any, ...]]:
-    return [(r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, stamp) for r in records]
+    return [(r.payload_hash, r.salt, r.features_json, r.sensitive_json, r.subject_id, r.subject_id_sent, stamp)
+            for r in records]
 
 
 
@@ -115,7 +117,8 @@ class PostgresPredictionWriter(PredictionWriter):
                 cursor.execute(_PG_PAYLOADS_UNNEST, {
                     "at": created_at, "payload_hash": [r.payload_hash for r in records],
                     "salt": [r.salt for r in records], "features_json": [r.features_json for r in records],
-                    "sensitive_json": [r.sensitive_json for r in records], "subject_id": [r.subject_id for r in records]})
+                    "sensitive_json": [r.sensitive_json for r in records], "subject_id": [r.subject_id for r in records],
+                    "subject_id_sent": [r.subject_id_sent for r in records]})
 
 
 WRITERS: dict[str, PredictionWriter] = {"postgresql": PostgresPredictionWriter()}
@@ -140,11 +143,12 @@ WITH stages AS (
               ORDER BY audit_seq DESC, at DESC LIMIT 1) AS stage
   FROM unnest(%(versions)b::text[]) AS mv
 ), inserted AS (
-  INSERT INTO prediction_payloads (payload_hash, salt, features_json, sensitive_json, subject_id, created_at)
-  SELECT p.payload_hash, p.salt, p.features_json, p.sensitive_json, p.subject_id, %(at)s
+  INSERT INTO prediction_payloads (payload_hash, salt, features_json, sensitive_json, subject_id, subject_id_sent,
+                                   created_at)
+  SELECT p.payload_hash, p.salt, p.features_json, p.sensitive_json, p.subject_id, p.subject_id_sent, %(at)s
   FROM unnest(%(payload_hash)b::text[], %(salt)b::text[], %(features_json)b::text[], %(sensitive_json)b::text[],
-              %(subject_id)b::text[], %(mv)b::text[])
-       AS p(payload_hash, salt, features_json, sensitive_json, subject_id, mv)
+              %(subject_id)b::text[], %(subject_id_sent)b::text[], %(mv)b::text[])
+       AS p(payload_hash, salt, features_json, sensitive_json, subject_id, subject_id_sent, mv)
   JOIN stages ON stages.mv = p.mv AND stages.stage = 'production'
 )
 SELECT mv, stage FROM stages"""
@@ -164,7 +168,8 @@ def _check_and_insert_pg(conn: Connection, records: Sequence[PredictionRecord], 
             "versions": sorted({r.model_version_id for r in records}), "at": created_at,
             "payload_hash": [r.payload_hash for r in records], "salt": [r.salt for r in records],
             "features_json": [r.features_json for r in records], "sensitive_json": [r.sensitive_json for r in records],
-            "subject_id": [r.subject_id for r in records], "mv": [r.model_version_id for r in records]})
+            "subject_id": [r.subject_id for r in records], "subject_id_sent": [r.subject_id_sent for r in records],
+            "mv": [r.model_version_id for r in records]})
         stages = cursor.fetchall()
     finally:
         cursor.close()

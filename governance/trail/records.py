@@ -70,6 +70,7 @@ class _RecordFields(NamedTuple):
     sensitive_json: str
     salt: str
     payload_hash: str
+    subject_id_sent: str | None  # the subject_id sent beside an id column value (which subject_id holds)
 
 
 class PredictionRecord(_RecordFields):
@@ -96,14 +97,15 @@ class PredictionRecord(_RecordFields):
     def __new__(cls, *, request_id: str, system: str, model_version_id: str, output: Any,
                 features: Mapping[str, Any], sensitive: Mapping[str, Any], latency_ms: float,
                 served_at: datetime, caller: str, subject_id: str | None = None,
-                id: str | None = None) -> PredictionRecord:
+                id: str | None = None, subject_id_sent: str | None = None) -> PredictionRecord:
         features_json, sensitive_json = canonical_text(features), canonical_text(sensitive)
         salt = new_salt()
         text = '{"features":' + features_json + ',"salt":"' + salt + '","sensitive":' + sensitive_json + "}"
         return tuple.__new__(cls, (  # type: ignore[type-var]
             request_id, system, model_version_id, output, features, sensitive, latency_ms, served_at, caller,
             subject_id, id or new_id(), canonical_text(output), features_json, sensitive_json, salt,
-            hashlib.sha256(text.encode("utf-8")).hexdigest()))  # = payload_hash(salt, features_json, sensitive_json)
+            hashlib.sha256(text.encode("utf-8")).hexdigest(),  # = payload_hash(salt, features_json, sensitive_json)
+            subject_id_sent))
 
 
 def _record_from_values(values: tuple[Any, ...]) -> PredictionRecord:
@@ -119,7 +121,8 @@ def make_record(*, request_id: str, system: str, model_version_id: str, output: 
         features, sensitive = redaction.apply(features), redaction.apply(sensitive)
     return PredictionRecord(request_id=request_id, system=system, model_version_id=model_version_id,
                             output=output, features=features, sensitive=sensitive, latency_ms=latency_ms,
-                            served_at=served_at, caller=caller, subject_id=valid.subject_id, id=id)
+                            served_at=served_at, caller=caller, subject_id=valid.subject_id, id=id,
+                            subject_id_sent=valid.subject_id_sent)
 
 
 def payload_hash(salt: str, features_json: str, sensitive_json: str) -> str:

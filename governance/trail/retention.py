@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, or_, select
 
 from govflow import canonical as canon
 from govflow.errors import InputError
@@ -120,16 +120,18 @@ def erase_subject(ledger: Ledger, subject_id: str, *, reason: str, request: str 
                   by: str | None = None, dry_run: bool = False) -> PurgeResult:
     """Purge every payload of one data subject (an erasure request).
 
-    The subject is found by ``prediction_payloads.subject_id``: the value of the system's id column
-    when the record carried one, else the ``subject_id`` sent with it (`govflow.governance.trail.predictions`).
-    A subject with no payload is `NoRecordsForSubject` (exit 2), never a silent "purged 0".
+    The subject is found by either id a record carried: the value of the system's id column
+    (``data.id_column``) or the ``subject_id`` sent with it (``prediction_payloads.subject_id``, and
+    ``subject_id_sent`` when a record carried both). A subject with no payload is `NoRecordsForSubject`
+    (exit 2), never a silent "purged 0".
     """
     if not subject_id or not subject_id.strip():
         raise InputError(NO_SUBJECT)
 
     def batch(conn: Connection, limit: int) -> list[str]:
-        return list(conn.execute(select(PredictionPayload.payload_hash).where(PredictionPayload.subject_id == subject_id)
-                                 .order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
+        return list(conn.execute(select(PredictionPayload.payload_hash).where(or_(
+            PredictionPayload.subject_id == subject_id, PredictionPayload.subject_id_sent == subject_id))
+            .order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
 
     with ledger.read() as conn:
         if not batch(conn, 1):

@@ -156,3 +156,37 @@ def test_erasing_a_subject_the_ledger_does_not_hold_says_so_and_exits_2(tmp_path
     assert erased.returncode == 2
     assert erased.stderr.startswith("error: no records for subject person-10: no stored prediction payload carries it")
     assert "data.id_column" in erased.stderr
+
+
+def served_with_both_ids(ledger: Ledger, count: int) -> list[str]:
+    """Records that carry the id column (``applicant_id``) AND a subject_id, logged as serving logs them."""
+    from govflow.governance.trail import predictions as preds
+
+    schema = preds.InputSchema.build(
+        version="credit-scoring:1", contract={"columns": {"amount": {"type": "integer", "min": 0, "max": 10**6}}},
+        columns=[("amount", "int64")], feature_names=["amount"], sensitive_names=[], needs_sensitive=False,
+        id_column="applicant_id", out_of_domain="flag")
+    given = [{"amount": i, "applicant_id": i, "subject_id": f"person-{i}"} for i in range(count)]
+    given.append({"amount": 1, "subject_id": "person-only"})  # no id column: its subject_id is the subject
+    valid = schema.validate(given, limit=count + 1)
+    assert [(v.subject_id, v.subject_id_sent) for v in valid[:2]] == [("0", "person-0"), ("1", "person-1")]
+    assert (valid[-1].subject_id, valid[-1].subject_id_sent) == ("person-only", None)
+    records = [preds.make_record(request_id="req", system="credit-scoring", model_version_id="mv-credit-scoring",
+                                 output={"decision": "good"}, valid=v, latency_ms=1.0, served_at=NOW, caller="test")
+               for v in valid]
+    preds.write_predictions(ledger, records, require_production=False)
+    return [r.payload_hash for r in records]
+
+
+@pytest.mark.parametrize("count", [3, 250])  # PostgreSQL writes a few payloads in one INSERT, many by COPY
+def test_erasure_finds_a_subject_by_the_id_column_or_the_subject_id_sent(ledger: Ledger, count: int) -> None:
+    hashes = served_with_both_ids(ledger, count)
+    assert retention.erase_subject(ledger, "person-1", reason="DSR-1").count == 1  # the subject_id sent
+    assert retention.erase_subject(ledger, "2", reason="DSR-2").count == 1  # the id column's value
+    assert retention.erase_subject(ledger, "person-only", reason="DSR-3").count == 1
+    assert present(ledger) == set(hashes) - {hashes[1], hashes[2], hashes[-1]}
+    for gone in ("person-1", "1", "person-2"):
+        with pytest.raises(retention.NoRecordsForSubject, match=f"^no records for subject {gone}: "):
+            retention.erase_subject(ledger, gone, reason="again")
+    report = verify(ledger)
+    assert report.intact and report.purged_payloads == 3
