@@ -29,7 +29,7 @@ def logged(ledger: Ledger) -> list[tuple[str, dict[str, Any]]]:
 
 def test_search_json_csv_and_pages(ledger: Ledger, logged: list[tuple[str, dict[str, Any]]]) -> None:
     ages = [r["sensitive"]["age_in_years"] for r in requests(9)]
-    expected = {pid for (pid, out), age in zip(logged, ages) if out["decision"] == 0 and age < 40}
+    expected = {pid for (pid, out), age in zip(logged, ages) if out["favourable"] is False and age < 40}
     assert expected
     result = cli(ledger, "predictions", "search", "--system", "credit-scoring", "--version", "1",
                  "--decision", "unfavourable", "--group", "age_in_years<40", "--json")
@@ -62,7 +62,8 @@ def test_explain_prints_plain_words(sqlite_ledger: Ledger) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"prediction {pid} by credit-scoring:1 at ")
-    assert f"decision {output['decision']} (1 = 'good'), score {output['score']:.4f}" in lines[0]
+    said = "favourable" if output["favourable"] else "unfavourable"
+    assert f"decision {output['decision']} ({said}), score {output['score']:.4f}" in lines[0]
     assert lines[1].startswith("method: exact-linear; recorded in audit entry ")
     assert lines[2] == "what pushed it most:" and " pushed the decision " in lines[3]
     as_json = json.loads(cli(sqlite_ledger, "explain", pid, "--json").stdout)
