@@ -76,6 +76,13 @@ def test_the_gate_runs_logs_tab_holds_govflows_step_lines(blocked_gate: tuple[Le
         assert f"reason text={reason!r}" in lines
 
 
+def test_the_train_runs_logs_tab_names_the_candidate(blocked_gate: tuple[Ledger, GateOutcome, Any]) -> None:
+    lines = _logs(flow_run_id=_latest_run("train").id)
+    registered = [m for m in lines if m.startswith("candidate registered version=credit-scoring:1 ")]
+    assert len(registered) == 1 and " roc_auc=" in registered[0], lines
+    assert any(m.startswith("task completed task=fit_model ") for m in lines), lines
+
+
 def test_a_task_runs_logs_tab_holds_its_own_line(blocked_gate: tuple[Ledger, GateOutcome, Any]) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
