@@ -33,6 +33,7 @@ from govflow.governance.config_operating import IncidentResponseSection as Incid
 from govflow.governance.config_operating import PlanContact as PlanContact
 from govflow.governance.config_operating import SeverityRule as SeverityRule
 from govflow.governance.config_operating import Strict as _Strict
+from govflow.governance.config_serving import ServingSection as ServingSection
 
 ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
 FACTORY_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
@@ -270,24 +271,6 @@ class LoggingSection(_Strict):
 
 class LineageSection(_Strict):
     openlineage: dict[str, Any] | None = Field(None, description="{transport: file|http|console, ...}")
-
-
-class ServingSection(_Strict):
-    out_of_domain: Literal["flag", "reject"] = Field(
-        "flag", description="A value outside the training range or a category never seen: flag (score it and "
-        "record the fields on the prediction; monitoring counts them) or reject (refuse it, 422 / exit 2).")
-    explain: Literal["off", "inline"] = Field(
-        "off", description="inline: govflow serve explains each decision with its answer (the response's "
-        "'explanation') and records it as the decision's explanation; off: nothing is computed on the request "
-        "path (govflow explain ID computes it later).")
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: Any) -> dict[str, Any]:
-        # At its default, explain is left out, so configs written before it keep their config hash.
-        dumped: dict[str, Any] = handler(self)
-        if dumped.get("explain") == "off":
-            dumped.pop("explain")
-        return dumped
 
 
 class GovflowConfig(_Strict):
