@@ -9,8 +9,8 @@ pure functions over records in `govflow.governance.trail.dashboard_figures` (re-
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,10 +26,8 @@ from govflow.governance.ledger.schema import (
     StageChange,
 )
 from govflow.governance.registry.versions import current_stage
+from govflow.governance.trail import dashboard_panels as panels
 from govflow.governance.trail.dashboard_figures import (  # re-exported: the dashboard's one entry point
-    BAD_DURATION,
-    BUCKETS,
-    MAX_BUCKETS,
     MISSING,
     OUTSIDE,
     Count,
@@ -42,17 +40,24 @@ from govflow.governance.trail.dashboard_figures import (  # re-exported: the das
     Rules,
     VersionInfo,
     approved_intervals,
-    auto_bucket,
     bin_label,
     decision_of,
     fairness_flags,
     group_labels,
+    group_name,
     group_rates,
-    parse_duration,
     rate_ratios,
     requests_over_time,
     sensitive_spec,
     two_proportion_z,
+    wilson,
+)
+from govflow.governance.trail.dashboard_windows import (
+    BAD_DURATION,
+    BUCKETS,
+    MAX_BUCKETS,
+    auto_bucket,
+    parse_duration,
     window_of,
 )
 from govflow.governance.trail.exposure import exposure_by_group, items_of
@@ -61,7 +66,7 @@ __all__ = ["BAD_DURATION", "BUCKETS", "Count", "DashboardData", "Flag", "FlagKin
            "OUTSIDE", "Rate", "Ratio", "Record", "Rules", "VersionInfo", "approved_intervals",
            "auto_bucket", "bin_label", "decision_of", "fairness_flags", "group_labels", "group_rates",
            "load_dashboard", "load_records", "parse_duration", "rate_ratios", "requests_over_time",
-           "sensitive_spec", "systems", "two_proportion_z", "window_of"]
+           "sensitive_spec", "systems", "two_proportion_z", "wilson", "window_of"]
 
 
 # -- reading the ledger ------------------------------------------------------------------------
@@ -164,44 +169,68 @@ def load_records(conn: Connection, system: str, start: datetime, end: datetime, 
 
 def _policy_in_force(conn: Connection, system: str, snapshot: Mapping[str, Any]) -> Mapping[str, Any]:
     """The policy in force for the system (`govflow policy approve`), else the newest version's snapshot's."""
-    from govflow.governance.registry.policies import policy_section
-    from govflow.governance.registry.policy_in_force import in_force
+    from govflow.governance.registry.policy_in_force import policy_section_in_force
 
-    current = in_force(conn, system)
-    return policy_section(current.content) if current is not None else (snapshot.get("policy") or {})
+    return policy_section_in_force(conn, system) or (snapshot.get("policy") or {})
+
+
+@dataclass(frozen=True)
+class Panels:
+    """What the page shows beside the decision rates (`govflow.governance.trail.dashboard_panels`)."""
+
+    drift: panels.DriftPanel | None
+    outcomes: tuple[panels.OutcomeRate, ...]
+    judged: tuple[panels.Judged, ...]  # monitoring runs' windows, newest first
+    incidents: tuple[panels.IncidentWindow, ...]
 
 
 def load_dashboard(conn: Connection, system: str, *, end: datetime | None = None, period: timedelta = timedelta(days=30),
                    bucket: timedelta | None = None, max_rows: int = 100_000,
-                   catalog: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+                   catalog: Mapping[str, Mapping[str, Sequence[str]]] | None = None, with_panels: bool = True,
                    **rule_overrides: Any) -> DashboardData:
     """One system's dashboard for the period ``[end - period, end)`` (end defaults to now).
 
-    The policy is the one in force for the system (a ledger record, #16); the sensitive-attribute
-    bins and positive label are those of its newest version (its config snapshot); ``catalog`` (item -> dimension -> categories) adds exposure by
-    item category for recommendation outputs.
+    The windows are monitoring's (the newest version's ``monitoring.window``, 7d by default, on
+    monitoring's grid) unless ``bucket`` chooses another size, on the same grid; the period's start
+    moves back to the start of its first window, so every window is whole. The policy is the one in
+    force for the system (a ledger record, #16); the sensitive-attribute bins, group names and
+    positive label are those of its newest version (its config snapshot); ``catalog`` (item ->
+    dimension -> categories) adds exposure by item category for recommendation outputs;
+    ``with_panels=False`` leaves out drift, outcomes and what flags link to (the index needs none).
     """
     end = end or datetime.now(UTC)
-    start = end - period
-    bucket = bucket or auto_bucket(start, end)
     versions = _versions(conn, system)
     snapshot = json.loads(versions[-1]["config_snapshot"]) if versions else {}
+    monitoring_size, monitoring_text = panels.monitoring_window(snapshot)
+    size = bucket or monitoring_size
+    anchor = panels.grid_anchor(conn, system)
+    start = window_of(end - period, size, anchor)
     rules = Rules.from_policy(Policy.from_mapping(_policy_in_force(conn, system, snapshot)), **rule_overrides)
     labels = {v["id"]: f"{system}:{v['version']}" for v in versions}
     positive = (snapshot.get("data") or {}).get("positive_label")
+    spec = sensitive_spec(snapshot)
+    specs = tuple((snapshot.get("data") or {}).get("sensitive_features") or ())
     total, records = load_records(conn, system, start, end, max_rows=max_rows, labels=labels,
-                                  positive_label=positive, spec=sensitive_spec(snapshot))
-    counts = requests_over_time(records, bucket)
-    rates = group_rates(records, bucket)
+                                  positive_label=positive, spec=spec)
+    counts = requests_over_time(records, size, anchor)
+    rates = group_rates(records, size, anchor)
     ratios = rate_ratios(rates, rules.min_group_size)
-    flags = _unapproved_flags(conn, system, versions, start, end) + fairness_flags(rates, ratios, bucket, rules)
-    served: dict[str, int] = defaultdict(int)
-    for c in counts:
-        served[c.version] += c.requests
-    infos = tuple(VersionInfo(labels[v["id"]], v["id"], current_stage(conn, v["id"]), served[labels[v["id"]]])
+
+    def name(attribute: str, group: str) -> str:
+        return group_name(attribute, group, specs)
+
+    flags = _unapproved_flags(conn, system, versions, start, end) + fairness_flags(rates, ratios, size, rules, name)
+    served = panels.version_counts(conn, system, start, end)
+    infos = tuple(VersionInfo(labels[v["id"]], v["id"], current_stage(conn, v["id"]), *served.get(v["id"], (0, 0)))
                   for v in versions)
     with_items = [r for r in records if r.items is not None]
     exposure = exposure_by_group(with_items, catalog=catalog) if with_items else None
-    return DashboardData(system=system, start=start, end=end, bucket=bucket, rules=rules, total=total,
+    extra = Panels(drift=panels.latest_drift(conn, labels),
+                   outcomes=tuple(panels.outcome_rates(conn, system, start, end, positive_label=positive, spec=spec)),
+                   judged=tuple(panels.monitoring_runs(conn, list(labels))),
+                   incidents=tuple(panels.incident_windows(conn, system))) if with_panels else None
+    window_text = f"{monitoring_text} (as monitoring)" if bucket is None or bucket == monitoring_size else ""
+    return DashboardData(system=system, start=start, end=end, bucket=size, rules=rules, total=total,
                          loaded=len(records), versions=infos, counts=tuple(counts), rates=tuple(rates),
-                         ratios=tuple(ratios), flags=tuple(flags), exposure=exposure)
+                         ratios=tuple(ratios), flags=tuple(flags), exposure=exposure, anchor=anchor,
+                         window_text=window_text, sensitive_features=specs, panels=extra)

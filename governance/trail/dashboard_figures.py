@@ -30,29 +30,32 @@ count as requests but not as decisions; their lists feed `govflow.governance.tra
 Sensitive attributes come from ``prediction_payloads.sensitive_json``; a continuous attribute is
 binned with the left-closed ``bins`` of the version's ``data.sensitive_features`` (``[0, 25)``).
 Predictions whose payload was purged, or that carry no attribute, count in the volume chart only.
-Windows are aligned on the Unix epoch in UTC (a 1-day window starts at 00:00 UTC).
+Windows are by default monitoring's own (``monitoring.window``, 7 days, on the grid anchored at
+midnight UTC of the system's first prediction: `govflow.governance.trail.dashboard_panels`), so the
+dashboard judges the same rows as `govflow run monitor`; a window chosen on the page (``bucket``)
+lies on the same grid. A group with fewer than ``min_group_size`` decisions in a window is "too few":
+its point is not drawn as a rate and it is neither judged nor flagged. Rates carry a Wilson interval
+at ``policy.fairness.confidence_level`` (`wilson`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
+from statistics import NormalDist
 from typing import Any
 
 from govflow.checks.policy import Policy
+from govflow.governance.trail.dashboard_windows import WindowGrid
 from govflow.governance.trail.decisions import favourable_of
 from govflow.governance.trail.exposure import ExposureReport
 
-BUCKETS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
-           timedelta(hours=3), timedelta(hours=6), timedelta(hours=12), timedelta(days=1), timedelta(days=7))
-MAX_BUCKETS = 48
 MISSING = "(not given)"
 OUTSIDE = "(outside bins)"
-BAD_DURATION = "'{text}' is not a duration: write a number and a unit, e.g. 15m, 6h, 30d"
 
 
 class FlagKind(StrEnum):
@@ -69,11 +72,15 @@ class Rules:
     min_group_size: int = 30  # policy.fairness.min_group_size: smaller counts are not judged
     shift_min: float = 0.10  # smallest absolute change of a positive rate that can be a shift
     shift_z: float = 3.0  # smallest |z| of the two-proportion z-test that can be a shift
+    confidence_level: float = 0.95  # policy.fairness.confidence_level: the Wilson bands around group rates
+    out_of_domain_max: float = 0.05  # policy.drift.out_of_domain_share_max
 
     @classmethod
     def from_policy(cls, policy: Policy, **overrides: Any) -> Rules:
-        return cls(ratio_min=policy.fairness.disparate_impact_ratio_min,
-                   min_group_size=policy.fairness.min_group_size, **overrides)
+        return cls(**{"ratio_min": policy.fairness.disparate_impact_ratio_min,
+                      "min_group_size": policy.fairness.min_group_size,
+                      "confidence_level": policy.fairness.confidence_level,
+                      "out_of_domain_max": policy.drift.out_of_domain_share_max, **overrides})
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,10 @@ class Rate:
     def rate(self) -> float:
         return self.favourable / self.n if self.n else math.nan
 
+    def interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        """The Wilson score interval of the rate (`wilson`)."""
+        return wilson(self.favourable, self.n, confidence)
+
 
 @dataclass(frozen=True)
 class Ratio:
@@ -131,6 +142,8 @@ class Flag:
     observed: float
     threshold: float
     message: str
+    attribute: str = ""  # the sensitive attribute judged ("" for the overall rate or a version)
+    group: str = ""  # its group as logged (binned), e.g. "female", "[0, 25)"
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,11 @@ class VersionInfo:
     id: str
     stage: str | None  # current stage
     requests: int  # in the period shown
+    out_of_domain: int = 0  # of those, served with an input outside the training range or set
+
+    @property
+    def out_of_domain_share(self) -> float | None:
+        return self.out_of_domain / self.requests if self.requests else None
 
 
 @dataclass(frozen=True)
@@ -158,14 +176,46 @@ class DashboardData:
     ratios: tuple[Ratio, ...]
     flags: tuple[Flag, ...]
     exposure: ExposureReport | None
+    anchor: datetime | None = None  # the window grid's origin: monitoring's (midnight of the first prediction)
+    window_text: str = ""  # "7d (as monitoring)" when the windows are monitoring's
+    sensitive_features: tuple[Any, ...] = ()  # data.sensitive_features of the newest version (names groups)
+    panels: Any = None  # `dashboard_panels.Panels`: drift, outcomes, what flags link to
 
     @property
     def truncated(self) -> bool:
         return self.loaded < self.total
 
+    def name(self, attribute: str, group: str) -> str:
+        """A group as people read it: its ``labels`` name in the config, else the group as logged."""
+        return group_name(attribute, group, self.sensitive_features)
+
     @property
     def attributes(self) -> list[str]:
         return sorted({r.attribute for r in self.rates if r.attribute})
+
+
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: it stays inside [0, 1] and is honest at small n
+    (the normal interval collapses to a point at 0/5 or 5/5). ``(0.0, 1.0)`` when ``n`` is 0.
+
+    >>> [round(x, 3) for x in wilson(8, 10)]
+    [0.49, 0.943]
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # exactly 0 (or 1) when nothing (or everything) was favourable, not a rounding error away from it
+    return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))
+
+
+def group_name(attribute: str, group: str, sensitive_features: Sequence[Any]) -> str:
+    """`govflow.checks.groups.group_display_label`: the config's name for a group code (or bin)."""
+    from govflow.checks.groups import group_display_label
+
+    return group_display_label(attribute, group, list(sensitive_features)) if attribute else group
 
 
 # -- reading outputs and attributes -------------------------------------------------------------
@@ -221,62 +271,21 @@ def sensitive_spec(snapshot: Mapping[str, Any]) -> dict[str, list[float] | None]
     return spec
 
 
-def parse_duration(text: str) -> timedelta:
-    """``15m``, ``6h``, ``30d``, ``2w`` as a timedelta; anything else is a `ValueError` with the fix."""
-    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    # ASCII digits only: `str.isdigit` also takes '²' (which `int` refuses) and '١' (which it reads as 1).
-    if unit not in units or not (number.isascii() and number.isdigit()) or int(number) <= 0:
-        raise ValueError(BAD_DURATION.format(text=text))
-    try:
-        return timedelta(**{units[unit]: int(number)})
-    except OverflowError:
-        raise ValueError(BAD_DURATION.format(text=text)) from None
-
-
-def auto_bucket(start: datetime, end: datetime) -> timedelta:
-    """The smallest window in `BUCKETS` that cuts the period into at most `MAX_BUCKETS` windows."""
-    span = end - start
-    return next((b for b in BUCKETS if span / b <= MAX_BUCKETS), BUCKETS[-1])
-
-
-def window_of(moment: datetime, bucket: timedelta) -> datetime:
-    seconds = int(bucket.total_seconds())
-    stamp = int(moment.timestamp())
-    return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
-
-
-class _Windows:
-    """`window_of` for many moments: each distinct window start is built once."""
-
-    def __init__(self, bucket: timedelta) -> None:
-        self.seconds = int(bucket.total_seconds())
-        self.starts: dict[int, datetime] = {}
-
-    def __call__(self, moment: datetime) -> datetime:
-        stamp = int(moment.timestamp())
-        key = stamp - stamp % self.seconds
-        start = self.starts.get(key)
-        if start is None:
-            start = self.starts[key] = datetime.fromtimestamp(key, UTC)
-        return start
-
-
 # -- aggregations (pure) -----------------------------------------------------------------------
 
-def requests_over_time(records: Iterable[Record], bucket: timedelta) -> list[Count]:
+def requests_over_time(records: Iterable[Record], bucket: timedelta, anchor: datetime | None = None) -> list[Count]:
     counts: dict[tuple[datetime, str], int] = defaultdict(int)
-    window = _Windows(bucket)
+    window = WindowGrid(bucket, anchor)
     for r in records:
         counts[(window(r.served_at), r.version)] += 1
     return [Count(w, v, n) for (w, v), n in sorted(counts.items())]
 
 
-def group_rates(records: Iterable[Record], bucket: timedelta) -> list[Rate]:
+def group_rates(records: Iterable[Record], bucket: timedelta, anchor: datetime | None = None) -> list[Rate]:
     """Favourable rate per window overall (attribute ``""``, group ``all``) and per attribute and group."""
     n: dict[tuple[str, str, datetime], int] = defaultdict(int)
     fav: dict[tuple[str, str, datetime], int] = defaultdict(int)
-    window = _Windows(bucket)
+    window = WindowGrid(bucket, anchor)
     for r in records:
         if r.decision is None:
             continue
@@ -312,20 +321,22 @@ def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:
     return 0.0 if variance <= 0 else (x2 / n2 - x1 / n1) / math.sqrt(variance)
 
 
-def fairness_flags(rates: Sequence[Rate], ratios: Iterable[Ratio], bucket: timedelta, rules: Rules) -> list[Flag]:
-    """Rules 1 and 2 of the module docstring."""
+def fairness_flags(rates: Sequence[Rate], ratios: Iterable[Ratio], bucket: timedelta, rules: Rules,
+                   name: Callable[[str, str], str] = lambda attribute, group: group) -> list[Flag]:
+    """Rules 1 and 2 of the module docstring; ``name(attribute, group)`` is how a group is written for people."""
     flags = []
     by_key = {(r.attribute, r.group, r.window): r for r in rates}
     for ratio in ratios:
         if ratio.ratio < rules.ratio_min:
             low = by_key[(ratio.attribute, ratio.lowest, ratio.window)]
             high = by_key[(ratio.attribute, ratio.highest, ratio.window)]
+            lowest, highest = name(ratio.attribute, ratio.lowest), name(ratio.attribute, ratio.highest)
             flags.append(Flag(
                 FlagKind.DISPARATE_IMPACT, "critical", f"{ratio.attribute}={ratio.lowest}", ratio.window,
                 round(ratio.ratio, 4), rules.ratio_min,
-                f"{ratio.attribute}: favourable rate of {ratio.lowest} {low.rate:.2f} (n={low.n}) is "
-                f"{ratio.ratio:.2f} of {ratio.highest}'s {high.rate:.2f} (n={high.n}), below the policy "
-                f"bound {rules.ratio_min:g}"))
+                f"{ratio.attribute}: favourable rate of {lowest} {low.rate:.2f} (n={low.n}) is "
+                f"{ratio.ratio:.2f} of {highest}'s {high.rate:.2f} (n={high.n}), below the policy "
+                f"bound {rules.ratio_min:g}", ratio.attribute, ratio.lowest))
     series: dict[tuple[str, str], list[Rate]] = defaultdict(list)
     for r in rates:
         series[(r.attribute, r.group)].append(r)
@@ -338,11 +349,13 @@ def fairness_flags(rates: Sequence[Rate], ratios: Iterable[Ratio], bucket: timed
             z = two_proportion_z(before.favourable, before.n, after.favourable, after.n)
             if abs(change) >= rules.shift_min and abs(z) >= rules.shift_z:
                 subject = f"{attribute}={group}" if attribute else "all"
+                shown = f"{attribute}={name(attribute, group)}" if attribute else "all"
                 flags.append(Flag(
                     FlagKind.RATE_SHIFT, "warning", subject, after.window, round(change, 4), rules.shift_min,
-                    f"{subject}: favourable rate moved from {before.rate:.2f} (n={before.n}) to "
+                    f"{shown}: favourable rate moved from {before.rate:.2f} (n={before.n}) to "
                     f"{after.rate:.2f} (n={after.n}) between adjacent windows (change {change:+.2f}, "
-                    f"z = {z:.1f}; flagged at |change| >= {rules.shift_min:g} and |z| >= {rules.shift_z:g})"))
+                    f"z = {z:.1f}; flagged at |change| >= {rules.shift_min:g} and |z| >= {rules.shift_z:g})",
+                    attribute, "" if not attribute else group))
     return flags
 
 

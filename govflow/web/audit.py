@@ -49,10 +49,7 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
     from govflow.governance.lineage.trace import Tracer
     from govflow.governance.trail.trace import trace_prediction
 
-    def guarded(request: Request, what: str, **fields: Any) -> str:
-        label = state.auth.auditor(request)
-        log.info("audit.read", what=what, caller=label, **fields)
-        return label
+    guarded = _guard(state)
 
     @app.get("/audit/predictions/{prediction_id}", tags=["audit"], summary="Trace one prediction",
              responses=AUDIT_ERRORS)  # type: ignore[arg-type]
@@ -119,6 +116,33 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
             found = Tracer(conn).trace_model(ref.id).to_dict()
         return for_reader(request, f"model {name}:{version}", found)  # type: ignore[no-any-return]
 
+    @app.get("/audit/head", tags=["audit"], summary="The ledger's chain head (compare with `govflow verify`)",
+             responses=AUDIT_ERRORS)  # type: ignore[arg-type]
+    def audit_head(request: Request) -> dict[str, Any]:
+        guarded(request, "head")
+        head = dict(zip(("seq", "entry_hash"), state.ledger.head()), ledger_id=state.ledger.ledger_id())
+        return for_reader(request, "chain head", head)  # type: ignore[no-any-return]
+
+    install_lookup_routes(app, state)
+
+
+def _guard(state: AuditState) -> Any:
+    """``guarded(request, what, **fields)``: the auditor's label, each read logged (never a value read)."""
+
+    def guarded(request: Request, what: str, **fields: Any) -> str:
+        label = state.auth.auditor(request)
+        log.info("audit.read", what=what, caller=label, **fields)
+        return label
+
+    return guarded
+
+
+def install_lookup_routes(app: FastAPI, state: AuditState) -> None:
+    """A run and an incident by id, where the dashboard's flags and panels link."""
+    from govflow.governance.lineage.trace import Tracer
+
+    guarded = _guard(state)
+
     @app.get("/audit/runs/{run_id}", tags=["audit"], summary="Trace a run (a training, gate or monitoring run)",
              responses=AUDIT_ERRORS)  # type: ignore[arg-type]
     def audit_run(run_id: str, request: Request) -> dict[str, Any]:
@@ -147,14 +171,6 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
             except InputError as e:
                 raise HTTPProblem(404, str(e)) from None
         return for_reader(request, f"incident {incident_id}", found)  # type: ignore[no-any-return]
-
-    @app.get("/audit/head", tags=["audit"], summary="The ledger's chain head (compare with `govflow verify`)",
-             responses=AUDIT_ERRORS)  # type: ignore[arg-type]
-    def audit_head(request: Request) -> dict[str, Any]:
-        guarded(request, "head")
-        seq, head = state.ledger.head()
-        return for_reader(request, "chain head",  # type: ignore[no-any-return]
-                          {"seq": seq, "entry_hash": head, "ledger_id": state.ledger.ledger_id()})
 
 
 def list_predictions(ledger: Ledger, params: dict[str, Any]) -> dict[str, Any]:

@@ -136,11 +136,13 @@ def test_balanced_traffic_raises_no_flag(sqlite_ledger: Ledger, production: Vers
     with sqlite_ledger.read() as conn:
         data = dd.load_dashboard(conn, "credit-scoring", end=start + 5 * DAY, period=timedelta(days=7))
     assert data.flags == ()
-    assert (data.total, data.loaded, data.bucket) == (640, 640, timedelta(hours=6))
+    # monitoring's window (the snapshot names none: its default, 7d), on its grid from the first prediction's midnight
+    assert (data.total, data.loaded, data.bucket, data.anchor) == (640, 640, timedelta(days=7), start)
+    assert (data.start, data.window_text) == (start - 7 * DAY, "7d (as monitoring)")
     assert [(v.label, v.stage, v.requests) for v in data.versions] == [("credit-scoring:1", "production", 640)]
     assert data.attributes == ["age", "sex"]
     assert {(r.group, r.n, r.favourable) for r in data.rates if r.attribute == "age"} == {
-        ("[0, 25)", 80, 48), ("[25, 120)", 80, 48)}
+        ("[0, 25)", 320, 192), ("[25, 120)", 320, 192)}
     assert sum(c.requests for c in data.counts) == 640
 
 
