@@ -37,13 +37,15 @@ from govflow.governance.ledger.schema import (
 )
 from govflow.governance.registry.gate_runs import why_not_counted
 
+# The one parser of NAME:VERSION lives apart, light, so a command checks its argument before loading the ledger.
+from govflow.governance.registry.refs import ALIASES as ALIASES
+from govflow.governance.registry.refs import BAD_VERSION as BAD_VERSION
+from govflow.governance.registry.refs import BARE_NAME as BARE_NAME
+from govflow.governance.registry.refs import parse_ref as parse_ref
+
 STAGES = ("candidate", "approved", "production", "retired", "suspended")
-BARE_NAME = "'{ref}' names no version: write NAME:VERSION, e.g. {ref}:latest, {ref}:production or {ref}:1"
 UNKNOWN_SYSTEM = "no model versions recorded for system '{system}'; train one with `govflow run train -c govflow.yaml`"
 UNKNOWN_VERSION = "{system} has no version {version} (versions: {known})"
-BAD_VERSION = ("'{ref}': version '{version}' is not a version: write a number in the digits 0-9 (e.g. {system}:1), "
-               "{system}:latest or {system}:production")
-ALIASES = ("latest", "production")
 NO_PRODUCTION = "{system} has no version in production; promote one with `govflow promote {system}:VERSION`"
 
 
@@ -62,22 +64,6 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return os.environ.get("USER", "unknown")
-
-
-def parse_ref(ref: str) -> tuple[str, int | str]:
-    """``NAME:VERSION`` as ``(NAME, number)`` or ``(NAME, "latest" | "production")``: the one parser.
-
-    A number is ASCII digits only: `str.isdigit` also accepts '²' (which `int` then refuses) and
-    '١' (which `int` reads as 1), so a version could be named by text no one would read as it.
-    """
-    if ":" not in ref:
-        raise InputError(BARE_NAME.format(ref=ref))
-    system, _, version = ref.rpartition(":")
-    if version in ALIASES:
-        return system, version
-    if not (version.isascii() and version.isdigit()):
-        raise InputError(BAD_VERSION.format(ref=ref, version=version, system=system))
-    return system, int(version)
 
 
 def resolve(conn: Connection, ref: str) -> VersionRef:
