@@ -19,7 +19,7 @@ LAYERS = (
     ("govflow.errors", "govflow.canonical"),
     ("govflow.checks",),
     ("govflow.governance",),
-    ("govflow.settings", "govflow.prefect_server", "govflow.reaper", "govflow.flows"),
+    ("govflow.settings", "govflow.prefect_server", "govflow.prefect_runner", "govflow.reaper", "govflow.flows"),
     ("govflow.web", "govflow.api"),
     ("govflow.demo",),
     ("govflow.cli",),
