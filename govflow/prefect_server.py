@@ -7,6 +7,7 @@ Three modes, chosen by the environment before Prefect is imported (`govflow.sett
   command needs Prefect and that later commands reuse. Its pid and API URL are recorded in
   ``<home>/server.json`` (its log in ``<home>/server.log``); ``govflow server status|stop`` shows and
   stops it. It is started on purpose to outlive the command, in its own session;
+  Beside it runs the warm gate runner (`govflow.prefect_runner`), started and stopped with it;
 * ``ephemeral`` (``GOVFLOW_PREFECT=ephemeral``): Prefect's own temporary server, started by every
   command and stopped when it ends (no process left behind, but its start-up is paid each time).
 
@@ -36,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from govflow import reaper
+from govflow import prefect_runner, reaper
 from govflow.errors import GovflowError
 
 MODE_ENV = "GOVFLOW_PREFECT"
@@ -181,11 +182,13 @@ def start(home: Path, offline: Mapping[str, str], timeout: float | None = None) 
     timeout = start_timeout() if timeout is None else timeout
     with _locked(home):
         state = read_state(home)
-        if state is not None and alive(state.pid):
-            if healthy(state.api_url) or _wait(home, state, timeout):
-                return state, False
-            _terminate(state.pid)  # alive but mute past the deadline: replaced
-        return _start_locked(home, server_env(home, offline), timeout), True
+        started = False
+        if state is None or not alive(state.pid) or not (healthy(state.api_url) or _wait(home, state, timeout)):
+            if state is not None and alive(state.pid):
+                _terminate(state.pid)  # alive but mute past the deadline: replaced
+            state, started = _start_locked(home, server_env(home, offline), timeout), True
+        prefect_runner.start(home, server_env(home, offline), state.api_url)  # unless a current one runs
+        return state, started
 
 
 def _start_locked(home: Path, env: dict[str, str], timeout: float) -> ServerState:
@@ -232,6 +235,7 @@ def _tail(log: Path) -> str:
 def stop(home: Path, timeout: float = 15.0) -> ServerState | None:
     """Stop the home's server (SIGTERM to its session, SIGKILL if it lingers); the state it had, or None."""
     with _locked(home):
+        prefect_runner.stop(home, timeout)  # the warm runner first: it serves flow runs of this server
         state = read_state(home)
         if state is not None and alive(state.pid):
             _terminate(state.pid, timeout)

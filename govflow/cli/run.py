@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from govflow.cli.context import ConfigOption, JsonOpt, ctx
+from govflow.cli.context import ConfigOption, Context, JsonOpt, ctx
 from govflow.cli.output import emit_json, on_terminal, progress, verdict, wrap
 
 if TYPE_CHECKING:
@@ -16,13 +16,18 @@ if TYPE_CHECKING:
 
 def prepare(typer_ctx: typer.Context, config_path: Path) -> GovflowConfig:
     """Load the config and point recording at this command's ledger."""
+    return prepare_context(ctx(typer_ctx), config_path)
+
+
+def prepare_context(context: Context, config_path: Path) -> GovflowConfig:
+    """`prepare` for a `Context` (the warm runner keeps one per gate run it serves)."""
     from govflow.flows import recording
     from govflow.flows.anchoring import remember_flow_runs
     from govflow.governance.config import load_config
 
     config = load_config(config_path)
-    recording.set_ledger(ctx(typer_ctx).ledger())
-    ctx(typer_ctx).anchors_config = config  # its anchors: section, unless GOVFLOW_ANCHORS says otherwise
+    recording.set_ledger(context.ledger())
+    context.anchors_config = config  # its anchors: section, unless GOVFLOW_ANCHORS says otherwise
     recording.remove_listener(remember_flow_runs)
     recording.add_listener(remember_flow_runs)  # the Prefect anchor ties each head to its flow run
     try:
@@ -65,25 +70,30 @@ def run_gate(
 ) -> None:
     """Check one version against the policy, write its documents and record pass or block."""
     from govflow.governance.config import load_config
-    from govflow.governance.registry.versions import parse_ref
+    from govflow.governance.registry.refs import parse_ref
 
     parse_ref(version if ":" in version else f"{load_config(config).system.name}:{version}")  # before the ledger
-    from govflow.flows.gate import gate_flow  # Prefect (and its server) only for a config that holds
-    prepare(typer_ctx, config)
+    from govflow.cli import warm
+
+    runner = warm.runner_for(ctx(typer_ctx))  # the home's warm runner, when it runs what this process would
     with progress(f"gating {version}"):
-        outcome = gate_flow(str(config), version)
+        report = warm.gate(ctx(typer_ctx).home, runner, config, version) if runner else None
+    if report is None:
+        from govflow.flows.gate import gate_flow  # Prefect (and its server) only for a config that holds
+        prepare(typer_ctx, config)
+        with progress(f"gating {version}"):
+            report = gate_flow(str(config), version).report()
     if as_json:
-        emit_json({**outcome.to_dict(), "checks": [
-            {key: value for key, value in suite.to_dict().items() if key != "tables"} for suite in outcome.suites]})
+        emit_json(report)
     else:
-        typer.echo(f"gate {verdict(outcome.outcome.upper())} for {outcome.version} (policy {outcome.policy_hash[:12]})")
-        for reason in outcome.reasons:
+        typer.echo(f"gate {verdict(report['outcome'].upper())} for {report['version']} (policy {report['policy_hash'][:12]})")
+        for reason in report["reasons"]:
             for line in wrap(reason, indent="  - ") if on_terminal() else [f"  - {reason}"]:
                 typer.echo(line)
-        typer.echo(f"documents: {', '.join(outcome.documents)}")
-        typer.echo(f"  stored with {outcome.version} in the ledger; the current ones by name: "
-                   f"govflow docs {outcome.version} --out DIR (model-card.html, annex-iv.html, datasheet-train.html, ...)")
-    if outcome.outcome != "pass":
+        typer.echo(f"documents: {', '.join(report['documents'])}")
+        typer.echo(f"  stored with {report['version']} in the ledger; the current ones by name: "
+                   f"govflow docs {report['version']} --out DIR (model-card.html, annex-iv.html, datasheet-train.html, ...)")
+    if report["outcome"] != "pass":
         raise typer.Exit(1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import typer
 
@@ -41,12 +42,16 @@ def server_start(typer_ctx: typer.Context) -> None:
 
 def server_stop(typer_ctx: typer.Context) -> None:
     """Stop this home's Prefect server (the next command that needs Prefect starts it again)."""
-    from govflow import prefect_server
+    from govflow import prefect_runner, prefect_server
 
     home = ctx(typer_ctx).home
+    runner = prefect_runner.read_state(home)
+    runner_pid = runner.pid if runner is not None and prefect_runner.alive(runner.pid) else None
     state = prefect_server.stop(home)
     typer.echo(f"stopped the Prefect server for {home} (pid {state.pid})" if state
                else f"no Prefect server is running for {home}")
+    if runner_pid is not None:
+        typer.echo(f"stopped its warm gate runner (pid {runner_pid})")
 
 
 def server_status(typer_ctx: typer.Context) -> None:
@@ -64,5 +69,22 @@ def server_status(typer_ctx: typer.Context) -> None:
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started_at))
     typer.echo(f"Prefect server for {home}: pid {state.pid}, {state.api_url}, {answering}, up since {since} "
                f"(stop it: govflow server stop)")
+    typer.echo(_runner_line(home))
     if note:
         typer.echo(f"note: {note}, not this server")
+
+
+def _runner_line(home: Path) -> str:
+    """The warm gate runner beside the server (`govflow.prefect_runner`): pid, ready or starting, or none."""
+    from govflow import prefect_runner
+
+    if not prefect_runner.enabled():
+        return f"warm gate runner: off ({prefect_runner.SWITCH_ENV}=0): run gate runs in its own process"
+    runner = prefect_runner.read_state(home)
+    if runner is None or not prefect_runner.alive(runner.pid):
+        return "warm gate runner: none (the next command that runs a flow starts it); run gate runs in its own process"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(runner.started_at))
+    if not runner.ready:
+        return f"warm gate runner: pid {runner.pid}, starting (importing the check libraries) since {since}"
+    return (f"warm gate runner: pid {runner.pid}, ready since {since}, serving deployment {runner.deployment_id} "
+            f"(log {home / prefect_runner.LOG_FILE})")

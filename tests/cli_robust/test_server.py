@@ -31,7 +31,7 @@ def test_start_status_stop(home: Path) -> None:
     again = govflow(home, "server", "start")
     assert again.stdout.startswith(f"already running: Prefect server for {home} at {api_url} (pid {pid};")
     stopped = govflow(home, "server", "stop")
-    assert stopped.stdout.strip() == f"stopped the Prefect server for {home} (pid {pid})"
+    assert stopped.stdout.splitlines()[0] == f"stopped the Prefect server for {home} (pid {pid})"
     assert not prefect_server.alive(pid) and not prefect_server.healthy(api_url)
     assert govflow(home, "server", "status").returncode == 1
 
