@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from govflow import prefect_server
+from govflow import prefect_runner, prefect_server
 from tests.cli_robust.helpers import (
     CREDIT,
     TOKEN_ENV,
@@ -52,3 +52,7 @@ def test_kill_9_leaves_only_the_reused_server_which_status_shows(home: Path) -> 
     status = poll(lambda: (lambda r: r if "answering," in r.stdout else None)(govflow(home, "server", "status")),
                   600, "the server to answer")
     assert f"pid {state.pid}, {state.api_url}, answering" in status.stdout
+    runner = prefect_runner.read_state(home)  # the warm gate runner, if the command got to start it: reused too
+    if runner is not None and prefect_runner.alive(runner.pid):
+        assert TOKEN_ENV not in psutil.Process(runner.pid).environ()
+        assert f"warm gate runner: pid {runner.pid}," in status.stdout
