@@ -24,6 +24,7 @@ from govflow.flows.serving import NotInProduction, UnknownSystem
 from govflow.governance.ledger.ids import new_id
 from govflow.governance.trail import predictions as preds
 from govflow.web.audit import HTTPProblem
+from govflow.web.explain_inline import add_explanations
 from govflow.web.guard import bad_text, json_content_type
 from govflow.web.state import ServeState
 from govflow.web.workers import LedgerUnavailable
@@ -184,6 +185,7 @@ def install_predict_routes(app: FastAPI, state: ServeState) -> None:
         data = getattr(served.config, "data", None)
         if hasattr(data, "positive_label"):  # a classifier: its favourable label
             body["positive_label"] = data.positive_label  # type: ignore[union-attr]
+        await add_explanations(state, served, valid, logged, body["predictions"], caller)  # serving.explain: inline
         log.info("predict", status=200, ms=round((time.perf_counter() - started) * 1000, 2), caller=caller, **fields)
         return json_response(body, headers={"X-Request-ID": request_id})
 
