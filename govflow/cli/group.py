@@ -1,8 +1,9 @@
 """The root command's own behaviour: global options also after the command, flags shown as flags.
 
 `govflow demo --home X` means `govflow --home X demo`: the root's own options (``--db``, ``--home``,
-and any global flag added to its callback) are moved in front of the command path before parsing,
-unless the command has an option of that name itself. ``--help``, ``--version`` and the completion
+``--verbose``, and any global flag added to its callback) are moved in front of the command path before
+parsing, unless the command has an option of that name itself; and a flag of the command written
+before it (`govflow --json verify`) is moved after it. ``--help``, ``--version`` and the completion
 options stay where they are. Boolean flags and ``--help`` show no ``<bool>`` in help: they take no value.
 """
 
@@ -75,7 +76,23 @@ def hoist_global_options(root: TyperGroup, args: list[str]) -> list[str]:
         width = 2 if token in valued else 1
         kept += rest[k:k + width]
         k += width
-    return [*args[:start], *moved, *args[start:i], *kept]
+    leading, early = _command_flags_before(root, command, args[:start])
+    return [*leading, *moved, *args[start:i], *early, *kept]
+
+
+def _command_flags_before(root: TyperGroup, command: Any, leading: list[str]) -> tuple[list[str], list[str]]:
+    """``govflow --json verify``: a flag of the command (not the root's) written before it, moved after it."""
+    flags = {name for option in _options(command) if option.is_flag for name in (*option.opts, *option.secondary_opts)}
+    flags -= _names(root)
+    valued = _takes_value(root)
+    stay: list[str] = []
+    early: list[str] = []
+    k = 0
+    while k < len(leading):
+        width = 2 if leading[k] in valued else 1
+        (early if width == 1 and leading[k] in flags else stay).extend(leading[k:k + width])
+        k += width
+    return stay, early
 
 
 def show_flags_as_flags(command: Any) -> None:

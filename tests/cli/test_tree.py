@@ -90,6 +90,9 @@ def test_global_options_after_the_command(tmp_path: Path) -> None:
         after = govflow(*args)
         assert (after.code, after.out, after.err) == (before.code, before.out, before.err)
     assert (before.code, before.err) == (2, NO_LEDGER.format(home=home))
+    for args in (("verify", "--verbose", "--home", str(home)), ("--verbose", "--home", str(home), "verify")):
+        assert govflow(*args).err == before.err  # a global flag after the command as before it
+    assert govflow("--json", "verify", "--home", str(home)).err == govflow("verify", "--json", "--home", str(home)).err
     done = govflow("trace", "model", "credit:1", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--home", str(home))
     assert done.code == 2 and "no model versions recorded for system 'credit'" in done.err, done
 
@@ -104,7 +107,11 @@ def test_global_options_after_the_command(tmp_path: Path) -> None:
     # --home with no value is left for the parser to refuse
     (["verify", "--home"], ["verify", "--home"]),
     (["no-such-command", "--home", "X"], ["no-such-command", "--home", "X"]),
-], ids=["demo", "subcommand", "equals", "option-value", "double-dash", "no-value", "unknown"])
+    # a flag of the command written before it moves after it; --verbose (the root's) moves in front
+    (["--json", "--home", "H", "verify", "--verbose"], ["--home", "H", "--verbose", "verify", "--json"]),
+    (["--db", "--json", "run", "gate", "--json"], ["--db", "--json", "run", "gate", "--json"]),
+], ids=["demo", "subcommand", "equals", "option-value", "double-dash", "no-value", "unknown", "command-flag-first",
+        "a-value-stays"])
 def test_where_global_options_move(args: list[str], expected: list[str]) -> None:
     assert hoist_global_options(typer.main.get_command(app), args) == expected  # type: ignore[arg-type]
 
