@@ -4,7 +4,6 @@ a later explanation request returns that record (nothing recomputed); off, nothi
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +92,27 @@ def test_the_setting_is_checked_and_left_out_of_the_config_at_its_default() -> N
     with pytest.raises(ConfigError) as caught:
         inline_config(explain_mode="yes")
     assert str(caught.value).endswith("serving.explain: Input should be 'off' or 'inline'")
+
+
+@pytest.mark.parametrize("mode", ["inline", "off"])
+def test_serve_answers_with_the_explanation_only_inline(sqlite_ledger: Ledger, mode: str) -> None:
+    from govflow.web.app import create_app
+
+    in_production(sqlite_ledger, inline_config(explain_mode=mode))
+    before = recorded_count(sqlite_ledger)
+    with TestClient(create_app(sqlite_ledger), client=("127.0.0.1", 50000)) as client:
+        response = client.post("/predict/credit-scoring", json=requests(2))
+    assert response.status_code == 200, response.text
+    answered = response.json()["predictions"]
+    if mode == "off":  # the default: nothing computed, nothing recorded
+        assert all("explanation" not in p for p in answered) and recorded_count(sqlite_ledger) == before
+        return
+    assert recorded_count(sqlite_ledger) == before + 1
+    for prediction in answered:
+        shown = prediction["explanation"]
+        assert shown["method"] == "exact-linear" and shown["score"] == pytest.approx(prediction["score"], abs=1e-9)
+        assert shown["base"]["value"] + sum(t["contribution"] for t in shown["terms"]) == pytest.approx(
+            logit(prediction["score"]), abs=1e-9)
+        later = explain_prediction(sqlite_ledger, prediction["prediction_id"], by="auditor")
+        assert later["recorded"]["audit_seq"] == shown["recorded"]["audit_seq"]
+        assert later["text"] == shown["text"] and later["text_as_recorded"] is True
