@@ -59,7 +59,7 @@ def _monitor_one(config_path: str, window: str | None, last: int | None, fleet_r
     summary = {"system": outcome.system, "windows": len({r.window for r in outcome.reports}),
                "decisions": sum(r.rows for r in outcome.reports), "alerts": [a.to_dict() for a in outcome.alerts],
                "incident": outcome.incident, "worker_pid": os.getpid(), "fleet_run_id": fleet_run_id,
-               "check_results": counts}
+               "check_results": counts, "policy": outcome.policy}
     return SystemMonitoring(summary, results)
 
 

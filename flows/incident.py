@@ -8,7 +8,9 @@ the monitor opened (``incident_id``). Steps, in order, each appending to the inc
 who is called, the authority, whether Art. 73 reporting applies); 2. freeze the system; 3. suspend the implicated version and
 roll serving back to the last compliant version, or stop serving; 4. impact: decisions per group by
 the implicated version in the alert's window (else over the whole time it served); 5. root cause:
-``govflow diff`` of the implicated version against the one serving now (else the one before it);
+``govflow diff`` of the implicated version against the one serving now (else the one before it), and
+the policy each decision used: the implicated version's gate decision, the monitoring alerts, and the
+system's policy history (`govflow.governance.monitoring.incident_policies`);
 6. the draft notification (Art. 73) and the internal and external communication drafts, stored as
 artifacts (kinds ``incident_notice`` and ``communication``) linked to the implicated version; 7. the
 implicated version's documents written anew (its stage changed), superseding the earlier editions.
@@ -97,7 +99,7 @@ def compared_version(conn: Any, view: incidents.IncidentView, rollback: dict[str
 
 
 def gather_facts(ledger: Ledger, incident_id: str, rollback: dict[str, Any] | None, impact: dict[str, Any] | None,
-                 root_cause: list[str], compared: str | None) -> Any:
+                 root_cause: list[str], compared: str | None, policies: dict[str, Any] | None = None) -> Any:
     import json
 
     from govflow.governance.reports.documents.incident_notice import IncidentFacts
@@ -110,7 +112,8 @@ def gather_facts(ledger: Ledger, incident_id: str, rollback: dict[str, Any] | No
             system = dict(snapshot.get("system", system))
         head = conn.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).one()
     return IncidentFacts(incident=view.to_dict(), system=system, rollback=rollback, impact=impact,
-                         root_cause=root_cause, compared=compared, chain_head=(int(head[0]), str(head[1])),
+                         root_cause=root_cause, compared=compared, policies=policies,
+                         chain_head=(int(head[0]), str(head[1])),
                          generated_at=canon.utc_now())
 
 
@@ -182,21 +185,26 @@ def assess_impact(incident_id: str) -> dict[str, Any] | None:
 
 @task
 def find_root_cause(incident_id: str, rollback: dict[str, Any]) -> dict[str, Any]:
-    """``govflow diff`` of the implicated version against the one serving now (or the one before it)."""
+    """``govflow diff`` of the implicated version against the one serving now (or the one before it),
+    and the policies behind the incident: the gate's, monitoring's, and the system's policy history."""
     from govflow.governance.ledger.runs import add_artifact
     from govflow.governance.lineage.diff import diff_versions, render_text
+    from govflow.governance.monitoring.incident_policies import incident_policies, policy_lines
 
     ledger = get_ledger()
     with ledger.read() as conn:
         view = incidents.get(conn, incident_id)
         other = compared_version(conn, view, rollback) if view.model_version_id else None
+        policies = incident_policies(conn, view)
     if view.version is None or other is None:
         incidents.record_event(ledger, incident_id, "root_cause", actor(),
-                               {"note": "nothing to compare: no implicated version, or no other version"})
-        return {"compared": None, "headline": []}
+                               {"note": "nothing to compare: no implicated version, or no other version",
+                                "policies": policies})
+        return {"compared": None, "headline": policy_lines(policies), "diff": [], "policies": policies}
     found = diff_versions(ledger, other, view.version)
     import json
 
+    headline = found.headline() + policy_lines(policies)
     with ledger.write("incident.root_cause", incident_id) as w:
         text = add_artifact(w, ledger.artifacts, kind="diff_report", name=f"diff-{other}-{view.version}.txt".replace(":", "-v"),
                             data=render_text(found).encode("utf-8"), media_type="text/plain", run_id=current_run_id(),
@@ -205,9 +213,9 @@ def find_root_cause(incident_id: str, rollback: dict[str, Any]) -> dict[str, Any
                             data=json.dumps(found.to_dict(), sort_keys=True, indent=1, default=str).encode("utf-8"),
                             media_type="application/json", run_id=current_run_id(), model_version_id=view.model_version_id)
         incidents.add_event(w, incident_id, "root_cause", actor(), {
-            "compared": f"{other} -> {view.version}", "headline": found.headline(),
+            "compared": f"{other} -> {view.version}", "headline": headline, "policies": policies,
             "artifacts": [text["content_hash"], data["content_hash"]]})
-    return {"compared": f"{other} -> {view.version}", "headline": found.headline()}
+    return {"compared": f"{other} -> {view.version}", "headline": headline, "diff": found.headline(), "policies": policies}
 
 
 @task
@@ -218,8 +226,8 @@ def draft_documents(incident_id: str, rollback: dict[str, Any], impact: dict[str
     from govflow.governance.reports.documents.incident_notice import render_incident_documents
 
     ledger = get_ledger()
-    facts = gather_facts(ledger, incident_id, rollback, impact, list(root_cause.get("headline", [])),
-                         root_cause.get("compared"))
+    facts = gather_facts(ledger, incident_id, rollback, impact, list(root_cause.get("diff", root_cause.get("headline", []))),
+                         root_cause.get("compared"), root_cause.get("policies"))
     documents = render_incident_documents(facts)
     names, hashes = [], []
     with ledger.write("incident.documents", incident_id) as w:

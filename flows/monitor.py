@@ -11,6 +11,13 @@ For each window of ``served_at`` (`govflow.governance.monitoring.results`; ``--w
   that have one;
 * the decisions per sensitive group (no labels needed), for the record and the impact of an incident.
 
+Every window is judged by the policy in force for the system (the ledger record of
+`govflow.governance.registry.policy_in_force`), not by the ``policy:`` of the config file: a bound
+edited in the file applies only once the policy's owning role puts it in force (``govflow policy
+approve``), as at the gate. When the file's policy differs, monitoring says so (a warning in its
+output, its log and its Prefect artifact) and still judges by the policy in force; only a system with
+no policy in force yet is judged by its file's. Every result carries the hash of the policy it applied.
+
 Every check is a recorded task, linked to the version it judged, its results tagged with the window.
 A failed critical result is an alert: the flow opens an incident (`govflow.governance.monitoring.incidents`; a fairness
 alert is a ``fundamental_rights`` incident, any other a ``malfunction``), or adds the alert to the
@@ -58,6 +65,7 @@ from govflow.flows.monitor_checks import (  # noqa: F401 - the names monitoring 
 )
 from govflow.flows.monitor_system import (  # noqa: F401 - the names monitoring had before the split
     emit_alert,
+    judged_policy,
     load_reference,
     monitor_system,
     open_or_update_incident,
@@ -86,6 +94,14 @@ def _window(data: dict[str, Any]) -> mon.Window:
 
 
 @task
+def policy_to_judge_by(config: GovflowConfig, config_file: str) -> dict[str, Any]:
+    """The policy in force for the system (the ledger record), which monitoring judges by, and whether
+    the config's policy differs from it (`govflow.flows.monitor_system.judged_policy`)."""
+    judged = judged_policy(get_ledger(), config, config_file)
+    return {**judged.to_dict(), "policy": dict(judged.policy)}
+
+
+@task
 def load_window_predictions(system: str, window: dict[str, Any]) -> pd.DataFrame:
     """The window's logged predictions with their features, sensitive attributes and outcomes."""
     with get_ledger().read() as conn:
@@ -100,34 +116,37 @@ def load_scored_reference(config: GovflowConfig, model_version_id: str) -> pd.Da
 
 @task
 def assess_input_drift(config: GovflowConfig, reference: pd.DataFrame, current: pd.DataFrame,
-                       window: dict[str, Any], version: str, model_version_id: str) -> SuiteResult:
+                       window: dict[str, Any], version: str, model_version_id: str,
+                       policy_hash: str | None = None) -> SuiteResult:
     """Data drift of the production inputs and prediction drift of the scores vs the training reference."""
     suite = input_drift(config, reference, current)
     if not suite.passed:  # keep Evidently's report of a window that alerts (made only then: it is slow)
         suite = input_drift(config, reference, current, report=True)
-        _store_report(tag(suite, _window(window), version, model_version_id), model_version_id)
-    return tag(suite, _window(window), version, model_version_id)
+        _store_report(tag(suite, _window(window), version, model_version_id, policy_hash), model_version_id)
+    return tag(suite, _window(window), version, model_version_id, policy_hash)
 
 
 @task
 def assess_outcome_performance(config: GovflowConfig, current: pd.DataFrame, window: dict[str, Any], version: str,
-                               model_version_id: str) -> SuiteResult:
+                               model_version_id: str, policy_hash: str | None = None) -> SuiteResult:
     """Performance on the window's predictions that have an outcome, overall and per group."""
-    return tag(outcome_performance(config, current), _window(window), version, model_version_id)
+    return tag(outcome_performance(config, current), _window(window), version, model_version_id, policy_hash)
 
 
 @task
 def assess_outcome_fairness(config: GovflowConfig, current: pd.DataFrame, window: dict[str, Any], version: str,
-                            model_version_id: str) -> SuiteResult:
+                            model_version_id: str, policy_hash: str | None = None) -> SuiteResult:
     """Between-group disparities of the window's decisions that have an outcome."""
-    return tag(outcome_fairness(config, current), _window(window), version, model_version_id)
+    return tag(outcome_fairness(config, current), _window(window), version, model_version_id, policy_hash)
 
 
 @task
-def raise_alerts(config: GovflowConfig, config_file: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Open (or add to) the incident for the alerts and emit ``govflow.monitoring.alert``."""
+def raise_alerts(config: GovflowConfig, config_file: str, alerts: list[dict[str, Any]],
+                 policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Open (or add to) the incident for the alerts, citing the policy they were judged by, and emit
+    ``govflow.monitoring.alert``."""
     found = [Alert(a["check"], a["version"], a["model_version_id"], a["window"], tuple(a["findings"])) for a in alerts]
-    return open_or_update_incident(get_ledger(), config, config_file, found, current_run_id())
+    return open_or_update_incident(get_ledger(), config, config_file, found, current_run_id(), policy)
 
 
 def _store_report(suite: SuiteResult, model_version_id: str) -> None:
@@ -148,6 +167,8 @@ def monitor_flow(config_path: str, window: str | None = None, last: int | None =
     system = config.system.name
     label_run(f"monitor {system} ({size_text} windows)", system)
     ledger = get_ledger()
+    judged = policy_to_judge_by(config, str(Path(config_path).absolute()))
+    policy, policy_hash = judged.pop("policy"), judged["policy_hash"]
     planned = plan_windows(system, size_text, last)
     references: dict[str, pd.DataFrame] = {}
     configs: dict[str, GovflowConfig] = {}
@@ -160,17 +181,17 @@ def monitor_flow(config_path: str, window: str | None = None, last: int | None =
             rows.attrs["govflow:name"] = f"predictions of {labels[mv_id]} in {_window(data).label}"
             link_model_version(mv_id)
             if mv_id not in references:
-                configs[mv_id] = version_config(ledger, config, mv_id)
+                configs[mv_id] = version_config(ledger, config, mv_id, policy)
                 references[mv_id] = load_scored_reference(configs[mv_id], mv_id)
             vcfg = configs[mv_id]
             report = window_report(vcfg, _window(data), labels[mv_id], mv_id, rows)
-            suites = [assess_input_drift(vcfg, references[mv_id], rows, data, labels[mv_id], mv_id)]
+            suites = [assess_input_drift(vcfg, references[mv_id], rows, data, labels[mv_id], mv_id, policy_hash)]
             not_judged = []
             reason = enough_outcomes(vcfg, rows)
             if reason is None:
                 for check in (assess_outcome_performance, assess_outcome_fairness):
                     try:
-                        suites.append(check(vcfg, rows, data, labels[mv_id], mv_id))
+                        suites.append(check(vcfg, rows, data, labels[mv_id], mv_id, policy_hash))
                     except InputError as e:
                         not_judged.append(f"{check.name}: {e}")
             else:
@@ -179,9 +200,10 @@ def monitor_flow(config_path: str, window: str | None = None, last: int | None =
     alerts = [a for r in reports for a in alerts_of(r)]
     incident = None
     if alerts and open_incident:
-        incident = raise_alerts(config, str(Path(config_path).absolute()), [a.to_dict() for a in alerts])
+        incident = raise_alerts(config, str(Path(config_path).absolute()), [a.to_dict() for a in alerts], judged)
     outcome = MonitorOutcome(system=system, window=size_text, reports=tuple(reports), alerts=tuple(alerts),
-                             incident=incident, notes=() if planned else (f"no predictions logged for {system} yet",))
+                             incident=incident, notes=() if planned else (f"no predictions logged for {system} yet",),
+                             policy=judged)
     _publish(outcome)
     return outcome
 
@@ -191,6 +213,10 @@ def _publish(outcome: MonitorOutcome) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     lines = [f"# Monitoring of {outcome.system} (window {outcome.window})", ""]
+    if outcome.policy:
+        lines += [f"Judged by {outcome.policy['cited']}.", ""]
+        if outcome.policy.get("warning"):
+            lines += [f"**Warning:** {outcome.policy['warning']}", ""]
     lines += ["| window | version | rows | with outcome | favourable | drift | performance | fairness |", "|---|---|---|---|---|---|---|---|"]
     for r in outcome.reports:
         verdicts = []

@@ -71,6 +71,7 @@ class MonitorOutcome:
     alerts: tuple[Alert, ...]
     incident: dict[str, Any] | None = None  #: the incident opened or updated, when an alert fired
     notes: tuple[str, ...] = field(default=())
+    policy: dict[str, Any] | None = None  #: the policy judged by (`JudgingPolicy.to_dict`), with any warning
 
     @property
     def alerted(self) -> bool:
@@ -78,14 +79,18 @@ class MonitorOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {"system": self.system, "window": self.window, "reports": [r.to_dict() for r in self.reports],
-                "alerts": [a.to_dict() for a in self.alerts], "incident": self.incident, "notes": list(self.notes)}
+                "alerts": [a.to_dict() for a in self.alerts], "incident": self.incident, "notes": list(self.notes),
+                "policy": self.policy}
 
 
 # -- plain functions (tested on their own) -------------------------------------------------------
 
-def tag(suite: SuiteResult, window: mon.Window, version: str, model_version_id: str) -> SuiteResult:
-    """The suite with every result's details naming the window and version it judged."""
-    extra = {"window": window.to_dict(), "model_version": version, "model_version_id": model_version_id}
+def tag(suite: SuiteResult, window: mon.Window, version: str, model_version_id: str,
+        policy_hash: str | None = None) -> SuiteResult:
+    """The suite with every result's details naming the window and version it judged, and the policy it applied."""
+    extra: dict[str, Any] = {"window": window.to_dict(), "model_version": version, "model_version_id": model_version_id}
+    if policy_hash is not None:
+        extra["policy_hash"] = policy_hash
     results = tuple(replace(r, details={**r.details, **extra}) for r in suite.results)
     return replace(suite, results=results, summary={**suite.summary, **extra})
 
@@ -247,15 +252,17 @@ def window_report(config: GovflowConfig, window: mon.Window, version: str, model
 
 
 def run_checks(config: GovflowConfig, reference: pd.DataFrame, report: WindowReport,
-               current: pd.DataFrame) -> WindowReport:
+               current: pd.DataFrame, policy_hash: str | None = None) -> WindowReport:
     """Every check of one version in one window, in-process (the fleet's way; the flow records each)."""
-    suites = [tag(input_drift(config, reference, current), report.window, report.version, report.model_version_id)]
+    suites = [tag(input_drift(config, reference, current), report.window, report.version, report.model_version_id,
+                  policy_hash)]
     not_judged = []
     reason = enough_outcomes(config, current)
     if reason is None:
         for fn in (outcome_performance, outcome_fairness):
             try:
-                suites.append(tag(fn(config, current), report.window, report.version, report.model_version_id))
+                suites.append(tag(fn(config, current), report.window, report.version, report.model_version_id,
+                                  policy_hash))
             except InputError as e:
                 not_judged.append(f"{fn.__name__}: {e}")
     else:

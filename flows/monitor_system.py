@@ -5,6 +5,8 @@ fleet's way; `govflow.flows.monitor.monitor_flow` records it step by step).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -31,11 +33,15 @@ from govflow.governance.ledger.engine import Ledger
 from govflow.governance.monitoring import incidents
 from govflow.governance.monitoring import results as mon
 from govflow.governance.registry import versions as registry
+from govflow.governance.registry.policy_in_force import JudgingPolicy, judging_policy
+
+log = logging.getLogger("govflow.monitoring")
 
 
 def open_or_update_incident(ledger: Ledger, config: GovflowConfig, config_file: str, alerts: list[Alert],
-                            run_id: str | None) -> dict[str, Any]:
-    """Open an incident for the alerts (or add them to the open one implicating the same version)."""
+                            run_id: str | None, policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Open an incident for the alerts (or add them to the open one implicating the same version);
+    ``policy`` (`JudgingPolicy.to_dict`) is the policy the alerts were judged by, kept in the incident's record."""
     by = f"govflow monitoring ({registry.os_user()})"
     system = config.system.name
     with ledger.read() as conn:
@@ -43,6 +49,8 @@ def open_or_update_incident(ledger: Ledger, config: GovflowConfig, config_file: 
         already = [i for i in incidents.list_incidents(conn, system, open_only=True)
                    if i.model_version_id == chosen.model_version_id]
     details = {"alerts": [a.to_dict() for a in alerts], "window": chosen.window, "monitor_run_id": run_id}
+    if policy is not None:
+        details["policy"] = {k: policy[k] for k in ("policy_hash", "source", "cited", "config_policy_hash", "warning")}
     if already:
         incident = already[-1]
         incidents.record_event(ledger, incident.id, "alert", by, details)
@@ -66,17 +74,31 @@ def emit_alert(config_file: str, system: str, incident_id: str, version: str, ki
                payload={"kind": kind, "severity": severity})
 
 
-def version_config(ledger: Ledger, config: GovflowConfig, model_version_id: str) -> GovflowConfig:
-    """The version's own config (its features, sensitive attributes, labels) under the policy in force now.
+def judged_policy(ledger: Ledger, config: GovflowConfig, config_file: str) -> JudgingPolicy:
+    """The policy monitoring judges the system by: the policy in force now (the ledger record), never
+    an unapproved edit of the config file (which is reported in ``warning``); the config's only while
+    no policy is in force yet (`govflow.governance.registry.policy_in_force.judging_policy`)."""
+    with ledger.read() as conn:
+        found = judging_policy(conn, config.system.name, config.policy_model().to_dict(), source=config_file)
+    assert found is not None  # a config was given
+    if found.warning:
+        log.warning("monitoring %s: %s", config.system.name, found.warning)
+    return found
 
-    A version is scored and read with the config stored with it; it is judged by the policy of the
-    config monitoring runs with, so a policy tightened after release applies to what serves now.
+
+def version_config(ledger: Ledger, config: GovflowConfig, model_version_id: str,
+                   policy: Mapping[str, Any] | None = None) -> GovflowConfig:
+    """The version's own config (its features, sensitive attributes, labels) under ``policy``.
+
+    A version is scored and read with the config stored with it; it is judged by the policy in force
+    now (`judged_policy`; ``policy`` None: the config's), so a policy tightened after release applies
+    to what serves now, and a bound loosened in the file but never put in force does not.
     """
     from govflow.flows.serving import config_of
 
     with ledger.read() as conn:
         snapshot = registry.version_row(conn, model_version_id)["config_snapshot"]
-    return config_of(snapshot).model_copy(update={"policy": config.policy})
+    return config_of(snapshot).model_copy(update={"policy": dict(config.policy if policy is None else policy)})
 
 
 def load_reference(ledger: Ledger, config: GovflowConfig, model_version_id: str) -> pd.DataFrame:
@@ -113,6 +135,7 @@ def monitor_system(ledger: Ledger, config: GovflowConfig, config_file: str, wind
     size_text = window or config.monitoring.window
     size = mon.parse_window(size_text)
     system = config.system.name
+    judged = judged_policy(ledger, config, config_file)
     with ledger.read() as conn:
         windows = mon.windows_for(conn, system, size, last)
     references: dict[str, pd.DataFrame] = {}
@@ -125,12 +148,14 @@ def monitor_system(ledger: Ledger, config: GovflowConfig, config_file: str, wind
         for mv_id, rows in frame.groupby("model_version_id", sort=True):
             rows = rows.reset_index(drop=True)
             if mv_id not in references:
-                configs[mv_id] = version_config(ledger, config, mv_id)
+                configs[mv_id] = version_config(ledger, config, mv_id, judged.policy)
                 references[mv_id] = load_reference(ledger, configs[mv_id], mv_id)
             report = window_report(configs[mv_id], w, labels[mv_id], mv_id, rows)
-            reports.append(run_checks(configs[mv_id], references[mv_id], report, rows))
+            reports.append(run_checks(configs[mv_id], references[mv_id], report, rows, judged.policy_hash))
     alerts = [a for r in reports for a in alerts_of(r)]
-    incident = open_or_update_incident(ledger, config, config_file, alerts, run_id) if alerts and open_incident else None
+    policy = judged.to_dict()
+    incident = (open_or_update_incident(ledger, config, config_file, alerts, run_id, policy)
+                if alerts and open_incident else None)
     notes = () if windows else (f"no predictions logged for {system} yet",)
     return MonitorOutcome(system=system, window=size_text, reports=tuple(reports), alerts=tuple(alerts),
-                          incident=incident, notes=notes)
+                          incident=incident, notes=notes, policy=policy)

@@ -40,6 +40,7 @@ class RecommenderCheck:
     start: datetime
     end: datetime
     results: tuple[CheckResult, ...]
+    policy: dict[str, Any] | None = None  #: the policy judged by (`JudgingPolicy.to_dict`; None: bounds given)
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -86,24 +87,32 @@ def version_reference(model: Any, top_n: int) -> Reference:
 def check_recommender(ledger: Ledger, system: str, *, end: datetime | None = None,
                       window: timedelta = timedelta(days=7), bounds: Bounds | None = None) -> RecommenderCheck:
     """The four checks of the last ``window`` before ``end`` (now), against the window before it; the bounds
-    default to the version's policy (``policy.exposure.ratio_min``, ``policy.fairness.min_group_size`` lists)."""
+    default to the policy in force for the system (``policy.exposure.ratio_min``, ``policy.fairness.min_group_size``
+    lists; the ledger record of `govflow.governance.registry.policy_in_force`), else the version's own."""
     from govflow.checks.policy import Policy
-    from govflow.flows.recommender_flow import ServedRecommender
+    from govflow.flows.recommender_flow import ServedRecommender, gate_policy
     from govflow.flows.serving import load_production
+    from govflow.governance.registry.policy_in_force import judging_policy
 
     served = load_production(ledger, system)
     if not isinstance(served, ServedRecommender):
         raise InputError(NOT_A_RECOMMENDER.format(system=system))
+    judged = None
     if bounds is None:
-        policy = Policy.from_mapping(served.config.policy)
+        with ledger.read() as conn:  # nothing in force yet: the version's own config's policy
+            found = judging_policy(conn, system) or judging_policy(conn, system, gate_policy(served.config),
+                                                                   source=f"the config of {served.version}")
+        assert found is not None
+        policy = Policy.from_mapping(found.policy)
         bounds = Bounds(ratio_min=policy.exposure.ratio_min, min_lists=policy.fairness.min_group_size)
+        judged = found.to_dict()
     end = end or canon.utc_now()
     sensitive = {s.column: s.bins for s in served.config.sensitive()}
     current = window_lists(ledger, served.version.id, end - window, end, sensitive)
     previous = window_lists(ledger, served.version.id, end - 2 * window, end - window, sensitive)
     results = check_window(current, version_reference(served.model, served.config.model.top_n), bounds,
                            previous=previous)
-    return RecommenderCheck(system, str(served.version), served.version.id, end - window, end, results)
+    return RecommenderCheck(system, str(served.version), served.version.id, end - window, end, results, judged)
 
 
 def alert_recommender(ledger: Ledger, check: RecommenderCheck, *, by: str) -> dict[str, Any] | None:
@@ -113,8 +122,10 @@ def alert_recommender(ledger: Ledger, check: RecommenderCheck, *, by: str) -> di
         return None
     findings = [f"{r.name} ({r.subject}): {r.observed:.3f} vs {r.threshold:.3f}"  # type: ignore[str-format]
                 for r in failures]
-    details = {"alerts": [r.to_dict() for r in failures], "window": {"start": canon.format_ts(check.start),
-                                                                      "end": canon.format_ts(check.end)}}
+    details: dict[str, Any] = {"alerts": [r.to_dict() for r in failures],
+                               "window": {"start": canon.format_ts(check.start), "end": canon.format_ts(check.end)}}
+    if check.policy is not None:
+        details["policy"] = {k: check.policy[k] for k in ("policy_hash", "source", "cited", "config_policy_hash", "warning")}
     kind = (incidents.IncidentKind.FUNDAMENTAL_RIGHTS if any(r.name == "exposure_disparity" for r in failures)
             else incidents.IncidentKind.MALFUNCTION)
     with ledger.read() as conn:

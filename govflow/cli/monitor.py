@@ -36,6 +36,10 @@ def run_monitor(
         typer.echo(json.dumps(outcome.to_dict(), indent=1, default=str))
     else:
         typer.echo(f"monitoring {outcome.system} (window {outcome.window})")
+        if outcome.policy:
+            typer.echo(f"  judged by {outcome.policy['cited']}")
+            if outcome.policy.get("warning"):
+                typer.secho(f"WARNING: {outcome.policy['warning']}", fg=typer.colors.YELLOW)
         for note in outcome.notes:
             typer.echo(f"  {note}")
         for report in outcome.reports:
@@ -142,5 +146,7 @@ def run_fleet(
         alerts = item["alerts"]
         typer.echo(f"{item['system']:<28} {item['windows']} window(s), {item['decisions']} decisions, "
                    f"{len(alerts)} alert(s)" + (f"; incident {item['incident']['incident_id']}" if item.get("incident") else ""))
+        if (item.get("policy") or {}).get("warning"):
+            typer.secho(f"  WARNING: {item['policy']['warning']}", fg=typer.colors.YELLOW)
     if any(item["alerts"] for item in results):
         raise typer.Exit(1)

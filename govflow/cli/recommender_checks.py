@@ -41,8 +41,10 @@ def check(
     incident = alert_recommender(ledger, found, by=f"govflow recommender check ({os_user()})") if alert else None
     if as_json:
         typer.echo(json.dumps({"version": found.version, "results": [r.to_dict() for r in found.results],
-                               "incident": incident}, indent=1))
+                               "incident": incident, "policy": found.policy}, indent=1))
     else:
+        if found.policy:
+            typer.echo(f"judged by {found.policy['cited']}")
         for r in found.results:
             verdict = {True: "pass", False: "FAIL", None: "not judged"}[r.passed]
             shown = "-" if r.observed is None else f"{r.observed:.3f}"

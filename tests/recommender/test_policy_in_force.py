@@ -70,3 +70,24 @@ def test_a_loosened_recommender_gate_stops_until_the_risk_officer_puts_it_in_for
     assert shown.exit_code == 0, shown.output
     assert f"gate policy changed ({strict_hash[:12]} -> {loose_hash[:12]}): {CHANGE}; put in force by Ravi Patel" in shown.output
     assert verify(recorder).intact
+
+
+def test_recommender_monitoring_judges_by_the_policy_in_force(recorder: Ledger, config_file: Path) -> None:
+    from govflow.flows.recommender_flow import load_production_recommender, recommend
+    from govflow.flows.recommender_monitor import check_recommender
+    from tests.recommender.test_anomaly_monitoring import users
+    from tests.recommender.test_scenario import trained
+
+    trained(recorder, config_file)
+    recommend(recorder, load_production_recommender(recorder, "movie-recs"), users(1, 81), caller="shop")
+    config = load_recommender_config(config_file)
+    wider = gate_policy(config.model_copy(update={"policy": {**config.policy, "exposure": {"ratio_min": 0.5}}}))
+    policy_in_force.approve_policy(recorder, "movie-recs", wider, approver="Ravi Patel", role="risk_officer",
+                                   reason="novelty varies with age on this site", os_user="tests")
+    found = check_recommender(recorder, "movie-recs")
+    exposure = next(r for r in found.results if r.name == "exposure_disparity")
+    assert exposure.threshold == 0.5  # the version's own config says 0.8 (the default): the policy in force applies
+    assert found.policy is not None and found.policy["policy_hash"] == policy_in_force.policy_hash(wider)
+    shown = cli(recorder, "recommender", "check", "movie-recs")
+    assert shown.output.startswith(f"judged by policy {policy_in_force.policy_hash(wider)[:12]} (in force since ")
+    assert "by Ravi Patel (risk_officer): novelty varies with age on this site)" in shown.output.splitlines()[0]

@@ -46,6 +46,7 @@ class IncidentFacts:
     impact: dict[str, Any] | None  #: `govflow.governance.monitoring.incidents.Impact.to_dict()`
     root_cause: list[str] = field(default_factory=list)  #: `VersionDiff.headline()` lines
     compared: str | None = None  #: "NAME:V1 -> NAME:V2" of the diff
+    policies: dict[str, Any] | None = None  #: `govflow.governance.monitoring.incident_policies.incident_policies`
     chain_head: tuple[int, str] = (0, "")
     generated_at: datetime | None = None
 
@@ -73,9 +74,29 @@ def _timeline(b: Builder, events: list[dict[str, Any]]) -> None:
     rows = []
     for e in events:
         details = e.get("details") or {}
-        shown = {k: v for k, v in details.items() if k not in ("alerts", "skipped", "by_group")}
+        shown = {k: v for k, v in details.items() if k not in ("alerts", "skipped", "by_group", "policies", "policy")}
         rows.append((code(e["at"]), esc(e["action"]), esc(e["by"]), esc(json.dumps(shown, sort_keys=True, default=str)[:300])))
     b.table(("At (UTC)", "Action", "By", "Details"), rows)
+
+
+def _policies(b: Builder, found: dict[str, Any] | None) -> None:
+    """The policy each decision used (the gate's, monitoring's) and the system's policy history."""
+    if found is None:
+        return
+    lines = []
+    gate = found.get("gate")
+    if gate:
+        who = f", put in force by {esc(gate['put_in_force'])}" if gate.get("put_in_force") else ""
+        lines.append(f"The gate decision of {code(gate['version'])} applied policy {code(gate['policy_hash'][:12])}{who}.")
+    for judged in found.get("monitoring", []):
+        lines.append(f"Monitoring judged the alerts by {esc(judged['cited'])}."
+                     + (f" Monitoring warned: {esc(judged['warning'])}" if judged.get("warning") else ""))
+    b.para("Policies applied (from the ledger, as each decision used them, not as the config file says now):")
+    b.bullets(lines or [b.not_recorded("The policy of the decisions involved")])
+    rows = [(code(h["approved_at"]), code(h["policy_hash"][:12]), esc(f"{h['approver']} ({h['role']})"),
+             esc(h["changes"] or "no bound changed"), esc(h["reason"])) for h in found.get("history", [])]
+    if rows:
+        b.table(("Put in force at (UTC)", "Policy", "By", "What changed", "Reason"), rows)
 
 
 def _header(b: Builder, title: str, f: IncidentFacts) -> None:
@@ -142,6 +163,7 @@ def render_notice(f: IncidentFacts) -> Document:
         b.bullets([esc(line) for line in f.root_cause])
     else:
         b.gap("a root-cause comparison", "Run `govflow diff NAME:V1 NAME:V2`.")
+    _policies(b, f.policies)
     b.fields([("Causal link between the AI system and the incident established", None)])
     b.heading(2, "6. Timeline (from the ledger)")
     _timeline(b, i["timeline"])
