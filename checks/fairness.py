@@ -61,6 +61,8 @@ class GroupRow(TypedDict):
     feature: str  # a feature, or the intersection "a & b"
     group: str  # its group label, e.g. "[0, 25)" or "female & [0, 25)"
     count: int
+    positives: int  # rows with the favourable label: the denominator of the TPR
+    negatives: int  # rows without it: the denominator of the FPR
     judged: bool  # False: too small to judge
     selection_rate: float | None
     accuracy: float | None
@@ -200,7 +202,9 @@ def _analyse(name: str, groups: pd.Series, y_true: np.ndarray, y_pred: np.ndarra
     results: list[CheckResult] = []
     by_group = everyone.by_group
     for i, label in enumerate(labels):
-        row: dict[str, Any] = {"feature": name, "group": label, "count": int(counts[i]), "judged": bool(judged[i])}
+        row: dict[str, Any] = {"feature": name, "group": label, "count": int(counts[i]),
+                               "positives": int(cells[i, 2] + cells[i, 3]), "negatives": int(cells[i, 0] + cells[i, 1]),
+                               "judged": bool(judged[i])}
         row.update({m: by_group.loc[label, m] for m in METRICS})
         row["mean_score"] = None if scores is None else scores.get(i)
         for m in METRICS:

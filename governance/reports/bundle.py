@@ -170,6 +170,20 @@ def _documents(ledger: Ledger, artifacts: list[dict[str, Any]]) -> tuple[dict[st
     return files, where
 
 
+def _group_table(artifacts: list[dict[str, Any]], documents: dict[str, bytes], where: dict[str, str]
+                 ) -> list[dict[str, Any]]:
+    """The rows of the latest by-group fairness table included in the bundle (for its charts)."""
+    from govflow.governance.reports.evidence import GROUP_TABLE_KIND
+
+    found = [a for a in artifacts if a["kind"] == GROUP_TABLE_KIND and a["id"] in where]
+    if not found:
+        return []
+    data = json.loads(documents[where[found[-1]["id"]]])
+    if isinstance(data, dict):
+        data = data.get("by_group", (data.get("tables") or {}).get("by_group"))
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
 def build_bundle(ledger: Ledger, ref: str, out: Path) -> BundleSummary:
     """Write the bundle of ``NAME:VERSION`` to ``out`` (a .zip)."""
     from govflow.governance.lineage import openlineage as ol
@@ -204,7 +218,8 @@ def build_bundle(ledger: Ledger, ref: str, out: Path) -> BundleSummary:
     files: dict[str, bytes] = {
         "README.txt": README.format(subject=version, exported_at=exported_at, ledger_id=ledger_id, seq=head_seq,
                                     head=head_hash).encode("utf-8"),
-        "report.html": report_html(version, rows, plain, head, exported_at, doc_paths, len(entries), len(events)).encode("utf-8"),
+        "report.html": report_html(version, rows, plain, head, exported_at, doc_paths, len(entries), len(events),
+                                   _group_table(rows.get("artifacts", []), documents, doc_paths)).encode("utf-8"),
         **documents,
         "checks/check_results.json": _pretty(checks),
         "lineage/openlineage.jsonl": b"".join(json.dumps(e, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n" for e in events),

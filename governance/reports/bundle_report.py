@@ -14,10 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from govflow.governance.registry.versions import VersionRef
+from govflow.governance.reports.bundle_charts import charts_section
 from govflow.governance.reports.documents.render import CSS
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
-PASSED = {1: "passed", 0: "FAILED", None: "not judged"}
+PASSED = {1: '<strong class="badge badge-pass">PASS</strong>', 0: '<strong class="badge badge-fail">FAIL</strong>',
+          None: '<strong class="badge badge-muted">NOT JUDGED</strong>'}
 
 
 def e(value: Any) -> str:
@@ -126,14 +128,15 @@ def _runs_and_checks(p: _Page, plain: Rows) -> list[str]:
     for root, checks in sorted(p.checks_by_root.items(), key=lambda kv: str(p.started.get(kv[0], ""))):
         out.append(f'<h3 id="checks-{e(root)}">Recorded by {p.run_link(root)}</h3>' + table(
             ("Kind", "Check", "Subject", "Result", "Observed", "Threshold", "Severity", "Run"), [
-                (e(c["kind"]), f'<span id="check-{e(c["id"])}">{e(c["name"])}</span>', e(c["subject"]), e(PASSED.get(c["passed"])),
+                (e(c["kind"]), f'<span id="check-{e(c["id"])}">{e(c["name"])}</span>', e(c["subject"]), PASSED.get(c["passed"], ""),
                  e(_fmt(json.loads(decoded[c["id"]]["observed_json"]))), e(_fmt(json.loads(decoded[c["id"]]["threshold_json"]))),
                  e(c["severity"]), p.run_link(c["run_id"])) for c in checks]))
     return out
 
 
 def report_html(version: VersionRef, rows: Rows, plain: Rows, head: Mapping[str, Any], exported_at: str,
-                doc_paths: Mapping[str, str], entries: int, events: int) -> str:
+                doc_paths: Mapping[str, str], entries: int, events: int,
+                group_table: Sequence[Mapping[str, Any]] = ()) -> str:
     p = _Page(rows, plain)
     mv = plain["model_versions"][0]
     out: list[str] = [f"<h1>Auditor's bundle: {e(version)}</h1>",
@@ -148,10 +151,12 @@ def report_html(version: VersionRef, rows: Rows, plain: Rows, head: Mapping[str,
                                      f"{e(head['entry_hash'])}</code> on the ledger"),
                       ]),
                       "<nav><p>" + " · ".join(a(k, v) for k, v in (
-                          ("decisions", "Gate decisions"), ("approvals", "Approvals"), ("stages", "Stage history"),
+                          ("decisions", "Gate decisions"), ("charts", "Fairness and drift"), ("approvals", "Approvals"),
+                          ("stages", "Stage history"),
                           ("model", "Model version"), ("runs", "Runs"), ("checks", "Check results"),
                           ("datasets", "Data sets"), ("documents", "Documents"), ("chain", "Chain segment"))) + "</p></nav>"]
     out += _decisions(p, plain)
+    out += charts_section(plain, group_table)
     out.append('<h2 id="approvals">Approvals</h2>')
     out.append(table(("Role", "Approver", "OS user", "Decision", "Rationale", "Evidence hash", "At"), [
         (e(r["role"]), e(r["approver"]), e(r["os_user"]), e(r["decision"]), e(r["rationale"]),

@@ -62,6 +62,7 @@ from govflow.governance.reports.evidence_facts import (
     TaskFacts,
     VersionFacts,
 )
+from govflow.governance.reports.evidence_statistics import with_statistics
 
 __all__ = [  # the facts are re-exported: callers import everything about evidence from here
     "DATASET_ROLES", "DEFAULT_REQUIRED_ROLES", "GROUP_TABLE_KIND", "PHASE_EARLIER_GATE", "PHASE_GATE",
@@ -179,10 +180,12 @@ def _dataset_role(name: str, edges: list[dict[str, Any]]) -> str:
 def gather(ledger: Ledger, model_version_id: str, *, clock: Callable[[], datetime] = canon.utc_now) -> Evidence:
     """Read every record about a model version into an `Evidence`, in one read transaction (no writes).
 
-    Stored files are read from the artifact store only for the by-group table (see `GROUP_TABLE_KIND`).
+    Stored files are read from the artifact store for the by-group table (see `GROUP_TABLE_KIND`) and the
+    stored data splits, whose statistics the datasheets show (`evidence_statistics`).
     """
     with ledger.read() as conn, conn.begin():
         evidence = _Reader(conn).evidence(model_version_id, clock())
+    evidence = with_statistics(evidence, lambda h: None if ledger.artifacts.problem(h) else ledger.artifacts.read(h))
     table = next((a for a in reversed(evidence.artifacts) if a.kind == GROUP_TABLE_KIND), None)
     if table is None or ledger.artifacts.problem(table.content_hash):  # missing or altered: `verify` reports it
         return evidence

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from govflow.governance.registry.policies import AppliedPolicy
+from govflow.governance.reports.data_statistics import ColumnStatistics
 
 DEFAULT_REQUIRED_ROLES = ("model_owner", "risk_officer")
 UNKNOWN_VERSION = "no model version with id '{id}' in the ledger; resolve NAME:VERSION with `govflow.governance.registry.versions.resolve`"
@@ -127,6 +128,9 @@ class DatasetFacts:
     used_by: tuple[DatasetUse, ...] = ()
     validation: tuple[CheckFact, ...] = ()  #: validation results of runs that read it
     stored_copy: ArtifactFacts | None = None  #: the copy stored with the version (see `STORED_COPY_KINDS`)
+    statistics: tuple[ColumnStatistics, ...] | None = None  #: per column, from the stored data (None: none stored)
+    statistics_from: str = ""  #: which stored data they were computed from, for people
+    group_counts: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()  #: rows per sensitive group
 
 
 @dataclass(frozen=True)

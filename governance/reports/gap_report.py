@@ -9,12 +9,13 @@ remediation plan ordered by severity, then every requirement with its status and
 from __future__ import annotations
 
 from govflow import canonical as canon
-from govflow.governance.reports.documents.render import DISCLAIMER, Builder, code, esc, to_html
+from govflow.governance.reports.documents.render import DISCLAIMER, Builder, badge, code, esc, to_html
 from govflow.governance.reports.gap_queries import Status
 from govflow.governance.reports.gap_types import Assessment, GapReport
 
-MARKS = {Status.SATISFIED: "✅ satisfied", Status.STALE: "⚠ stale", Status.MISSING: "❌ missing",
-         Status.NOT_APPLICABLE: "— not applicable"}
+# Words, not emoji (which show as empty boxes without an emoji font); the HTML form colours them.
+MARKS = {Status.SATISFIED: badge("SATISFIED"), Status.STALE: badge("STALE"), Status.MISSING: badge("MISSING"),
+         Status.NOT_APPLICABLE: badge("NOT APPLICABLE")}
 SHOWN_LINKS = 5
 
 
@@ -91,7 +92,7 @@ def markdown(report: GapReport) -> str:
     plan = report.remediation()
     if plan:
         b.numbered(f"**{a.requirement.severity}**{' (mandatory)' if a.mandatory else ''} {code(a.requirement.key)} "
-                   f"{esc(a.requirement.citation)}: {esc(a.requirement.title)}. *{MARKS[a.status]}*: {esc(a.detail)}. "
+                   f"{esc(a.requirement.citation)}: {esc(a.requirement.title)}. {MARKS[a.status]}: {esc(a.detail)}. "
                    f"**Do:** {inline(a.requirement.remediation)}" for a in plan)
     else:
         b.para("Nothing to remediate: every assessed requirement is satisfied or not applicable.")

@@ -168,8 +168,11 @@ def test_intersection_and_table(german: pd.DataFrame) -> None:
     rows = [r for r in suite.tables["by_group"] if r["feature"] == name]
     assert len(rows) == 8 and sum(r["count"] for r in rows) == 1000
     assert rows[2]["group"] == "male : divorced/separated & [0, 25)" and rows[2]["judged"] is False
-    assert set(rows[0]) == {"feature", "group", "count", "judged", "selection_rate", "accuracy", "tpr", "fpr",
-                            "mean_score", "selection_rate_ci", "accuracy_ci", "tpr_ci", "fpr_ci"}
+    assert set(rows[0]) == {"feature", "group", "count", "positives", "negatives", "judged", "selection_rate",
+                            "accuracy", "tpr", "fpr", "mean_score", "selection_rate_ci", "accuracy_ci", "tpr_ci", "fpr_ci"}
+    labels = german["creditability"].eq("good").groupby(german["personal_status_and_sex"]).agg(["sum", "size"])
+    for row in (r for r in suite.tables["by_group"] if r["feature"] == "personal_status_and_sex"):
+        assert (row["positives"], row["positives"] + row["negatives"]) == tuple(labels.loc[row["group"]])
     assert 0 <= rows[0]["mean_score"] <= 1
     assert suite.summary["policy_hash"] == Policy().hash()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from govflow.governance.reports.documents import checks_view as view
-from govflow.governance.reports.documents import datasheet, model_card
+from govflow.governance.reports.documents import datasheet, figures, model_card
 from govflow.governance.reports.documents.render import (
     Builder,
     Document,
@@ -41,6 +41,7 @@ class Item:
     title: str
     facts: list[str] = field(default_factory=list)
     tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)  # (caption, header, rows)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (svg, caption), after the tables
     gaps: list[tuple[str, str]] = field(default_factory=list)  # (what, how to provide it)
 
     def fact(self, text: str) -> Item:
@@ -229,15 +230,19 @@ def section_3(e: Evidence) -> list[Item]:
     source = f", with the stored by-group table ({ref(Ref('artifacts', e.group_table_ref.id))})" if e.group_table_ref else ""
     for feature, head, body in view.group_tables(perf):
         b.tables.append((f"Performance by {code(feature)}:", head, body))
-    for feature, head, body in view.group_tables(fair, e.group_table):
+    specs = e.section("data").get("sensitive_features")
+    charts = figures.fairness_figures(fair, e.group_table, e.policy_in_force, specs)
+    for feature, head, body in view.group_tables(fair, e.group_table, specs):
         b.tables.append((f"Fairness by {code(feature)}{source}:", head, body))
+        if feature in charts:
+            b.figures.append(charts[feature])
     if not b.tables:
         b.gap("results per group of persons", "The gate's fairness checks record them per sensitive feature.")
     elif not view.has_group_metrics(fair, e.group_table):
         b.gap("the selection rate, TPR and FPR of each group", "The gate stores them as a by-group table artifact.")
     c = Item("3", "Foreseeable unintended outcomes and sources of risk, incl. discrimination")
-    c.facts += [f"{view.describe(x)} ({ref(Ref('check_results', x.id))})" for x in view.failed(fair)]
-    c.facts += [f"{view.describe(x)} ({ref(Ref('check_results', x.id))})" for x in view.not_judged(fair)]
+    c.facts += [f"{view.describe(x, specs)} ({ref(Ref('check_results', x.id))})" for x in view.failed(fair)]
+    c.facts += [f"{view.describe(x, specs)} ({ref(Ref('check_results', x.id))})" for x in view.not_judged(fair)]
     if fair and not c.facts:
         c.fact("No recorded fairness check failed or was too small to judge.")
     if not fair:
@@ -326,6 +331,10 @@ def section_7_8_9(e: Evidence) -> list[list[Item]]:
     if results:
         monitoring.fact(f"{len(results)} monitoring result(s) recorded for this version, {len(view.failed(results))} "
                         f"failed; latest run {ref(Ref('runs', results[-1].run_id))}")
+        drift = [c for c in results if c.kind == "drift"]
+        if drift:  # the latest monitoring run that tested drift, column by column
+            latest = [c for c in drift if c.run_id == drift[-1].run_id and c.subject != "features"]
+            monitoring.figures += [(svg, f"{caption} Run {drift[-1].run_id}.") for svg, caption in figures.drift_charts(latest)]
     else:
         monitoring.gap("monitoring results of this version in use", "Recorded by `govflow run monitor`.")
     monitoring.gap("the post-market monitoring plan (Art. 72(3))")
@@ -356,7 +365,7 @@ def render(evidence: Evidence) -> Document:
     missing = sum(len(i.gaps) for i in items)
     b.para(f"The nine sections of Annex IV to Regulation (EU) 2024/1689 (Art. 11), {len(items)} items. Each "
            f"statement cites the ledger record it comes from (`table/id`). {missing} points have no recorded "
-           "evidence: each is marked \u201c⚠ Gap\u201d where it belongs and listed at the end.")
+           "evidence: each is marked GAP where it belongs and listed at the end.")
     for number, (name, items_) in enumerate(zip(SECTIONS, sections), 1):
         b.heading(2, f"{number}. {name} (Annex IV point {number})")
         for item in items_:
@@ -366,6 +375,8 @@ def render(evidence: Evidence) -> Document:
             for caption, head, rows in item.tables:
                 b.para(caption)
                 b.table(head, rows)
+            for svg, caption in item.figures:
+                b.figure(svg, caption)
             b.where = f"Annex IV {item.key}"
             for what, hint in item.gaps:
                 b.gap(f"{what} (Annex IV {item.key})", hint, entry=f"Annex IV {item.key}: {what}")

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from govflow.governance.reports.documents.render import code, esc, fmt, val
+from govflow.checks.groups import group_display_label
+from govflow.governance.reports.documents.render import badge, code, esc, fmt, val
 from govflow.governance.reports.evidence import CheckFact
 
-PASS, FAIL, NOT_JUDGED, TOO_SMALL, JUDGED = "✔ pass", "✘ fail", "○ not judged", "○ too small to judge", "judged"
+PASS, FAIL, NOT_JUDGED, TOO_SMALL, JUDGED = (badge(w) for w in ("PASS", "FAIL", "NOT JUDGED", "TOO SMALL TO JUDGE",
+                                                                 "JUDGED"))
 GROUP_KEY = "group"
 FEATURE_KEYS = ("feature", "sensitive_feature", "attribute")
-HIDDEN = {GROUP_KEY, *FEATURE_KEYS, "status", "judged", "bound"}  # shown as the mark or the bound instead
+# Shown as the mark or the bound instead; or kept for the charts (the denominators of TPR and FPR).
+HIDDEN = {GROUP_KEY, *FEATURE_KEYS, "status", "judged", "bound", "positives", "negatives"}
 # Known per-group keys, in column order, with their labels.
 LABELS: dict[str, str] = {
     "count": "Count", "n": "Count",
@@ -78,9 +81,28 @@ def bound(check: CheckFact) -> str:
 
 
 def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Keys with a value in at least one row: known ones first, in `LABELS` order, then by name."""
+    """Keys with a value in at least one row: known ones first, in `LABELS` order, then by name.
+
+    An interval (``tpr_ci``) whose metric (``tpr``) has a column is shown in that column's cells, not in
+    a column of its own: the table stays narrow enough to read.
+    """
     present = list(dict.fromkeys(k for r in rows for k, v in r.items() if k not in HIDDEN and v is not None))
+    present = [k for k in present if not (k.endswith("_ci") and k.removesuffix("_ci") in present)]
     return [k for k in LABELS if k in present] + sorted(k for k in present if k not in LABELS)
+
+
+def _cell(values: Mapping[str, Any], key: str) -> str:
+    """A value, with its interval when one is recorded: ``0.5962 (0.4615–0.7308)``."""
+    interval = values.get(f"{key}_ci")
+    if isinstance(interval, list | tuple) and len(interval) == 2 and values.get(key) is not None:
+        return f"{val(values[key])} ({val(interval[0])}–{val(interval[1])})"
+    return val(values.get(key))
+
+
+def shown_group(feature: str, group: str, specs: Any = None) -> str:
+    """A group as a table shows it: its configured name, with the code computed from the data."""
+    name = group_display_label(feature, group, specs)
+    return code(group) if name == group else f"{esc(name)} ({code(group)})"
 
 
 Group = tuple[str, CheckFact | None, dict[str, Any]]  # (group label, its result if any, every value known)
@@ -109,20 +131,26 @@ def by_feature(checks: Iterable[CheckFact], table: Iterable[Mapping[str, Any]] =
     return tables
 
 
-def group_tables(checks: Iterable[CheckFact], table: Iterable[Mapping[str, Any]] = ()
+def group_tables(checks: Iterable[CheckFact], table: Iterable[Mapping[str, Any]] = (), specs: Any = None
                  ) -> list[tuple[str, list[str], list[list[str]]]]:
-    """Per sensitive feature: (feature, header, rows) of every group, with the bound and the mark."""
+    """Per sensitive feature: (feature, header, rows) of every group, with the bound and the mark.
+
+    `specs` is the config's ``data.sensitive_features``: groups it names are shown by their names.
+    """
     found = []
     for feature, rows in by_feature(checks, table).items():
         columns = _columns(values for _, _, values in rows)
         results = [c for _, c, _ in rows if c is not None]
         others = {c.name for c in results} - {"group_size"}
-        bounds = any(c.threshold is not None for c in results)
+        sizes = {fmt(c.threshold) for c in results if c.threshold is not None}
+        # Only group sizes judged against one minimum (the policy's): the count and the result say it all.
+        minimum = sizes.pop() if not others and len(sizes) == 1 else None
+        bounds = minimum is None and any(c.threshold is not None for c in results)
         header = ["Group", *(label(k) for k in columns)] + (["Check", "Observed"] if others else [])
         header += (["Bound"] if bounds else []) + ["Result"]
         body = []
         for group, check, values in rows:
-            cells = [code(group)] + [val(values.get(k)) for k in columns]
+            cells = [shown_group(feature, group, specs)] + [_cell(values, k) for k in columns]
             if others:
                 cells += [code(check.name), val(check.observed)] if check else ["—", "—"]
             cells += ([bound(check) if check else "—"] if bounds else [])
@@ -160,10 +188,10 @@ def summary_rows(checks: Iterable[CheckFact], *, phase: bool = False) -> tuple[l
     return header, body
 
 
-def describe(check: CheckFact) -> str:
+def describe(check: CheckFact, specs: Any = None) -> str:
     """One check result on one line: name, subject (or group), observed against bound, result."""
     if is_group_row(check):
-        on = f"group {code(fmt(check.details[GROUP_KEY]))} of {code(feature_of(check))}"
+        on = f"group {shown_group(feature_of(check), fmt(check.details[GROUP_KEY]), specs)} of {code(feature_of(check))}"
     else:
         on = code(check.subject)
     severity = f" ({esc(check.severity)})" if check.severity not in ("error", "critical") else ""

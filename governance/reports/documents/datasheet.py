@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from govflow.governance.reports.documents import checks_view as view
+from govflow.governance.reports.documents import figures
 from govflow.governance.reports.documents.render import (
     Builder,
     Document,
@@ -99,13 +100,15 @@ def render(evidence: Evidence, d: DatasetFacts, name: str) -> Document:
         ("Columns", str(len(d.schema)) if d.schema is not None else None),
         ("Label", f"{code(target)}, favourable outcome {code(data.get('positive_label'))}" if target else None),
         ("Content fingerprint", f"{code(d.fingerprint)} (over every cell and the schema)"),
-        ("Missing values, errors, noise", "see the validation results below" if d.validation else None),
+        ("Missing values", _missing(d)),
+        ("Errors, noise", "see the validation results below" if d.validation else None),
         ("Personal or confidential data beyond the declared sensitive attributes", None),
     ])
     if d.schema is not None:
         b.table(("Column", "Type", "Use"), [(code(c), code(t), esc(_column_role(c, evidence))) for c, t in d.schema])
     else:
         b.gap("the schema of this data set", "It is recorded when a recorded step reads or writes the frame.")
+    _statistics(b, d, evidence)
 
     _collection_process(b, d)
     _preprocessing(b, d, data)
@@ -167,3 +170,41 @@ def _preprocessing(b: Builder, d: DatasetFacts, data: Mapping[str, Any]) -> None
         _validation(b, d)
     else:
         b.gap("validation of this data set", "Validation runs in the training flow's `validate_data` task.")
+
+
+def _missing(d: DatasetFacts) -> str | None:
+    if d.statistics is None:
+        return None
+    gaps = [(s.column, s.missing) for s in d.statistics if s.missing]
+    cells = sum(s.count + s.missing for s in d.statistics)
+    if not gaps:
+        return f"none: every one of the {cells:,} cells holds a value"
+    listed = ", ".join(f"{code(c)} {n:,}" for c, n in gaps)
+    return f"{sum(n for _, n in gaps):,} of {cells:,} cells, in {len(gaps)} column(s): {listed}"
+
+
+def _exact(value: float | None) -> str:
+    """An extreme as recorded: whole numbers in full (18424, not 1.842e+04), others to 4 significant digits."""
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else fmt(value)
+
+
+def _statistics(b: Builder, d: DatasetFacts, evidence: Evidence) -> None:
+    """Per-column statistics, then the rows per sensitive group against the policy's minimum group size."""
+    b.heading(3, "Per-column statistics")
+    if d.statistics is None:
+        b.gap("per-column statistics of this data set",
+              "They are computed from the copy of the data stored with the version (train and held-out splits).")
+        return
+    b.para(f"Computed from {esc(d.statistics_from)}, whose content the ledger holds by hash.")
+    b.table(("Column", "Type", "Count", "Missing", "Min", "Max", "Mean", "Most frequent values"), [
+        (code(s.column), code(s.dtype), f"{s.count:,}", f"{s.missing:,}", _exact(s.minimum), _exact(s.maximum), fmt(s.mean),
+         esc("; ".join(f"{v} ({n})" for v, n in s.top)) if s.top else "—") for s in d.statistics])
+    fairness = evidence.policy_in_force.get("fairness")
+    minimum = fairness.get("min_group_size") if isinstance(fairness, Mapping) else None
+    specs = evidence.section("data").get("sensitive_features")
+    for feature, counts in d.group_counts:
+        chart = figures.group_size_chart(feature, counts, minimum, specs)
+        if chart is not None:
+            b.figure(*chart)

@@ -13,7 +13,7 @@ from typing import Any
 
 from govflow.governance.registry.policies import changed_bounds, describe_value
 from govflow.governance.reports.documents import checks_view as view
-from govflow.governance.reports.documents import datasheet
+from govflow.governance.reports.documents import datasheet, figures
 from govflow.governance.reports.documents.render import (
     Builder,
     Document,
@@ -53,7 +53,9 @@ def _sensitive(evidence: Evidence) -> list[str]:
         if isinstance(s, Mapping):
             edges = "[" + ", ".join(fmt(x) for x in s["bins"]) + "]" if s.get("bins") else ""
             bins = f" binned at {code(edges)} (left-closed edges)" if edges else ""
-            items.append(f"{code(s.get('column'))}{bins}")
+            labels = s.get("labels") if isinstance(s.get("labels"), Mapping) else {}
+            named = (", groups named " + ", ".join(f"{code(k)} {esc(v)}" for k, v in labels.items())) if labels else ""
+            items.append(f"{code(s.get('column'))}{bins}{named}")
         else:
             items.append(code(s))
     return items
@@ -96,8 +98,12 @@ def _analyses(b: Builder, e: Evidence, kind: str, title: str) -> None:
     if rows:
         b.table(header_, rows)
     table = e.group_table if kind == "fairness" else ()
-    for feature, head, body in view.group_tables(found, table):
+    specs = e.section("data").get("sensitive_features")
+    charts = figures.fairness_figures(found, table, e.policy_in_force, specs) if kind == "fairness" else {}
+    for feature, head, body in view.group_tables(found, table, specs):
         b.heading(4, f"{title} by group: {code(feature)}")
+        if feature in charts:
+            b.figure(*charts[feature])
         b.table(head, body)
     if kind == "fairness" and table and e.group_table_ref is not None:
         b.para(f"Group metrics from the stored by-group table ({ref(Ref('artifacts', e.group_table_ref.id))}).")
@@ -259,9 +265,10 @@ def _factors(b: Builder, e: Evidence) -> list[str]:
     else:
         b.gap("sensitive features to evaluate", "Declare them in `data.sensitive_features`.")
     groups = view.groups(_results(e, "fairness")[1], e.group_table)
+    specs = data.get("sensitive_features")
     b.fields([
-        ("Groups evaluated", "; ".join(f"{code(f)}: {', '.join(code(x) for x in g)}" for f, g in groups.items())
-         if groups else None),
+        ("Groups evaluated", "; ".join(f"{code(f)}: {', '.join(view.shown_group(f, x, specs) for x in g)}"
+                                       for f, g in groups.items()) if groups else None),
         ("Sensitive attributes given to the model as features",
          fmt(bool(data.get("sensitive_as_features"))) if "sensitive_as_features" in data else None),
         ("Columns kept out of the model", esc(", ".join(map(str, data.get("exclude") or []))) or "none"),
@@ -312,7 +319,8 @@ def _ethical_considerations(b: Builder, e: Evidence, sensitive: list[str]) -> tu
         items.append(f"The data holds the sensitive attributes {', '.join(sensitive)}; they are {uses}.")
     if fairness:
         bad = view.failed(fairness)
-        items += [f"Fairness finding: {view.describe(c)}" for c in bad] or ["No recorded fairness check failed."]
+        specs = data.get("sensitive_features")
+        items += [f"Fairness finding: {view.describe(c, specs)}" for c in bad] or ["No recorded fairness check failed."]
     if model.get("mitigation"):
         items.append(f"Bias mitigation applied when training: {code(model['mitigation'])} (`model.mitigation`).")
     if model.get("mitigation") in RANDOMISING:
@@ -342,8 +350,9 @@ def _caveats(b: Builder, e: Evidence, fairness: tuple[CheckFact, ...]) -> None:
     items = []
     small = [c for c in view.not_judged(fairness) if view.is_group_row(c)]
     if small:
-        listed = "; ".join(f"{code(fmt(c.details['group']))} of {code(view.feature_of(c))} ({val(c.observed)} rows)"
-                           for c in small)
+        specs = e.section("data").get("sensitive_features")
+        listed = "; ".join(f"{view.shown_group(view.feature_of(c), fmt(c.details['group']), specs)} of "
+                           f"{code(view.feature_of(c))} ({val(c.observed)} rows)" for c in small)
         items.append(f"Groups too small to judge at the policy's minimum group size: {listed}. The disparities "
                      "above leave them out; a passing disparity does not cover them.")
     unjudged = [c for c in view.not_judged(fairness) if not view.is_group_row(c)]

@@ -32,6 +32,15 @@ _MD_SPECIAL = re.compile(r"([\\`*\[<|~]|&(?=#?\w+;)|(?<![A-Za-z0-9])_|_(?![A-Za-
 # What would open a block (heading, quote, list, rule) at the start of a line or list item.
 _MD_BLOCK_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+# Result words shown as badges, by colour. Recorded text cannot produce them: esc() escapes "*".
+BADGES = {"PASS": "pass", "SATISFIED": "pass", "JUDGED": "info", "FAIL": "fail", "BLOCK": "fail",
+          "MISSING": "fail", "GAP": "warn", "STALE": "warn", "TOO SMALL TO JUDGE": "muted",
+          "NOT JUDGED": "muted", "NOT APPLICABLE": "muted"}
+BADGE_HTML = re.compile(r"<strong>(" + "|".join(sorted(BADGES, key=len, reverse=True)) + r")</strong>")
+_CODE_SPAN, _HASH = re.compile(r"<code>(.*?)</code>", re.S), re.compile(r"(fp\d+:|sha256:)?[0-9a-f]{32,}")
+_LONG_WORD = re.compile(r"[^\s<>&]{21,}")
+_INTERVAL = re.compile(r"(?<=\d )(\([-+.\de]+–[-+.\de]+\))")  # "0.68 (0.54–0.82)": the interval kept on one line
+FIGURE, FIGURE_HTML, FIGURE_NOTE = "**Figure {n}.**", "<strong>Figure {n}.</strong>", "*(a chart in the HTML form)*"
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ class Builder:
         self.document = document
         self.lines: list[str] = []
         self.gaps: list[str] = []
+        self.figures: list[str] = []  #: the SVG of each figure, in order (figure N is figures[N - 1])
         self.where = ""
 
     def heading(self, level: int, text: str) -> None:
@@ -175,7 +185,12 @@ class Builder:
     def gap(self, what: str, hint: str = "", entry: str | None = None) -> None:
         """A visible gap: no evidence recorded for WHAT; ENTRY is its line in the gap list."""
         self.gaps.append(plain(entry or f"{self.where}: {what}"))
-        self._block(f"> ⚠ **Gap:** no evidence recorded for {what}." + (f" {hint}" if hint else ""))
+        self._block(f"> {badge('GAP')} no evidence recorded for {what}." + (f" {hint}" if hint else ""))
+
+    def figure(self, svg: str, caption: str) -> None:
+        """A chart (one ``<svg>`` element) with its plain-text caption; the Markdown form keeps the caption only."""
+        self.figures.append(svg)
+        self._block(f"{FIGURE.format(n=len(self.figures))} {esc(caption)} {FIGURE_NOTE}")
 
     def _block(self, text: str) -> None:
         self.lines.append(text)
@@ -202,7 +217,47 @@ def header(b: Builder, title: str, evidence: Evidence, subject: Sequence[tuple[s
 
 def document(kind: str, name: str, title: str, b: Builder) -> Document:
     markdown = b.markdown()
-    return Document(kind=kind, name=name, markdown=markdown, html=to_html(markdown, title), gaps=list(b.gaps))
+    return Document(kind=kind, name=name, markdown=markdown, html=to_html(markdown, title, b.figures),
+                    gaps=list(b.gaps))
+
+
+def badge(word: str) -> str:
+    """A result word (PASS, FAIL, ...) in bold; the HTML form colours it (see `BADGES`)."""
+    return f"**{word}**"
+
+
+def _badges(body: str) -> str:
+    """Bold result words as coloured badges: text, not icons, so they show without an emoji font."""
+    return BADGE_HTML.sub(lambda m: f'<strong class="badge badge-{BADGES[m.group(1)]}">{m.group(1)}</strong>', body)
+
+
+def _breakable(body: str) -> str:
+    """Long identifiers in code spans may wrap only between words: after ``_`` and ``/``.
+
+    Browsers otherwise either never wrap an identifier (a table runs off the page) or, with
+    ``overflow-wrap: anywhere``, squeeze a column until a metric name shows a few characters per line.
+    """
+    def words(match: re.Match[str]) -> str:
+        return re.sub(r"([_/])(?=.)", r"\1<wbr>", match.group(0))
+
+    def spans(match: re.Match[str]) -> str:
+        if _HASH.fullmatch(match.group(1)):  # a hash is not read word by word: it may break anywhere
+            return f'<code class="hash">{match.group(1)}</code>'
+        return f"<code>{_LONG_WORD.sub(words, match.group(1))}</code>"  # metric names and most column names stay whole
+
+    return _INTERVAL.sub(r'<span class="ci">\1</span>', _CODE_SPAN.sub(spans, body))
+
+
+def _figures(body: str, figures: Sequence[str]) -> str:
+    """Each figure's caption paragraph as a ``<figure>`` holding its chart."""
+    for n, svg in enumerate(figures, 1):
+        start = body.find(f"<p>{FIGURE_HTML.format(n=n)}")
+        end = body.find("</p>", start)
+        if start < 0 or end < 0:
+            raise ValueError(f"figure {n} has no caption paragraph in the document")
+        caption = body[start + 3:end].replace(f" <em>{FIGURE_NOTE.strip('*')}</em>", "")
+        body = f'{body[:start]}<figure>{svg}<figcaption>{caption}</figcaption></figure>{body[end + 4:]}'
+    return body
 
 
 CSS = """
@@ -214,10 +269,23 @@ h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #c9d1d9; pa
 h3 { font-size: 1.1rem; margin-top: 1.6rem; }
 h4 { font-size: 1rem; margin-top: 1.3rem; }
 table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .92rem; }
-th, td { border: 1px solid #c9d1d9; padding: .3rem .55rem; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #c9d1d9; padding: .3rem .55rem; text-align: left; vertical-align: top;
+         overflow-wrap: break-word; }
 th { background: #f1f4f7; }
 code { font: .86em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f1f4f7;
-       padding: .05rem .25rem; border-radius: 3px; overflow-wrap: anywhere; }
+       padding: .05rem .25rem; border-radius: 3px; overflow-wrap: break-word; }
+.badge { display: inline-block; padding: .02rem .4rem; border-radius: 3px; font-size: .78em; letter-spacing: .03em;
+         border: 1px solid; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+.badge-pass { color: #0f5132; background: #d1f0dc; border-color: #2f855a; }
+.badge-fail { color: #fff; background: #b42318; border-color: #b42318; }
+.badge-warn { color: #6b3a00; background: #ffe8c2; border-color: #b35900; }
+.badge-info { color: #1d3f66; background: #dde9f7; border-color: #3b6ea8; }
+.badge-muted { color: #3d4650; background: #eceff3; border-color: #8a949e; }
+code.hash { overflow-wrap: anywhere; }
+.ci { white-space: nowrap; color: #4a545e; font-size: .85em; }
+figure { margin: .8rem 0 1.2rem; break-inside: avoid; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: .88rem; color: #3d4650; margin-top: .3rem; }
 blockquote { margin: .7rem 0; padding: .45rem .8rem; border-left: 5px solid #b35900; background: #fff3e0; }
 blockquote p { margin: 0; }
 em { color: #8a4b00; }
@@ -225,11 +293,12 @@ em { color: #8a4b00; }
 """
 
 
-def to_html(markdown: str, title: str) -> str:
-    """A self-contained HTML page of the Markdown (inline CSS; nothing loaded from anywhere)."""
+def to_html(markdown: str, title: str, figures: Sequence[str] = ()) -> str:
+    """A self-contained HTML page of the Markdown (inline CSS, inline SVG charts; nothing loaded from anywhere)."""
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    body = _figures(_breakable(_badges(MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown))),
+                    figures)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"

@@ -175,3 +175,18 @@ def test_prov_json_is_a_well_formed_prov_document(credit: Scenario, tmp_path: Pa
     labels = {v.get("prov:label") for v in doc["entity"].values()}
     assert "credit-scoring:1" in labels
     assert {v["prov:label"] for v in doc["agent"].values()} >= {"govflow", "Dana Meyer", "Ravi Patel"}
+
+
+def test_the_report_charts_fairness_by_group_with_the_policy_bound(unzipped: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    page = (unzipped / "report.html").read_text(encoding="utf-8")
+    section = page.split('<h2 id="charts">', 1)[1].split("<h2 ", 1)[0]
+    svgs = [ET.fromstring(m) for m in re.findall(r"<svg .*?</svg>", section, re.S)]
+    titles = [svg.find("title").text for svg in svgs]  # type: ignore[union-attr]
+    assert "Fairness by group of age_in_years" in titles
+    age = svgs[titles.index("Fairness by group of age_in_years")]
+    classes = [e.get("class") for e in age.iter()]
+    assert classes.count("panel") == 3 and classes.count("bar") == 6 and classes.count("bound") == 3
+    assert classes.count("whisker") == 6
+    assert '<strong class="badge badge-pass">PASS</strong>' in page  # check results as coloured words

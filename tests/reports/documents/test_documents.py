@@ -104,9 +104,9 @@ def test_missing_approvals_and_fairness_are_gaps_not_content(fresh: Ledger) -> N
     docs = render(fresh, rec)
     card, annex = docs["model-card-credit-scoring-v1.md"], docs["annex-iv-credit-scoring-v1.md"]
 
-    assert "> ⚠ **Gap:** no evidence recorded for fairness results of this version." in card.markdown
-    assert "> ⚠ **Gap:** no evidence recorded for an approval by the role `model_owner`." in card.markdown
-    assert "> ⚠ **Gap:** no evidence recorded for an approval by the role `risk_officer`." in card.markdown
+    assert "> **GAP** no evidence recorded for fairness results of this version." in card.markdown
+    assert "> **GAP** no evidence recorded for an approval by the role `model_owner`." in card.markdown
+    assert "> **GAP** no evidence recorded for an approval by the role `risk_officer`." in card.markdown
     assert "| **Groups evaluated** | *Not recorded* |" in card.markdown
     for invented in ("approved by", "rejected by", "by group", "Fairness finding", "Human approvals in force"):
         assert invented not in card.markdown
@@ -117,10 +117,10 @@ def test_missing_approvals_and_fairness_are_gaps_not_content(fresh: Ledger) -> N
                 "Annex IV 3: results per group of persons",
                 "Annex IV 3: a fairness (discrimination) assessment of this version"):
         assert gap in annex.gaps
-    assert "> ⚠ **Gap:** no evidence recorded for results per group of persons (Annex IV 3)." in annex.markdown
+    assert "> **GAP** no evidence recorded for results per group of persons (Annex IV 3)." in annex.markdown
     assert "Signed off by" not in annex.markdown
-    assert "<blockquote>\n<p>⚠ <strong>Gap:</strong> no evidence recorded for an approval by the role " \
-           "<code>model_owner</code>" in annex.html
+    assert "<blockquote>\n<p><strong class=\"badge badge-warn\">GAP</strong> no evidence recorded for an approval by " \
+           "the role <code>model_owner</code>" in annex.html
     # The gap list at the end repeats every gap, numbered.
     assert annex.markdown.split("## Gaps\n\n", 1)[1].count("\n") == len(annex.gaps)
 
@@ -131,8 +131,8 @@ def test_per_group_metrics_not_stored_are_a_gap(fresh: Ledger) -> None:
     docs = render(fresh, rec)
     card, annex = docs["model-card-credit-scoring-v1.md"], docs["annex-iv-credit-scoring-v1.md"]
     # The group sizes the fairness results hold are shown; the rates they do not hold are a gap.
-    assert "| `male : single, widowed` | 14 | ≥ 30 | ○ too small to judge |" in card.markdown
-    assert "> ⚠ **Gap:** no evidence recorded for the selection rate, TPR and FPR of each group." in card.markdown
+    assert "| `male : single, widowed` | 14 | **TOO SMALL TO JUDGE** |" in card.markdown
+    assert "> **GAP** no evidence recorded for the selection rate, TPR and FPR of each group." in card.markdown
     assert "Selection rate" not in card.markdown
     assert "Annex IV 3: the selection rate, TPR and FPR of each group" in annex.gaps
 

@@ -60,12 +60,12 @@ def test_builder_fields_turn_missing_values_into_gaps() -> None:
 
 
 def test_marks() -> None:
-    assert view.mark(check(passed=True)) == "✔ pass"
-    assert view.mark(check(passed=False)) == "✘ fail"
-    assert view.mark(check(passed=None)) == "○ not judged"
-    assert view.mark(check(name="group_size", passed=True, details={"group": "a", "status": "judged"})) == "judged"
-    assert view.mark(check(name="group_size", passed=None, details={"group": "a"})) == "○ too small to judge"
-    assert view.mark(check(name="roc_auc", passed=False, details={"group": "a"})) == "✘ fail"
+    assert view.mark(check(passed=True)) == "**PASS**"
+    assert view.mark(check(passed=False)) == "**FAIL**"
+    assert view.mark(check(passed=None)) == "**NOT JUDGED**"
+    assert view.mark(check(name="group_size", passed=True, details={"group": "a", "status": "judged"})) == "**JUDGED**"
+    assert view.mark(check(name="group_size", passed=None, details={"group": "a"})) == "**TOO SMALL TO JUDGE**"
+    assert view.mark(check(name="roc_auc", passed=False, details={"group": "a"})) == "**FAIL**"
 
 
 @pytest.mark.parametrize(("name", "threshold", "details", "expected"), [
@@ -93,18 +93,62 @@ def test_group_tables_merge_results_with_the_stored_table_known_keys_first() -> 
              {"feature": "sex", "group": "x", "count": 3, "judged": False}]
     [(feature, header, body)] = view.group_tables(results, table)
     assert feature == "sex"
-    assert header == ["Group", "Count", "Selection rate", "TPR", "Precision ci", "Zeta", "Bound", "Result"]
+    # Group sizes against the one minimum only: the count and the result say it, no "Bound" column.
+    assert header == ["Group", "Count", "Selection rate", "TPR", "Precision ci", "Zeta", "Result"]
     assert body == [
-        ["`f`", "40", "0.5", "0.8", "—", "1", "≥ 30", "judged"],
-        ["`m`", "12", "—", "—", "[0.1, 0.3]", "—", "≥ 30", "○ too small to judge"],
-        ["`x`", "3", "—", "—", "—", "—", "—", "○ too small to judge"],
+        ["`f`", "40", "0.5", "0.8", "—", "1", "**JUDGED**"],
+        ["`m`", "12", "—", "—", "[0.1, 0.3]", "—", "**TOO SMALL TO JUDGE**"],
+        ["`x`", "3", "—", "—", "—", "—", "**TOO SMALL TO JUDGE**"],
     ]
+
+
+def test_group_tables_show_intervals_in_their_metric_cells_and_groups_by_their_names() -> None:
+    table = [{"feature": "RAC1P", "group": "1", "count": 900, "judged": True, "positives": 500, "negatives": 400,
+              "selection_rate": 0.62, "selection_rate_ci": [0.6, 0.64], "tpr": 0.8, "tpr_ci": [0.77, 0.83]},
+             {"feature": "RAC1P", "group": "9", "count": 40, "judged": True, "selection_rate": 0.5,
+              "selection_rate_ci": [0.35, 0.65], "tpr": 0.7, "tpr_ci": None}]
+    specs = [{"column": "RAC1P", "labels": {"1": "White"}}]
+    [(_, header, body)] = view.group_tables([], table, specs)
+    assert header == ["Group", "Count", "Selection rate", "TPR", "Result"]  # no interval columns, no denominators
+    assert body == [["White (`1`)", "900", "0.62 (0.6–0.64)", "0.8 (0.77–0.83)", "**JUDGED**"],
+                    ["`9`", "40", "0.5 (0.35–0.65)", "0.7", "**JUDGED**"]]
+    page = to_html("| v |\n|---|\n| 0.62 (0.6–0.64) |", "t")
+    assert '<td>0.62 <span class="ci">(0.6–0.64)</span></td>' in page  # an interval never wraps inside
+
+
+def test_badges_in_html_are_coloured_words_not_icons() -> None:
+    page = to_html("| Result |\n|---|\n| **FAIL** |\n\n**PASS** and **pass** and **TOO SMALL TO JUDGE**", "t")
+    assert '<td><strong class="badge badge-fail">FAIL</strong></td>' in page
+    assert '<strong class="badge badge-pass">PASS</strong> and <strong>pass</strong>' in page
+    assert '<strong class="badge badge-muted">TOO SMALL TO JUDGE</strong>' in page
+    assert ".badge-fail {" in page and "print-color-adjust: exact" in page
+    assert not any(icon in page for icon in "✔✘○⚠✅❌")
+
+
+def test_identifiers_wrap_only_between_words() -> None:
+    page = to_html("`personal_status` `demographic_parity_difference` `" + "ab" * 32 + "`", "t")
+    assert "<code>personal_status</code>" in page  # short enough: never wrapped
+    assert "<code>demographic_<wbr>parity_<wbr>difference</code>" in page  # at a word edge, if at all
+    assert '<code class="hash">' + "ab" * 32 + "</code>" in page  # a hash may break anywhere (CSS)
+    # "anywhere" on every code span squeezed a column until a metric name showed a few characters per line
+    assert "code { font: .86em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f1f4f7;\n" \
+           "       padding: .05rem .25rem; border-radius: 3px; overflow-wrap: break-word; }" in page
+
+
+def test_a_figure_is_inline_svg_in_html_and_its_caption_in_markdown() -> None:
+    b = Builder("doc")
+    b.figure('<svg class="chart"><title>c</title></svg>', "Rates of <group> `x`")
+    markdown = b.markdown()
+    assert markdown == "**Figure 1.** Rates of \\<group> \\`x\\` *(a chart in the HTML form)*\n"
+    page = to_html(markdown, "t", b.figures)
+    assert ('<figure><svg class="chart"><title>c</title></svg><figcaption><strong>Figure 1.'
+            '</strong> Rates of &lt;group&gt; `x`</figcaption></figure>') in page
 
 
 def test_group_tables_without_the_stored_table_show_what_the_results_hold() -> None:
     [(_, header, body)] = view.group_tables([group_size("age", "[0, 25)", 52, status="judged")])
-    assert header == ["Group", "Count", "Bound", "Result"]
-    assert body == [["`[0, 25)`", "52", "≥ 30", "judged"]]
+    assert header == ["Group", "Count", "Result"]
+    assert body == [["`[0, 25)`", "52", "**JUDGED**"]]
 
 
 def test_per_group_results_of_other_checks_get_a_row_each() -> None:
@@ -114,8 +158,8 @@ def test_per_group_results_of_other_checks_get_a_row_each() -> None:
                   details={"feature": "sex", "group": "f", "count": 40, "bound": "min"})]
     [(_, header, body)] = view.group_tables(rows)
     assert header == ["Group", "Count", "Check", "Observed", "Bound", "Result"]
-    assert body == [["`f`", "40", "`roc_auc`", "0.71", "≥ 0.7", "✔ pass"],
-                    ["`f`", "40", "`accuracy`", "0.6", "≥ 0.65", "✘ fail"]]
+    assert body == [["`f`", "40", "`roc_auc`", "0.71", "≥ 0.7", "**PASS**"],
+                    ["`f`", "40", "`accuracy`", "0.6", "≥ 0.65", "**FAIL**"]]
 
 
 def test_group_tables_group_by_the_feature_detail_or_the_subject() -> None:
@@ -131,5 +175,5 @@ def test_summary_rows_leave_group_rows_out_and_show_intervals() -> None:
               details={"feature": "sex", "ci": [0.05, 0.2], "confidence_level": 0.95, "excluded_groups": ["m"]}),
         check(details={"group": "a"})])
     assert header == ["Check", "Subject", "Observed", "CI", "Bound", "Result", "Severity", "Details"]
-    assert body == [["`demographic_parity_difference`", "`sex`", "0.12", "[0.05, 0.2]", "≤ 0.1", "✘ fail", "error",
+    assert body == [["`demographic_parity_difference`", "`sex`", "0.12", "[0.05, 0.2]", "≤ 0.1", "**FAIL**", "error",
                      "excluded_groups: m"]]

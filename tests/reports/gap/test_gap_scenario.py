@@ -158,6 +158,11 @@ def test_the_report_is_recorded_as_artifacts_and_the_ledger_still_verifies(credi
         assert "**FAIL**: 15 mandatory requirement(s)" in md and "## Remediation plan (most severe first)" in md
         assert "`approvals/" in md  # evidence cited as table/id
         assert "http://" not in by_type["text/html"] and "https://" not in by_type["text/html"]
+        # Statuses are coloured words, not emoji that show as empty boxes without an emoji font.
+        page = by_type["text/html"]
+        assert '<strong class="badge badge-pass">SATISFIED</strong>' in page
+        assert '<strong class="badge badge-fail">MISSING</strong>' in page
+        assert not any(icon in page + md for icon in "✅❌⚠")
         report = verify(ledger)
         assert report.intact, report.first()
     finally:
