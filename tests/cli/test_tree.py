@@ -90,8 +90,8 @@ def test_global_options_after_the_command(tmp_path: Path) -> None:
         after = govflow(*args)
         assert (after.code, after.out, after.err) == (before.code, before.out, before.err)
     assert (before.code, before.err) == (2, NO_LEDGER.format(home=home))
-    for args in (("verify", "--verbose", "--home", str(home)), ("--verbose", "--home", str(home), "verify")):
-        assert govflow(*args).err == before.err  # a global flag after the command as before it
+    for flagged in (("verify", "--verbose", "--home", str(home)), ("--verbose", "--home", str(home), "verify")):
+        assert govflow(*flagged).err == before.err  # a global flag after the command as before it
     assert govflow("--json", "verify", "--home", str(home)).err == govflow("verify", "--json", "--home", str(home)).err
     done = govflow("trace", "model", "credit:1", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--home", str(home))
     assert done.code == 2 and "no model versions recorded for system 'credit'" in done.err, done
