@@ -30,7 +30,7 @@ from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.ledger.schema import UTCDateTime
 from govflow.governance.trail.search_sql import ANY as ANY
-from govflow.governance.trail.search_sql import WhereClause
+from govflow.governance.trail.search_sql import NUL, WhereClause
 
 MAX_LIMIT = 1000
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first: "<=" is not "<" then "=..."
@@ -209,7 +209,10 @@ def _where(query: PredictionQuery, sql: WhereClause) -> None:
     plain = (("p.system", query.system), ("p.model_version_id", query.model_version_id),
              ("p.request_id", query.request_id), ("pp.subject_id", query.subject_id))
     for column, value in plain:
-        if value is not None:
+        if value is not None and column == _leading_column(query, sql):
+            # as a range, not an equality: the planner keeps it in the order asked (see `_leading_column`)
+            sql.where.append(f"{column} >= {sql.param(value)} AND {column} <= {sql.param(value)}")
+        elif value is not None:
             sql.equals(column, value)
     for clause, moment in (("p.served_at >= {}", query.since), ("p.served_at < {}", query.until)):
         if moment is not None:
@@ -235,6 +238,20 @@ def _where(query: PredictionQuery, sql: WhereClause) -> None:
     sql.where.append("p.audit_seq IS NOT NULL")  # only what the chain covers (see ledger.chained)
 
 
+def _leading_column(query: PredictionQuery, sql: WhereClause) -> str | None:
+    """PostgreSQL: the version (else the system) asked for leads the order, so that only its
+    ``(column, served_at)`` index gives the order and the planner takes it. With an equality the planner
+    drops the column from the order and, taking matches as spread evenly over time, may walk the time
+    index from the newest row: for an old version, every newer row first (1.3 s at a million rows
+    instead of half a millisecond)."""
+    if not sql.pg:
+        return None
+    for column, value in (("p.model_version_id", query.model_version_id), ("p.system", query.system)):
+        if value is not None and NUL not in value:
+            return column
+    return None
+
+
 def _time_param(sql: WhereClause, moment: datetime) -> str:
     return sql.param(moment)  # bound as a ledger timestamp in `search_predictions` (it is a datetime)
 
@@ -257,11 +274,31 @@ def statement_for(conn: Connection, query: PredictionQuery, *, prefix: str = "")
     sql = WhereClause(conn.dialect.name)
     _where(query, sql)
     join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
+    leading = _leading_column(query, sql)
+    lead = f"{leading} DESC, " if leading else ""
+    if sql.narrow and _few(conn, sql):
+        # Asked newest first, the planner walks the time index hoping to meet matches soon; for a rare
+        # item or score range (none at all: every row) the index of the condition finds them at once.
+        sql.where.append(f"p.id IN (SELECT h.id FROM ({_narrow_sql(sql)}) h)")
     clause = text(f"{prefix}SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
-                  f"WHERE {' AND '.join(sql.where)} ORDER BY p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
+                  f"WHERE {' AND '.join(sql.where)} ORDER BY {lead}p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
     binds = [bindparam(n, type_=UTCDateTime()) for n, v in sql.params.items() if isinstance(v, datetime)]
     statement = clause.bindparams(*binds)
     return (statement if prefix else statement.columns(served_at=UTCDateTime())), sql.params
+
+
+FEW = 20_000  # matches of an indexed condition that are read whole, then sorted
+
+
+def _narrow_sql(sql: WhereClause) -> str:
+    return f"SELECT p.id FROM predictions p WHERE {' AND '.join(sql.narrow)} LIMIT {FEW}"
+
+
+def _few(conn: Connection, sql: WhereClause) -> bool:
+    """Whether the indexed conditions match fewer than `FEW` rows (no order asked: the planner takes
+    the index for a rare value, and stops early scanning for a common one, which the time order serves)."""
+    counted = conn.execute(text(f"SELECT count(*) FROM ({_narrow_sql(sql)}) h"), sql.params).scalar()
+    return int(counted or 0) < FEW
 
 
 def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:

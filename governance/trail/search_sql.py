@@ -75,6 +75,8 @@ class WhereClause:
         self.pg = dialect == "postgresql"
         self.where: list[str] = []
         self.params: dict[str, Any] = {}
+        # PostgreSQL: the conditions one of migration 0008's indexes answers (see `search.statement_for`)
+        self.narrow: list[str] = []
 
     def param(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -93,6 +95,7 @@ class WhereClause:
             # index finds the range, the type test keeps its numbers
             self.where.append(f"{has_key('p.output_json', 'score')} AND {PG_SCORE} {op} "
                               f"CAST({self.param(json.dumps(bound))} AS jsonb) AND jsonb_typeof({PG_SCORE}) = 'number'")
+            self.narrow.append(self.where[-1])
         else:
             self.where.append(f"json_extract(p.output_json, '$.score') {op} {self.param(bound)} "
                               "AND json_type(p.output_json, '$.score') IN ('integer', 'real')")
@@ -105,6 +108,7 @@ class WhereClause:
         if self.pg:
             self.where.append(f"{has_key('p.output_json', key)} AND ({OUTPUT} -> '{key}') @> "
                               f"CAST({self.param(_pg_json([value]))} AS jsonb)")
+            self.narrow.append(self.where[-1])
         elif NUL in value:
             self.where.append(f"EXISTS (SELECT 1 FROM json_each(p.output_json, '$.{key}') AS e "
                               f"WHERE (p.output_json -> e.fullkey) = {self.param(_canonical(value))})")

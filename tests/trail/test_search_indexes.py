@@ -86,3 +86,32 @@ def test_a_ledger_at_0007_with_odd_rows_upgrades_and_still_verifies(pg_url: str,
         assert {p["request_id"] for p in found(ledger, out_of_domain="u\x00")} == {"r1"}
     finally:
         ledger.close()
+
+
+def _rows_read(ledger: Ledger, params: dict[str, Any]) -> int:
+    """How many rows the search's plan read and threw away (EXPLAIN ANALYZE's 'Rows Removed by Filter')."""
+    import re
+
+    with ledger.engine.connect() as conn:
+        statement, values = statement_for(conn, parse_query(params), prefix="EXPLAIN ANALYZE ")
+        plan = "\n".join(row[0] for row in conn.execute(statement, values))
+    return sum(int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", plan))
+
+
+def test_an_old_version_and_a_missing_item_are_found_without_walking_the_newer_rows(pg_ledger: Ledger) -> None:
+    """The planner takes matches as spread evenly over time: newest first, it would walk every row
+    of the newer version before the old one's first, and every row when an item is in no list."""
+    old, new = version(pg_ledger, "credit"), version(pg_ledger, "credit")
+    with pg_ledger.engine.begin() as conn:
+        conn.exec_driver_sql("""INSERT INTO predictions (id, request_id, system, model_version_id, output_json, latency_ms,
+                                 served_at, caller, payload_hash, audit_seq)
+            SELECT lpad(to_hex(g), 36, '0'), 'r' || g, 'credit', CASE WHEN g <= 100000 THEN %(old)s ELSE %(new)s END,
+                   CASE WHEN g %% 2 = 0 THEN '{"items":["' || (g %% 500) || '"],"score":0.5}' ELSE '{"score":0.5}' END,
+                   1.0, TIMESTAMPTZ '2026-01-01' + g * INTERVAL '1 second', 'test', md5(g::text), 1
+            FROM generate_series(1, 200000) g""", {"old": old, "new": new})
+        conn.execute(text("ANALYZE predictions"))
+    read = {name: _rows_read(pg_ledger, params) for name, params in (
+        ("version", {"system": "credit", "version": "1"}), ("item", {"item": "nowhere"}), ("score", {"score_min": "2"}))}
+    assert read == {"version": 0, "item": 0, "score": 0}
+    assert len(found(pg_ledger, system="credit", version="1")) == 1000
+    assert found(pg_ledger, item="nowhere") == []
