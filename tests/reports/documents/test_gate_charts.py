@@ -66,7 +66,8 @@ def test_the_model_card_charts_fairness_with_intervals_and_the_bound(gated: dict
     # The configured names of the age bins (data/credit-scoring.govflow.yaml) label the rows and the table.
     assert {"under 25", "25 and over"} <= {t.text for t in age.iter(f"{SVG}tspan")}
     assert "<td>under 25 (<code>[0, 25)</code>)</td>" in card
-    assert 'class="badge badge-fail">BLOCK' not in card or "BLOCK" in card
+    assert ("- `age_in_years` binned at `[0, 25, 120]` (left-closed edges), groups named `[0, 25)` under 25, "
+            "`[25, 120)` 25 and over\n") in gated["model-card-credit-scoring-v2.md"]
     assert not any(icon in card for icon in "✔✘○⚠✅❌")
 
 
