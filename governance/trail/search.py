@@ -31,6 +31,7 @@ from govflow.errors import InputError
 from govflow.governance.ledger.schema import UTCDateTime
 from govflow.governance.trail.search_sql import ANY as ANY
 from govflow.governance.trail.search_sql import NUL, WhereClause
+from govflow.governance.trail.search_sql import GroupFilter as GroupFilter
 
 MAX_LIMIT = 1000
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first: "<=" is not "<" then "=..."
@@ -48,19 +49,6 @@ EMPTY_RANGE = "{low_name} {low} is above {high_name} {high}: nothing can match; 
 
 _COLUMNS = ("id", "request_id", "system", "model_version_id", "output_json", "latency_ms", "served_at", "caller",
             "payload_hash", "audit_seq")
-
-
-@dataclass(frozen=True)
-class GroupFilter:
-    """One condition on a sensitive attribute as logged: ``name op value`` (``=``/``!=`` on the JSON
-    value, numbers or text; ``<``, ``<=``, ``>``, ``>=`` on numbers)."""
-
-    name: str
-    op: str
-    value: str | int | float
-
-    def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value}"
 
 
 @dataclass(frozen=True)
@@ -243,8 +231,10 @@ def _leading_column(query: PredictionQuery, sql: WhereClause) -> str | None:
     ``(column, served_at)`` index gives the order and the planner takes it. With an equality the planner
     drops the column from the order and, taking matches as spread evenly over time, may walk the time
     index from the newest row: for an old version, every newer row first (1.3 s at a million rows
-    instead of half a millisecond)."""
-    if not sql.pg:
+    instead of half a millisecond). Not with a time range: bounded, the time index serves it well
+    (last week's refusals of a system: 0.42 s median at 200,000 rows led by the system, 0.06 s at a
+    million rows not)."""
+    if not sql.pg or query.since is not None or query.until is not None:
         return None
     for column, value in (("p.model_version_id", query.model_version_id), ("p.system", query.system)):
         if value is not None and NUL not in value:

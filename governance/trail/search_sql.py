@@ -19,15 +19,26 @@ compared as JSON text instead (``->``, which keeps its escapes), against its can
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from govflow import canonical as canon
 
-if TYPE_CHECKING:
-    from govflow.governance.trail.search import GroupFilter
-
 NUL = "\x00"
 ANY = "any"  # --out-of-domain any: flagged on any field
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    """One condition on a sensitive attribute as logged: ``name op value`` (``=``/``!=`` on the JSON
+    value, numbers or text; ``<``, ``<=``, ``>``, ``>=`` on numbers)."""
+
+    name: str
+    op: str
+    value: str | int | float
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value}"
 
 
 def nul_safe(column: str) -> str:
