@@ -66,8 +66,11 @@ def _logs(**ids: Any) -> list[str]:
 
 def test_the_gate_runs_logs_tab_holds_govflows_step_lines(blocked_gate: tuple[Ledger, GateOutcome, Any]) -> None:
     _, outcome, run = blocked_gate
-    lines = poll(lambda: (found := _logs(flow_run_id=run.id)) and any(m.startswith("flow completed") for m in found) and found,
-                 timeout=30, what="the gate's log lines in the Prefect API")
+    def complete() -> list[str] | None:
+        found = _logs(flow_run_id=run.id)
+        return found if any(m.startswith("flow completed") for m in found) else None
+
+    lines = poll(complete, timeout=30, what="the gate's log lines in the Prefect API")
     assert any(m.startswith("flow started flow=gate ledger_run=") for m in lines), lines
     assert any(m.startswith("task completed task=assess_model_fairness ") and " failed=" in m for m in lines), lines
     assert any(m.startswith("fairness checked passed=") for m in lines), lines
