@@ -101,7 +101,10 @@ def main() -> int:
     runs = parser.parse_args().runs
     folder = Path(tempfile.mkdtemp(prefix="govflow-bench-cli-"))
     home = folder / "home"
-    gate = [GOVFLOW, "run", "gate", "-c", str(CONFIG), "--version", "1"]
+    # The demo puts in force the policy of its own config copies (they name its allowed-signers file):
+    # a gate on the bundled config would stop at the policy difference instead of running the checks.
+    gated = home / "demo" / CONFIG.name
+    gate = [GOVFLOW, "run", "gate", "-c", str(gated), "--version", "1"]
     try:
         print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
         row("govflow demo on a new home (starts the reused server)", timed([GOVFLOW, "demo"], home))
@@ -113,8 +116,10 @@ def main() -> int:
         ready = wait_for_runner(home)
         cold = median(gate, home, runs, ok=(0, 1))
         own = median(gate, home, runs, ok=(0, 1), GOVFLOW_WARM_RUNNER="0")
-        warm_out = subprocess.run([sys.executable, "-c", WARM_GATE, str(home), str(CONFIG), str(runs)], cwd=ROOT,
-                                  env=env(home), capture_output=True, text=True, check=True)
+        warm_out = subprocess.run([sys.executable, "-c", WARM_GATE, str(home), str(gated), str(runs)], cwd=ROOT,
+                                  env=env(home), capture_output=True, text=True)
+        if warm_out.returncode != 0:
+            raise SystemExit(f"the warm in-process gate exited {warm_out.returncode}: {warm_out.stderr.strip()[-1500:]}")
         warm = float(warm_out.stdout.strip().splitlines()[-1])
         row("run gate in a warm process", warm)
         row(f"run gate, cold process, warm runner ({ready})", cold,
