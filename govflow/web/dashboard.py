@@ -49,6 +49,7 @@ from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.schema import ModelVersion
 from govflow.governance.registry import versions as registry
 from govflow.governance.trail import dashboard_data as dd
+from govflow.web import dashboard_documents
 from govflow.web.auth import SIGN_IN_COOKIE
 from govflow.web.dashboard_charts import charts
 from govflow.web.dashboard_links import flag_links, predictions_url
@@ -293,7 +294,11 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
             title=system, systems=names, data=data, charts=charts(data, titles), plotly_url=PLOTLY_URL,
             flag_titles=FLAG_TITLES, days=days, end=end or "", buckets=BUCKET_CHOICES, bucket_value=bucket,
             bucket_text=_bucket_text(data.bucket), links_of=lambda flag: flag_links(flag, data),
-            predictions_url=predictions_url, recommender=recommender, min_n=min_n or "")
+            predictions_url=predictions_url, recommender=recommender, min_n=min_n or "",
+            drift_report=dashboard_documents.latest_report(ledger, system),
+            drift_report_url=dashboard_documents.report_url(system))
         return _html(body)
+
+    dashboard_documents.install(router, ledger, refused)
 
     return router

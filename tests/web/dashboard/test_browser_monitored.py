@@ -25,7 +25,7 @@ def site(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         secret, _ = tokens.create_token(ledger, role="auditor", label="browser", created_by="test")
         with serving(serve.create_app(ledger)) as url:
-            yield {"url": url, "token": secret, "outcome": outcome}
+            yield {"url": url, "token": secret, "outcome": outcome, "ledger": ledger}
     finally:
         set_ledger(None)
         ledger.close()
@@ -69,3 +69,36 @@ def test_root_then_one_sign_in_for_dashboard_and_audit(site: dict[str, Any], pag
     assert page.url.startswith(site["url"] + "/audit/runs/")
     text = page.locator("#json").inner_text()
     assert text.startswith("{\n") and "drifted_column_share" in text
+
+
+def test_the_drift_panel_opens_the_stored_evidently_report(site: dict[str, Any], page: Any) -> None:
+    page.goto(site["url"] + "/dashboard/toy-screening")
+    link = page.locator("a[data-link='drift-report']")
+    name = link.inner_text()
+    assert name.startswith("drift-report-toy-screening-v") and name.endswith(".html")
+    link.click()
+    page.wait_for_load_state()
+    assert page.url == site["url"] + "/dashboard/toy-screening/drift-report"
+    assert page.title().startswith("Drift report: toy-screening:")
+
+
+def test_an_altered_drift_report_is_refused_not_shown(site: dict[str, Any]) -> None:
+    import httpx
+
+    from govflow.web import dashboard_documents
+
+    ledger = site["ledger"]
+    found = dashboard_documents.latest_report(ledger, "toy-screening")
+    assert found is not None
+    stored = ledger.artifacts.path(found.content_hash)
+    original = stored.read_bytes()
+    cookies = {"govflow_auditor": site["token"]}
+    try:
+        stored.write_bytes(original.replace(b"Drift report", b"No drift at all", 1))
+        answer = httpx.get(site["url"] + "/dashboard/toy-screening/drift-report", cookies=cookies)
+        assert answer.status_code == 409
+        assert f"the drift report {found.name} cannot be shown: artifact file" in answer.text and "was altered" in answer.text
+    finally:
+        stored.write_bytes(original)
+    assert httpx.get(site["url"] + "/dashboard/toy-screening/drift-report", cookies=cookies).status_code == 200
+    assert httpx.get(site["url"] + "/dashboard/nobody/drift-report", cookies=cookies).status_code == 404
