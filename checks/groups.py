@@ -19,12 +19,15 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from govflow.checks.group_spec import (  # SensitiveFeature re-exported: light (no pandas)
+    SensitiveFeature,
+    edge_text,
+)
 from govflow.checks.inputs import (
     SINGLE_GROUP,
     listing,
@@ -35,56 +38,10 @@ from govflow.checks.inputs import (
 from govflow.errors import ConfigError, DataError
 
 MISSING_GROUP = "(missing)"
-BAD_SPEC = (
-    "sensitive feature {spec!r}: write a column name or {{column: NAME, bins: [e0, e1, ...]}} "
-    "with at least two strictly increasing edges"
-)
 OUTSIDE_BINS = (
     "column '{column}' has {count} values outside its bins [{low}, {high}) (e.g. {examples}): "
     "widen the first or last edge in data.sensitive_features"
 )
-
-
-def _edge(value: float) -> str:
-    number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
-@dataclass(frozen=True)
-class SensitiveFeature:
-    """A sensitive attribute: a column, binned into left-closed intervals when `bins` is given."""
-
-    column: str  #: the column holding the attribute
-    bins: tuple[float, ...] | None = None  #: left-closed bin edges, strictly increasing; None: categorical
-
-    @classmethod
-    def parse(cls, spec: Any) -> SensitiveFeature:
-        """From a column name, a ``{column, bins}`` mapping, or an object with those attributes."""
-        if isinstance(spec, SensitiveFeature):
-            return spec
-        if isinstance(spec, str):
-            return cls(spec)
-        raw = spec if isinstance(spec, Mapping) else {"column": getattr(spec, "column", None),
-                                                       "bins": getattr(spec, "bins", None)}
-        column, bins = raw.get("column"), raw.get("bins")
-        # `labels` names groups for people only (see group_display_label): it does not change a group.
-        if not isinstance(column, str) or set(raw) - {"column", "bins", "labels"}:
-            raise ConfigError(BAD_SPEC.format(spec=spec))
-        if bins is None:
-            return cls(column)
-        try:
-            edges = tuple(float(b) for b in bins)
-        except (TypeError, ValueError):
-            raise ConfigError(BAD_SPEC.format(spec=spec)) from None
-        if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
-            raise ConfigError(BAD_SPEC.format(spec=spec))
-        return cls(column, edges)
-
-    @property
-    def labels(self) -> list[str]:
-        """The group labels of the bins, e.g. ``["[0, 25)", "[25, 120)"]``."""
-        edges = self.bins or ()
-        return [f"[{_edge(a)}, {_edge(b)})" for a, b in zip(edges, edges[1:])]
 
 
 def parse_features(specs: Sequence[Any] | None, sensitive: pd.DataFrame) -> tuple[SensitiveFeature, ...]:
@@ -109,7 +66,7 @@ def _labels_of(series: pd.Series, feature: SensitiveFeature, what: str) -> pd.Se
     outside = ~np.isnan(values) & ((values < edges[0]) | (values >= edges[-1]))
     if outside.any():
         raise DataError(OUTSIDE_BINS.format(
-            column=feature.column, count=int(outside.sum()), low=_edge(edges[0]), high=_edge(edges[-1]),
+            column=feature.column, count=int(outside.sum()), low=edge_text(edges[0]), high=edge_text(edges[-1]),
             examples=listing(sorted(set(series[outside].tolist()))[:3])))
     codes = np.searchsorted(edges, values, side="right") - 1  # left-closed: edge e starts bin e
     names = np.asarray([*feature.labels, MISSING_GROUP], dtype=object)

@@ -88,7 +88,7 @@ class SensitiveFeature(_Strict):
                                  "give each group its own name, or merge the codes in the data")
             by_name[name] = code
         if self.bins:
-            from govflow.checks.groups import SensitiveFeature as Binned
+            from govflow.checks.group_spec import SensitiveFeature as Binned
 
             bins = Binned.parse({"column": self.column, "bins": self.bins}).labels
             unknown = [code for code in self.labels if code not in bins]

@@ -23,6 +23,7 @@ deliberate copy, held equal by a test too.
 
 >>> canonical({"b": 1, "a": [1.5, None, "x"]})
 b'{"a":[1.5,null,"x"],"b":1}'
+>>> import numpy as np
 >>> json_safe({"n": np.int64(3), "nan": float("nan"), "s": {2, 1}})
 {'n': 3, 'nan': None, 's': [1, 2]}
 >>> format_ts(datetime(2026, 11, 29, 20, 30, 40, 123456, tzinfo=UTC))
@@ -39,12 +40,11 @@ import enum
 import hashlib
 import json
 import math
+import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
-
-import numpy as np
 
 GENESIS = "0" * 64
 JSONValue = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
@@ -61,16 +61,19 @@ def json_safe(value: Any) -> JSONValue:
         return value
     if isinstance(value, enum.Enum):
         return json_safe(value.value)
-    if isinstance(value, np.bool_):
+    # numpy is looked up, not imported: a value can only be numpy's if numpy was imported before,
+    # and commands that never touch numpy (a config error, --help) stay fast.
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.bool_):
         return bool(value)
-    if isinstance(value, int | np.integer):
+    if isinstance(value, int) or (np is not None and isinstance(value, np.integer)):
         return int(value)
-    if isinstance(value, float | np.floating):
+    if isinstance(value, float) or (np is not None and isinstance(value, np.floating)):
         number = float(value)
         return number if math.isfinite(number) else None
     if isinstance(value, Mapping):
         return {str(json_safe(k)): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+    if isinstance(value, list | tuple | set | frozenset) or (np is not None and isinstance(value, np.ndarray)):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
         return [json_safe(v) for v in items]
     if isinstance(value, datetime | date):

@@ -83,6 +83,20 @@ def test_help_loads_no_heavy_library() -> None:
     assert sorted(loaded & set(HEAVY)) == []
 
 
+def test_a_misspelt_config_key_is_reported_before_any_heavy_import(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "data" / "credit-scoring.govflow.yaml"
+    config = tmp_path / "govflow.yaml"  # the credit config names its age bins: labels are checked too
+    config.write_text(shipped.read_text().replace("  target: creditability", "  targett: creditability"))
+    probe = ("import sys\nfrom govflow.cli.main import main\n"
+             f"sys.argv = ['govflow', '--home', {str(tmp_path / 'home')!r}, 'run', 'train', '-c', {str(config)!r}]\n"
+             "try:\n    main()\nexcept SystemExit as end:\n    code = end.code\n"
+             "print(code, ' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    code, *loaded = done.stdout.split()
+    assert code == "2" and "data.target: required key is missing" in done.stderr, done
+    assert sorted(set(loaded) & set(HEAVY)) == []
+
+
 def test_global_options_after_the_command(tmp_path: Path) -> None:
     home = tmp_path / "home"
     before = govflow("--home", str(home), "verify")
