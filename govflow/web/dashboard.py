@@ -295,8 +295,7 @@ def dashboard_router(ledger: Ledger, *, authenticate: Callable[[str], str | None
             flag_titles=FLAG_TITLES, days=days, end=end or "", buckets=BUCKET_CHOICES, bucket_value=bucket,
             bucket_text=_bucket_text(data.bucket), links_of=lambda flag: flag_links(flag, data),
             predictions_url=predictions_url, recommender=recommender, min_n=min_n or "",
-            drift_report=dashboard_documents.latest_report(ledger, system),
-            drift_report_url=dashboard_documents.report_url(system))
+            drift_report=dashboard_documents.latest_report(ledger, system), drift_report_url=f"/dashboard/{system}/drift-report")
         return _html(body)
 
     dashboard_documents.install(router, ledger, refused)

@@ -15,10 +15,6 @@ from govflow.governance.ledger.engine import Ledger
 from govflow.governance.reports.documents import drift_report
 
 
-def report_url(system: str) -> str:
-    return f"/dashboard/{system}/drift-report"
-
-
 def latest_report(ledger: Ledger, system: str) -> drift_report.DocumentRef | None:
     """The system's most recent stored drift report (None: monitoring has not kept one)."""
     return drift_report.latest(ledger, system)

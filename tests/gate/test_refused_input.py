@@ -107,12 +107,12 @@ def test_duplicate_top_level_section(monkeypatch: Any, capsys: Any, tmp_path: Pa
 
 
 def test_duplicate_key_in_a_sensitive_feature(monkeypatch: Any, capsys: Any, tmp_path: Path) -> None:
-    text = config_text().replace("{column: age_in_years, bins: [0, 25, 120]}",
-                                 "{column: age_in_years, bins: [0, 25, 120], column: personal_status_and_sex}")
+    text = config_text().replace("      bins: [0, 25, 120]", "      bins: [0, 25, 120]\n      column: personal_status_and_sex")
+    assert text != config_text()
     path = write_config(tmp_path, text)
-    line = line_of(text, "column: personal_status_and_sex")
+    first, again = line_of(text, "column: age_in_years"), line_of(text, "column: personal_status_and_sex")
     assert refused(monkeypatch, capsys, path) == (
-        f"error: {path}: duplicate key 'column' in data.sensitive_features[1] at lines {line} and {line}: each key "
+        f"error: {path}: duplicate key 'column' in data.sensitive_features[1] at lines {first} and {again}: each key "
         "may appear once (YAML would silently keep the last one); merge them into one")
 
 
@@ -194,7 +194,8 @@ def test_bad_bins(monkeypatch: Any, capsys: Any, tmp_path: Path, bins: str, mess
 
 
 def test_infinite_outer_edges_are_allowed(tmp_path: Path) -> None:
-    path = write_config(tmp_path, config_text().replace("bins: [0, 25, 120]", "bins: [-.inf, 25, .inf]"))
+    unnamed = "\n".join(line for line in config_text().splitlines() if not line.lstrip().startswith("labels:"))
+    path = write_config(tmp_path, unnamed.replace("bins: [0, 25, 120]", "bins: [-.inf, 25, .inf]"))
     bins = load_config(path).data.sensitive()[1].bins
     assert bins is not None and bins[1] == 25 and math.isinf(bins[0]) and math.isinf(bins[2])
 
