@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -167,7 +167,9 @@ def stop(home: Path, timeout: float = 15.0) -> RunnerState | None:
     return state
 
 
-def terminate(pid: int, timeout: float = 15.0) -> None:
+def terminate(pid: int, timeout: float = 15.0, running: Callable[[int], bool] | None = None) -> None:
+    """SIGTERM to ``pid``'s process group, SIGKILL if it lingers; ``running`` tells whether it still runs."""
+    running = running or alive
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
@@ -179,6 +181,6 @@ def terminate(pid: int, timeout: float = 15.0) -> None:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-            if not alive(pid):
+            if not running(pid):
                 return
             time.sleep(0.1)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -185,7 +184,7 @@ def start(home: Path, offline: Mapping[str, str], timeout: float | None = None) 
         started = False
         if state is None or not alive(state.pid) or not (healthy(state.api_url) or _wait(home, state, timeout)):
             if state is not None and alive(state.pid):
-                _terminate(state.pid)  # alive but mute past the deadline: replaced
+                prefect_runner.terminate(state.pid, running=alive)  # alive but mute past the deadline: replaced
             state, started = _start_locked(home, server_env(home, offline), timeout), True
         prefect_runner.start(home, server_env(home, offline), state.api_url)  # unless a current one runs
         return state, started
@@ -204,7 +203,7 @@ def _start_locked(home: Path, env: dict[str, str], timeout: float) -> ServerStat
     _write_state(home, state)  # recorded at once: `server status` shows it even while it starts
     if _wait(home, state, timeout, process):
         return state
-    _terminate(process.pid)
+    prefect_runner.terminate(process.pid, running=alive)
     (home / STATE_FILE).unlink(missing_ok=True)
     raise PrefectUnavailable(NO_ANSWER.format(home=home, timeout=timeout, log=log))
 
@@ -238,23 +237,8 @@ def stop(home: Path, timeout: float = 15.0) -> ServerState | None:
         prefect_runner.stop(home, timeout)  # the warm runner first: it serves flow runs of this server
         state = read_state(home)
         if state is not None and alive(state.pid):
-            _terminate(state.pid, timeout)
+            prefect_runner.terminate(state.pid, timeout, running=alive)
         (home / STATE_FILE).unlink(missing_ok=True)
     return state
 
 
-def _terminate(pid: int, timeout: float = 15.0) -> None:
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reaps it when this process started it
-            except ChildProcessError:
-                pass
-            if not alive(pid):
-                return
-            time.sleep(0.1)
