@@ -27,13 +27,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from govflow import canonical as canon
 from govflow.governance.ledger import identity
 from govflow.governance.ledger.engine import Ledger, identity_key
 from govflow.governance.ledger.readonly import LedgerMissing
 from govflow.governance.ledger.schema import (
+    ApprovalSignature,
     Artifact,
     AuditEntry,
     ModelVersion,
@@ -129,7 +130,10 @@ def verify(ledger: Ledger, heads: list[str] = (), since: str | None = None) -> R
         from govflow.governance.access.signatures import ledger_findings
 
         with ledger.read() as conn:
-            report.findings += [Finding(seq, record, problem) for seq, record, problem in ledger_findings(conn)]
+            report.signatures = conn.execute(select(func.count()).select_from(ApprovalSignature)).scalar_one()
+            bad = [Finding(seq, record, problem) for seq, record, problem in ledger_findings(conn)]
+        report.findings += bad
+        report.bad_signatures = [finding.record for finding in bad]
     known = _present(ledger, list(heads))
     for head in heads:
         if head not in known:

@@ -27,6 +27,8 @@ class Report:
     head_hash: str = canon.GENESIS
     purged_payloads: int = 0
     since_seq: int = 0  # entries up to this one were not re-read (``--since``); 0 for a full verify
+    signatures: int = 0  # signed approvals checked against their recorded keys (always all of them)
+    bad_signatures: list[str] = field(default_factory=list)  # the record of each signed approval that does not hold
     findings: list[Finding] = field(default_factory=list)
     gaps: list[range] = field(default_factory=list)  # sequence numbers missing from the chain
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from govflow.cli.context import JsonOpt, ctx
-from govflow.cli.output import emit_json, verdict
+from govflow.cli.output import emit_json, paint, verdict
 
 
 def verify(
@@ -50,9 +50,11 @@ def verify(
             return
         typer.echo(
             f"ledger {verdict('intact')}{f' since entry {report.since_seq}' if report.since_seq else ''}: {report.entries} "
-            f"{'new ' if report.since_seq else ''}entries, {report.rows} rows, {report.artifacts} stored files checked{purged}\n"
-            f"head {report.head_seq} {report.head_hash}"
+            f"{'new ' if report.since_seq else ''}entries, {report.rows} rows, {report.artifacts} stored files checked{purged}"
         )
+        if (signed := signatures_line(report)) is not None:
+            typer.echo(signed)
+        typer.echo(f"{NEXT_TIME.format(seq=report.head_seq, hash=report.head_hash)}\nhead {report.head_seq} {report.head_hash}")
         if anchors:
             typer.echo("anchors agree: " + "; ".join(f"{name} ({count} head(s), latest seq {checked.latest[name]})"
                                                      for name, count in checked.checked.items()))
@@ -60,11 +62,26 @@ def verify(
     _tampering_found(report, as_json)
 
 
+# The head line stays the last: scripts read the head from it.
+NEXT_TIME = "next time, verify only what is appended after the head below: govflow verify --since {seq}:{hash}"
+
+
+def signatures_line(report: Any) -> str | None:
+    """How many signed approvals were checked and which do not hold; None when the ledger holds none."""
+    if not report.signatures:
+        return None
+    if not report.bad_signatures:
+        return f"{report.signatures} signed decision{'s' if report.signatures != 1 else ''}: signatures {paint('hold', good=True)}"
+    return (f"{len(report.bad_signatures)} of {report.signatures} signed decisions: signature {paint('does not hold', good=False, bold=True)}: "
+            + "; ".join(report.bad_signatures))
+
+
 def verify_dict(report: Any, anchors: dict[str, int] | None = None, latest: dict[str, int] | None = None) -> dict[str, Any]:
     """What `govflow verify --json` prints: the counts, the head, every finding, the anchors that agree."""
     return {"intact": report.intact, "entries": report.entries, "rows": report.rows, "artifacts": report.artifacts,
             "purged_payloads": report.purged_payloads, "since_seq": getattr(report, "since_seq", 0),
             "head": {"seq": report.head_seq, "hash": report.head_hash},
+            "signatures": {"checked": report.signatures, "hold": not report.bad_signatures, "failing": report.bad_signatures},
             "findings": [{"seq": f.seq, "record": f.record, "problem": f.problem} for f in report.ordered()],
             "anchors": {name: {"heads": count, "latest_seq": (latest or {}).get(name)} for name, count in (anchors or {}).items()}}
 
@@ -78,6 +95,8 @@ def _tampering_found(report: Any, as_json: bool = False) -> NoReturn:
         typer.echo(f"  {finding}", err=True)
     if len(ordered) > 20:
         typer.echo(f"  ... and {len(ordered) - 20} more", err=True)
+    if (signed := signatures_line(report)) is not None:
+        typer.echo(signed, err=True)
     if not as_json:
         typer.echo(f"head {report.head_seq} {report.head_hash} (not trusted)")
     raise typer.Exit(1)

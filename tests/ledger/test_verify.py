@@ -284,7 +284,9 @@ def test_cli_verify_intact_prints_and_logs_the_head(ledger: Ledger) -> None:
     result = govflow("verify", home=ledger.home, db=db_url(ledger))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "ledger intact: 3 entries, 20 rows, 0 stored files checked", f"head {seq} {head}"]
+        "ledger intact: 3 entries, 20 rows, 0 stored files checked",
+        f"next time, verify only what is appended after the head below: govflow verify --since {seq}:{head}",
+        f"head {seq} {head}"]
     assert result.stderr == ""
     assert logged_heads(ledger.home, ledger.ledger_id()) == [head]
     record_step(ledger, n=2)
