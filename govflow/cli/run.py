@@ -76,13 +76,18 @@ def run_gate(
     from govflow.cli import warm
 
     runner = warm.runner_for(ctx(typer_ctx))  # the home's warm runner, when it runs what this process would
-    with progress(f"gating {version}"):
-        report = warm.gate(ctx(typer_ctx).home, runner, config, version) if runner else None
-    if report is None:
-        from govflow.flows.gate import gate_flow  # Prefect (and its server) only for a config that holds
-        prepare(typer_ctx, config)
-        with progress(f"gating {version}"):
-            report = gate_flow(str(config), version).report()
+    with warm.interrupts():  # Ctrl-C or SIGTERM: one line saying what became of the gate, exit 128 + signal
+        try:
+            with progress(f"gating {version}"):
+                report = warm.gate(ctx(typer_ctx).home, runner, config, version) if runner else None
+            if report is None:  # Prefect (and its server) only for a config that holds
+                from govflow.flows.gate import gate_flow
+                prepare(typer_ctx, config)
+                with progress(f"gating {version}"):
+                    report = gate_flow(str(config), version).report()
+        except warm.Interrupted as e:
+            typer.echo(warm.IN_PROCESS.format(why=e.why), err=True)
+            raise typer.Exit(e.exit_code) from None
     if as_json:
         emit_json(report)
     else:
