@@ -36,6 +36,14 @@ TOKENS_UNAVAILABLE = ("the token table could not be read from the ledger ({error
 WRONG_ROLE = "an {role} token cannot {action}; this needs an {needed} token"
 
 
+class SignInNeeded(HTTPProblem):
+    """A 401 for a caller who presented no token, or only the sign-in cookie of an unknown or revoked one.
+
+    Answered as any `HTTPProblem` (JSON) unless a handler knows better: the dashboard's answers a
+    browser with its sign-in form, to come back to the page asked for (`govflow.web.dashboard.install`).
+    """
+
+
 class Auth:
     """Who is calling, from the Authorization header.
 
@@ -109,9 +117,9 @@ class Auth:
         if info is None and (cookie := request.cookies.get(SIGN_IN_COOKIE)):
             info = self._table().get(tokens.hash_secret(cookie))
             if info is not None and info.revoked_at is not None:
-                raise HTTPProblem(401, REVOKED_TOKEN.format(label=info.label, at=info.revoked_at))
+                raise SignInNeeded(401, REVOKED_TOKEN.format(label=info.label, at=info.revoked_at))
         if info is None:
-            raise HTTPProblem(401, NEED_AUDITOR, {"WWW-Authenticate": "Bearer"})
+            raise SignInNeeded(401, NEED_AUDITOR, {"WWW-Authenticate": "Bearer"})
         if info.role != "auditor":
             raise HTTPProblem(403, WRONG_ROLE.format(role=info.role, action="read the audit endpoints", needed="auditor"))
         return info.label

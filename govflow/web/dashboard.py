@@ -26,7 +26,9 @@ none. A script sends ``Authorization: Bearer TOKEN``; a person opening the page 
 form, posts the token once (``POST /dashboard/login``, the body is never logged) and gets it back
 as an HttpOnly, SameSite=Strict cookie (`govflow.web.auth.SIGN_IN_COOKIE`) that ``/audit`` honours
 too: one sign-in per browser, never valid for ``/predict``. The token never travels in a URL, so it
-cannot end up in an access log or the browser history. plotly.js itself needs no token.
+cannot end up in an access log or the browser history. plotly.js itself needs no token. A browser
+opening an ``/audit`` page without a token gets the same form, back to that page (`SignInNeeded`);
+a program keeps the JSON 401.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ from govflow.governance.ledger.schema import ModelVersion
 from govflow.governance.registry import versions as registry
 from govflow.governance.trail import dashboard_data as dd
 from govflow.web import dashboard_documents
-from govflow.web.auth import SIGN_IN_COOKIE
+from govflow.web.auth import SIGN_IN_COOKIE, SignInNeeded
 from govflow.web.dashboard_charts import charts
 from govflow.web.dashboard_links import flag_links, predictions_url
+from govflow.web.pretty import wants_html
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PLOTLY_URL = "/dashboard/assets/plotly.min.js"
@@ -157,11 +160,25 @@ def install(app: Any, state: Any) -> None:
     ``state`` is the app's ``ServeState`` (``.ledger``, and ``.auth.lookup(secret)``: its token or None).
     """
     app.include_router(dashboard_router(state.ledger, authenticate=lambda token: role_of(state.auth.lookup(token))))
+    app.add_exception_handler(SignInNeeded, _sign_in_for_browsers)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         """A person who opens the server's address lands on the dashboard (its sign-in, if needed)."""
         return RedirectResponse("/dashboard", status_code=307)
+
+
+async def _sign_in_for_browsers(request: Request, exc: Exception) -> Response:
+    """/audit without a token: a browser gets the sign-in form (back to the page after), a program its JSON 401."""
+    assert isinstance(exc, SignInNeeded)
+    if wants_html(request):
+        error = str(exc.detail) if request.cookies.get(COOKIE) else None  # a stale cookie: say why it is refused
+        answer: Response = SignIn(lambda _: None).page(_here(request), error)
+    else:
+        answer = Response(json.dumps({"detail": exc.detail}, ensure_ascii=False), exc.status, exc.headers,
+                          media_type="application/json")
+    answer.headers["Vary"] = "Accept"
+    return answer
 
 
 def _catalog(ledger: Ledger, system: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
