@@ -99,6 +99,18 @@ class Writer:
             insert_rows(cursor, dialect, TABLES[table], rows)
         self.rows = {}
 
+    def insert_own(self, table: str, insert: Callable[[Any, int], list[str]]) -> None:
+        """Rows the caller encodes, hashes and inserts itself (the prediction log's batch path):
+        ``insert(cursor, seq)`` inserts them stamped with this transaction's ``seq`` and returns
+        their row hashes (`row_hash`), which the audit entry covers like those of buffered rows."""
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            self._insert_buffered(cursor)  # reads the head (the seq) the first time
+            assert self.seq is not None
+            self._hashes.setdefault(table, []).extend(insert(cursor, self.seq))
+        finally:
+            cursor.close()
+
     def _run_after(self) -> None:
         after, self._after = self._after, []
         for statement, expected in after:

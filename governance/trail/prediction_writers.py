@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
 from govflow.errors import InputError
 from govflow.governance.ledger.chained import CHAINED_SQL, chained
-from govflow.governance.ledger.schema import PredictionPayload, StageChange
+from govflow.governance.ledger.rows import COPY_FROM_ROWS
+from govflow.governance.ledger.schema import Prediction, PredictionPayload, StageChange
+from govflow.governance.trail import prediction_rows as rows
 from govflow.governance.trail.records import PredictionRecord
 
 NOT_IN_PRODUCTION = "{version} is no longer in production (now {stage}); nothing was served: retry"
@@ -61,6 +63,27 @@ def _payload_rows(records: Sequence[PredictionRecord], stamp: Any) -> list[tuple
             for r in records]
 
 
+def _payload_copy_text(records: Sequence[PredictionRecord], created_at: datetime) -> bytes:
+    """The payload rows as one COPY text stream (`PAYLOAD_COLUMNS` order), encoded once."""
+    f, j, o = rows.copy_field, rows.copy_json, rows.copy_optional
+    tail = "\t" + created_at.astimezone(UTC).isoformat() + "\n"
+    return "".join([f"{f(r.payload_hash)}\t{f(r.salt)}\t{j(r.features_json)}\t{j(r.sensitive_json)}\t"
+                    f"{o(r.subject_id)}\t{o(r.subject_id_sent)}{tail}" for r in records]).encode("utf-8")
+
+
+_BINDS: dict[tuple[str, str], Any] = {}
+
+
+def _bind(dialect: Any, column: Any) -> Any:
+    """The column type's own bind processor on this dialect (identity when it has none), made once."""
+    key = (dialect.name, str(column))
+    if key not in _BINDS:
+        _BINDS[key] = column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+    return _BINDS[key]
+
+
+_INSERT_PREDICTIONS = f"INSERT INTO predictions ({', '.join(rows.COLUMNS)}) VALUES ({{marks}})"
+
 
 class PredictionWriter:
     """The portable write path (any SQL database): one query per version, then executemany."""
@@ -75,15 +98,28 @@ class PredictionWriter:
         self.insert_payloads(conn, kept, created_at)
         return problems
 
+    def insert_predictions(self, conn: Connection, cursor: Any, records: Sequence[PredictionRecord],
+                           seq: int) -> list[str]:
+        """The chained rows of ``records``, stamped ``seq``; returns their row hashes (`rows.Unusual`:
+        a value of another type than its field's, nothing inserted)."""
+        at = rows.stamps(records, _bind(conn.dialect, Prediction.__table__.c.served_at))  # type: ignore[attr-defined]
+        hashes = rows.row_hashes(records, seq, at)
+        self._insert_prediction_rows(conn, cursor, records, seq, at)
+        return hashes
+
+    def _insert_prediction_rows(self, conn: Connection, cursor: Any, records: Sequence[PredictionRecord], seq: int,
+                                at: dict[datetime, tuple[str, Any]]) -> None:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cursor.executemany(_INSERT_PREDICTIONS.format(marks=", ".join([mark] * len(rows.COLUMNS))),
+                           rows.db_rows(records, seq, at))
+
     def insert_payloads(self, conn: Connection, records: Sequence[PredictionRecord], created_at: datetime) -> None:
         """The payload rows, in the caller's transaction."""
         if not records:
             return
         # The values are all plain text but one timestamp, the same for every row: converted once, with
         # the column type's own bind processor, then the rows go straight to the driver.
-        column_type = PredictionPayload.__table__.c.created_at.type  # type: ignore[attr-defined]
-        to_db = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        stamp = to_db(created_at) if to_db else created_at
+        stamp = _bind(conn.dialect, PredictionPayload.__table__.c.created_at)(created_at)  # type: ignore[attr-defined]
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -108,9 +144,16 @@ class PostgresPredictionWriter(PredictionWriter):
         """PostgreSQL through COPY (one stream instead of a message per row) or, for a few, one INSERT of arrays."""
         dbapi: Any = conn.connection.dbapi_connection
         if len(records) >= COPY_PAYLOADS:
+            try:
+                text = _payload_copy_text(records, created_at)
+            except rows.Unusual:
+                text = None
             with dbapi.cursor() as cursor, cursor.copy(
                     f"COPY prediction_payloads ({', '.join(PAYLOAD_COLUMNS)}) FROM STDIN") as copy:
-                for row in _payload_rows(records, created_at):
+                if text is not None:
+                    copy.write(text)
+                    return
+                for row in _payload_rows(records, created_at):  # a subject id of another type: psycopg's own dumpers
                     copy.write_row(row)
         elif records:
             with dbapi.cursor() as cursor:
@@ -119,6 +162,15 @@ class PostgresPredictionWriter(PredictionWriter):
                     "salt": [r.salt for r in records], "features_json": [r.features_json for r in records],
                     "sensitive_json": [r.sensitive_json for r in records], "subject_id": [r.subject_id for r in records],
                     "subject_id_sent": [r.subject_id_sent for r in records]})
+
+
+    def _insert_prediction_rows(self, conn: Connection, cursor: Any, records: Sequence[PredictionRecord], seq: int,
+                                at: dict[datetime, tuple[str, Any]]) -> None:
+        if len(records) < COPY_FROM_ROWS:
+            super()._insert_prediction_rows(conn, cursor, records, seq, at)
+            return
+        with cursor.copy(f"COPY predictions ({', '.join(rows.COLUMNS)}) FROM STDIN") as copy:
+            copy.write(rows.copy_text(records, seq, at))
 
 
 WRITERS: dict[str, PredictionWriter] = {"postgresql": PostgresPredictionWriter()}

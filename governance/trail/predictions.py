@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked
 from govflow.governance.ledger.engine import COLUMN_KINDS, Ledger
+from govflow.governance.ledger.writer import Writer
 from govflow.governance.trail.input_schema import (  # noqa: F401 - the prediction log's public names
     BAD_SUBJECT,
     MAX_BATCH,
@@ -51,6 +52,7 @@ from govflow.governance.trail.input_schema import (  # noqa: F401 - the predicti
     _json_type,
     flag_out_of_domain,
 )
+from govflow.governance.trail.prediction_rows import Unusual
 from govflow.governance.trail.prediction_writers import (  # noqa: F401
     COPY_PAYLOADS,
     NOT_IN_PRODUCTION,
@@ -123,16 +125,26 @@ def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, re
                         raise _NothingToWrite
             else:
                 writer.insert_payloads(w.conn, kept, now)
-            # Rows built here rather than through `Writer.add` (its per-column normalising is the
-            # largest cost per row, and these values have their stored types already): the same
-            # columns (checked at import), buffered the same way, hashed and chained by `_commit`.
-            w.rows.setdefault("predictions", []).extend([
-                {"id": r.id, "request_id": r.request_id, "system": r.system, "model_version_id": r.model_version_id,
-                 "output_json": r.output_json, "latency_ms": float(r.latency_ms), "served_at": r.served_at,
-                 "caller": r.caller, "payload_hash": r.payload_hash, "audit_seq": None} for r in kept])
+            _insert_chained(w, writer, kept)
     except _NothingToWrite:
         return Receipt(None, None, 0, refused)
     return Receipt(w.seq, w.entry_hash, len(kept), refused)
+
+
+def _insert_chained(w: Writer, writer: PredictionWriter, kept: Sequence[PredictionRecord]) -> None:
+    """The chained rows, hashed and encoded by the writer for the whole batch (`prediction_rows`).
+
+    A record with a value of another type than its field's (`Unusual`) sends the batch the generic
+    way: rows buffered in the ledger writer (the same columns, checked at import), hashed and chained
+    by its `_commit`.
+    """
+    try:
+        w.insert_own("predictions", lambda cursor, seq: writer.insert_predictions(w.conn, cursor, kept, seq))
+    except Unusual:
+        w.rows.setdefault("predictions", []).extend([
+            {"id": r.id, "request_id": r.request_id, "system": r.system, "model_version_id": r.model_version_id,
+             "output_json": r.output_json, "latency_ms": float(r.latency_ms), "served_at": r.served_at,
+             "caller": r.caller, "payload_hash": r.payload_hash, "audit_seq": None} for r in kept])
 
 
 def refuse_unless_written(receipt: Receipt, record_ids: Iterable[str]) -> None:
