@@ -32,8 +32,12 @@ def run_monitor(
     prepare(typer_ctx, config)
     with progress(f"monitoring {config}"):
         outcome = monitor_flow(str(config), window, last, not no_incident)
+    documents = [drift_report_of(typer_ctx, report) for report in outcome.reports]
     if as_json:
-        typer.echo(json.dumps(outcome.to_dict(), indent=1, default=str))
+        found = outcome.to_dict()
+        for entry, document in zip(found["reports"], documents, strict=True):
+            entry["drift_report"] = document.to_dict() if document is not None else None
+        typer.echo(json.dumps(found, indent=1, default=str))
     else:
         typer.echo(f"monitoring {outcome.system} (window {outcome.window})")
         if outcome.policy:
@@ -42,10 +46,9 @@ def run_monitor(
                 typer.secho(f"WARNING: {outcome.policy['warning']}", fg=typer.colors.YELLOW)
         for note in outcome.notes:
             typer.echo(f"  {note}")
-        for report in outcome.reports:
+        for report, document in zip(outcome.reports, documents, strict=True):
             for line in report_lines(report):
                 typer.echo(f"  {line}")
-            document = drift_report_of(typer_ctx, report)
             if document is not None:
                 typer.echo(f"  drift report: {document.name} ({document.path})")
         for alert in outcome.alerts:
@@ -59,7 +62,9 @@ def run_monitor(
 
 
 def drift_report_of(typer_ctx: typer.Context, report: Any) -> Any:
-    """The stored Evidently report of a window's drift alert (`drift_report.for_window`), if one was kept."""
+    """The stored Evidently report of a window's drift alert (`drift_report.for_window`), if one was kept.
+
+    Its file is named by the sha256 of its bytes, so the path printed is also the hash `govflow verify` checks."""
     from govflow.governance.reports.documents import drift_report
 
     drift = report.suite("drift")
