@@ -24,7 +24,6 @@ if "PREFECT_HOME" not in os.environ:
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="govflow-test-prefect-")
     atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
-import secrets  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -32,6 +31,7 @@ import pytest  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from govflow.governance.ledger.engine import Ledger  # noqa: E402
+from tests.pg_databases import Databases, url_of  # noqa: E402
 
 PG_URL = os.environ.get("GOVFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_FIXTURES = {"pg_url", "pg_ledger"}
@@ -75,25 +75,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """The URL of a fresh, empty database ``gf_<random>`` on the test server; dropped after."""
-    require_pg()
-    import psycopg
+_DATABASE = pytest.StashKey[str]()  # the URL of the one database a test's pg_url and pg_ledger share
 
-    name = f"gf_{secrets.token_hex(6)}"
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[Databases]:
+    """This session's databases on the test server (made from a migrated template, dropped in the background)."""
+    require_pg()
+    databases = Databases(PG_URL, _admin_conninfo())
+    yield databases
+    databases.close()
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a fresh database ``gf_<random>`` on the test server; dropped after.
+
+    Empty, unless ``pg_ledger`` was set up first: then it is that ledger's database.
+    """
+    require_pg()
+    made = request.node.stash.get(_DATABASE, None)
+    if made is not None:
+        yield made
+        return
+    databases: Databases = request.getfixturevalue("pg_databases")
+    name = databases.empty()
+    request.node.stash[_DATABASE] = url_of(PG_URL, name)
+    yield request.node.stash[_DATABASE]
+    databases.drop_later(name)
 
 
 @pytest.fixture
@@ -105,11 +114,23 @@ def sqlite_ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 @pytest.fixture
-def pg_ledger(pg_url: str, tmp_path: Path) -> Iterator[Ledger]:
-    """A fresh ledger in its own PostgreSQL database (its home, for artifacts, in tmp_path)."""
-    ledger = Ledger.open(pg_url, home=tmp_path / "home")
+def pg_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """A fresh ledger in its own PostgreSQL database (its home, for artifacts, in tmp_path).
+
+    A copy of the session's migrated template with its own genesis (tests/pg_databases.py); where the test
+    set up ``pg_url`` first, that empty database migrated by `Ledger.open` as before.
+    """
+    require_pg()
+    home, name = tmp_path / "home", None
+    if _DATABASE not in request.node.stash:
+        databases: Databases = request.getfixturevalue("pg_databases")
+        name = databases.ledger(home)
+        request.node.stash[_DATABASE] = url_of(PG_URL, name)
+    ledger = Ledger.open(request.node.stash[_DATABASE], home=home)
     yield ledger
     ledger.close()
+    if name is not None:
+        databases.drop_later(name)
 
 
 @pytest.fixture(
