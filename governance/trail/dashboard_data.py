@@ -1,9 +1,13 @@
 """The dashboard's figures for one system, read from the prediction trail (`load_dashboard`).
 
-Read-only: nothing here writes to the ledger. It reads one system's predictions in a period and the
-stage and approval history of its versions; the figures themselves and the three flag rules are
-pure functions over records in `govflow.governance.trail.dashboard_figures` (re-exported here, so
-``dashboard_data`` is the one name callers need).
+Read-only: nothing here writes to the ledger. The window figures (requests per version, favourable
+rates overall and per sensitive group) are summed by the database (`tally`, over the cells of
+`govflow.governance.trail.dashboard_sql`), over the period's latest `MAX_ROWS` predictions (a walk of
+the time index finds where they start) or every one; the period's total, the per-version counts and
+the unapproved-serving flags are counted over the whole period from the indexes. Exposure, which
+needs each recommended list, reads the latest `EXPOSURE_SAMPLE` lists, shown as a sample. The flag
+rules and value objects are pure functions in `govflow.governance.trail.dashboard_figures`
+(re-exported here, so ``dashboard_data`` is the one name callers need).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from govflow.governance.ledger.schema import (
 )
 from govflow.governance.registry.versions import current_stage
 from govflow.governance.trail import dashboard_panels as panels
+from govflow.governance.trail import dashboard_sql
 from govflow.governance.trail.dashboard_figures import (  # re-exported: the dashboard's one entry point
     MISSING,
     OUTSIDE,
@@ -49,6 +54,8 @@ from govflow.governance.trail.dashboard_figures import (  # re-exported: the das
     rate_ratios,
     requests_over_time,
     sensitive_spec,
+    tally_counts,
+    tally_rates,
     two_proportion_z,
     wilson,
 )
@@ -60,12 +67,12 @@ from govflow.governance.trail.dashboard_windows import (
     parse_duration,
     window_of,
 )
-from govflow.governance.trail.exposure import exposure_by_group, items_of
+from govflow.governance.trail.exposure import ExposureReport, exposure_by_group, items_of
 
 __all__ = ["BAD_DURATION", "BUCKETS", "Count", "DashboardData", "Flag", "FlagKind", "MAX_BUCKETS", "MISSING",
            "OUTSIDE", "Rate", "Ratio", "Record", "Rules", "VersionInfo", "approved_intervals",
            "auto_bucket", "bin_label", "decision_of", "fairness_flags", "group_labels", "group_rates",
-           "load_dashboard", "load_records", "parse_duration", "rate_ratios", "requests_over_time",
+           "latest_records", "load_dashboard", "load_records", "parse_duration", "rate_ratios", "requests_over_time",
            "sensitive_spec", "systems", "two_proportion_z", "wilson", "window_of"]
 
 
@@ -142,6 +149,15 @@ def load_records(conn: Connection, system: str, start: datetime, end: datetime, 
     """``(total in period, the latest max_rows of them as records)``."""
     where = [Prediction.system == system, Prediction.served_at >= start, Prediction.served_at < end]
     total = int(conn.execute(select(func.count()).select_from(Prediction).where(*where)).scalar_one())
+    return total, latest_records(conn, system, start, end, max_rows=max_rows, labels=labels,
+                                 positive_label=positive_label, spec=spec)
+
+
+def latest_records(conn: Connection, system: str, start: datetime, end: datetime, *, max_rows: int,
+                   labels: Mapping[str, str], positive_label: Any,
+                   spec: Mapping[str, Sequence[float] | None]) -> list[Record]:
+    """The period's latest ``max_rows`` predictions as records, oldest first (the time index read backwards)."""
+    where = [Prediction.system == system, Prediction.served_at >= start, Prediction.served_at < end]
     rows = conn.execute(
         select(Prediction.served_at, Prediction.model_version_id, Prediction.output_json, PredictionPayload.sensitive_json)
         .outerjoin(PredictionPayload, PredictionPayload.payload_hash == Prediction.payload_hash)
@@ -164,7 +180,86 @@ def load_records(conn: Connection, system: str, start: datetime, end: datetime, 
         records.append(Record(served_at=served_at, version=labels.get(mv_id, mv_id), decision=read[0],
                               groups=labelled, items=read[1]))
     records.reverse()
-    return total, records
+    return records
+
+
+MAX_ROWS = 100_000  # the window figures count the period's latest this many (None: all, a pass over each)
+EXPOSURE_SAMPLE = 5_000  # exposure needs each list, not a sum: it reads the period's latest lists, at most this many
+
+
+@dataclass(frozen=True)
+class Tallied:
+    """The period's figures as the database summed them (`govflow.governance.trail.dashboard_sql`)."""
+
+    total: int  # predictions in the period
+    loaded: int  # those counted: all of them, or the latest ``max_rows``
+    counts: list[Count]
+    rates: list[Rate]
+    served: dict[str, tuple[int, int]]  # model version id -> (predictions, out of domain) in the period
+    lists: int  # recommended lists among those counted
+
+
+def _latest(conn: Connection, system: str, start: datetime, end: datetime, max_rows: int | None) -> datetime | None:
+    """Where the period's latest ``max_rows`` predictions start (a walk of at most that many entries of
+    the time index); None when the period holds no more than that (or no bound is given)."""
+    if max_rows is None:
+        return None
+    return conn.execute(select(Prediction.served_at).where(Prediction.system == system, Prediction.served_at >= start,
+                                                           Prediction.served_at < end)
+                        .order_by(Prediction.served_at.desc()).offset(max_rows).limit(1)).scalar()
+
+
+def _served(found: Sequence[dashboard_sql.Cell]) -> dict[str, tuple[int, int]]:
+    served: dict[str, tuple[int, int]] = {}
+    for c in found:
+        n, ood = served.get(c.version_id, (0, 0))
+        served[c.version_id] = (n + c.n, ood + c.out_of_domain)
+    return served
+
+
+def tally(conn: Connection, system: str, start: datetime, end: datetime, size: timedelta, *, labels: Mapping[str, str],
+          positive_label: Any, spec: Mapping[str, Sequence[float] | None], max_rows: int | None = None) -> Tallied:
+    """Requests and favourable rates per window (of ``size`` from ``start``, on its grid) summed in SQL;
+    with ``max_rows``, over the period's latest ``max_rows`` predictions only."""
+    beyond = _latest(conn, system, start, end, max_rows)
+    # Just after the newest row left out: rows at the same instant as it are left out too (the old
+    # ORDER BY ... LIMIT kept an arbitrary part of them), so at most ``max_rows`` are counted.
+    low = start if beyond is None else beyond + timedelta(microseconds=1)
+    found = dashboard_sql.cells(conn, system, start=start, size=size, end=end, low=low,
+                                positive_label_given=positive_label is not None)
+    loaded = sum(c.n for c in found)
+    if beyond is None:
+        total, served = loaded, _served(found)
+    else:  # the period's own figures, from the indexes (no row read): everything, not only the latest
+        where = [Prediction.system == system, Prediction.served_at >= start, Prediction.served_at < end]
+        total = int(conn.execute(select(func.count()).select_from(Prediction).where(*where)).scalar_one())
+        served = panels.version_counts(conn, system, start, end, list(labels))
+    groups: dict[str | None, dict[str, str]] = {}
+    for c in found:
+        if c.sensitive not in groups:
+            groups[c.sensitive] = group_labels(json.loads(c.sensitive) if c.sensitive else None, spec)
+
+    def decision(c: dashboard_sql.Cell) -> int | None:
+        if c.decision is not None or c.prediction is None:
+            return c.decision
+        return decision_of({"prediction": json.loads(c.prediction)}, positive_label)
+
+    return Tallied(total=total, loaded=loaded,
+                   counts=tally_counts((c.window, labels.get(c.version_id, c.version_id), c.n) for c in found),
+                   rates=tally_rates((c.window, decision(c), groups[c.sensitive], c.n) for c in found),
+                   served=served, lists=sum(c.with_items for c in found))
+
+
+def _exposure(conn: Connection, system: str, start: datetime, end: datetime, tallied: Tallied, *,
+              labels: Mapping[str, str], spec: Mapping[str, Sequence[float] | None],
+              catalog: Mapping[str, Mapping[str, Sequence[str]]] | None) -> tuple[ExposureReport | None, int]:
+    """Exposure by group over the period's latest lists (a sample of at most `EXPOSURE_SAMPLE`), and how many it read."""
+    if not tallied.lists:
+        return None, 0
+    records = latest_records(conn, system, start, end, max_rows=min(EXPOSURE_SAMPLE, tallied.loaded), labels=labels,
+                             positive_label=None, spec=spec)
+    with_items = [r for r in records if r.items is not None]
+    return (exposure_by_group(with_items, catalog=catalog) if with_items else None), len(with_items)
 
 
 def _policy_in_force(conn: Connection, system: str, snapshot: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -185,7 +280,7 @@ class Panels:
 
 
 def load_dashboard(conn: Connection, system: str, *, end: datetime | None = None, period: timedelta = timedelta(days=30),
-                   bucket: timedelta | None = None, max_rows: int = 100_000,
+                   bucket: timedelta | None = None, max_rows: int | None = MAX_ROWS,
                    catalog: Mapping[str, Mapping[str, Sequence[str]]] | None = None, with_panels: bool = True,
                    **rule_overrides: Any) -> DashboardData:
     """One system's dashboard for the period ``[end - period, end)`` (end defaults to now).
@@ -196,7 +291,8 @@ def load_dashboard(conn: Connection, system: str, *, end: datetime | None = None
     force for the system (a ledger record, #16); the sensitive-attribute bins, group names and
     positive label are those of its newest version (its config snapshot); ``catalog`` (item ->
     dimension -> categories) adds exposure by item category for recommendation outputs;
-    ``with_panels=False`` leaves out drift, outcomes and what flags link to (the index needs none).
+    ``with_panels=False`` leaves out drift, outcomes and what flags link to (the index needs none);
+    ``max_rows`` bounds the predictions the window figures count (the latest; None: all of them).
     """
     end = end or datetime.now(UTC)
     versions = _versions(conn, system)
@@ -210,27 +306,22 @@ def load_dashboard(conn: Connection, system: str, *, end: datetime | None = None
     positive = (snapshot.get("data") or {}).get("positive_label")
     spec = sensitive_spec(snapshot)
     specs = tuple((snapshot.get("data") or {}).get("sensitive_features") or ())
-    total, records = load_records(conn, system, start, end, max_rows=max_rows, labels=labels,
-                                  positive_label=positive, spec=spec)
-    counts = requests_over_time(records, size, anchor)
-    rates = group_rates(records, size, anchor)
-    ratios = rate_ratios(rates, rules.min_group_size)
+    tallied = tally(conn, system, start, end, size, labels=labels, positive_label=positive, spec=spec, max_rows=max_rows)
+    ratios = rate_ratios(tallied.rates, rules.min_group_size)
 
     def name(attribute: str, group: str) -> str:
         return group_name(attribute, group, specs)
 
-    flags = _unapproved_flags(conn, system, versions, start, end) + fairness_flags(rates, ratios, size, rules, name)
-    served = panels.version_counts(conn, system, start, end)
-    infos = tuple(VersionInfo(labels[v["id"]], v["id"], current_stage(conn, v["id"]), *served.get(v["id"], (0, 0)))
+    flags = _unapproved_flags(conn, system, versions, start, end) + fairness_flags(tallied.rates, ratios, size, rules, name)
+    infos = tuple(VersionInfo(labels[v["id"]], v["id"], current_stage(conn, v["id"]), *tallied.served.get(v["id"], (0, 0)))
                   for v in versions)
-    with_items = [r for r in records if r.items is not None]
-    exposure = exposure_by_group(with_items, catalog=catalog) if with_items else None
+    exposure, sampled = _exposure(conn, system, start, end, tallied, labels=labels, spec=spec, catalog=catalog)
     extra = Panels(drift=panels.latest_drift(conn, labels),
                    outcomes=tuple(panels.outcome_rates(conn, system, start, end, positive_label=positive, spec=spec)),
                    judged=tuple(panels.monitoring_runs(conn, list(labels))),
                    incidents=tuple(panels.incident_windows(conn, system))) if with_panels else None
     window_text = f"{monitoring_text} (as monitoring)" if bucket is None or bucket == monitoring_size else ""
-    return DashboardData(system=system, start=start, end=end, bucket=size, rules=rules, total=total,
-                         loaded=len(records), versions=infos, counts=tuple(counts), rates=tuple(rates),
+    return DashboardData(system=system, start=start, end=end, bucket=size, rules=rules, total=tallied.total,
+                         loaded=tallied.loaded, versions=infos, counts=tuple(tallied.counts), rates=tuple(tallied.rates),
                          ratios=tuple(ratios), flags=tuple(flags), exposure=exposure, anchor=anchor,
-                         window_text=window_text, sensitive_features=specs, panels=extra)
+                         window_text=window_text, sensitive_features=specs, panels=extra, exposure_sample=sampled)

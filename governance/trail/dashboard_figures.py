@@ -169,7 +169,7 @@ class DashboardData:
     bucket: timedelta
     rules: Rules
     total: int  # predictions in the period
-    loaded: int  # those read: the latest `max_rows` (default 100,000; about 3 s of reading on SQLite)
+    loaded: int  # those counted: every one, or the latest ``max_rows`` when `load_dashboard` was given a bound
     versions: tuple[VersionInfo, ...]
     counts: tuple[Count, ...]
     rates: tuple[Rate, ...]
@@ -180,6 +180,7 @@ class DashboardData:
     window_text: str = ""  # "7d (as monitoring)" when the windows are monitoring's
     sensitive_features: tuple[Any, ...] = ()  # data.sensitive_features of the newest version (names groups)
     panels: Any = None  # `dashboard_panels.Panels`: drift, outcomes, what flags link to
+    exposure_sample: int = 0  # the lists `exposure` was computed from: the period's latest (a sample when fewer than all)
 
     @property
     def truncated(self) -> bool:
@@ -274,27 +275,35 @@ def sensitive_spec(snapshot: Mapping[str, Any]) -> dict[str, list[float] | None]
 # -- aggregations (pure) -----------------------------------------------------------------------
 
 def requests_over_time(records: Iterable[Record], bucket: timedelta, anchor: datetime | None = None) -> list[Count]:
-    counts: dict[tuple[datetime, str], int] = defaultdict(int)
     window = WindowGrid(bucket, anchor)
-    for r in records:
-        counts[(window(r.served_at), r.version)] += 1
-    return [Count(w, v, n) for (w, v), n in sorted(counts.items())]
+    return tally_counts((window(r.served_at), r.version, 1) for r in records)
 
 
 def group_rates(records: Iterable[Record], bucket: timedelta, anchor: datetime | None = None) -> list[Rate]:
     """Favourable rate per window overall (attribute ``""``, group ``all``) and per attribute and group."""
+    window = WindowGrid(bucket, anchor)
+    return tally_rates((window(r.served_at), r.decision, r.groups, 1) for r in records)
+
+
+def tally_counts(counted: Iterable[tuple[datetime, str, int]]) -> list[Count]:
+    """`Count` per (window, version) from ``(window, version, requests)``, in order."""
+    counts: dict[tuple[datetime, str], int] = defaultdict(int)
+    for window, version, n in counted:
+        counts[(window, version)] += n
+    return [Count(w, v, n) for (w, v), n in sorted(counts.items())]
+
+
+def tally_rates(decided: Iterable[tuple[datetime, int | None, Mapping[str, str], int]]) -> list[Rate]:
+    """`Rate` per (attribute, group, window) from ``(window, decision, groups, how many)``, in order."""
     n: dict[tuple[str, str, datetime], int] = defaultdict(int)
     fav: dict[tuple[str, str, datetime], int] = defaultdict(int)
-    window = WindowGrid(bucket, anchor)
-    for r in records:
-        if r.decision is None:
+    for w, decision, groups, count in decided:
+        if decision is None:
             continue
-        w = window(r.served_at)
-        keys = [("", "all", w)] + [(a, g, w) for a, g in r.groups.items() if g not in (MISSING, OUTSIDE)]
-        for key in keys:
-            n[key] += 1
-            fav[key] += r.decision
-    return [Rate(a, g, w, n[(a, g, w)], fav[(a, g, w)]) for (a, g, w) in sorted(n, key=lambda k: (k[0], k[1], k[2]))]
+        for a, g in [("", "all")] + [(a, g) for a, g in groups.items() if g not in (MISSING, OUTSIDE)]:
+            n[(a, g, w)] += count
+            fav[(a, g, w)] += decision * count
+    return [Rate(a, g, w, n[(a, g, w)], fav[(a, g, w)]) for (a, g, w) in sorted(n)]
 
 
 def rate_ratios(rates: Iterable[Rate], min_group_size: int) -> list[Ratio]:

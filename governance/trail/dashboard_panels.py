@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal_column, select
+from sqlalchemy import Connection, func, literal_column, select
 
 from govflow.governance.ledger.schema import CheckResultRow, Outcome, Prediction, PredictionPayload, Run
 from govflow.governance.monitoring.incidents import list_incidents
@@ -51,19 +51,32 @@ def grid_anchor(conn: Connection, system: str) -> datetime | None:
 def _flagged_out_of_domain(conn: Connection) -> Any:
     # The condition of `govflow predictions search --out-of-domain any` (`govflow.governance.trail.search`),
     # so a count here and the predictions its link lists are the same rows. ``json`` not ``jsonb`` on
-    # PostgreSQL: a NUL escape in an own service's output must not make the page fail.
+    # PostgreSQL: a NUL escape in an own service's output must not make the page fail. The key's text
+    # first (canonical JSON names it so; no parse): on PostgreSQL it is migration 0008's partial index's
+    # predicate, so only the flagged rows are read, and the others are never parsed.
     if conn.dialect.name == "postgresql":
-        return literal_column("(predictions.output_json::json -> 'out_of_domain') IS NOT NULL")
-    return literal_column("json_extract(predictions.output_json, '$.out_of_domain') IS NOT NULL")
+        return literal_column("strpos(predictions.output_json, '\"out_of_domain\":') > 0 "
+                              "AND (predictions.output_json::json -> 'out_of_domain') IS NOT NULL")
+    return literal_column("instr(predictions.output_json, '\"out_of_domain\":') > 0 "
+                          "AND json_extract(predictions.output_json, '$.out_of_domain') IS NOT NULL")
 
 
-def version_counts(conn: Connection, system: str, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
-    """model version id -> (predictions, flagged out of domain) in ``[start, end)``: one aggregate query."""
-    flagged = func.sum(case((_flagged_out_of_domain(conn), 1), else_=0))
-    rows = conn.execute(select(Prediction.model_version_id, func.count(), flagged)
-                        .where(Prediction.system == system, Prediction.served_at >= start, Prediction.served_at < end)
-                        .group_by(Prediction.model_version_id)).all()
-    return {mv_id: (int(n), int(ood or 0)) for mv_id, n, ood in rows}
+def version_counts(conn: Connection, system: str, start: datetime, end: datetime,
+                   version_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """model version id -> (predictions, flagged out of domain) in ``[start, end)``, for the given
+    versions of the system: each count a range of the ``(model_version_id, served_at)`` index, the
+    flagged ones read alone (see `_flagged_out_of_domain`)."""
+    flagged = dict(conn.execute(select(Prediction.model_version_id, func.count())
+                                .where(Prediction.system == system, Prediction.served_at >= start,
+                                       Prediction.served_at < end, _flagged_out_of_domain(conn))
+                                .group_by(Prediction.model_version_id)).all())
+    found = {}
+    for mv_id in version_ids:
+        n = conn.execute(select(func.count()).select_from(Prediction).where(
+            Prediction.model_version_id == mv_id, Prediction.served_at >= start, Prediction.served_at < end)).scalar_one()
+        if n:
+            found[mv_id] = (int(n), int(flagged.get(mv_id, 0)))
+    return found
 
 
 @dataclass(frozen=True)
