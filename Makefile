@@ -39,8 +39,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# worksteal: each worker starts on a contiguous half (a module's expensive fixtures are built once, not on
+# both workers as `load`'s interleaved chunks do) and takes tests from the other's queue when it runs out.
 test: install postgres lint typecheck
-	$(PY) -m pytest -q -n 2  # both cores: every test has its own home, database and ports
+	$(PY) -m pytest -q -n 2 --dist worksteal  # both cores: every test has its own home, database and ports
 
 bench: install postgres
 	$(PY) bench/run.py
