@@ -9,9 +9,11 @@ millionth row as at the first, and rows logged meanwhile never shift a page).
 
 The filters on what a prediction answered (``output_json``) and on its payload (``features_json``,
 ``sensitive_json``) read the canonical JSON text in place (`search_sql`: every row, including those
-PostgreSQL's ``jsonb`` refuses; the expressions migration 0008 indexes). The payload filters join
-``prediction_payloads``: a purged payload no longer matches a group, a subject or a user, which is
-what erasure means.
+PostgreSQL's ``jsonb`` refuses; the expressions migrations 0008 and 0010 index). The payload filters
+join ``prediction_payloads``: a purged payload no longer matches a group, a subject or a user, which
+is what erasure means. PostgreSQL reads a page newest first along a time index (a common value meets
+its matches at once), or, when a sample of the table says an indexed condition (item, out-of-domain
+field, score range, group ``=``, user) matches fewer than `FEW` rows, from that index, then sorts.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -207,10 +210,8 @@ def _where(query: PredictionQuery, sql: WhereClause) -> None:
             sql.where.append(clause.format(_time_param(sql, moment)))
     if query.decision is not None:
         sql.decision(query.decision)
-    if query.score_min is not None:
-        sql.score(">=", query.score_min)
-    if query.score_max is not None:
-        sql.score("<=", query.score_max)
+    if query.score_min is not None or query.score_max is not None:
+        sql.score(query.score_min, query.score_max)
     for group in query.groups:
         sql.group(group)
     if query.item is not None:
@@ -258,43 +259,84 @@ def resolve_version(conn: Connection, query: PredictionQuery) -> PredictionQuery
     return replace(query, model_version_id=ref.id)
 
 
-def statement_for(conn: Connection, query: PredictionQuery, *, prefix: str = "") -> tuple[Any, dict[str, Any]]:
-    """The SQL of one page and its parameters (``prefix``, e.g. ``EXPLAIN``, goes in front)."""
+def statement_for(conn: Connection, query: PredictionQuery, *, prefix: str = "",
+                  walk: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The SQL of one page and its parameters (``prefix``, e.g. ``EXPLAIN``, goes in front). ``walk``:
+    in time order even when an indexed condition looks rare (`search_predictions`, when it was not)."""
     query = resolve_version(conn, query)
     sql = WhereClause(conn.dialect.name)
     _where(query, sql)
     join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
-    leading = _leading_column(query, sql)
-    lead = f"{leading} DESC, " if leading else ""
-    if sql.narrow and _few(conn, sql):
+    columns = ", ".join("p." + c for c in _COLUMNS)
+    if not walk and (sql.narrow or sql.narrow_payload) and _rare(conn, sql):
         # Asked newest first, the planner walks the time index hoping to meet matches soon; for a rare
-        # item or score range (none at all: every row) the index of the condition finds them at once.
-        sql.where.append(f"p.id IN (SELECT h.id FROM ({_narrow_sql(sql)}) h)")
-    clause = text(f"{prefix}SELECT {', '.join('p.' + c for c in _COLUMNS)} FROM predictions p{join} "
-                  f"WHERE {' AND '.join(sql.where)} ORDER BY {lead}p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
+        # item, score range, group or user (none at all: every row) the index of the condition finds
+        # them at once: read them whole (materialised: no order asked, so the planner takes that index;
+        # at most FEW, and how many, so that `search_predictions` walks after all if FEW were found).
+        sql_text = (f"{prefix}WITH hits AS MATERIALIZED (SELECT {columns} FROM predictions p{join} "
+                    f"WHERE {' AND '.join(sql.where)} LIMIT {FEW}) SELECT *, (SELECT count(*) FROM hits) AS hits "
+                    f"FROM hits p ORDER BY p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
+    else:
+        leading = _leading_column(query, sql)
+        lead = f"{leading} DESC, " if leading else ""
+        sql_text = (f"{prefix}SELECT {columns} FROM predictions p{join} WHERE {' AND '.join(sql.where)} "
+                    f"ORDER BY {lead}p.served_at DESC, p.id DESC LIMIT {query.limit + 1}")
     binds = [bindparam(n, type_=UTCDateTime()) for n, v in sql.params.items() if isinstance(v, datetime)]
-    statement = clause.bindparams(*binds)
+    statement = text(sql_text).bindparams(*binds)
     return (statement if prefix else statement.columns(served_at=UTCDateTime())), sql.params
 
 
 FEW = 20_000  # matches of an indexed condition that are read whole, then sorted
+SAMPLE = 10_000  # rows of a large table sampled to judge a condition rare
 
 
-def _narrow_sql(sql: WhereClause) -> str:
-    return f"SELECT p.id FROM predictions p WHERE {' AND '.join(sql.narrow)} LIMIT {FEW}"
+def _narrow(sql: WhereClause) -> tuple[str, str]:
+    """The table the indexed conditions are on (the payload's group or user, else the prediction's),
+    and the conditions."""
+    if sql.narrow_payload:
+        return "prediction_payloads pp", " AND ".join(sql.narrow_payload)
+    return "predictions p", " AND ".join(sql.narrow)
 
 
-def _few(conn: Connection, sql: WhereClause) -> bool:
-    """Whether the indexed conditions match fewer than `FEW` rows (no order asked: the planner takes
-    the index for a rare value, and stops early scanning for a common one, which the time order serves)."""
-    counted = conn.execute(text(f"SELECT count(*) FROM ({_narrow_sql(sql)}) h"), sql.params).scalar()
-    return int(counted or 0) < FEW
+def _rare(conn: Connection, sql: WhereClause) -> bool:
+    """Whether the indexed conditions look rare: fewer than `FEW` matches in a sample of the table's
+    pages (counting a common group through its GIN index reads its every entry: a second at 5 million
+    payloads; the time order serves a common value anyway). A small table is not sampled."""
+    table, conditions = _narrow(sql)
+    rows = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                        {"t": table.split()[0]}).scalar() or 0
+    if rows <= 10 * SAMPLE:
+        return True
+    share = conn.execute(text(f"SELECT avg(CASE WHEN {conditions} THEN 1.0 ELSE 0 END) FROM {table} "
+                              f"TABLESAMPLE SYSTEM ({100 * SAMPLE / rows:.6f}) REPEATABLE (0)"), sql.params).scalar()
+    return share is None or float(share) * rows < FEW
+
+
+@contextmanager
+def index_first(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: no sequential scan while a search runs. Its count and its page of rare matches are
+    asked with no order, and the planner's guess for a condition on JSON (a fixed fraction of the rows
+    when it has no statistics for the value) can make it read the whole log instead of the index (a
+    score above every score: 5 million rows parsed); every search has an index to start from."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    before = conn.execute(text("SELECT current_setting('enable_seqscan')")).scalar()
+    conn.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT set_config('enable_seqscan', :before, true)"), {"before": before})
 
 
 def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
     """One page of the predictions matching every filter, newest first (without their inputs)."""
-    statement, params = statement_for(conn, query)
-    rows = [dict(r) for r in conn.execute(statement, params).mappings()]
+    with index_first(conn):
+        statement, params = statement_for(conn, query)
+        rows = [dict(r) for r in conn.execute(statement, params).mappings()]
+        if rows and rows[0].get("hits", 0) >= FEW:  # not rare after all: newest first through the time index
+            statement, params = statement_for(conn, query, walk=True)
+            rows = [dict(r) for r in conn.execute(statement, params).mappings()]
     names = _version_names(conn, {r["model_version_id"] for r in rows})
     page = [_shown(r, names) for r in rows[: query.limit]]
     more = len(rows) > query.limit

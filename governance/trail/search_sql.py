@@ -9,8 +9,8 @@ such row is read. Every cast here goes through `nul_safe`: the six characters ``
 text become ``\\ufffd`` (U+FFFD, the replacement character) first, which never fails and changes
 nothing else. A value searched for is put through the same change (`_pg_text`, `_pg_json`), so a
 value with a NUL still finds its rows (and, the one ambiguity, a U+FFFD in its place too). Migration
-0008 indexes these very expressions (items, out-of-domain fields, score, a recommender's user), so
-the planner uses them; a test holds the two together through the plan.
+0008 indexes these very expressions (items, out-of-domain fields, score, a recommender's user), and
+0010 the sensitive groups, so the planner uses them; a test holds the two together through the plan.
 
 SQLite's ``json_extract`` and ``json_each`` cut a text value at a NUL, so a value with a NUL is
 compared as JSON text instead (``->``, which keeps its escapes), against its canonical form.
@@ -86,8 +86,10 @@ class WhereClause:
         self.pg = dialect == "postgresql"
         self.where: list[str] = []
         self.params: dict[str, Any] = {}
-        # PostgreSQL: the conditions one of migration 0008's indexes answers (see `search.statement_for`)
+        # PostgreSQL: the conditions one of migration 0008's (or 0010's, on the payload) indexes answers
+        # (see `search.statement_for`)
         self.narrow: list[str] = []
+        self.narrow_payload: list[str] = []
 
     def param(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -100,16 +102,27 @@ class WhereClause:
         else:
             self.where.append(f"{column} = {self.param(value)}")
 
-    def score(self, op: str, bound: float) -> None:
-        if self.pg:
-            # jsonb orders a number among numbers by value (texts below them, booleans above): the
-            # index finds the range, the type test keeps its numbers
-            self.where.append(f"{has_key('p.output_json', 'score')} AND {PG_SCORE} {op} "
-                              f"CAST({self.param(json.dumps(bound))} AS jsonb) AND jsonb_typeof({PG_SCORE}) = 'number'")
-            self.narrow.append(self.where[-1])
-        else:
-            self.where.append(f"json_extract(p.output_json, '$.score') {op} {self.param(bound)} "
-                              "AND json_type(p.output_json, '$.score') IN ('integer', 'real')")
+    def score(self, low: float | None, high: float | None) -> None:
+        """``low <= score <= high`` (either bound may be None), numbers only."""
+        if not self.pg:
+            for op, bound in ((">=", low), ("<=", high)):
+                if bound is not None:
+                    self.where.append(f"json_extract(p.output_json, '$.score') {op} {self.param(bound)} "
+                                      "AND json_type(p.output_json, '$.score') IN ('integer', 'real')")
+            return
+        # jsonb orders null < texts < numbers < booleans < arrays < objects, numbers by value: the index
+        # finds the range, and a bound on each side keeps its numbers. No `jsonb_typeof(...) = 'number'`:
+        # the planner would guess it holds for 0.5 % of the rows and sort a common range's every row.
+        conditions = [has_key("p.output_json", "score")]
+        for op, bound in ((">=", low), ("<=", high)):
+            if bound is not None:
+                conditions.append(f"{PG_SCORE} {op} CAST({self.param(json.dumps(bound))} AS jsonb)")
+        if high is None:
+            conditions.append(f"{PG_SCORE} < 'false'::jsonb")
+        if low is None:
+            conditions.append(f"{PG_SCORE} > 'null'::jsonb AND jsonb_typeof({PG_SCORE}) <> 'string'")
+        self.where.append(" AND ".join(conditions))
+        self.narrow.append(self.where[-1])
 
     def decision(self, value: int) -> None:
         self.where.append(f"{PG_DECISION if self.pg else SQLITE_DECISION} = {self.param(value)}")
@@ -142,6 +155,7 @@ class WhereClause:
     def user(self, user: str) -> None:
         if self.pg:
             self.where.append(f"{has_key('pp.features_json', 'user_id')} AND {PG_USER} = {self.param(_pg_text(user))}")
+            self.narrow_payload.append(self.where[-1])
             return
         column = "CAST(json_extract(pp.features_json, '$.user_id') AS TEXT)"  # migration 0007's index
         self.where.append(f"{column} = {self.param(user.split(NUL)[0])}")
@@ -164,8 +178,10 @@ class WhereClause:
             self.where.append(f"{value} {group.op} {given}")
 
     def _pg_group(self, group: GroupFilter) -> None:
-        if group.op == "=":  # containment: the attribute holds exactly this JSON value
-            self.where.append(f"{SENSITIVE} @> CAST({self.param(_pg_json({group.name: group.value}))} AS jsonb)")
+        if group.op == "=":  # containment: the attribute holds exactly this JSON value (migration 0010's index)
+            self.where.append(f"pp.sensitive_json <> '{{}}' AND {SENSITIVE} @> "
+                              f"CAST({self.param(_pg_json({group.name: group.value}))} AS jsonb)")
+            self.narrow_payload.append(self.where[-1])
             return
         path = f"({SENSITIVE} -> {self.param(_pg_text(group.name))})"
         if isinstance(group.value, str):

@@ -1,5 +1,5 @@
-"""Migration 0008 on PostgreSQL: each search filter it indexes is answered from its index, and an
-existing ledger (rows with a NUL included) upgrades to it with its chain still verifying."""
+"""Migrations 0008 and 0010 on PostgreSQL: each search filter they index is answered from its index,
+and an existing ledger (rows with a NUL included) upgrades to them with its chain still verifying."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.trail.test_search import found, log, start, version
 
 pytestmark = pytest.mark.postgres
 NEW = ("ix_predictions_search_items", "ix_predictions_search_ood", "ix_predictions_search_ood_served_at",
-       "ix_predictions_search_score", "ix_payloads_search_user_pg")
+       "ix_predictions_search_score", "ix_payloads_search_user_pg", "ix_payloads_search_sensitive")
 
 
 def plan_of(ledger: Ledger, params: dict[str, Any]) -> str:
@@ -40,6 +40,8 @@ def plan_of(ledger: Ledger, params: dict[str, Any]) -> str:
     ({"out_of_domain": "any"}, "ix_predictions_search_ood_served_at"),
     ({"score_min": "0.99", "score_max": "1"}, "ix_predictions_search_score"),
     ({"user": "6"}, "ix_payloads_search_user_pg"),
+    ({"group": ["sex=female"]}, "ix_payloads_search_sensitive"),
+    ({"group": ["sex=f\x00"], "system": "credit"}, "ix_payloads_search_sensitive"),
 ])
 def test_each_filter_is_answered_from_its_index(pg_ledger: Ledger, params: dict[str, Any], index: str) -> None:
     assert index in plan_of(pg_ledger, params)
@@ -68,7 +70,7 @@ def test_a_ledger_at_0007_with_odd_rows_upgrades_and_still_verifies(pg_url: str,
     movies = version(ledger, "movies")
     log(ledger, [{"system": "movies", "mv": movies, "at": start(), "request": "r1",
                   "output": {"items": ["5\x000", "7"], "score": 10 ** 400, "out_of_domain": ["u\x00"]},
-                  "features": {"user_id": "u\x001"}, "sensitive": {"gender": "F"}}])
+                  "features": {"user_id": "u\x001"}, "sensitive": {"gender": "F\x00"}}])
     _downgrade_to_0007(ledger)
     assert not set(NEW) & _indexes(ledger)
     ledger.close()
@@ -84,6 +86,7 @@ def test_a_ledger_at_0007_with_odd_rows_upgrades_and_still_verifies(pg_url: str,
         assert {p["request_id"] for p in found(ledger, user="u\x001")} == {"r1", "r2"}
         assert {p["request_id"] for p in found(ledger, score_min="1e300")} == {"r1"}
         assert {p["request_id"] for p in found(ledger, out_of_domain="u\x00")} == {"r1"}
+        assert {p["request_id"] for p in found(ledger, group="gender=F\x00")} == {"r1"}
     finally:
         ledger.close()
 
@@ -100,7 +103,7 @@ def _rows_read(ledger: Ledger, params: dict[str, Any]) -> int:
 
 def test_an_old_version_and_a_missing_item_are_found_without_walking_the_newer_rows(pg_ledger: Ledger) -> None:
     """The planner takes matches as spread evenly over time: newest first, it would walk every row
-    of the newer version before the old one's first, and every row when an item is in no list."""
+    of the newer version before the old one's first, and every row when an item (or a group) is in none."""
     old, new = version(pg_ledger, "credit"), version(pg_ledger, "credit")
     with pg_ledger.engine.begin() as conn:
         conn.exec_driver_sql("""INSERT INTO predictions (id, request_id, system, model_version_id, output_json, latency_ms,
@@ -109,9 +112,17 @@ def test_an_old_version_and_a_missing_item_are_found_without_walking_the_newer_r
                    CASE WHEN g %% 2 = 0 THEN '{"items":["' || (g %% 500) || '"],"score":0.5}' ELSE '{"score":0.5}' END,
                    1.0, TIMESTAMPTZ '2026-01-01' + g * INTERVAL '1 second', 'test', md5(g::text), 1
             FROM generate_series(1, 200000) g""", {"old": old, "new": new})
+        conn.exec_driver_sql("""INSERT INTO prediction_payloads (payload_hash, salt, features_json, sensitive_json, created_at)
+            SELECT md5(g::text), 's', '{}', '{"sex":"' || CASE WHEN g %% 50000 = 0 THEN 'other' ELSE 'female' END || '"}',
+                   TIMESTAMPTZ '2026-01-01' FROM generate_series(1, 200000) g""")
         conn.execute(text("ANALYZE predictions"))
+        conn.execute(text("ANALYZE prediction_payloads"))
     read = {name: _rows_read(pg_ledger, params) for name, params in (
-        ("version", {"system": "credit", "version": "1"}), ("item", {"item": "nowhere"}), ("score", {"score_min": "2"}))}
-    assert read == {"version": 0, "item": 0, "score": 0}
+        ("version", {"system": "credit", "version": "1"}), ("item", {"item": "nowhere"}), ("score", {"score_min": "2"}),
+        ("group", {"group": ["sex=male"]}), ("rare group", {"group": ["sex=other"]}))}
+    assert read == {"version": 0, "item": 0, "score": 0, "group": 0, "rare group": 0}
     assert len(found(pg_ledger, system="credit", version="1")) == 1000
     assert found(pg_ledger, item="nowhere") == []
+    assert found(pg_ledger, group="sex=male") == []
+    assert [p["request_id"] for p in found(pg_ledger, group="sex=other")] == ["r200000", "r150000", "r100000", "r50000"]
+    assert len(found(pg_ledger, group="sex=female")) == 1000  # a common group: the time-ordered walk

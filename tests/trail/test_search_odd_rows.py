@@ -38,6 +38,10 @@ def odd_trail(ledger: Ledger) -> tuple[Ledger, dict[str, str]]:
          "output": {"score": "high"}},  # jsonb orders a text below every number, a boolean above
         {"system": "credit", "mv": credit, "at": t0 + timedelta(hours=6), "request": "req-true-score",
          "output": {"score": True}},
+        {"system": "credit", "mv": credit, "at": t0 + timedelta(hours=7), "request": "req-null-score",
+         "output": {"score": None}},  # below every text
+        {"system": "credit", "mv": credit, "at": t0 + timedelta(hours=8), "request": "req-list-score",
+         "output": {"score": [0.2]}},  # above every boolean
         {"system": "movies", "mv": movies, "at": t0 + timedelta(hours=4), "request": "req-list",
          "output": {"items": ["7", "\\u0000"]}, "features": {"user_id": "u1"}, "sensitive": {"gender": "M"}},
     ]
@@ -51,6 +55,8 @@ def odd_trail(ledger: Ledger) -> tuple[Ledger, dict[str, str]]:
     ({"score_min": "0.1", "score_max": "0.3"}, {"req-nul", "req-new-shape"}),
     ({"score_max": "0.5"}, {"req-nul", "req-new-shape"}),
     ({"score_min": "0"}, {"req-nul", "req-new-shape", "req-plain"}),
+    ({"score_min": "-1e300"}, {"req-nul", "req-new-shape", "req-plain"}),
+    ({"score_max": "1e300"}, {"req-nul", "req-new-shape", "req-plain"}),
     ({"group": ["sex=female"]}, {"req-nul", "req-new-shape"}),
     ({"group": [f"nick=x{NUL}y"]}, {"req-nul"}),
     ({"group": [f"gender=F{NUL}"]}, {"req-list-nul"}),
