@@ -237,11 +237,13 @@ def _cancelled(context: Context, run: Any, shared: dict[str, Any], client: Any) 
     with contextlib.suppress(Exception):
         propose_state_sync(client, Cancelled(message="cancelled: govflow's warm runner stopped it"),
                            flow_run_id=run.id, force=True)
-    stopped = shared.pop("ledger", None)
+    stopped, opened = shared.pop("ledger", None), context.opened_head
     if stopped is not None:
         stopped.close()
     context._ledger = None
-    return {"cancelled": recorded_state(context.ledger(), str(run.id))}
+    recorded = recorded_state(context.ledger(), str(run.id))
+    context.opened_head = opened  # what the run wrote before it was stopped is anchored as usual
+    return {"cancelled": recorded}
 
 
 def recorded_state(ledger: Any, prefect_run_id: str) -> str:
