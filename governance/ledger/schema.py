@@ -271,8 +271,9 @@ class Prediction(Base):
 class PredictionPayload(Base):
     """Personal data of a prediction: NOT chained, purgeable (retention, erasure).
 
-    ``payload_hash = sha256(canonical({"salt", "features", "sensitive"}))``; the random salt dies
-    with the row, so once purged the hash left on the prediction cannot be linked back to a person.
+    ``payload_hash = sha256(canonical({"features", "salt", "sensitive", "subject_id", "subject_id_sent"}))``
+    (without the subject ids for payloads logged before they were hashed: `verify.payload_intact`);
+    the random salt dies with the row, so once purged the hash left on the prediction cannot be linked back to a person.
     """
 
     __tablename__ = "prediction_payloads"

@@ -6,7 +6,8 @@ Three passes, each streaming (memory does not grow with the ledger):
 2. the rows: every row of every history table, grouped by the ``audit_seq`` that claims it, must hash
    to what that entry's payload says (a row changed, added or removed behind the chain is caught);
 3. the files: every stored artifact and model re-hashed; every prediction payload still present
-   re-hashed, and every absent one accounted for by a purge tombstone.
+   re-hashed (its subject ids too, see `payload_intact`), and every absent one accounted for by a
+   purge tombstone.
 An exported head (``--head``) must still be in the chain: a rewrite of the whole chain is caught too;
 the heads anchored outside the ledger (``heads.log`` and the other sinks) are checked by
 `govflow.governance.ledger.anchors`.
@@ -218,10 +219,10 @@ def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset(), a
             return
         streamed = conn.execution_options(stream_results=True, yield_per=5000)
         have = set()
-        for payload in streamed.execute(select(PredictionPayload)).mappings():
-            have.add(payload["payload_hash"])
-            if payload_hash_of(payload["salt"], payload["features_json"], payload["sensitive_json"]) != payload["payload_hash"]:
-                report.findings.append(Finding(None, f"prediction payload {payload['payload_hash'][:16]}...", PAYLOAD_CHANGED))
+        for payload in streamed.execute(select(*PAYLOAD_FIELDS)):
+            have.add(payload[0])
+            if not payload_intact(*payload):
+                report.findings.append(Finding(None, f"prediction payload {payload[0][:16]}...", PAYLOAD_CHANGED))
         for seq, payload_hash, pid in streamed.execute(select(Prediction.audit_seq, Prediction.payload_hash, Prediction.id)):
             if payload_hash not in have and payload_hash not in purged:
                 report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
@@ -235,19 +236,70 @@ def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: 
     """The payloads of the predictions appended after entry ``after``, each found by its hash and re-hashed."""
     payload = PredictionPayload
     rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
-        select(Prediction.audit_seq, Prediction.id, Prediction.payload_hash, payload.payload_hash, payload.salt,
-               payload.features_json, payload.sensitive_json)
+        select(Prediction.audit_seq, Prediction.id, Prediction.payload_hash, *PAYLOAD_FIELDS)
         .outerjoin(payload, payload.payload_hash == Prediction.payload_hash)
         .where(after_clause(Prediction.__table__, after)))  # type: ignore[arg-type]
-    for seq, pid, wanted, found, salt, features_json, sensitive_json in rows:
+    for seq, pid, wanted, found, salt, features_json, sensitive_json, subject_id, subject_id_sent in rows:
         if found is None:
             if wanted not in purged:
                 report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
-        elif payload_hash_of(salt, features_json, sensitive_json) != found:
+        elif not payload_intact(found, salt, features_json, sensitive_json, subject_id, subject_id_sent):
             report.findings.append(Finding(None, f"prediction payload {found[:16]}...", PAYLOAD_CHANGED))
 
 
+PAYLOAD_FIELDS = (PredictionPayload.payload_hash, PredictionPayload.salt, PredictionPayload.features_json,
+                  PredictionPayload.sensitive_json, PredictionPayload.subject_id, PredictionPayload.subject_id_sent)
+
+
+def payload_intact(stored_hash: str, salt: str, features_json: str, sensitive_json: str, subject_id: str | None,
+                   subject_id_sent: str | None) -> bool:
+    """Does a payload row still hash to the hash its chained prediction holds?
+
+    Two forms: `payload_hash_v2_of` (every payload logged now) and the old `payload_hash_of`, which
+    leaves the subject ids out (payloads logged before they were hashed). A row does not say which
+    form it uses; the old one is accepted only when it reproduces the stored hash, which the chain
+    fixes. An attacker cannot choose the weaker form for a new row: its hash is over a text with the
+    subject ids, which no old-form text equals, so matching it would take a sha256 preimage. What the
+    old form leaves open (the subject ids of payloads logged before) stays open: nothing binds them.
+    """
+    try:
+        if payload_hash_v2_of(salt, features_json, sensitive_json, subject_id, subject_id_sent) == stored_hash:
+            return True
+        return payload_hash_of(salt, features_json, sensitive_json) == stored_hash
+    except (ValueError, TypeError):  # a text that is no longer JSON, a column no longer text: changed too
+        return False
+
+
+PURGE_OF_CHANGED = ("{kind} refused: {count} prediction payload(s) it would delete no longer match their hash "
+                    "(e.g. prediction payload {first}...): their data or subject ids were changed behind the ledger, "
+                    "and deleting them would destroy the evidence. None of them was purged; run `govflow verify` "
+                    "and investigate first")
+
+
+def refuse_changed_payloads(conn: Connection, hashes: list[str], kind: str) -> None:
+    """`TamperingError` when a payload about to be purged no longer matches its hash.
+
+    Checked before the delete because a purge is where a re-attribution would vanish: once the row
+    of someone else, relabelled with the subject to erase, is gone under a tombstone, verify has
+    nothing left to re-hash.
+    """
+    from govflow.errors import TamperingError
+
+    rows = conn.execute(select(*PAYLOAD_FIELDS).where(PredictionPayload.payload_hash.in_(hashes)))
+    changed = sorted(row[0] for row in rows if not payload_intact(*row))
+    if changed:
+        raise TamperingError(PURGE_OF_CHANGED.format(kind=kind, count=len(changed), first=changed[0][:16]))
+
+
+def payload_hash_v2_of(salt: str, features_json: str, sensitive_json: str, subject_id: str | None,
+                       subject_id_sent: str | None) -> str:
+    """``sha256(canonical({"features", "salt", "sensitive", "subject_id", "subject_id_sent"}))``."""
+    return canon.hash_value({"salt": salt, "features": json.loads(features_json), "sensitive": json.loads(sensitive_json),
+                             "subject_id": subject_id, "subject_id_sent": subject_id_sent})
+
+
 def payload_hash_of(salt: str, features_json: str, sensitive_json: str) -> str:
+    """The old form, ``sha256(canonical({"features", "salt", "sensitive"}))`` (see `payload_intact`)."""
     return canon.hash_value({"salt": salt, "features": json.loads(features_json), "sensitive": json.loads(sensitive_json)})
 
 

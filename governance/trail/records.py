@@ -1,8 +1,10 @@
 """One logged prediction (`PredictionRecord`), made once per prediction on the serving hot path.
 
 Its canonical JSON texts, its payload's random salt and its payload hash
-(``sha256(canonical({"features", "salt", "sensitive"}))``, what `govflow.governance.ledger.verify`
-recomputes) are computed when it is made.
+(``sha256(canonical({"features", "salt", "sensitive", "subject_id", "subject_id_sent"}))``, what
+`govflow.governance.ledger.verify` recomputes) are computed when it is made. The subject ids are in
+the hash because the payload row is not chained: its hash, kept on the chained prediction, is all
+that binds the row, and an id left out could be re-attributed unseen (see `payload_hash_v2`).
 """
 
 from __future__ import annotations
@@ -100,11 +102,12 @@ class PredictionRecord(_RecordFields):
                 id: str | None = None, subject_id_sent: str | None = None) -> PredictionRecord:
         features_json, sensitive_json = canonical_text(features), canonical_text(sensitive)
         salt = new_salt()
-        text = '{"features":' + features_json + ',"salt":"' + salt + '","sensitive":' + sensitive_json + "}"
+        text = ('{"features":' + features_json + ',"salt":"' + salt + '","sensitive":' + sensitive_json
+                + ',"subject_id":' + _id_json(subject_id) + ',"subject_id_sent":' + _id_json(subject_id_sent) + "}")
         return tuple.__new__(cls, (  # type: ignore[type-var]
             request_id, system, model_version_id, output, features, sensitive, latency_ms, served_at, caller,
             subject_id, id or new_id(), canonical_text(output), features_json, sensitive_json, salt,
-            hashlib.sha256(text.encode("utf-8")).hexdigest(),  # = payload_hash(salt, features_json, sensitive_json)
+            hashlib.sha256(text.encode("utf-8")).hexdigest(),  # = payload_hash_v2(salt, ..., subject_id_sent)
             subject_id_sent))
 
 
@@ -125,11 +128,28 @@ def make_record(*, request_id: str, system: str, model_version_id: str, output: 
                             subject_id_sent=valid.subject_id_sent)
 
 
-def payload_hash(salt: str, features_json: str, sensitive_json: str) -> str:
-    """``sha256(canonical({"features", "salt", "sensitive"}))`` from the members' canonical JSON.
+def _id_json(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)  # type: ignore[no-any-return]
 
-    Equal to `govflow.governance.ledger.verify.payload_hash_of` (keys in sorted order: features, salt, sensitive),
-    assembled by hand so the canonical text of the features is encoded once.
+
+def payload_hash_v2(salt: str, features_json: str, sensitive_json: str, subject_id: str | None,
+                    subject_id_sent: str | None) -> str:
+    """``sha256(canonical({"features", "salt", "sensitive", "subject_id", "subject_id_sent"}))``: the
+    payload hash of every record made now, the one `PredictionRecord` computes.
+
+    Equal to `govflow.governance.ledger.verify.payload_hash_v2_of` (keys in sorted order), assembled
+    by hand so the canonical text of the features is encoded once.
+    """
+    text = ('{"features":' + features_json + ',"salt":' + encode_basestring(salt) + ',"sensitive":' + sensitive_json
+            + ',"subject_id":' + _id_json(subject_id) + ',"subject_id_sent":' + _id_json(subject_id_sent) + "}")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def payload_hash(salt: str, features_json: str, sensitive_json: str) -> str:
+    """The old form, ``sha256(canonical({"features", "salt", "sensitive"}))``, of payloads logged
+    before the subject ids were hashed (`payload_hash_v2`); verify still accepts it for them.
+
+    Equal to `govflow.governance.ledger.verify.payload_hash_of`.
     """
     text = '{"features":' + features_json + ',"salt":' + encode_basestring(salt) + ',"sensitive":' + sensitive_json + "}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

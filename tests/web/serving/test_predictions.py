@@ -24,9 +24,10 @@ from govflow.governance.ledger.schema import (
     Purge,
     PurgedPayload,
 )
-from govflow.governance.ledger.verify import payload_hash_of, verify
+from govflow.governance.ledger.verify import payload_hash_v2_of, verify
 from govflow.governance.registry.versions import VersionRef
 from govflow.governance.trail import predictions as preds
+from govflow.governance.trail.records import payload_hash_v2
 from govflow.governance.trail.trace import render, trace_prediction
 from tests.web.serving.helpers import counts, put_in_production, records, relaxed_config, suspend
 
@@ -53,7 +54,8 @@ def test_a_batch_is_one_transaction_with_one_audit_entry_and_verifies(served: tu
     assert entry["event_type"] == "predictions.logged" and entry["subject"] == "credit-scoring: 50"
     assert json.loads(entry["payload_json"])["tables"]["predictions"]["rows"] == 50
     for p in payloads:  # the hand-built payload hash is the one verify recomputes
-        assert payload_hash_of(p["salt"], p["features_json"], p["sensitive_json"]) == p["payload_hash"]
+        assert payload_hash_v2_of(p["salt"], p["features_json"], p["sensitive_json"], p["subject_id"],
+                                  p["subject_id_sent"]) == p["payload_hash"]
     assert len({p["salt"] for p in payloads}) == 50
     assert verify(ledger).intact
 
@@ -301,8 +303,8 @@ def test_a_record_is_immutable_and_carries_its_documented_hashes() -> None:
                                     features=features, sensitive=sensitive, latency_ms=1.5,
                                     served_at=canon.utc_now(), caller="tester")
     assert record.features_json == canon.canonical(features).decode() and record.output_json == '{"decision":1,"score":0.25}'
-    assert record.payload_hash == payload_hash_of(record.salt, record.features_json, record.sensitive_json)
-    assert record.payload_hash == preds.payload_hash(record.salt, record.features_json, record.sensitive_json)
+    assert record.payload_hash == payload_hash_v2_of(record.salt, record.features_json, record.sensitive_json, None, None)
+    assert record.payload_hash == payload_hash_v2(record.salt, record.features_json, record.sensitive_json, None, None)
     assert len(record.id) == 36 and record.subject_id is None
     with pytest.raises(AttributeError):
         record.caller = "someone else"  # type: ignore[misc]
