@@ -31,6 +31,7 @@ from govflow.errors import InputError
 from govflow.governance.config import MIN_RETENTION_DAYS
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.schema import Prediction, PredictionPayload, Purge, PurgedPayload
+from govflow.governance.ledger.verify import refuse_changed_payloads
 from govflow.governance.registry.versions import os_user
 
 BATCH = 5000
@@ -84,6 +85,7 @@ def _purge(ledger: Ledger, *, kind: str, criteria: dict[str, Any], reason: str, 
             hashes = select_batch(w.conn, BATCH)
             if not hashes:
                 break
+            refuse_changed_payloads(w.conn, hashes, kind)
             tomb = w.add(Purge, kind=kind, at=canon.utc_now(), by=by, reason=reason,
                          criteria_json=canon.canonical(criteria).decode("utf-8"), count=len(hashes))
             for payload_hash in hashes:
@@ -107,7 +109,7 @@ def apply_retention(ledger: Ledger, system: str, retention_days: int, *, now: da
     def batch(conn: Connection, limit: int) -> list[str]:
         return list(conn.execute(
             select(PredictionPayload.payload_hash).join(Prediction, Prediction.payload_hash == PredictionPayload.payload_hash)
-            .where(Prediction.system == system, PredictionPayload.created_at < cutoff)
+            .where(Prediction.system == system, Prediction.served_at < cutoff)  # chained, unlike created_at
             .distinct().order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
 
     criteria = {"system": system, "retention_days": retention_days, "created_before": canon.format_ts(cutoff)}
