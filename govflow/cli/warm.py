@@ -46,6 +46,8 @@ NOT_STARTED = "interrupted ({why}): cancelled the gate run {run} before the warm
 ENDED_FIRST = "interrupted ({why}) after the gate run {run} ended in the warm runner: {what}; " + TRACE
 NO_ANSWER = ("interrupted ({why}): asked the warm runner (pid {pid}) to cancel the gate run {run}; it did not "
              "answer within {wait:.0f} s (its log: {log}); " + TRACE)
+CANCELLED_ELSEWHERE = ("the gate run {run} was cancelled while it ran (from the Prefect UI or its API); the ledger "
+                      "records it as {state}, so no decision of it counts; run the gate again")
 IN_PROCESS = ("interrupted ({why}): the gate stopped before it finished; a gate run that did not complete is "
               "recorded as such and no decision of it counts; run the gate again")
 
@@ -112,7 +114,7 @@ def gate(home: Path, runner: Any, config: Path, version: str) -> dict[str, Any] 
     except Interrupted as e:
         typer.echo(_cancel(home, runner, run_id, e.why), err=True)
         raise typer.Exit(e.exit_code) from None
-    return _outcome(data)
+    return _outcome(data, run_id)
 
 
 def _wake(runner: Any) -> None:
@@ -189,11 +191,13 @@ def _wait(home: Path, runner: Any, run_id: str) -> dict[str, Any]:
         time.sleep(0.02)
 
 
-def _outcome(data: dict[str, Any]) -> dict[str, Any]:
+def _outcome(data: dict[str, Any], run_id: str) -> dict[str, Any]:
     if data.get("stderr"):
         typer.echo(data["stderr"], err=True, nl=False)
     if "report" in data:
         return dict(data["report"])
+    if "cancelled" in data:  # not by this command: it would have been interrupted
+        raise RunnerReported(CANCELLED_ELSEWHERE.format(run=run_id, state=data["cancelled"]), 1)
     if "internal" in data:  # as `govflow.cli.main` words an internal error
         typer.echo(data["internal"], err=True)
         raise typer.Exit(3)

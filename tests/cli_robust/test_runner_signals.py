@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -78,14 +79,14 @@ class Held:
     home: Path
     config: Path
     hold: Path
-    env: dict[str, str]  # the model's folder on PYTHONPATH: the runner unpickles the model too
+    pythonpath: str  # the model's folder: the runner unpickles the model too
 
     def gate(self, **extra: str) -> subprocess.Popen[str]:
         """`run gate` of version 1, returned once its gate waits in the model's predictions."""
         self.hold.touch()
         reached = Path(f"{self.hold}.reached")
         reached.unlink(missing_ok=True)
-        command = start_govflow(self.home, "run", "gate", "-c", str(self.config), "--version", "1", **self.env, **extra)
+        command = start_govflow(self.home, "run", "gate", "-c", str(self.config), "--version", "1", PYTHONPATH=self.pythonpath, **extra)
         poll(lambda: reached.exists() or command.poll() is not None, 600, "the gate to reach the model")
         assert command.poll() is None, command.communicate()[0]
         return command
@@ -101,9 +102,9 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Held]:
     relaxed = (ROOT / "tests" / "cli" / "credit-relaxed.govflow.yaml").read_text()
     config.write_text(relaxed.replace("../../data/german_credit.csv", str(ROOT / "data" / "german_credit.csv"))
                       .replace("  estimator: logistic_regression", f'  factory: "held_model:build"\n  params: {{hold: "{hold}"}}'))
-    setup = Held(home=folder / "home", config=config, hold=hold, env={"PYTHONPATH": str(folder)})
+    setup = Held(home=folder / "home", config=config, hold=hold, pythonpath=str(folder))
     try:
-        train = govflow(setup.home, "run", "train", "-c", str(config), **setup.env)
+        train = govflow(setup.home, "run", "train", "-c", str(config), PYTHONPATH=setup.pythonpath)
         assert train.returncode == 0, train.stderr
         yield setup
     finally:
@@ -144,7 +145,7 @@ def runner_ready(held: Held) -> int:
         return state if state is not None and state.ready and prefect_runner.current(state) else None
 
     if current() is None:
-        govflow(held.home, "server", "start", **held.env)
+        govflow(held.home, "server", "start", PYTHONPATH=held.pythonpath)
     return int(poll(current, 900, "the runner to be ready").pid)
 
 
@@ -171,7 +172,7 @@ def test_kill_9_leaves_no_process_and_the_runner_records_the_gate_whole(held: He
     status = govflow(held.home, "server", "status")
     assert f"warm gate runner: pid {runner}, ready" in status.stdout, status.stdout
     assert "GOVFLOW_COMMAND_TOKEN" not in psutil.Process(runner).environ()  # no watcher of a command ends it
-    again = govflow(held.home, "run", "gate", "-c", str(held.config), "--version", "1", **held.env)
+    again = govflow(held.home, "run", "gate", "-c", str(held.config), "--version", "1", PYTHONPATH=held.pythonpath)
     assert again.returncode == 0 and again.stdout.startswith("gate PASS for credit-scoring:1"), again.stderr
     assert served_runs(held.home) == served + 2  # through the same runner
 
@@ -199,6 +200,32 @@ def test_an_interrupt_cancels_the_flow_run_in_the_runner(held: Held, sig: int, w
     assert trace.returncode == 0 and "failed" in trace.stdout, trace.stdout + trace.stderr
     verified(held.home)
     assert prefect_runner.alive(runner)  # the runner stays, for the next gate
+
+
+def test_a_cancel_from_the_prefect_ui_stops_the_gate_and_the_command_says_so(held: Held) -> None:
+    runner_ready(held)
+    server = prefect_server.read_state(held.home)
+    assert server is not None
+    command = held.gate()
+    try:
+        running = api(server.api_url, "flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}})
+        assert len(running) == 1, running
+        run = running[0]["id"]  # as the UI's Cancel button does:
+        assert api(server.api_url, f"flow_runs/{run}/set_state", {"state": {"type": "CANCELLING"}})["status"] == "ACCEPT"
+        output, _ = command.communicate(timeout=300)
+    finally:
+        held.hold.unlink()
+    assert command.returncode == 1, output
+    assert output == (f"error: the gate run {run} was cancelled while it ran (from the Prefect UI or its API); the "
+                      "ledger records it as failed, so no decision of it counts; run the gate again\n")
+    assert flow_run_state(held.home, run) == "CANCELLED"
+
+
+def api(api_url: str, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(f"{api_url}/{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 IN_PROCESS = ("interrupted ({why}): the gate stopped before it finished; a gate run that did not complete is "
