@@ -1,10 +1,11 @@
 """What the dashboard shows: frozen value objects and the pure functions that compute them from records.
 
-`govflow.governance.trail.dashboard_data` reads one system's predictions in a period from the ledger
-(joined with their payloads' sensitive attributes) and hands them to these plain functions, which
-take records and return frozen value objects, so every figure can be tested without a database:
+`govflow.governance.trail.dashboard_data` has the database sum one system's predictions in a period
+(with their payloads' sensitive attributes) and hands the sums to these plain functions (`tally_counts`,
+`tally_rates`; over records: `requests_over_time`, `group_rates`), which return frozen value objects,
+so every figure can be tested without a database:
 
-* requests over time, per model version (`requests_over_time`);
+* requests over time, per model version;
 * the favourable-decision rate per sensitive group over time, and the ratio of the lowest to the
   highest group rate per window (`group_rates`, `rate_ratios`);
 * anomaly flags (`Flag`), three rules, all documented on the page too:

@@ -4,7 +4,7 @@ The system page's figures (requests per version and window, favourable rates per
 per sensitive group, out-of-domain counts per version) are sums over predictions, so the database
 adds them up and Python reads one row per *cell*: the predictions sharing a window, a model version,
 a decision and a set of sensitive attributes as logged (`Cell`). A page then costs one pass of the
-database over the period's rows (the ``(system, served_at)`` index, the payload joined by its key),
+database over the period's rows (the ``(system, served_at)`` index, each payload found by its key),
 and Python work in the number of cells, not of predictions.
 
 What is read in SQL is what `govflow.governance.trail.dashboard_figures.decision_of` reads, field by
@@ -64,6 +64,12 @@ SQLITE_ROWS = ("(SELECT model_version_id, served_at, payload_hash, output_json A
                "WHERE system = :system AND served_at >= :low AND served_at < :end) p")
 
 
+# One probe of the payload's key per row counted, never a scan of every payload: a hash join (the
+# planner's choice for 100,000 rows) reads all of them however few rows are counted, 3 s of server
+# CPU at 5 million against 1 s for the probes. The page's cost follows the rows counted, not the ledger.
+PAYLOAD = "(SELECT pp.sensitive_json FROM prediction_payloads pp WHERE pp.payload_hash = p.payload_hash)"
+
+
 @dataclass(frozen=True)
 class Cell:
     """The predictions of one window, version, decision and set of sensitive attributes."""
@@ -83,8 +89,8 @@ def _query(dialect: str) -> str:
     decision, columns, rows = (PG_DECISION, PG_COLUMNS, PG_ROWS) if pg else (SQLITE_DECISION, SQLITE_COLUMNS, SQLITE_ROWS)
     read = ", ".join(f"{expression} AS {name}" for name, expression in columns.items())
     return (f"SELECT model_version_id, k, decision, prediction, sensitive_json, count(*), sum(ood), sum(items) "
-            f"FROM (SELECT p.model_version_id, {decision} AS decision, {read}, pp.sensitive_json "
-            f"FROM {rows} LEFT JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash) cells "
+            f"FROM (SELECT p.model_version_id, {decision} AS decision, {read}, {PAYLOAD} AS sensitive_json "
+            f"FROM {rows}) cells "
             f"GROUP BY model_version_id, k, decision, prediction, sensitive_json")
 
 

@@ -12,11 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.trail import dashboard_data as dd
 from govflow.governance.trail import dashboard_sql
+from govflow.web.dashboard import dashboard_router
 from tests.web.dashboard import scenario
+from tests.web.dashboard.test_routes import bearer
 
 DAY = timedelta(days=1)
 ROWS = 200  # 37 minutes apart: five days and a bit
@@ -126,3 +130,7 @@ def test_exposure_reads_a_sample_of_the_latest_lists(sqlite_ledger: Ledger, monk
         data = dd.load_dashboard(conn, "movie-recs", end=start + DAY, period=timedelta(days=2))
     assert (data.total, data.exposure_sample) == (40, 10)
     assert data.exposure is not None and data.exposure.overall.requests == 10
+    app = FastAPI()
+    app.include_router(dashboard_router(sqlite_ledger, clock=lambda: start + DAY))
+    page = TestClient(app).get("/dashboard/movie-recs?days=2", headers=bearer(sqlite_ledger))
+    assert "Read from the period's latest 10 lists (a sample when it served more)." in page.text
