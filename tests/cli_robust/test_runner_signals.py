@@ -221,6 +221,31 @@ def test_a_cancel_from_the_prefect_ui_stops_the_gate_and_the_command_says_so(hel
     assert flow_run_state(held.home, run) == "CANCELLED"
 
 
+def test_an_interrupt_before_the_runner_took_the_run_cancels_it_unstarted(held: Held) -> None:
+    runner = runner_ready(held)
+    server = prefect_server.read_state(held.home)
+    assert server is not None
+    scheduled = {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}
+    os.kill(runner, signal.SIGSTOP)  # a runner busy elsewhere: the run waits for it
+    try:
+        command = start_govflow(held.home, "run", "gate", "-c", str(held.config), "--version", "1",
+                                PYTHONPATH=held.pythonpath)
+        waiting = poll(lambda: api(server.api_url, "flow_runs/filter", scheduled), 600, "the command's flow run")
+        os.killpg(command.pid, signal.SIGINT)
+        output, _ = command.communicate(timeout=300)
+    finally:
+        os.kill(runner, signal.SIGCONT)
+    run = waiting[0]["id"]
+    assert command.returncode == 130, output
+    assert output == (f"interrupted (Ctrl-C): cancelled the gate run {run} before the warm runner started it; "
+                      "nothing was recorded\n")
+    assert flow_run_state(held.home, run) == "CANCELLED"
+    served = served_runs(held.home)
+    again = govflow(held.home, "run", "gate", "-c", str(held.config), "--version", "1", PYTHONPATH=held.pythonpath)
+    assert again.returncode == 0, again.stderr
+    assert served_runs(held.home) == served + 1  # the runner took the next run, not the cancelled one
+
+
 def api(api_url: str, path: str, body: dict[str, Any]) -> Any:
     request = urllib.request.Request(f"{api_url}/{path}", data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
