@@ -13,7 +13,7 @@ included) up to each size in turn. At each size it prints:
 Each figure with a target is printed against it as a ratio with ok/MISSED, beside the load average:
 on a shared machine the ratio across sizes says more than the absolute figure.
 
-    python bench/bench_growth.py [--sizes 20000,100000] [--backend sqlite|postgresql] [--skip-full-verify]
+    python bench/bench_growth.py [--sizes 20000,100000] [--backend sqlite|postgresql] [--skip-full-verify] [--writers N]
 
 Sizes are cumulative prediction counts (``1M``, ``500k`` accepted). PostgreSQL runs in a database of its
 own, created and dropped here. `make bench` runs it at the default sizes (a few minutes).
@@ -59,28 +59,102 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default=None, help="only this backend")
     parser.add_argument("--skip-full-verify", action="store_true", help="time only the --since verify")
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
+    parser.add_argument("--writers", type=int, default=1,
+                        help="processes writing batches at once, each through its own connection (default 1)")
     args, _ = parser.parse_known_args(argv)  # `make bench` hands every script the same arguments
     text = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     args.size_list = sorted({parse_size(s) for s in text.split(",") if s.strip()})
+    if args.writers < 1:
+        raise SystemExit(f"--writers: the number of processes writing at once, at least 1; got {args.writers}")
     return args
 
 
 def fill(ledger: Ledger, served: Any, valid: list[Any], outputs: list[Any], have: int, upto: int,
-         sample: list[str]) -> tuple[float, float]:
+         sample: list[str], writers: int = 1, where: tuple[str | None, Path] | None = None) -> tuple[float, float]:
     """Predictions through the batch path from ``have`` up to ``upto``: (rows/s wall, rows per CPU-second of
-    this process, which a loaded machine disturbs less)."""
+    the writing processes, which a loaded machine disturbs less). With ``writers`` > 1, that many processes
+    each open the ledger (``where``: its URL and home) and write their share of the batches (each batch one
+    transaction and one audit entry; the ledger's write lock orders them in the chain)."""
+    if writers > 1 and where is not None:
+        return fill_parallel(where, served, valid, outputs, upto - have, sample, writers)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    added = write_batches(ledger, served, valid, outputs, upto - have, sample, progress=have)
+    return added / max(time.perf_counter() - started, 1e-9), added / max(time.process_time() - cpu_started, 1e-9)
+
+
+def write_batches(ledger: Ledger, served: Any, valid: list[Any], outputs: list[Any], rows: int, sample: list[str],
+                  progress: int | None = None) -> int:
+    """``rows`` predictions in batches of `BATCH` (records built included); ``progress``: print each million."""
     from govflow.governance.trail import predictions as preds
 
-    started, cpu_started, added = time.perf_counter(), time.process_time(), 0
-    while have + added < upto:
-        batch = make_batch(served, valid, outputs, min(BATCH, upto - have - added), caller="growth")
+    added = 0
+    while added < rows:
+        batch = make_batch(served, valid, outputs, min(BATCH, rows - added), caller="growth")
         receipt = preds.write_predictions(ledger, batch)
         assert receipt.written == len(batch), receipt.refused
         sample += [r.id for r in batch[::500]]
         added += len(batch)
-        if (have + added) % 1_000_000 < BATCH:
-            print(f"    ... {have + added:,} predictions", flush=True)
-    return added / max(time.perf_counter() - started, 1e-9), added / max(time.process_time() - cpu_started, 1e-9)
+        if progress is not None and (progress + added) % 1_000_000 < BATCH:
+            print(f"    ... {progress + added:,} predictions", flush=True)
+    return added
+
+
+def _writer_process(where: tuple[str | None, Path], served: Any, valid: list[Any], outputs: list[Any], rows: int,
+                    ready: Any, results: Any) -> None:
+    ledger = Ledger.open(*where)  # its own connection: a real separate writer
+    sample: list[str] = []
+    ready.wait()
+    cpu_started = time.process_time()
+    write_batches(ledger, served, valid, outputs, rows, sample)
+    results.put((time.process_time() - cpu_started, sample))
+    ledger.close()
+
+
+def _result(results: Any, processes: list[Any]) -> Any:
+    """The next writer's result; a writer that died instead fails the fill rather than hanging it."""
+    import queue
+
+    while True:
+        try:
+            return results.get(timeout=5)
+        except queue.Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise SystemExit(f"a writer process failed (exit codes {dead}); its error is printed above") from None
+
+
+def fill_parallel(where: tuple[str | None, Path], served: Any, valid: list[Any], outputs: list[Any], rows: int,
+                  sample: list[str], writers: int) -> tuple[float, float]:
+    """``rows`` predictions by ``writers`` processes (spawned: no connection inherited), timed from the
+    moment all have opened the ledger."""
+    import multiprocessing
+    from types import SimpleNamespace
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    batches = -(-rows // BATCH)
+    shares = [(batches // writers + (i < batches % writers)) * BATCH for i in range(writers)]
+    shares[-1] -= sum(shares) - rows
+    plain = SimpleNamespace(version=SimpleNamespace(system=served.version.system, id=served.version.id),
+                            redaction=served.redaction)  # what make_batch reads, picklable
+    shares = [share for share in shares if share > 0]
+    ready = context.Barrier(len(shares) + 1)
+    processes = [context.Process(target=_writer_process, args=(where, plain, valid, outputs, share, ready, results))
+                 for share in shares]
+    for process in processes:
+        process.start()
+    try:
+        ready.wait(timeout=300)  # broken (raises) when a writer dies before it is ready
+        started = time.perf_counter()
+        done = [_result(results, processes) for _ in processes]
+        took = time.perf_counter() - started
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+    assert all(p.exitcode == 0 for p in processes), f"writer exit codes {[p.exitcode for p in processes]}"
+    for _, ids in done:
+        sample += ids
+    return rows / max(took, 1e-9), rows / max(sum(cpu for cpu, _ in done), 1e-9)
 
 
 def settle(ledger: Ledger) -> None:
@@ -183,7 +257,7 @@ def grow(name: str, db: str | None, home: Path, args: argparse.Namespace) -> lis
     for size in args.size_list:
         head_before = ledger.head()[1]
         fill_started = canon.format_ts(canon.utc_now())
-        rate, cpu_rate = fill(ledger, served, valid, outputs, have, size, sample)
+        rate, cpu_rate = fill(ledger, served, valid, outputs, have, size, sample, args.writers, (db, home))
         have = size
         settle(ledger)
         picked = random.Random(size).sample(sample, min(200, len(sample)))
