@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -221,8 +223,8 @@ def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset(), a
         have = set()
         for payload in streamed.execute(select(*PAYLOAD_FIELDS)):
             have.add(payload[0])
-            if not payload_intact(*payload):
-                report.findings.append(Finding(None, f"prediction payload {payload[0][:16]}...", PAYLOAD_CHANGED))
+            if (problem := _payload_problem(payload, purged)) is not None:
+                report.findings.append(Finding(None, f"prediction payload {payload[0][:16]}...", problem))
         for seq, payload_hash, pid in streamed.execute(select(Prediction.audit_seq, Prediction.payload_hash, Prediction.id)):
             if payload_hash not in have and payload_hash not in purged:
                 report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
@@ -230,6 +232,14 @@ def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset(), a
 
 PAYLOAD_CHANGED = "its content no longer matches its hash"
 PAYLOAD_REMOVED = "its payload was removed without a purge tombstone"
+PAYLOAD_RESTORED = "it was purged (its tombstone is recorded) but is present again: personal data restored behind the ledger"
+
+
+def _payload_problem(stored: Sequence[Any], purged: set[str]) -> str | None:
+    """What is wrong with a present payload row (`PAYLOAD_FIELDS` in order), if anything."""
+    if stored[0] in purged:  # a purge deletes in the transaction that records its tombstone
+        return PAYLOAD_RESTORED
+    return None if payload_intact(*stored) else PAYLOAD_CHANGED
 
 
 def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: Report) -> None:
@@ -239,12 +249,12 @@ def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: 
         select(Prediction.audit_seq, Prediction.id, Prediction.payload_hash, *PAYLOAD_FIELDS)
         .outerjoin(payload, payload.payload_hash == Prediction.payload_hash)
         .where(after_clause(Prediction.__table__, after)))  # type: ignore[arg-type]
-    for seq, pid, wanted, found, salt, features_json, sensitive_json, subject_id, subject_id_sent in rows:
-        if found is None:
+    for seq, pid, wanted, *stored in rows:
+        if stored[0] is None:
             if wanted not in purged:
                 report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
-        elif not payload_intact(found, salt, features_json, sensitive_json, subject_id, subject_id_sent):
-            report.findings.append(Finding(None, f"prediction payload {found[:16]}...", PAYLOAD_CHANGED))
+        elif (problem := _payload_problem(stored, purged)) is not None:
+            report.findings.append(Finding(None, f"prediction payload {stored[0][:16]}...", problem))
 
 
 PAYLOAD_FIELDS = (PredictionPayload.payload_hash, PredictionPayload.salt, PredictionPayload.features_json,

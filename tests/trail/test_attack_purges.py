@@ -81,3 +81,21 @@ def test_retention_follows_the_chained_served_at_not_the_payloads_created_at(led
         left = set(conn.execute(select(PredictionPayload.payload_hash)).scalars())
     assert left == {young[0].payload_hash}
     assert verify(ledger).intact  # created_at is operational: the hash does not cover it, nothing reads it now
+
+
+def test_an_erased_payload_put_back_is_caught(ledger: Ledger) -> None:
+    """The insider kept a copy of an erased payload and inserts it again: verify and verify --since say so."""
+    log(ledger, ["zoe"])
+    head = verify(ledger)
+    alice, _ = log(ledger, ["alice", "bob"])
+    with ledger.read() as conn:
+        row = dict(conn.execute(select(PredictionPayload).where(PredictionPayload.payload_hash == alice.payload_hash))
+                   .mappings().one())
+    retention.erase_subject(ledger, "alice", reason="DSR-1")
+    assert verify(ledger).intact
+    tamper(ledger, "INSERT INTO prediction_payloads (" + ", ".join(row) + ") VALUES ("
+           + ", ".join(f":{k}" for k in row) + ")", **row)
+    for report in (verify(ledger), verify(ledger, since=head.head_hash)):
+        assert [str(f) for f in report.findings] == [
+            f"outside the chain: prediction payload {alice.payload_hash[:16]}...: it was purged (its tombstone is "
+            "recorded) but is present again: personal data restored behind the ledger"]
