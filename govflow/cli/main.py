@@ -25,12 +25,13 @@ usage, config or unreadable data; 3 an internal error (one line here, the traceb
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -205,12 +206,25 @@ def _home_from_argv() -> str | None:
     return None
 
 
+INTERRUPTED = ("interrupted (Ctrl-C): stopped; each ledger write is one transaction, so what it holds is whole "
+               "(`govflow verify` checks it)")
+
+
 def main() -> None:
     """Entry point: one line on screen for any error, never a traceback."""
+    ctrl_c: list[bool] = []
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:  # typer turns Ctrl-C into a silent exit 130
+        ctrl_c.append(True)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)  # `run gate` puts its own in while its gate runs
     try:
         code = app(standalone_mode=False)
         # Without standalone mode, typer returns a `typer.Exit`'s code instead of exiting with it.
         if isinstance(code, int) and code:
+            if ctrl_c and code == 130:
+                typer.echo(INTERRUPTED, err=True)
             sys.exit(code)
     except GovflowError as e:
         typer.echo(f"{paint('error:', good=False)} {e}", err=True)  # red on a terminal only
