@@ -42,7 +42,8 @@ typecheck: install
 # worksteal: each worker starts on a contiguous half (a module's expensive fixtures are built once, not on
 # both workers as `load`'s interleaved chunks do) and takes tests from the other's queue when it runs out.
 test: install postgres lint typecheck
-	$(PY) -m pytest -q -n 2 --dist worksteal  # both cores: every test has its own home, database and ports
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not alone"  # both cores: each test has its own home, database, ports
+	$(PY) -m pytest -q -m alone  # a busy-machine test, which would starve the other worker's tests
 
 bench: install postgres
 	$(PY) bench/run.py

@@ -11,12 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from govflow import prefect_server
 from tests.cli_robust.helpers import govflow
 
 BUSY_LOOP = "while True: pass"
 
 
+@pytest.mark.alone  # its busy loops would starve the other worker's tests
 def test_the_demo_passes_on_a_new_home_while_both_cores_are_busy(home: Path) -> None:
     busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(max(2, os.cpu_count() or 2))]
     try:
