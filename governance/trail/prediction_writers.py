@@ -110,8 +110,11 @@ class PredictionWriter:
     def _insert_prediction_rows(self, conn: Connection, cursor: Any, records: Sequence[PredictionRecord], seq: int,
                                 at: dict[datetime, tuple[str, Any]]) -> None:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        cursor.executemany(_INSERT_PREDICTIONS.format(marks=", ".join([mark] * len(rows.COLUMNS))),
-                           rows.db_rows(records, seq, at))
+        sql, values = _INSERT_PREDICTIONS.format(marks=", ".join([mark] * len(rows.COLUMNS))), rows.db_rows(records, seq, at)
+        if len(values) == 1:  # one request's record: psycopg's executemany would set up a pipeline for it
+            cursor.execute(sql, values[0])
+        else:
+            cursor.executemany(sql, values)
 
     def insert_payloads(self, conn: Connection, records: Sequence[PredictionRecord], created_at: datetime) -> None:
         """The payload rows, in the caller's transaction."""

@@ -105,7 +105,7 @@ def stored(ledger: Ledger) -> tuple[list[Any], list[Any], list[Any]]:
                 rows("SELECT seq, event_type, subject, payload_json, payload_hash FROM audit_log ORDER BY seq"))
 
 
-@pytest.mark.parametrize("size", [3, preds.COPY_PAYLOADS + 60])
+@pytest.mark.parametrize("size", [1, 3, preds.COPY_PAYLOADS + 60])
 def test_the_batch_path_stores_what_the_generic_path_stores(two_ledgers: tuple[Ledger, Ledger], size: int) -> None:
     fast, generic = two_ledgers
     records = odd_records(size)
