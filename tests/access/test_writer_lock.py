@@ -3,6 +3,7 @@ by the ledger's owner (and opening the ledger) still completes within seconds.""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
+from alembic.config import Config
 
 from govflow.governance.access import roles as access
-from govflow.governance.ledger.engine import Ledger
+from govflow.governance.ledger.engine import MIGRATIONS, Ledger, _driver_url, _make_engine
 from tests.access.test_access import as_role, auditor, conninfo  # noqa: F401 - `auditor` is a fixture
 
 OLD_ADVISORY_KEYS = (0x676F76666C6F77, 0x676F76666C6F77 + 1)  # the keys govflow once serialised writers with
@@ -84,13 +87,21 @@ def test_an_auditor_holding_every_lock_it_can_take_does_not_block_a_write(
     conn.rollback()
 
 
-def test_an_auditor_cannot_block_the_migration_of_an_older_ledger(pg_url: str, auditor: str, tmp_path: Path) -> None:  # noqa: F811
-    """A ledger at an older schema version is migrated on open, past an auditor holding what it can."""
-    from alembic import command
-    from alembic.config import Config
+def test_an_auditor_cannot_block_the_migration_of_an_older_ledger(pg_url: str, tmp_path: Path) -> None:
+    """A ledger at an older schema version is migrated on open, past an auditor holding what it can.
 
-    from govflow.governance.ledger.engine import MIGRATIONS, _driver_url, _make_engine
+    Its own empty database and role: the `auditor` fixture would open (so migrate) the ledger first."""
+    role = f"gf_auditor_{secrets.token_hex(4)}"
+    try:
+        _migrate_past_an_auditor(pg_url, role, tmp_path)
+    finally:
+        with psycopg.connect(conninfo(pg_url), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')
 
+
+def _migrate_past_an_auditor(pg_url: str, role: str, tmp_path: Path) -> None:
     engine = _make_engine(_driver_url(pg_url)[0])
     older = Ledger(engine, tmp_path / "home", pg_url)
     try:
@@ -100,15 +111,16 @@ def test_an_auditor_cannot_block_the_migration_of_an_older_ledger(pg_url: str, a
             config.attributes["connection"] = conn
             command.upgrade(config, "0002")
         with engine.begin() as conn:
-            for statement in access.auditor_role_statements(older, auditor):
+            for statement in access.auditor_role_statements(older, role):
                 conn.exec_driver_sql(statement)
     finally:
         engine.dispose()
-    with psycopg.connect(conninfo(as_role(pg_url, auditor))) as conn:
+    with psycopg.connect(conninfo(as_role(pg_url, role))) as conn:
         conn.execute("SET default_transaction_read_only = off")
         for key in OLD_ADVISORY_KEYS:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        conn.execute("SELECT version_num FROM govflow_schema_version")  # a reader's lock, held open
+        older_version = conn.execute("SELECT version_num FROM govflow_schema_version").fetchone()  # held open
+        assert older_version == ("0002",), older_version  # the ledger really is an older one
         with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
             conn.execute("LOCK TABLE govflow_schema_version IN EXCLUSIVE MODE")
         try:
@@ -120,7 +132,10 @@ def test_an_auditor_cannot_block_the_migration_of_an_older_ledger(pg_url: str, a
         conn.rollback()
     reopened = Ledger.open(pg_url, tmp_path / "home")
     try:
-        assert reopened.head()[0] == 2  # genesis and the write
+        assert reopened.head()[0] == 1  # the write (a ledger made by the migrations alone has no genesis entry)
+        with reopened.read() as conn:
+            now_version = conn.exec_driver_sql("SELECT version_num FROM govflow_schema_version").scalar()
+        assert now_version is not None and now_version > "0002", now_version  # migrated on open
     finally:
         reopened.close()
 
