@@ -56,7 +56,7 @@ def _flagged_out_of_domain(conn: Connection) -> Any:
     # predicate, so only the flagged rows are read, and the others are never parsed.
     if conn.dialect.name == "postgresql":
         return literal_column("strpos(predictions.output_json, '\"out_of_domain\":') > 0 "
-                              "AND (predictions.output_json::json -> 'out_of_domain') IS NOT NULL")
+                              "AND (predictions.output_json::json ->> 'out_of_domain') IS NOT NULL")
     return literal_column("instr(predictions.output_json, '\"out_of_domain\":') > 0 "
                           "AND json_extract(predictions.output_json, '$.out_of_domain') IS NOT NULL")
 

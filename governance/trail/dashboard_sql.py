@@ -40,7 +40,7 @@ PG_COLUMNS = {
     "k": "date_bin(make_interval(secs => :size), served_at, :start)",
     "prediction": f"CASE WHEN :positive AND o -> 'score_of' IS NULL AND {PG_DECISION} IS NULL "
                   "THEN (o -> 'prediction')::text END",
-    "ood": "CASE WHEN o -> 'out_of_domain' IS NOT NULL THEN 1 ELSE 0 END",
+    "ood": "CASE WHEN o ->> 'out_of_domain' IS NOT NULL THEN 1 ELSE 0 END",
     "items": "CASE WHEN jsonb_typeof(o) = 'array' OR jsonb_typeof(o -> 'items') = 'array' THEN 1 ELSE 0 END",
 }
 PG_ROWS = (f"(SELECT model_version_id, served_at, payload_hash, {nul_safe('output_json')} AS o FROM predictions "

@@ -34,6 +34,7 @@ OUTPUTS: list[Any] = [
     {"prediction": "good"}, {"prediction": "bad"}, {"prediction": 1}, {"prediction": None},
     {"prediction": "good", "score_of": "good"},  # the current shape without its flag: no decision
     {"items": ["a", "b"]}, ["a", "b"], "text", 3, None, {"favourable": True, "out_of_domain": {"age": 130}},
+    {"favourable": True, "out_of_domain": None}, {"favourable": False, "out_of_domain": None},  # no flag
 ]
 SENSITIVE: list[dict[str, Any]] = [
     {"sex": "female", "age": 22}, {"sex": "male", "age": 40}, {"sex": "male", "age": 130},
