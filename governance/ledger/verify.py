@@ -6,8 +6,9 @@ Three passes, each streaming (memory does not grow with the ledger):
 2. the rows: every row of every history table, grouped by the ``audit_seq`` that claims it, must hash
    to what that entry's payload says (a row changed, added or removed behind the chain is caught);
 3. the files: every stored artifact and model re-hashed; every prediction payload still present
-   re-hashed (its subject ids too, see `payload_intact`), and every absent one accounted for by a
-   purge tombstone.
+   re-hashed (its subject ids too, see `payload_intact`) and referred to by a prediction (a planted
+   row hashes right: only the chain's reference tells it apart), and every absent one accounted for
+   by a purge tombstone; one full outer join of predictions and payloads, so one pass over each.
 An exported head (``--head``) must still be in the chain: a rewrite of the whole chain is caught too;
 the heads anchored outside the ledger (``heads.log`` and the other sinks) are checked by
 `govflow.governance.ledger.anchors`.
@@ -27,6 +28,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,46 +221,56 @@ def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset(), a
         if after:
             _check_new_payloads(conn, after, purged, report)
             return
-        streamed = conn.execution_options(stream_results=True, yield_per=5000)
-        have = set()
-        for payload in streamed.execute(select(*PAYLOAD_FIELDS)):
-            have.add(payload[0])
-            if (problem := _payload_problem(payload, purged)) is not None:
-                report.findings.append(Finding(None, f"prediction payload {payload[0][:16]}...", problem))
-        for seq, payload_hash, pid in streamed.execute(select(Prediction.audit_seq, Prediction.payload_hash, Prediction.id)):
-            if payload_hash not in have and payload_hash not in purged:
-                report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
+        _check_payload_rows(conn, _PAIRED.outerjoin(PredictionPayload, _REFERS, full=True), purged, report)
 
 
 PAYLOAD_CHANGED = "its content no longer matches its hash"
 PAYLOAD_REMOVED = "its payload was removed without a purge tombstone"
 PAYLOAD_RESTORED = "it was purged (its tombstone is recorded) but is present again: personal data restored behind the ledger"
+PAYLOAD_ORPHAN = "no prediction refers to it: planted or left by a rewrite"
 
 
-def _payload_problem(stored: Sequence[Any], purged: set[str]) -> str | None:
+def _payload_problem(stored: Sequence[Any], purged: set[str], referred: bool = True) -> str | None:
     """What is wrong with a present payload row (`PAYLOAD_FIELDS` in order), if anything."""
     if stored[0] in purged:  # a purge deletes in the transaction that records its tombstone
         return PAYLOAD_RESTORED
+    if not referred:  # every writer inserts a payload with the prediction that holds its hash
+        return PAYLOAD_ORPHAN
     return None if payload_intact(*stored) else PAYLOAD_CHANGED
 
 
-def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: Report) -> None:
-    """The payloads of the predictions appended after entry ``after``, each found by its hash and re-hashed."""
-    payload = PredictionPayload
-    rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
-        select(Prediction.audit_seq, Prediction.id, Prediction.payload_hash, *PAYLOAD_FIELDS)
-        .outerjoin(payload, payload.payload_hash == Prediction.payload_hash)
-        .where(after_clause(Prediction.__table__, after)))  # type: ignore[arg-type]
+def _check_payload_rows(conn: Connection, pairs: Any, purged: set[str], report: Report) -> None:
+    """Each (prediction, payload) pair of ``pairs`` (either side NULL when it has no partner), streamed."""
+    rows = conn.execution_options(stream_results=True, yield_per=5000).execute(pairs)
     for seq, pid, wanted, *stored in rows:
         if stored[0] is None:
             if wanted not in purged:
                 report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
-        elif (problem := _payload_problem(stored, purged)) is not None:
+        elif (problem := _payload_problem(stored, purged, pid is not None)) is not None:
             report.findings.append(Finding(None, f"prediction payload {stored[0][:16]}...", problem))
+
+
+def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: Report) -> None:
+    """The payloads of the predictions appended after entry ``after``, each found by its hash and re-hashed;
+    then the payload rows created since that entry's time that no prediction refers to.
+
+    Payload rows are not chained: ``created_at`` is the only thing that attributes one to the new
+    part, and a planted row dated earlier is left to the full verify (which reads every row).
+    """
+    _check_payload_rows(conn, _PAIRED.outerjoin(PredictionPayload, _REFERS).where(
+        after_clause(Prediction.__table__, after)), purged, report)  # type: ignore[arg-type]
+    since = conn.execute(select(AuditEntry.recorded_at).where(AuditEntry.seq == after)).scalar_one()
+    unreferred = (select(*_PAIR_FIELDS).select_from(PredictionPayload)
+                  .outerjoin(Prediction, _REFERS).where(Prediction.id.is_(None))
+                  .where(PredictionPayload.created_at >= datetime.fromisoformat(since)))
+    _check_payload_rows(conn, unreferred, purged, report)
 
 
 PAYLOAD_FIELDS = (PredictionPayload.payload_hash, PredictionPayload.salt, PredictionPayload.features_json,
                   PredictionPayload.sensitive_json, PredictionPayload.subject_id, PredictionPayload.subject_id_sent)
+_PAIR_FIELDS = (Prediction.audit_seq, Prediction.id, Prediction.payload_hash, *PAYLOAD_FIELDS)
+_PAIRED = select(*_PAIR_FIELDS).select_from(Prediction)
+_REFERS = PredictionPayload.payload_hash == Prediction.payload_hash
 
 
 def payload_intact(stored_hash: str, salt: str, features_json: str, sensitive_json: str, subject_id: str | None,

@@ -54,12 +54,12 @@ class PurgeResult:
     count: int  #: payloads purged (or that would be, in a dry run)
     purge_ids: tuple[str, ...]  #: the tombstones written (one per batch)
     seqs: tuple[int, ...]  #: their audit entries
-    cutoff: datetime | None = None  #: retention: payloads created before this were purged
+    cutoff: datetime | None = None  #: retention: the payloads of predictions served before this were purged
     dry_run: bool = False
 
     def describe(self) -> str:
         what = "would purge" if self.dry_run else "purged"
-        scope = f" created before {canon.format_ts(self.cutoff)}" if self.cutoff else ""
+        scope = f" served before {canon.format_ts(self.cutoff)}" if self.cutoff else ""  # by the chained served_at
         tomb = "" if self.dry_run or not self.purge_ids else (
             f"; tombstone(s) {', '.join(self.purge_ids)} in audit entr{'y' if len(self.seqs) == 1 else 'ies'} "
             f"{', '.join(map(str, self.seqs))}")
@@ -67,7 +67,7 @@ class PurgeResult:
 
 
 def cutoff_for(days: int, now: datetime) -> datetime:
-    """The creation time before which payloads are past retention; refuses less than six months."""
+    """The serving time before which predictions' payloads are past retention; refuses less than six months."""
     if days < MIN_RETENTION_DAYS:
         raise InputError(TOO_SHORT.format(days=days, min=MIN_RETENTION_DAYS))
     return now - timedelta(days=days)
@@ -103,7 +103,7 @@ def _purge(ledger: Ledger, *, kind: str, criteria: dict[str, Any], reason: str, 
 
 def apply_retention(ledger: Ledger, system: str, retention_days: int, *, now: datetime | None = None,
                     by: str | None = None, dry_run: bool = False) -> PurgeResult:
-    """Purge the payloads of ``system``'s predictions created more than ``retention_days`` ago."""
+    """Purge the payloads of ``system``'s predictions served more than ``retention_days`` ago."""
     cutoff = cutoff_for(retention_days, now or canon.utc_now())
 
     def batch(conn: Connection, limit: int) -> list[str]:
@@ -112,7 +112,7 @@ def apply_retention(ledger: Ledger, system: str, retention_days: int, *, now: da
             .where(Prediction.system == system, Prediction.served_at < cutoff)  # chained, unlike created_at
             .distinct().order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
 
-    criteria = {"system": system, "retention_days": retention_days, "created_before": canon.format_ts(cutoff)}
+    criteria = {"system": system, "retention_days": retention_days, "served_before": canon.format_ts(cutoff)}
     return _purge(ledger, kind="retention", criteria=criteria, by=by or os_user(), select_batch=batch,
                   reason=f"retention period of {retention_days} days (logging.retention_days) passed",
                   dry_run=dry_run, cutoff=cutoff)
@@ -133,6 +133,7 @@ def erase_subject(ledger: Ledger, subject_id: str, *, reason: str, request: str 
     def batch(conn: Connection, limit: int) -> list[str]:
         return list(conn.execute(select(PredictionPayload.payload_hash).where(or_(
             PredictionPayload.subject_id == subject_id, PredictionPayload.subject_id_sent == subject_id))
+            .where(_REFERRED)  # a row no chained prediction holds the hash of is planted: not this subject's record
             .order_by(PredictionPayload.payload_hash).limit(limit)).scalars())
 
     with ledger.read() as conn:
@@ -141,6 +142,9 @@ def erase_subject(ledger: Ledger, subject_id: str, *, reason: str, request: str 
     criteria = {"subject": "withheld: the subject id is personal data", "request": request}
     return _purge(ledger, kind="erasure", criteria=criteria, by=by or os_user(), select_batch=batch,
                   reason=reason or "erasure request", dry_run=dry_run, cutoff=None)
+
+
+_REFERRED = select(Prediction.id).where(Prediction.payload_hash == PredictionPayload.payload_hash).exists()
 
 
 def purges(conn: Connection) -> list[dict[str, Any]]:
