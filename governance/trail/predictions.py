@@ -14,8 +14,9 @@ modules each with one job, all re-exported here:
 
 Personal data is kept apart (DESIGN.md): the features, the sensitive attributes and the subject id
 go to ``prediction_payloads`` (not chained, purgeable), each payload with its own random salt, and
-``payload_hash = sha256(canonical({"features", "salt", "sensitive"}))`` (what `govflow.governance.ledger.verify`
-recomputes) stays on the chained ``predictions`` row.
+``payload_hash = sha256(canonical({"features", "salt", "sensitive", "subject_id", "subject_id_sent"}))``
+(what `govflow.governance.ledger.verify` recomputes; payloads logged before the subject ids were
+hashed have the old form without them) stays on the chained ``predictions`` row.
 """
 
 from __future__ import annotations

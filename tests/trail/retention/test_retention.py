@@ -16,7 +16,7 @@ from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.schema import Prediction, PredictionPayload, Purge, PurgedPayload
-from govflow.governance.ledger.verify import payload_hash_of, verify
+from govflow.governance.ledger.verify import payload_hash_v2_of, verify
 from govflow.governance.trail import retention
 
 NOW = canon.utc_now()
@@ -33,7 +33,7 @@ def log(ledger: Ledger, system: str, created_at: datetime, subjects: list[str | 
             salt = secrets.token_hex(16)
             features = canon.canonical({"age": 30 + i, "amount": 1000 * i}).decode()
             sensitive = canon.canonical({"sex": "female" if i % 2 else "male"}).decode()
-            digest = payload_hash_of(salt, features, sensitive)
+            digest = payload_hash_v2_of(salt, features, sensitive, subject, None)
             payloads.append(dict(payload_hash=digest, salt=salt, features_json=features, sensitive_json=sensitive,
                                  subject_id=subject, created_at=created_at))
             w.add(Prediction, request_id=secrets.token_hex(8), system=system, model_version_id="mv-" + system,
@@ -62,7 +62,7 @@ def test_retention_purges_only_payloads_older_than_the_retention_period(ledger: 
     assert named == set(old)
     assert (tomb["kind"], tomb["count"], tomb["by"]) == ("retention", 3, "dpo")
     assert json.loads(tomb["criteria_json"]) == {"system": "credit-scoring", "retention_days": 183,
-                                                 "created_before": canon.format_ts(NOW - timedelta(days=183))}
+                                                 "served_before": canon.format_ts(NOW - timedelta(days=183))}
     assert kept_predictions == 6  # the chained predictions stay, with their payload hashes
     report = verify(ledger)
     assert report.intact, report.first()
@@ -131,7 +131,7 @@ def test_the_commands(tmp_path: Path) -> None:
     applied = subprocess.run([*govflow, "retention", "apply", "-c", str(DATA / "credit-scoring.govflow.yaml")],
                              capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.startswith("retention: purged 2 prediction payload(s) created before ")
+    assert applied.stdout.startswith("retention: purged 2 prediction payload(s) served before ")
     erased = subprocess.run([*govflow, "erase", "--subject", "subject-1", "--reason", "request", "--request", "T-1"],
                             capture_output=True, text=True)
     assert erased.returncode == 0 and erased.stdout.startswith("erasure: purged 1 prediction payload(s); tombstone(s) ")
