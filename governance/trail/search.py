@@ -21,8 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +31,15 @@ from sqlalchemy import Connection, bindparam, text
 from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.ledger.schema import UTCDateTime
+from govflow.governance.trail.search_plan import FEW as FEW
+from govflow.governance.trail.search_plan import index_first as index_first
+from govflow.governance.trail.search_plan import rare
+from govflow.governance.trail.search_scope import check_recorded
 from govflow.governance.trail.search_sql import ANY as ANY
 from govflow.governance.trail.search_sql import NUL, WhereClause
 from govflow.governance.trail.search_sql import GroupFilter as GroupFilter
+from govflow.governance.trail.search_walk import DEFAULT_BUDGET, Budget, chunk_statement, walk
+from govflow.governance.trail.search_walk import parse_budget as parse_budget
 
 MAX_LIMIT = 1000
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first: "<=" is not "<" then "=..."
@@ -86,9 +91,17 @@ class SearchPage:
     predictions: list[dict[str, Any]]
     next_cursor: str | None
     filters: dict[str, Any] = field(default_factory=dict)
+    searched_back_to: str | None = None  # set when the page's budget ran out first: where it stopped
+
+    @property
+    def partial(self) -> bool:
+        return self.searched_back_to is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"predictions": self.predictions, "next_cursor": self.next_cursor, "filters": self.filters}
+        shown: dict[str, Any] = {"predictions": self.predictions, "next_cursor": self.next_cursor, "filters": self.filters}
+        if self.partial:
+            shown.update(partial=True, searched_back_to=self.searched_back_to, cursor=self.next_cursor)
+        return shown
 
 
 def parse_time(name: str, value: str) -> datetime:
@@ -198,13 +211,15 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def _where(query: PredictionQuery, sql: WhereClause) -> None:
     plain = (("p.system", query.system), ("p.model_version_id", query.model_version_id),
-             ("p.request_id", query.request_id), ("pp.subject_id", query.subject_id))
+             ("p.request_id", query.request_id))
     for column, value in plain:
         if value is not None and column == _leading_column(query, sql):
             # as a range, not an equality: the planner keeps it in the order asked (see `_leading_column`)
             sql.where.append(f"{column} >= {sql.param(value)} AND {column} <= {sql.param(value)}")
         elif value is not None:
             sql.equals(column, value)
+    if query.subject_id is not None:
+        sql.subject(query.subject_id)
     for clause, moment in (("p.served_at >= {}", query.since), ("p.served_at < {}", query.until)):
         if moment is not None:
             sql.where.append(clause.format(_time_param(sql, moment)))
@@ -268,7 +283,7 @@ def statement_for(conn: Connection, query: PredictionQuery, *, prefix: str = "",
     _where(query, sql)
     join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
     columns = ", ".join("p." + c for c in _COLUMNS)
-    if not walk and (sql.narrow or sql.narrow_payload) and _rare(conn, sql):
+    if not walk and (sql.narrow or sql.narrow_payload) and rare(conn, sql):
         # Asked newest first, the planner walks the time index hoping to meet matches soon; for a rare
         # item, score range, group or user (none at all: every row) the index of the condition finds
         # them at once: read them whole (materialised: no order asked, so the planner takes that index;
@@ -286,63 +301,45 @@ def statement_for(conn: Connection, query: PredictionQuery, *, prefix: str = "",
     return (statement if prefix else statement.columns(served_at=UTCDateTime())), sql.params
 
 
-FEW = 20_000  # matches of an indexed condition that are read whole, then sorted
-SAMPLE = 10_000  # rows of a large table sampled to judge a condition rare
-
-
-def _narrow(sql: WhereClause) -> tuple[str, str]:
-    """The table the indexed conditions are on (the payload's group or user, else the prediction's),
-    and the conditions."""
-    if sql.narrow_payload:
-        return "prediction_payloads pp", " AND ".join(sql.narrow_payload)
-    return "predictions p", " AND ".join(sql.narrow)
-
-
-def _rare(conn: Connection, sql: WhereClause) -> bool:
-    """Whether the indexed conditions look rare: fewer than `FEW` matches in a sample of the table's
-    pages (counting a common group through its GIN index reads its every entry: a second at 5 million
-    payloads; the time order serves a common value anyway). A small table is not sampled."""
-    table, conditions = _narrow(sql)
-    rows = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
-                        {"t": table.split()[0]}).scalar() or 0
-    if rows <= 10 * SAMPLE:
-        return True
-    share = conn.execute(text(f"SELECT avg(CASE WHEN {conditions} THEN 1.0 ELSE 0 END) FROM {table} "
-                              f"TABLESAMPLE SYSTEM ({100 * SAMPLE / rows:.6f}) REPEATABLE (0)"), sql.params).scalar()
-    return share is None or float(share) * rows < FEW
-
-
-@contextmanager
-def index_first(conn: Connection) -> Iterator[None]:
-    """PostgreSQL: no sequential scan while a search runs. Its count and its page of rare matches are
-    asked with no order, and the planner's guess for a condition on JSON (a fixed fraction of the rows
-    when it has no statistics for the value) can make it read the whole log instead of the index (a
-    score above every score: 5 million rows parsed); every search has an index to start from."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    before = conn.execute(text("SELECT current_setting('enable_seqscan')")).scalar()
-    conn.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
-    try:
-        yield
-    finally:
-        conn.execute(text("SELECT set_config('enable_seqscan', :before, true)"), {"before": before})
-
-
-def search_predictions(conn: Connection, query: PredictionQuery) -> SearchPage:
-    """One page of the predictions matching every filter, newest first (without their inputs)."""
+def search_predictions(conn: Connection, query: PredictionQuery, *, budget: Budget | None = DEFAULT_BUDGET) -> SearchPage:
+    """One page of the predictions matching every filter, newest first (without their inputs). A walk
+    that spends ``budget`` (None: no bound) first answers in part (`SearchPage.partial`, `search_walk`)."""
+    asked, query = query, resolve_version(conn, query)
+    check_recorded(conn, query.system, query.model_version_id, query.groups)
+    stopped_at = None
     with index_first(conn):
         statement, params = statement_for(conn, query)
-        rows = [dict(r) for r in conn.execute(statement, params).mappings()]
-        if rows and rows[0].get("hits", 0) >= FEW:  # not rare after all: newest first through the time index
-            statement, params = statement_for(conn, query, walk=True)
-            rows = [dict(r) for r in conn.execute(statement, params).mappings()]
+        rows = [dict(r) for r in conn.execute(statement, params).mappings()] if _is_rare_read(statement) else None
+        if rows is None or (rows and rows[0].get("hits", 0) >= FEW):  # not rare: newest first, bounded
+            walked = walk(conn, query, budget, lambda q, n, want: _chunk(conn, q, n, want))
+            rows, stopped_at = walked.rows, walked.stopped_at
     names = _version_names(conn, {r["model_version_id"] for r in rows})
     page = [_shown(r, names) for r in rows[: query.limit]]
-    more = len(rows) > query.limit
-    last = rows[query.limit - 1] if more else None
+    last = rows[query.limit - 1] if len(rows) > query.limit else None
+    if stopped_at is not None:
+        return SearchPage(page, _encode_cursor(*stopped_at), describe(asked), canon.format_ts(stopped_at[0]))
     return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None,
-                      describe(query))
+                      describe(asked))
+
+
+def _is_rare_read(statement: Any) -> bool:
+    return "WITH hits AS" in str(statement)
+
+
+def _chunk(conn: Connection, query: PredictionQuery, rows: int, want: int) -> tuple[Any, dict[str, Any]]:
+    """One chunk of the walk: the index-ordered conditions select the rows, the others keep them."""
+    from dataclasses import replace
+
+    sql = WhereClause(conn.dialect.name)
+    _where(replace(query, decision=None, score_min=None, score_max=None, groups=(), subject_id=None, item=None,
+                   user=None, out_of_domain=None), sql)
+    inner, sql.where = sql.where, []
+    _where(query, sql)
+    join = " JOIN prediction_payloads pp ON pp.payload_hash = p.payload_hash" if query.needs_payload() else ""
+    leading = _leading_column(query, sql)
+    statement = chunk_statement(sql, inner, sql.where, columns=list(_COLUMNS), join=join,
+                                lead=f"{leading} DESC, " if leading else "", rows=rows, want=want)
+    return statement, sql.params
 
 
 def _version_names(conn: Connection, ids: set[str]) -> dict[str, str]:
@@ -382,14 +379,15 @@ def describe(query: PredictionQuery) -> dict[str, Any]:
     return shown
 
 
-def iterate(conn: Connection, query: PredictionQuery, *, pages: int | None = None) -> Sequence[dict[str, Any]]:
-    """Every match (page after page), for the CLI's ``--all``; ``pages`` bounds how many."""
+def iterate(conn: Connection, query: PredictionQuery, *, pages: int | None = None,
+            budget: Budget | None = DEFAULT_BUDGET) -> Sequence[dict[str, Any]]:
+    """Every match (page after page, a partial one continued), for the CLI's ``--all``; ``pages`` bounds how many."""
     from dataclasses import replace
 
     found: list[dict[str, Any]] = []
     count = 0
     while True:
-        page = search_predictions(conn, query)
+        page = search_predictions(conn, query, budget=budget)
         found += page.predictions
         count += 1
         if page.next_cursor is None or (pages is not None and count >= pages):

@@ -102,6 +102,17 @@ class WhereClause:
         else:
             self.where.append(f"{column} = {self.param(value)}")
 
+    def subject(self, subject_id: str) -> None:
+        """The payload names this subject: its id, or the id sent beside an id column (migration 0009),
+        as erasure finds a subject's records."""
+        if self.pg and NUL in subject_id:
+            self.where.append("FALSE")  # a PostgreSQL text column cannot hold a NUL: nothing matches
+            return
+        given = self.param(subject_id)
+        self.where.append(f"(pp.subject_id = {given} OR pp.subject_id_sent = {given})")
+        if self.pg:  # both columns indexed (0009): read from them, not walked
+            self.narrow_payload.append(self.where[-1])
+
     def score(self, low: float | None, high: float | None) -> None:
         """``low <= score <= high`` (either bound may be None), numbers only."""
         if not self.pg:

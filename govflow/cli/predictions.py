@@ -42,12 +42,15 @@ def search(
         "--out-of-domain", help="Inputs serving flagged out of domain: on this field, or 'any'.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Per page (1-1000).")] = 100,
     cursor: Annotated[str | None, typer.Option("--cursor", help="The next_cursor a previous page printed.")] = None,
+    budget: Annotated[str | None, typer.Option("--budget", help=(
+        "What one page may read walking back: seconds (2s, the default) or rows examined (50000rows); "
+        "spent first, the page says how far back it searched and how to continue."))] = None,
     every: Annotated[bool, typer.Option("--all", help="Every page, not just the first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the page and its next_cursor).")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (the next cursor on stderr).")] = False,
 ) -> None:
     """Search logged predictions (newest first, without their inputs) by any of these filters."""
-    from govflow.governance.trail.search import iterate, parse_query, search_predictions
+    from govflow.governance.trail.search import iterate, parse_budget, parse_query, search_predictions
 
     if as_json and as_csv:
         raise InputError(BOTH_FORMATS)
@@ -55,21 +58,31 @@ def search(
                          "score_min": score_min, "score_max": score_max, "group": group or [], "subject_id": subject,
                          "request_id": request_id, "item": item, "user": user, "out_of_domain": out_of_domain,
                          "limit": str(limit), "cursor": cursor})
+    bound = parse_budget(budget)
     with ctx(typer_ctx).ledger().read() as conn:
         if every:
             from govflow.governance.trail.search import SearchPage, describe
 
-            page = SearchPage(list(iterate(conn, query)), None, describe(query))
+            page = SearchPage(list(iterate(conn, query, budget=bound)), None, describe(query))
         else:
-            page = search_predictions(conn, query)
+            page = search_predictions(conn, query, budget=bound)
     if as_json:
         typer.echo(json.dumps(page.to_dict(), indent=1, ensure_ascii=False))
     elif as_csv:
         _write_csv(page.predictions)
         if page.next_cursor:
-            typer.echo(f"next page: --cursor {page.next_cursor}", err=True)
+            typer.echo(_unfinished(page) or f"next page: --cursor {page.next_cursor}", err=True)
     else:
-        typer.echo(render(page.predictions, page.next_cursor))
+        typer.echo(render(page.predictions, page.next_cursor) if not page.partial else
+                   "\n".join([render(page.predictions, None), _unfinished(page)]))
+
+
+def _unfinished(page: Any) -> str:
+    """How far a page whose budget ran out searched, and how to go on."""
+    if not page.partial:
+        return ""
+    return (f"searched back to {page.searched_back_to} without finishing; continue with --cursor {page.next_cursor} "
+            "(or narrow with --since/--until)")
 
 
 def _summary(output: Any) -> tuple[Any, Any, str]:

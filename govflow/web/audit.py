@@ -72,13 +72,13 @@ def install_audit_routes(app: FastAPI, state: AuditState) -> None:
                           group: list[str] = Query(default=[]), subject_id: str | None = None,  # noqa: B008
                           request_id: str | None = None, item: str | None = None, user: str | None = None,
                           out_of_domain: str | None = None, limit: str = "100",
-                          cursor: str | None = None) -> dict[str, Any]:
-        """Every filter of `govflow predictions search`; ``group`` repeats (NAME=VALUE, NAME<NUMBER, ...);
-        the answer's ``next_cursor`` gives the next page."""
+                          cursor: str | None = None, budget: str | None = None) -> dict[str, Any]:
+        """Every filter of `govflow predictions search` (``group`` repeats; ``budget``: 2s or 50000rows); the
+        answer's ``next_cursor`` gives the next page (with ``partial``, ``searched_back_to`` when cut short)."""
         params = {"system": system, "version": version, "since": since, "until": until, "decision": decision,
                   "score_min": score_min, "score_max": score_max, "group": group, "subject_id": subject_id,
                   "request_id": request_id, "item": item, "user": user, "out_of_domain": out_of_domain,
-                  "limit": limit, "cursor": cursor}
+                  "limit": limit, "cursor": cursor, "budget": budget}
         guarded(request, "predictions", **{k: v for k, v in params.items() if v not in (None, [])})
         return for_reader(request, "predictions", list_predictions(state.ledger, params))  # type: ignore[no-any-return]
 
@@ -175,12 +175,16 @@ def install_lookup_routes(app: FastAPI, state: AuditState) -> None:
 
 def list_predictions(ledger: Ledger, params: dict[str, Any]) -> dict[str, Any]:
     """One page of `govflow.governance.trail.search` (a bad filter is a 422 saying how to write it)."""
-    from govflow.governance.trail.search import parse_query, search_predictions
+    from govflow.governance.trail.search import parse_budget, parse_query, search_predictions
+    from govflow.governance.trail.search_scope import UnrecordedAttribute
 
     try:
         query = parse_query(params)
+        budget = parse_budget(params.get("budget"))
         with ledger.read() as conn:
-            return search_predictions(conn, query).to_dict()
+            return search_predictions(conn, query, budget=budget).to_dict()
+    except UnrecordedAttribute as e:  # well formed, but the system can hold no such row
+        raise HTTPProblem(400, str(e)) from None
     except InputError as e:
         field = str(e).split(":", 1)[0]
         raise HTTPProblem(422, [{"loc": ["query", field], "msg": str(e), "type": "value_error"}]) from None
