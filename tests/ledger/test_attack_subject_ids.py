@@ -152,6 +152,18 @@ def test_a_payload_written_in_the_old_form_still_verifies(ledger: Ledger) -> Non
     assert verify(ledger, since=head.head_hash).intact
 
 
+def test_the_known_limit_an_old_form_payloads_subject_ids_are_not_bound(ledger: Ledger) -> None:
+    """The old form leaves the subject ids out, so nothing binds them on the rows logged before they
+    were hashed: re-attributing one is NOT caught. Held here so that the limit stays known and narrow
+    (only these rows: a new payload's edit is caught above)."""
+    digest = legacy_payload(ledger, "alice", "a-1")
+    tamper(ledger, "UPDATE prediction_payloads SET subject_id = 'mallory', subject_id_sent = NULL "
+           "WHERE payload_hash = :h", h=digest)
+    assert verify(ledger).intact
+    tamper(ledger, "UPDATE prediction_payloads SET features_json = :f WHERE payload_hash = :h", f='{"age":42}', h=digest)
+    assert [f.record for f in verify(ledger).findings] == [f"prediction payload {digest[:16]}..."]
+
+
 def test_a_new_payload_is_never_accepted_under_the_old_form(ledger: Ledger) -> None:
     """The old form is tried only against the hash the chain fixes: a new-form hash never matches it,
     so clearing both ids (what the old form leaves out) is still caught."""

@@ -25,7 +25,7 @@ from govflow.governance.ledger.schema import (
     Run,
     RunState,
 )
-from govflow.governance.ledger.verify import payload_hash_of, verify
+from govflow.governance.ledger.verify import payload_hash_v2_of, verify
 from tests.ledger.helpers import execute, record_step
 
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
@@ -49,7 +49,7 @@ def sample_row(table: str) -> dict[str, Any]:
 def add_payload(ledger: Ledger, subject_id: str = "person-1") -> str:
     """Record a prediction and its (purgeable) payload in one transaction; return the payload hash."""
     salt, features, sensitive = os.urandom(16).hex(), '{"age":41}', '{"sex":"f"}'
-    payload_hash = payload_hash_of(salt, features, sensitive)
+    payload_hash = payload_hash_v2_of(salt, features, sensitive, subject_id, None)
     with ledger.write("predictions.served", "credit-scoring") as w:
         w.add(Prediction, request_id="req-1", system="credit-scoring", model_version_id="mv-1",
               output_json='{"score":0.7}', latency_ms=1.5, served_at=MOMENT, caller="test",

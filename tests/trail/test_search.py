@@ -15,7 +15,7 @@ from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.ledger.schema import Prediction, PredictionPayload
-from govflow.governance.ledger.verify import payload_hash_of
+from govflow.governance.ledger.verify import payload_hash_v2_of
 from govflow.governance.registry import versions as registry
 from govflow.governance.trail import retention
 from govflow.governance.trail.search import PredictionQuery, parse_query, search_predictions
@@ -42,7 +42,7 @@ def log(ledger: Ledger, rows: list[dict[str, Any]]) -> list[str]:
             salt = secrets.token_hex(16)
             features = canon.canonical(row.get("features", {})).decode()
             sensitive = canon.canonical(row.get("sensitive", {})).decode()
-            digest = payload_hash_of(salt, features, sensitive)
+            digest = payload_hash_v2_of(salt, features, sensitive, row.get("subject"), None)
             payloads.append(dict(payload_hash=digest, salt=salt, features_json=features, sensitive_json=sensitive,
                                  subject_id=row.get("subject"), created_at=row["at"]))
             added = w.add(Prediction, request_id=row.get("request", secrets.token_hex(8)), system=row["system"],
