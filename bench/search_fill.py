@@ -70,11 +70,16 @@ _SECONDARY = """SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = cu
   AND tablename IN ('predictions', 'prediction_payloads') AND indexname NOT IN ('predictions_pkey', 'prediction_payloads_pkey')"""
 
 
+# the sensitive attributes each system's config records (a search for another is refused at once)
+SNAPSHOTS = {"credit": {"data": {"sensitive_features": ["personal_status_and_sex", "age_in_years"]}},
+             "movies": {"data": {"sensitive_features": ["gender"]}}}
+
+
 def register(ledger: Ledger) -> dict[str, str]:
     def one(system: str) -> str:
         return registry.register_version(ledger, system=system, model_data=secrets.token_bytes(8), fingerprint="fp",
-                                          training_run_id=None, hyperparams={}, config_snapshot={}, attachments=[],
-                                          by="bench").id
+                                          training_run_id=None, hyperparams={}, config_snapshot=SNAPSHOTS[system],
+                                          attachments=[], by="bench").id
     return {"v1": one("credit"), "v2": one("credit"), "v3": one("credit"), "movies": one("movies")}
 
 
