@@ -55,6 +55,7 @@ from govflow.governance.monitoring.incident_kinds import (
 from govflow.governance.monitoring.response_plan import ResponsePlan
 from govflow.governance.registry import versions as registry
 from govflow.governance.registry.gate_runs import why_not_counted
+from govflow.governance.registry.policies import required_roles
 
 MIN_PREFIX = 8
 UNKNOWN_INCIDENT = "no incident with id '{given}'; list them with `govflow incident list`"
@@ -274,12 +275,6 @@ def implicated_versions(conn: Connection, system: str) -> set[str]:
     return {i.model_version_id for i in list_incidents(conn, system, open_only=True) if i.model_version_id}
 
 
-def _required_roles(snapshot_json: str) -> list[str]:
-    from govflow.checks.policy import Policy
-
-    return list(Policy.from_mapping(json.loads(snapshot_json).get("policy", {})).approvals)
-
-
 def rollback_target(conn: Connection, system: str, exclude: Iterable[str] = ()) -> RollbackChoice:
     """The last compliant earlier version: was in production before, gate passed, approved, not implicated.
 
@@ -287,10 +282,10 @@ def rollback_target(conn: Connection, system: str, exclude: Iterable[str] = ()) 
     """
     excluded = set(exclude) | implicated_versions(conn, system)
     skipped: list[tuple[str, str]] = []
-    rows = conn.execute(select(ModelVersion.id, ModelVersion.version, ModelVersion.config_snapshot)
+    rows = conn.execute(select(ModelVersion.id, ModelVersion.version)
                         .where(ModelVersion.system == system, chained(ModelVersion))
                         .order_by(ModelVersion.version.desc())).all()
-    for mv_id, number, snapshot in rows:
+    for mv_id, number in rows:
         label = f"{system}:{number}"
         if mv_id in excluded:
             skipped.append((label, "implicated by an open incident"))
@@ -313,7 +308,8 @@ def rollback_target(conn: Connection, system: str, exclude: Iterable[str] = ()) 
             skipped.append((label, problem.split("; re-run")[0]))
             continue
         in_force = registry.approvals_in_force(conn, mv_id)
-        missing = [r for r in _required_roles(snapshot) if in_force.get(r, {}).get("decision") != "approve"]
+        roles = required_roles(conn, system, mv_id, decision)  # of the policy its gate applied, as promote reads
+        missing = [r for r in roles if in_force.get(r, {}).get("decision") != "approve"]
         if missing:
             skipped.append((label, f"not approved by {', '.join(missing)}"))
             continue

@@ -101,6 +101,18 @@ def applied_and_previous(conn: Connection, system: str, version: str,
     return applied(conn, system, decision, version), previous_decision_policy(conn, system, decision)
 
 
+def required_roles(conn: Connection, system: str, version_id: str, decision: Mapping[Any, Any] | None) -> list[str]:
+    """The approval roles of the policy the version's gate ``decision`` applied (else of its config snapshot):
+    the same answer for `promote` and for a rollback's choice of the version that may serve again."""
+    from govflow.checks.policy import Policy
+
+    used = applied(conn, system, decision)
+    if used is not None and used.content is not None:
+        return list(Policy.from_mapping(policy_section(used.content)).approvals)
+    snapshot = conn.execute(select(ModelVersion.config_snapshot).where(ModelVersion.id == version_id)).scalar_one()
+    return list(Policy.from_mapping(json.loads(snapshot).get("policy", {})).approvals)
+
+
 def policy_section(content: Mapping[str, Any]) -> Mapping[str, Any]:
     """The ``policy:`` mapping of a recorded policy (a recommender's record also holds its evaluation settings)."""
     if set(content) == {"policy", "evaluation"} and isinstance(content["policy"], Mapping):

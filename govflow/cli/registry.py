@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -28,20 +27,13 @@ def init(
 
 def required_roles(typer_ctx: typer.Context, ref: str) -> list[str]:
     """The approval roles of the policy the version's gate decision applied (else of its config snapshot)."""
-    from sqlalchemy import select
-
-    from govflow.checks.policy import Policy
-    from govflow.governance.ledger.schema import ModelVersion
     from govflow.governance.registry import versions as registry
-    from govflow.governance.registry.policies import applied, policy_section
+    from govflow.governance.registry.policies import required_roles as roles_of
 
     ledger = ctx(typer_ctx).ledger()
     with ledger.read() as conn:
         version = registry.resolve(conn, ref)
-        used = applied(conn, version.system, registry.latest_decision(conn, version.id))
-        snapshot = conn.execute(select(ModelVersion.config_snapshot).where(ModelVersion.id == version.id)).scalar_one()
-    policy = policy_section(used.content) if used is not None and used.content is not None else json.loads(snapshot).get("policy", {})
-    return list(Policy.from_mapping(policy).approvals)
+        return roles_of(conn, version.system, version.id, registry.latest_decision(conn, version.id))
 
 
 def approve(

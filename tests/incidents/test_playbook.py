@@ -137,3 +137,22 @@ def test_incident_ids_resolve_from_a_prefix(history: Ledger) -> None:
         with pytest.raises(InputError) as short:
             incidents.resolve(conn, incident[:4])
         assert str(short.value) == (f"incident id '{incident[:4]}' is too short: give the full id or at least 8 characters")
+
+
+def test_rollback_reads_the_roles_of_the_policy_the_gate_applied_not_the_training_config(ledger: Ledger) -> None:
+    """loans:1 was trained with a config that asked the model owner only, but gated (and promoted) under a
+    policy in force that asks the risk officer too; the risk officer later withdrew. A rollback must not
+    return to it: promote would refuse it, and so must the rollback."""
+    ref = registry.register_version(ledger, system=SYSTEM, model_data=b"model one" + bytes(8), fingerprint="fp1:" + "0" * 64,
+                                    training_run_id=None, hyperparams={}, attachments=[], by="tests",
+                                    config_snapshot={**SNAPSHOT, "policy": {"approvals": ["model_owner"]}})
+    record_completed_gate(ledger, ref, outcome="pass", reasons=[], policy=Policy(approvals=ROLES).to_dict())
+    for person, role in (("Dana Meyer", "model_owner"), ("Ravi Patel", "risk_officer")):
+        registry.approve(ledger, str(ref), approver=person, role=role, reason="ok", required_roles=ROLES)
+    registry.promote(ledger, str(ref), by="tests", required_roles=ROLES)
+    registry.approve(ledger, str(ref), approver="Ravi Patel", role="risk_officer", reason="withdrawn: bias found",
+                     reject=True, required_roles=ROLES)
+    version(ledger, promote=True)
+    done = incidents.suspend_and_roll_back(ledger, implicate(ledger, "loans:2"), "tests")
+    assert (done["restored"], done["stopped"]) == (None, True)
+    assert ["loans:1", "not approved by risk_officer"] in done["skipped"]
