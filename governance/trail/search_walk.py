@@ -33,11 +33,11 @@ MAX_CHUNK = 50_000  # a chunk's rows: about a second of payload JSON read on a l
 class Budget:
     """How much one page may read before answering in part: seconds, and (or) rows examined."""
 
-    seconds: float | None = 2.0
+    seconds: float | None = 0.8
     rows: int | None = None
 
 
-DEFAULT_BUDGET = Budget(seconds=2.0)
+DEFAULT_BUDGET = Budget()  # a page within a second (the issue's target), partial if it must walk further
 
 
 def parse_budget(value: str | None) -> Budget:
@@ -87,7 +87,17 @@ def walk(conn: Connection, query: Any, budget: Budget | None, chunk_sql: Any) ->
         if _spent(budget, started, examined):
             return Walked(found, (edge["served_at"], edge["id"]))
         query = replace(query, cursor=_encode_cursor(edge["served_at"], edge["id"]))
-        size = min(2 * size, MAX_CHUNK)
+        size = _next_size(size, budget, time.monotonic() - started, examined)
+
+
+def _next_size(size: int, budget: Budget | None, elapsed: float, examined: int) -> int:
+    """Twice the last chunk, at most what the time left can read at the rate seen so far: a page answers
+    near its budget rather than a whole chunk past it."""
+    size = min(2 * size, MAX_CHUNK)
+    if budget is None or budget.seconds is None or elapsed <= 0:
+        return size
+    fits = int(examined / elapsed * (budget.seconds - elapsed))
+    return max(FIRST_CHUNK, min(size, fits))
 
 
 def _spent(budget: Budget | None, started: float, examined: int) -> bool:

@@ -43,7 +43,7 @@ def search(
     limit: Annotated[int, typer.Option("--limit", help="Per page (1-1000).")] = 100,
     cursor: Annotated[str | None, typer.Option("--cursor", help="The next_cursor a previous page printed.")] = None,
     budget: Annotated[str | None, typer.Option("--budget", help=(
-        "What one page may read walking back: seconds (2s, the default) or rows examined (50000rows); "
+        "What one page may read walking back: seconds (0.8s, the default) or rows examined (50000rows); "
         "spent first, the page says how far back it searched and how to continue."))] = None,
     every: Annotated[bool, typer.Option("--all", help="Every page, not just the first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the page and its next_cursor).")] = False,
