@@ -159,7 +159,7 @@ class WhereClause:
         if field != ANY:
             self._in_list("out_of_domain", field)
         elif self.pg:
-            self.where.append(f"{has_key('p.output_json', 'out_of_domain')} AND ({OUTPUT} -> 'out_of_domain') IS NOT NULL")
+            self.where.append(f"{has_key('p.output_json', 'out_of_domain')} AND ({OUTPUT} ->> 'out_of_domain') IS NOT NULL")
         else:
             self.where.append("json_extract(p.output_json, '$.out_of_domain') IS NOT NULL")
 

@@ -42,6 +42,8 @@ def odd_trail(ledger: Ledger) -> tuple[Ledger, dict[str, str]]:
          "output": {"score": None}},  # below every text
         {"system": "credit", "mv": credit, "at": t0 + timedelta(hours=8), "request": "req-list-score",
          "output": {"score": [0.2]}},  # above every boolean
+        {"system": "credit", "mv": credit, "at": t0 + timedelta(hours=9), "request": "req-null-ood",
+         "output": {"out_of_domain": None}},  # a null flag is no flag, on both backends
         {"system": "movies", "mv": movies, "at": t0 + timedelta(hours=4), "request": "req-list",
          "output": {"items": ["7", "\\u0000"]}, "features": {"user_id": "u1"}, "sensitive": {"gender": "M"}},
     ]
