@@ -38,7 +38,7 @@ from govflow.governance.trail.search_scope import check_recorded
 from govflow.governance.trail.search_sql import ANY as ANY
 from govflow.governance.trail.search_sql import NUL, WhereClause
 from govflow.governance.trail.search_sql import GroupFilter as GroupFilter
-from govflow.governance.trail.search_walk import DEFAULT_BUDGET, Budget, chunk_statement, walk
+from govflow.governance.trail.search_walk import DEFAULT_BUDGET, Budget, chunk_statement, encode_cursor, walk
 from govflow.governance.trail.search_walk import parse_budget as parse_budget
 
 MAX_LIMIT = 1000
@@ -195,11 +195,6 @@ def parse_query(params: Mapping[str, Any]) -> PredictionQuery:
         limit=limit, cursor=cursor)
 
 
-def _encode_cursor(served_at: datetime, prediction_id: str) -> str:
-    raw = json.dumps([canon.format_ts(served_at), prediction_id], separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -317,8 +312,8 @@ def search_predictions(conn: Connection, query: PredictionQuery, *, budget: Budg
     page = [_shown(r, names) for r in rows[: query.limit]]
     last = rows[query.limit - 1] if len(rows) > query.limit else None
     if stopped_at is not None:
-        return SearchPage(page, _encode_cursor(*stopped_at), describe(asked), canon.format_ts(stopped_at[0]))
-    return SearchPage(page, _encode_cursor(last["served_at"], last["id"]) if last is not None else None,
+        return SearchPage(page, encode_cursor(*stopped_at), describe(asked), canon.format_ts(stopped_at[0]))
+    return SearchPage(page, encode_cursor(last["served_at"], last["id"]) if last is not None else None,
                       describe(asked))
 
 

@@ -11,6 +11,8 @@ nothing is skipped (every row up to it was examined) or repeated (the keyset ord
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import time
 from dataclasses import dataclass, replace
@@ -19,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from govflow import canonical as canon
 from govflow.errors import InputError
 from govflow.governance.ledger.schema import UTCDateTime
 from govflow.governance.trail.search_sql import WhereClause
@@ -67,11 +70,15 @@ class Walked:
     stopped_at: tuple[datetime, str] | None  # (served_at, id) of the oldest row examined
 
 
+def encode_cursor(served_at: datetime, prediction_id: str) -> str:
+    """The opaque cursor after ``(served_at, id)``: where the next page (or the rest of a walk) starts."""
+    raw = json.dumps([canon.format_ts(served_at), prediction_id], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
 def walk(conn: Connection, query: Any, budget: Budget | None, chunk_sql: Any) -> Walked:
     """Chunks newest first until the page (and one) is found, the log ends or ``budget`` is spent.
     ``chunk_sql(query, rows, want)`` gives one chunk's statement and parameters (`search`)."""
-    from govflow.governance.trail.search import _encode_cursor
-
     started, examined = time.monotonic(), 0
     found: list[dict[str, Any]] = []
     size = max(FIRST_CHUNK, 4 * (query.limit + 1))
@@ -86,7 +93,7 @@ def walk(conn: Connection, query: Any, budget: Budget | None, chunk_sql: Any) ->
             return Walked(found, None)
         if _spent(budget, started, examined):
             return Walked(found, (edge["served_at"], edge["id"]))
-        query = replace(query, cursor=_encode_cursor(edge["served_at"], edge["id"]))
+        query = replace(query, cursor=encode_cursor(edge["served_at"], edge["id"]))
         size = _next_size(size, budget, time.monotonic() - started, examined)
 
 
