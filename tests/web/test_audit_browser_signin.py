@@ -14,7 +14,7 @@ from govflow.governance.access import tokens
 from govflow.governance.ledger.engine import Ledger
 from govflow.web import app as serve
 from govflow.web.auth import NEED_AUDITOR
-from tests.web.dashboard.browser import ARGS, chromium
+from tests.web.dashboard.browser import launched_chromium
 from tests.web.serving.helpers import server
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -69,15 +69,8 @@ def test_a_revoked_sign_in_shows_the_form_saying_why(served: tuple[TestClient, s
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    executable = chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, args=ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.mark.browser

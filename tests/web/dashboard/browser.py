@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import uvicorn
@@ -29,6 +30,20 @@ def chromium() -> str:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true requires chromium: {message}", pytrace=False)
     pytest.skip(message)
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Any]:
+    """Debian's chromium under Playwright (a skip, or a failure under CI, where there is none)."""
+    executable = chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from govflow.governance.access import tokens
 from govflow.governance.ledger.engine import Ledger
 from govflow.web.dashboard import dashboard_router
 from tests.web.dashboard import scenario
-from tests.web.dashboard.browser import ARGS, chromium, serving
+from tests.web.dashboard.browser import launched_chromium, serving
 from tests.web.dashboard.pixels import colour_counts
 from tests.web.dashboard.scenario import BALANCED
 
@@ -44,13 +44,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, args=ARGS, headless=True)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Visit:

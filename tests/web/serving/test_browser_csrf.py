@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from govflow.governance.ledger.engine import Ledger
-from tests.web.dashboard.browser import ARGS, chromium, serving
+from tests.web.dashboard.browser import launched_chromium, serving
 from tests.web.serving.helpers import SYSTEM, counts, put_in_production, records, server
 
 EVIL_PAGE = """<!doctype html><html><body>
@@ -40,15 +40,8 @@ attack();
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    executable = chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, args=ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launched_chromium() as launched:
+        yield launched
 
 
 def evil_site(target: str) -> FastAPI:
