@@ -218,10 +218,75 @@ def _check_files(ledger: Ledger, report: Report, skip: set[str] = frozenset(), a
                 report.findings.append(Finding(seq, f"artifact {name}", problem))
         purged = set(conn.execute(select(PurgedPayload.payload_hash)).scalars())
         report.purged_payloads = len(purged)
+        counted = Counted(after)
         if after:
-            _check_new_payloads(conn, after, purged, report)
+            _check_new_payloads(conn, after, purged, report, counted)
+        else:
+            _check_payload_rows(conn, _PAIRED.outerjoin(PredictionPayload, _REFERS, full=True), purged, report, counted)
+        counted.check(conn, report)
+
+
+ROLLUP_RECORD = "the dashboard's hourly sums (prediction_rollup)"
+ROLLUP_CHANGED = "changed behind the ledger (the system page shows these figures)"
+ROLLUP_FOLLOWS = "{cells} cell(s) differ from what the predictions and payloads give now, which were changed (see their findings)"
+
+
+class Counted:
+    """The dashboard's hourly sums (`govflow.governance.trail.rollup`), recounted in the payload pass.
+
+    A full verify adds every chained prediction (with the payload beside it) to a fresh count and
+    compares it with the whole table. ``--since`` notes the hours its new predictions fall in and
+    recounts those hours whole; a cell of an hour nothing was appended to since the head is left to
+    a full verify.
+    """
+
+    NAMED = 20  # differing cells named one by one; the rest are counted
+
+    def __init__(self, after: int) -> None:
+        from govflow.governance.trail import rollup
+
+        self.rollup = rollup
+        self.after = after
+        self.sums = rollup.Sums()
+        self.hours: set[tuple[str, datetime]] = set()
+        self.readings: dict[str, Any] = {}
+
+    def add(self, conn: Connection, system: str, served_at: datetime, version_id: str, output_json: str,
+            sensitive_json: str | None) -> None:
+        if self.after:
+            self.hours.add((system, self.rollup.hour_of(served_at)))
             return
-        _check_payload_rows(conn, _PAIRED.outerjoin(PredictionPayload, _REFERS, full=True), purged, report)
+        reading = self.readings.get(version_id)
+        if reading is None:
+            reading = self.readings[version_id] = self.rollup.readings(conn, [version_id])[version_id]
+        self.sums.add(system, served_at, version_id, output_json, sensitive_json, reading)
+
+    def check(self, conn: Connection, report: Report) -> None:
+        from sqlalchemy import or_
+
+        rollup = self.rollup
+        if not self.after:
+            sums, have = self.sums, rollup.stored(conn)
+        else:
+            ranges = rollup.hour_ranges(self.hours)
+            if not ranges:
+                return
+            sums = rollup.recount(conn, [or_(*(rollup.predictions_in(*r) for r in ranges))])
+            have = rollup.stored(conn, [or_(*(rollup.cells_in(*r) for r in ranges))])
+        differences = rollup.compare(sums, have)
+        report.rollup_cells = len(have)
+        if not differences:
+            return
+        if any(f.record.startswith(("prediction", "table predictions")) for f in report.findings):
+            # The log the sums count was changed (named above): the sums differ because of it, or also
+            # on their own; one line says so rather than one per cell.
+            report.findings.append(Finding(None, ROLLUP_RECORD, ROLLUP_FOLLOWS.format(cells=len(differences))))
+            return
+        for difference in differences[:self.NAMED]:
+            report.findings.append(Finding(None, ROLLUP_RECORD, f"{difference.describe()}: {ROLLUP_CHANGED}"))
+        if len(differences) > self.NAMED:
+            report.findings.append(Finding(None, ROLLUP_RECORD,
+                                           f"and {len(differences) - self.NAMED} more cell(s) that differ from the predictions"))
 
 
 PAYLOAD_CHANGED = "its content no longer matches its hash"
@@ -239,10 +304,14 @@ def _payload_problem(stored: Sequence[Any], purged: set[str], referred: bool = T
     return None if payload_intact(*stored) else PAYLOAD_CHANGED
 
 
-def _check_payload_rows(conn: Connection, pairs: Any, purged: set[str], report: Report) -> None:
-    """Each (prediction, payload) pair of ``pairs`` (either side NULL when it has no partner), streamed."""
+def _check_payload_rows(conn: Connection, pairs: Any, purged: set[str], report: Report,
+                        counted: Counted | None = None) -> None:
+    """Each (prediction, payload) pair of ``pairs`` (either side NULL when it has no partner), streamed;
+    each prediction also ``counted`` for the dashboard's sums."""
     rows = conn.execution_options(stream_results=True, yield_per=5000).execute(pairs)
-    for seq, pid, wanted, *stored in rows:
+    for seq, pid, wanted, system, served_at, version_id, output_json, *stored in rows:
+        if counted is not None and pid is not None:
+            counted.add(conn, system, served_at, version_id, output_json, None if stored[0] in purged else stored[3])
         if stored[0] is None:
             if wanted not in purged:
                 report.findings.append(Finding(seq, f"prediction {pid}", PAYLOAD_REMOVED))
@@ -250,7 +319,7 @@ def _check_payload_rows(conn: Connection, pairs: Any, purged: set[str], report: 
             report.findings.append(Finding(None, f"prediction payload {stored[0][:16]}...", problem))
 
 
-def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: Report) -> None:
+def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: Report, counted: Counted) -> None:
     """The payloads of the predictions appended after entry ``after``, each found by its hash and re-hashed;
     then the payload rows created since that entry's time that no prediction refers to.
 
@@ -258,7 +327,7 @@ def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: 
     part, and a planted row dated earlier is left to the full verify (which reads every row).
     """
     _check_payload_rows(conn, _PAIRED.outerjoin(PredictionPayload, _REFERS).where(
-        after_clause(Prediction.__table__, after)), purged, report)  # type: ignore[arg-type]
+        after_clause(Prediction.__table__, after)), purged, report, counted)  # type: ignore[arg-type]
     since = conn.execute(select(AuditEntry.recorded_at).where(AuditEntry.seq == after)).scalar_one()
     unreferred = (select(*_PAIR_FIELDS).select_from(PredictionPayload)
                   .outerjoin(Prediction, _REFERS).where(Prediction.id.is_(None))
@@ -268,7 +337,8 @@ def _check_new_payloads(conn: Connection, after: int, purged: set[str], report: 
 
 PAYLOAD_FIELDS = (PredictionPayload.payload_hash, PredictionPayload.salt, PredictionPayload.features_json,
                   PredictionPayload.sensitive_json, PredictionPayload.subject_id, PredictionPayload.subject_id_sent)
-_PAIR_FIELDS = (Prediction.audit_seq, Prediction.id, Prediction.payload_hash, *PAYLOAD_FIELDS)
+_PAIR_FIELDS = (Prediction.audit_seq, Prediction.id, Prediction.payload_hash, Prediction.system, Prediction.served_at,
+                Prediction.model_version_id, Prediction.output_json, *PAYLOAD_FIELDS)
 _PAIRED = select(*_PAIR_FIELDS).select_from(Prediction)
 _REFERS = PredictionPayload.payload_hash == Prediction.payload_hash
 

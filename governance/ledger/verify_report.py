@@ -27,6 +27,7 @@ class Report:
     head_hash: str = canon.GENESIS
     purged_payloads: int = 0
     since_seq: int = 0  # entries up to this one were not re-read (``--since``); 0 for a full verify
+    rollup_cells: int = 0  # cells of the dashboard's hourly sums recounted from the predictions
     signatures: int = 0  # signed approvals checked against their recorded keys (always all of them)
     bad_signatures: list[str] = field(default_factory=list)  # the record of each signed approval that does not hold
     findings: list[Finding] = field(default_factory=list)

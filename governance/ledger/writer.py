@@ -58,6 +58,9 @@ class Writer:
         self._after: list[tuple[Any, int]] = []
         self._hashes: dict[str, list[str]] = {}
         self._prev: tuple[str, str] | None = None  # (prev_hash, prev recorded_at), once the head is read
+        # Whether the caller added this transaction's predictions to the dashboard's hourly sums itself
+        # (`write_predictions`, from its records); else `_commit` counts them from the rows it wrote.
+        self.predictions_summed = False
 
     def then(self, statement: Any, expected_rows: int) -> None:
         """Run ``statement`` after this transaction's rows are inserted, before it commits.
@@ -149,7 +152,22 @@ class Writer:
         finally:
             cursor.close()
         self.entry_hash = entry
+        self._keep_sums()
         self._run_after()
+
+    def _keep_sums(self) -> None:
+        """The dashboard's hourly sums (`govflow.governance.trail.rollup`) follow what this entry wrote:
+        its predictions added, the predictions of the payloads it purges out of their groups (before
+        the purge's deletes run)."""
+        assert self.seq is not None
+        if "predictions" in self._hashes and not self.predictions_summed:
+            from govflow.governance.trail.rollup import add_entry
+
+            add_entry(self.conn, self.seq)
+        if "purged_payloads" in self._hashes:
+            from govflow.governance.trail.rollup import take_out_purged
+
+            take_out_purged(self.conn, self.seq)
 
 
 _active: contextvars.ContextVar[StepTransaction | None] = contextvars.ContextVar("govflow_step", default=None)

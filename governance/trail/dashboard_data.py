@@ -1,10 +1,14 @@
 """The dashboard's figures for one system, read from the prediction trail (`load_dashboard`).
 
 Read-only: nothing here writes to the ledger. The window figures (requests per version, favourable
-rates overall and per sensitive group) are summed by the database (`tally`, over the cells of
+rates overall and per sensitive group) are read from the hourly sums the batches keep
+(`govflow.governance.trail.rollup`) over the whole period, a few rows per hour however many
+predictions it had. Where those sums cannot say it (windows shorter than an hour, or a version in the
+period binned otherwise than the page), the database sums the rows (`tally_rows`, over the cells of
 `govflow.governance.trail.dashboard_sql`), over the period's latest `MAX_ROWS` predictions (a walk of
-the time index finds where they start) or every one; the period's total, the per-version counts and
-the unapproved-serving flags are counted over the whole period from the indexes. Exposure, which
+the time index finds where they start) or every one, and the period's total and per-version counts
+come from the indexes. The unapproved-serving flags are counted from the indexes over the time
+outside approval. Exposure, which
 needs each recommended list, reads the latest `EXPOSURE_SAMPLE` lists, shown as a sample. The flag
 rules and value objects are pure functions in `govflow.governance.trail.dashboard_figures`
 (re-exported here, so ``dashboard_data`` is the one name callers need).
@@ -13,6 +17,7 @@ rules and value objects are pure functions in `govflow.governance.trail.dashboar
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +36,7 @@ from govflow.governance.ledger.schema import (
 )
 from govflow.governance.registry.versions import current_stage
 from govflow.governance.trail import dashboard_panels as panels
-from govflow.governance.trail import dashboard_sql
+from govflow.governance.trail import dashboard_sql, rollup
 from govflow.governance.trail.dashboard_figures import (  # re-exported: the dashboard's one entry point
     MISSING,
     OUTSIDE,
@@ -219,8 +224,102 @@ def _served(found: Sequence[dashboard_sql.Cell]) -> dict[str, tuple[int, int]]:
 
 def tally(conn: Connection, system: str, start: datetime, end: datetime, size: timedelta, *, labels: Mapping[str, str],
           positive_label: Any, spec: Mapping[str, Sequence[float] | None], max_rows: int | None = None) -> Tallied:
-    """Requests and favourable rates per window (of ``size`` from ``start``, on its grid) summed in SQL;
-    with ``max_rows``, over the period's latest ``max_rows`` predictions only."""
+    """Requests and favourable rates per window (of ``size`` from ``start``, on its grid): the whole
+    period from the hourly sums (`govflow.governance.trail.rollup`) where they can say it, else summed
+    in SQL from the predictions, with ``max_rows`` over the period's latest ``max_rows`` only."""
+    summed = _from_rollup(conn, system, start, end, size, labels=labels, reading=rollup.Reading.given(spec, positive_label),
+                          positive_label=positive_label, spec=spec)
+    if summed is not None:
+        return summed
+    return tally_rows(conn, system, start, end, size, labels=labels, positive_label=positive_label, spec=spec,
+                      max_rows=max_rows)
+
+
+class _Figures:
+    """The page's sums, added cell by cell (from the hourly sums, and from counted rows)."""
+
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self.labels = labels
+        self.requests: dict[tuple[datetime, str], int] = defaultdict(int)
+        self.decided: dict[tuple[str, str, datetime], list[int]] = {}
+        self.served: dict[str, tuple[int, int]] = {}
+        self.lists = 0
+
+    def everyone(self, window: datetime, version_id: str, decision: int | None, n: int, ood: int, items: int) -> None:
+        self.requests[(window, self.labels.get(version_id, version_id))] += n
+        had, had_ood = self.served.get(version_id, (0, 0))
+        self.served[version_id] = (had + n, had_ood + ood)
+        self.lists += items
+        self.group(window, "", "all", decision, n)
+
+    def group(self, window: datetime, attribute: str, label: str, decision: int | None, n: int) -> None:
+        if decision not in (0, 1):  # no decision: counted as a request, in no rate
+            return
+        sums = self.decided.setdefault((attribute, label, window), [0, 0])
+        sums[0] += n
+        sums[1] += decision * n
+
+    def tallied(self) -> Tallied:
+        total = sum(self.requests.values())
+        return Tallied(total=total, loaded=total,
+                       counts=[Count(w, v, n) for (w, v), n in sorted(self.requests.items()) if n],
+                       rates=[Rate(a, g, w, n, fav) for (a, g, w), (n, fav) in sorted(self.decided.items()) if n],
+                       served=self.served, lists=self.lists)
+
+
+def _from_rollup(conn: Connection, system: str, start: datetime, end: datetime, size: timedelta, *,
+                 labels: Mapping[str, str], reading: rollup.Reading, positive_label: Any,
+                 spec: Mapping[str, Sequence[float] | None]) -> Tallied | None:
+    """The period's figures from the hourly sums; None when they cannot give them: windows that cut
+    hours (shorter than an hour, or off the hour), or a version in the period whose predictions were
+    counted with other bins or another positive label than the page's (then rows are counted instead)."""
+    seconds = int(size.total_seconds())
+    if seconds % 3600 or start != rollup.hour_of(start):
+        return None
+    cut = rollup.hour_of(end)
+    if cut < end and not _served_from(conn, system, end):
+        cut += rollup.HOUR  # the hour in progress holds nothing at or after the page's end: its sums are the rows'
+    cells = rollup.rows(conn, system, start, cut)
+    read = rollup.readings(conn, {c.version_id for c in cells})
+    if any(r != reading for r in read.values()):
+        return None
+    figures = _Figures(labels)
+
+    def window(moment: datetime) -> datetime:
+        return start + timedelta(seconds=(moment - start) // timedelta(seconds=1) // seconds * seconds)
+
+    for c in cells:
+        decision = None if c.decision == rollup.NO_DECISION else c.decision
+        if c.attribute == rollup.OVERALL[0]:
+            figures.everyone(window(c.hour), c.version_id, decision, c.n, c.out_of_domain, c.with_items)
+        else:
+            figures.group(window(c.hour), c.attribute, c.label, decision, c.n)
+    if cut < end:  # the rest of the hour in progress, counted from its rows (at most an hour of them)
+        groups: dict[str | None, dict[str, str]] = {}
+        for t in dashboard_sql.cells(conn, system, start=start, size=size, end=end, low=cut,
+                                     positive_label_given=positive_label is not None):
+            decision = t.decision if t.decision is not None or t.prediction is None else \
+                decision_of({"prediction": json.loads(t.prediction)}, positive_label)
+            figures.everyone(t.window, t.version_id, decision, t.n, t.out_of_domain, t.with_items)
+            if t.sensitive not in groups:
+                groups[t.sensitive] = group_labels(json.loads(t.sensitive) if t.sensitive else None, spec)
+            for attribute, label in groups[t.sensitive].items():
+                if label not in (MISSING, OUTSIDE):
+                    figures.group(t.window, attribute, label, decision, t.n)
+    return figures.tallied()
+
+
+def _served_from(conn: Connection, system: str, moment: datetime) -> bool:
+    """Whether the system logged a prediction served at or after ``moment`` (one probe of its time index)."""
+    return conn.execute(select(Prediction.id).where(Prediction.system == system, Prediction.served_at >= moment)
+                        .limit(1)).first() is not None
+
+
+def tally_rows(conn: Connection, system: str, start: datetime, end: datetime, size: timedelta, *,
+               labels: Mapping[str, str], positive_label: Any, spec: Mapping[str, Sequence[float] | None],
+               max_rows: int | None = None) -> Tallied:
+    """`tally` from the predictions themselves (summed in SQL); with ``max_rows``, over the period's
+    latest ``max_rows`` predictions only."""
     beyond = _latest(conn, system, start, end, max_rows)
     # Just after the newest row left out: rows at the same instant as it are left out too (the old
     # ORDER BY ... LIMIT kept an arbitrary part of them), so at most ``max_rows`` are counted.

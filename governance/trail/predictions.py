@@ -31,6 +31,7 @@ from govflow import canonical as canon
 from govflow.errors import ComplianceBlocked
 from govflow.governance.ledger.engine import COLUMN_KINDS, Ledger
 from govflow.governance.ledger.writer import Writer
+from govflow.governance.trail import rollup
 from govflow.governance.trail.input_schema import (  # noqa: F401 - the prediction log's public names
     BAD_SUBJECT,
     MAX_BATCH,
@@ -127,6 +128,8 @@ def write_predictions(ledger: Ledger, records: Sequence[PredictionRecord], *, re
             else:
                 writer.insert_payloads(w.conn, kept, now)
             _insert_chained(w, writer, kept)
+            rollup.add_records(w.conn, kept)  # the dashboard's sums, in the same transaction
+            w.predictions_summed = True
     except _NothingToWrite:
         return Receipt(None, None, 0, refused)
     return Receipt(w.seq, w.entry_hash, len(kept), refused)

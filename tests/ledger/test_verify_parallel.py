@@ -40,8 +40,9 @@ def test_parallel_and_serial_verify_find_the_same_tampering(ledger: Ledger, monk
     tamper(ledger, "DELETE FROM predictions WHERE request_id LIKE 'req-2-%'")
     serial = findings(ledger, "1", monkeypatch)
     rows = [f for f in serial if not f.endswith("no prediction refers to it: planted or left by a rewrite")]
-    assert len(rows) == 3 and "all 40 row(s) recorded by this entry were removed" in rows[1]
-    assert len(serial) == 3 + 40  # and the payloads of the deleted predictions, each named
+    assert len(rows) == 4 and "all 40 row(s) recorded by this entry were removed" in rows[1]
+    assert "the dashboard's hourly sums (prediction_rollup): 2 cell(s) differ" in rows[3]  # they still count the 40 (both groups)
+    assert len(serial) == 4 + 40  # and the payloads of the deleted predictions, each named
     assert findings(ledger, "3", monkeypatch) == serial
     assert findings(ledger, "2", monkeypatch) == serial
 

@@ -63,15 +63,23 @@ def from_records(ledger: Ledger, start: datetime, end: datetime, bucket: timedel
 
 
 @pytest.mark.parametrize("positive", ["good", 1, None])
-@pytest.mark.parametrize("bucket", [DAY, timedelta(hours=6)])
+@pytest.mark.parametrize("bucket", [DAY, timedelta(hours=6), timedelta(minutes=30)])
 def test_sql_cells_tally_to_the_records_figures(logged: tuple[Ledger, datetime], positive: Any, bucket: timedelta) -> None:
+    """From the hourly sums where they can say it (the snapshot's positive label, whole hours), else
+    from the rows; either way the records' figures."""
     ledger, start = logged
     end = start + 8 * DAY
+    spec = dd.sensitive_spec(scenario.SNAPSHOT)
     with ledger.read() as conn:
         labels = {v["id"]: f"credit-scoring:{v['version']}" for v in dd._versions(conn, "credit-scoring")}
-        tallied = dd.tally(conn, "credit-scoring", start, end, bucket, labels=labels, positive_label=positive,
-                           spec=dd.sensitive_spec(scenario.SNAPSHOT))
+        tallied = dd.tally(conn, "credit-scoring", start, end, bucket, labels=labels, positive_label=positive, spec=spec)
+        from_rows = dd.tally_rows(conn, "credit-scoring", start, end, bucket, labels=labels, positive_label=positive,
+                                  spec=spec)
+        summed = dd._from_rollup(conn, "credit-scoring", start, end, bucket, labels=labels, positive_label=positive,
+                                 spec=spec, reading=dd.rollup.Reading.given(spec, positive))
         cells = dashboard_sql.cells(conn, "credit-scoring", start=start, size=bucket, end=end)
+    assert (summed is not None) == (positive == "good" and bucket >= timedelta(hours=1))
+    assert tallied == (summed or from_rows) and from_rows.counts == tallied.counts
     counts, rates = from_records(ledger, start, end, bucket, positive, labels)
     assert (tallied.counts, tallied.rates) == (counts, rates)
     assert tallied.total == tallied.loaded == ROWS
@@ -109,17 +117,19 @@ def test_python_reads_one_row_per_cell(ledger: Ledger) -> None:
 
 
 def test_a_bound_counts_the_latest_and_the_period_from_the_indexes(logged: tuple[Ledger, datetime]) -> None:
+    """Windows shorter than an hour are counted from the rows: the bound holds there."""
     ledger, start = logged
+    half = timedelta(minutes=30)
     with ledger.read() as conn:
-        whole = dd.load_dashboard(conn, "credit-scoring", end=start + 8 * DAY, period=timedelta(days=8), bucket=DAY)
-        data = dd.load_dashboard(conn, "credit-scoring", end=start + 8 * DAY, period=timedelta(days=8), bucket=DAY,
+        whole = dd.load_dashboard(conn, "credit-scoring", end=start + 8 * DAY, period=timedelta(days=8), bucket=half)
+        data = dd.load_dashboard(conn, "credit-scoring", end=start + 8 * DAY, period=timedelta(days=8), bucket=half,
                                  max_rows=25)
         records = dd.latest_records(conn, "credit-scoring", data.start, data.end, max_rows=25,
                                     labels={v.id: v.label for v in data.versions}, positive_label="good",
                                     spec=dd.sensitive_spec(scenario.SNAPSHOT))
     assert (data.total, data.loaded, data.truncated) == (whole.total, 25, True)
-    assert list(data.counts) == dd.requests_over_time(records, DAY)
-    assert list(data.rates) == dd.group_rates(records, DAY)
+    assert list(data.counts) == dd.requests_over_time(records, half, data.anchor)
+    assert list(data.rates) == dd.group_rates(records, half, data.anchor)
     assert data.versions == whole.versions  # requests and out-of-domain counts: the whole period
 
 

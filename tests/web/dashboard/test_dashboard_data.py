@@ -180,12 +180,18 @@ def test_serving_before_promotion_and_after_retirement_is_flagged(sqlite_ledger:
 
 
 def test_truncation_keeps_the_latest(sqlite_ledger: Ledger, production: VersionRef, start: datetime) -> None:
+    """Counted from the rows (windows shorter than an hour), the bound keeps the latest."""
     scenario.log(sqlite_ledger, production, scenario.decisions(start, days=2, per_day={("male", 40): (10, 5)}))
     with sqlite_ledger.read() as conn:
         data = dd.load_dashboard(conn, "credit-scoring", end=start + 3 * DAY, period=timedelta(days=7),
-                                 bucket=DAY, max_rows=10)
+                                 bucket=timedelta(minutes=30), max_rows=10)
+        summed = dd.load_dashboard(conn, "credit-scoring", end=start + 3 * DAY, period=timedelta(days=7),
+                                   bucket=DAY, max_rows=10)
     assert (data.total, data.loaded, data.truncated) == (20, 10, True)
-    assert [(c.window, c.requests) for c in data.counts] == [(start + DAY, 10)]
+    assert sum(c.requests for c in data.counts) == 10 and min(c.window for c in data.counts) >= start + DAY
+    # From the hourly sums: the whole period, whatever the bound.
+    assert (summed.total, summed.loaded, summed.truncated) == (20, 20, False)
+    assert [(c.window, c.requests) for c in summed.counts] == [(start, 10), (start + DAY, 10)]
 
 
 def test_systems_and_an_empty_period(sqlite_ledger: Ledger, production: VersionRef) -> None:
