@@ -43,6 +43,8 @@ def verify(
         typer.echo(f"warning: {warning}", err=True)
     report.findings += [Finding(None, f"anchor {d.sink}: {d.head or 'no head'}", d.problem) for d in checked.disagreements]
     purged = f", {report.purged_payloads} prediction payload(s) purged under tombstones" if report.purged_payloads else ""
+    if report.rollup_cells:
+        purged += f", {report.rollup_cells} of the dashboard's hourly sums recounted"
     if report.intact:
         anchoring.record_verified(ledger, report.head_seq, report.head_hash, anchor_settings)
         if as_json:
@@ -80,6 +82,7 @@ def verify_dict(report: Any, anchors: dict[str, int] | None = None, latest: dict
     """What `govflow verify --json` prints: the counts, the head, every finding, the anchors that agree."""
     return {"intact": report.intact, "entries": report.entries, "rows": report.rows, "artifacts": report.artifacts,
             "purged_payloads": report.purged_payloads, "since_seq": getattr(report, "since_seq", 0),
+            "hourly_sums_recounted": getattr(report, "rollup_cells", 0),
             "head": {"seq": report.head_seq, "hash": report.head_hash},
             "signatures": {"checked": report.signatures, "hold": not report.bad_signatures, "failing": report.bad_signatures},
             "findings": [{"seq": f.seq, "record": f.record, "problem": f.problem} for f in report.ordered()],

@@ -249,3 +249,18 @@ def test_a_ledger_migrated_with_predictions_has_its_sums_counted(ledger: Ledger,
         assert verify(again).intact
     finally:
         again.close()
+
+
+def test_verify_says_how_many_sums_it_recounted(sqlite_ledger: Ledger) -> None:
+    import json
+
+    from tests.ledger.helpers import govflow
+
+    scenario.log(sqlite_ledger, scenario.register(sqlite_ledger), rows(midnight(1), 30))
+    with sqlite_ledger.read() as conn:
+        cells = len(rollup.stored(conn))
+    done = govflow("verify", home=sqlite_ledger.home)
+    assert done.returncode == 0, done.stderr
+    assert f", {cells} of the dashboard's hourly sums recounted" in done.stdout.splitlines()[0]
+    as_json = govflow("verify", "--json", home=sqlite_ledger.home)
+    assert json.loads(as_json.stdout)["hourly_sums_recounted"] == cells

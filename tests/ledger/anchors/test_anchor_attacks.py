@@ -80,11 +80,14 @@ def test_truncation_is_caught_by_the_anchor(ledger: Ledger, anchor: Anchor, key:
 
 
 def test_rollback_to_an_older_copy_is_caught_by_the_anchor(ledger: Ledger, anchor: Anchor, key: Key,
-                                                           tmp_path: Path) -> None:
+                                                           tmp_path: Path, request: pytest.FixtureRequest) -> None:
     for n in range(3):
         record_step(ledger, n=n)
     old_seq = ledger.head()[0]
     older = snapshot(ledger, tmp_path)
+    if not ledger.is_sqlite:  # the copy is a database of its own: dropped with the test's (it was left behind)
+        databases = request.getfixturevalue("pg_databases")
+        request.addfinalizer(lambda: databases.drop_later(str(make_url(older).database)))
     head = anchored(ledger, anchor, key)
     db = restore(ledger, older)
     remove_heads_log(ledger)
