@@ -286,7 +286,7 @@ def month_of_sums(name: str, ledger: Ledger, version_id: str) -> None:
     now = canon.utc_now()
     with ledger.read() as conn:
         reading = rollup.readings(conn, [version_id])[version_id]
-    groups = ['{"age_in_years":%d,"personal_status_and_sex":"A9%d"}' % (age, status)
+    groups = [f'{{"age_in_years":{age},"personal_status_and_sex":"A9{status}"}}'
               for age in (22, 30, 45, 70) for status in (1, 2, 3, 4)]
     outputs = ['{"decision":"good","favourable":true,"score":0.7,"score_of":"good"}',
                '{"decision":"bad","favourable":false,"score":0.3,"score_of":"good"}', '{"prediction":"?"}']
