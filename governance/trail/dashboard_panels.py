@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, func, literal_column, select, type_coerce
+from sqlalchemy import Connection, String, func, literal_column, select, type_coerce
 
 from govflow.governance.ledger.column_types import UTCDateTime
 from govflow.governance.ledger.schema import CheckResultRow, Outcome, Prediction, PredictionPayload, Run
@@ -228,8 +228,8 @@ def _favourable(label: Any, positive_label: Any) -> int:
 def outcome_rates(conn: Connection, system: str, start: datetime, end: datetime, *, positive_label: Any,
                   spec: Mapping[str, Sequence[float] | None]) -> list[OutcomeRate]:
     """TPR and FPR per sensitive group over the period's decisions that have an outcome (the latest one)."""
-    system_of: ColumnElement[str] = Prediction.system
-    served_at: ColumnElement[datetime] = Prediction.served_at
+    system_of: Any = Prediction.system
+    served_at: Any = Prediction.served_at
     if conn.dialect.name == "sqlite":
         # SQLite's planner (no statistics) walked the period's predictions by the time index and probed
         # outcomes for each: a pass over the log (1.6 s at 5 million, with no outcome at all). The unary
