@@ -2,9 +2,10 @@
 
 Modelled on Marquez (runs, run state history, dataset versions, edges) plus what compliance needs
 (model versions and their stages, check results, decisions, approvals, predictions, incidents).
-Every table but ``prediction_payloads`` (and ``prediction_rollup``, a sum of the predictions) is a *history* table: rows are only ever inserted (database
-triggers refuse UPDATE and DELETE, see the migrations), each row carries ``audit_seq``, the sequence
-number of the audit entry whose payload covers it, and "current" state is derived from the history.
+Every table but ``prediction_payloads`` (and ``prediction_rollup``, in `rollup_table`) is a *history*
+table: rows are only ever inserted (database triggers refuse UPDATE and DELETE, see the migrations),
+each row carries ``audit_seq``, the sequence number of the audit entry whose payload covers it, and
+"current" state is derived from the history.
 JSON columns hold canonical JSON text, so a row hashes the same on every backend.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Re-exported: the migrations name the type as govflow.governance.ledger.schema.UTCDateTime.
@@ -286,31 +287,6 @@ class PredictionPayload(Base):
     # The subject_id sent with a record that also carried the id column (whose value is subject_id): an
     # erasure request may name either (migration 0009).
     subject_id_sent: Mapped[str | None] = mapped_column(String(200), index=True)
-
-
-class PredictionRollup(Base):
-    """The prediction log summed per hour, version, decision and sensitive group: what the dashboard
-    reads instead of the predictions (migration 0011, `govflow.governance.trail.rollup`).
-
-    NOT chained: a sum kept beside the chain, updated in the transaction of each batch it counts (and
-    of each purge), and recounted from the chained predictions by `govflow verify`. One row per cell:
-    ``attribute`` ``""`` and ``label`` ``"all"`` for every prediction of the hour (with the
-    out-of-domain and recommended-list counts), and one per sensitive attribute's group, binned by
-    the bins of the version that answered. ``decision`` is 1 favourable, 0 not, -1 no decision;
-    ``cell`` is the hash of ``[attribute, label]``, so a long group value never overflows the key.
-    """
-
-    __tablename__ = "prediction_rollup"
-    system: Mapped[str] = mapped_column(String(200), primary_key=True)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    model_version_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    decision: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    cell: Mapped[str] = mapped_column(String(64), primary_key=True)
-    attribute: Mapped[str] = mapped_column(Text)
-    label: Mapped[str] = mapped_column(Text)
-    n: Mapped[int] = mapped_column(BigInteger)
-    out_of_domain: Mapped[int] = mapped_column(BigInteger)
-    with_items: Mapped[int] = mapped_column(BigInteger)
 
 
 class Purge(Base):

@@ -17,7 +17,6 @@ rules and value objects are pure functions in `govflow.governance.trail.dashboar
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from govflow.governance.ledger.schema import (
 )
 from govflow.governance.registry.versions import current_stage
 from govflow.governance.trail import dashboard_panels as panels
-from govflow.governance.trail import dashboard_sql, rollup
+from govflow.governance.trail import dashboard_sql, dashboard_sums
 from govflow.governance.trail.dashboard_figures import (  # re-exported: the dashboard's one entry point
     MISSING,
     OUTSIDE,
@@ -64,6 +63,7 @@ from govflow.governance.trail.dashboard_figures import (  # re-exported: the das
     two_proportion_z,
     wilson,
 )
+from govflow.governance.trail.dashboard_sums import Tallied
 from govflow.governance.trail.dashboard_windows import (
     BAD_DURATION,
     BUCKETS,
@@ -192,18 +192,6 @@ MAX_ROWS = 100_000  # the window figures count the period's latest this many (No
 EXPOSURE_SAMPLE = 5_000  # exposure needs each list, not a sum: it reads the period's latest lists, at most this many
 
 
-@dataclass(frozen=True)
-class Tallied:
-    """The period's figures as the database summed them (`govflow.governance.trail.dashboard_sql`)."""
-
-    total: int  # predictions in the period
-    loaded: int  # those counted: all of them, or the latest ``max_rows``
-    counts: list[Count]
-    rates: list[Rate]
-    served: dict[str, tuple[int, int]]  # model version id -> (predictions, out of domain) in the period
-    lists: int  # recommended lists among those counted
-
-
 def _latest(conn: Connection, system: str, start: datetime, end: datetime, max_rows: int | None) -> datetime | None:
     """Where the period's latest ``max_rows`` predictions start (a walk of at most that many entries of
     the time index); None when the period holds no more than that (or no bound is given)."""
@@ -227,92 +215,12 @@ def tally(conn: Connection, system: str, start: datetime, end: datetime, size: t
     """Requests and favourable rates per window (of ``size`` from ``start``, on its grid): the whole
     period from the hourly sums (`govflow.governance.trail.rollup`) where they can say it, else summed
     in SQL from the predictions, with ``max_rows`` over the period's latest ``max_rows`` only."""
-    summed = _from_rollup(conn, system, start, end, size, labels=labels, reading=rollup.Reading.given(spec, positive_label),
-                          positive_label=positive_label, spec=spec)
+    summed = dashboard_sums.from_rollup(conn, system, start, end, size, labels=labels, positive_label=positive_label,
+                                        spec=spec)
     if summed is not None:
         return summed
     return tally_rows(conn, system, start, end, size, labels=labels, positive_label=positive_label, spec=spec,
                       max_rows=max_rows)
-
-
-class _Figures:
-    """The page's sums, added cell by cell (from the hourly sums, and from counted rows)."""
-
-    def __init__(self, labels: Mapping[str, str]) -> None:
-        self.labels = labels
-        self.requests: dict[tuple[datetime, str], int] = defaultdict(int)
-        self.decided: dict[tuple[str, str, datetime], list[int]] = {}
-        self.served: dict[str, tuple[int, int]] = {}
-        self.lists = 0
-
-    def everyone(self, window: datetime, version_id: str, decision: int | None, n: int, ood: int, items: int) -> None:
-        self.requests[(window, self.labels.get(version_id, version_id))] += n
-        had, had_ood = self.served.get(version_id, (0, 0))
-        self.served[version_id] = (had + n, had_ood + ood)
-        self.lists += items
-        self.group(window, "", "all", decision, n)
-
-    def group(self, window: datetime, attribute: str, label: str, decision: int | None, n: int) -> None:
-        if decision not in (0, 1):  # no decision: counted as a request, in no rate
-            return
-        sums = self.decided.setdefault((attribute, label, window), [0, 0])
-        sums[0] += n
-        sums[1] += decision * n
-
-    def tallied(self) -> Tallied:
-        total = sum(self.requests.values())
-        return Tallied(total=total, loaded=total,
-                       counts=[Count(w, v, n) for (w, v), n in sorted(self.requests.items()) if n],
-                       rates=[Rate(a, g, w, n, fav) for (a, g, w), (n, fav) in sorted(self.decided.items()) if n],
-                       served=self.served, lists=self.lists)
-
-
-def _from_rollup(conn: Connection, system: str, start: datetime, end: datetime, size: timedelta, *,
-                 labels: Mapping[str, str], reading: rollup.Reading, positive_label: Any,
-                 spec: Mapping[str, Sequence[float] | None]) -> Tallied | None:
-    """The period's figures from the hourly sums; None when they cannot give them: windows that cut
-    hours (shorter than an hour, or off the hour), or a version in the period whose predictions were
-    counted with other bins or another positive label than the page's (then rows are counted instead)."""
-    seconds = int(size.total_seconds())
-    if seconds % 3600 or start != rollup.hour_of(start):
-        return None
-    cut = rollup.hour_of(end)
-    if cut < end and not _served_from(conn, system, end):
-        cut += rollup.HOUR  # the hour in progress holds nothing at or after the page's end: its sums are the rows'
-    cells = rollup.rows(conn, system, start, cut)
-    read = rollup.readings(conn, {c.version_id for c in cells})
-    if any(r != reading for r in read.values()):
-        return None
-    figures = _Figures(labels)
-
-    def window(moment: datetime) -> datetime:
-        return start + timedelta(seconds=(moment - start) // timedelta(seconds=1) // seconds * seconds)
-
-    for c in cells:
-        decision = None if c.decision == rollup.NO_DECISION else c.decision
-        if c.attribute == rollup.OVERALL[0]:
-            figures.everyone(window(c.hour), c.version_id, decision, c.n, c.out_of_domain, c.with_items)
-        else:
-            figures.group(window(c.hour), c.attribute, c.label, decision, c.n)
-    if cut < end:  # the rest of the hour in progress, counted from its rows (at most an hour of them)
-        groups: dict[str | None, dict[str, str]] = {}
-        for t in dashboard_sql.cells(conn, system, start=start, size=size, end=end, low=cut,
-                                     positive_label_given=positive_label is not None):
-            decision = t.decision if t.decision is not None or t.prediction is None else \
-                decision_of({"prediction": json.loads(t.prediction)}, positive_label)
-            figures.everyone(t.window, t.version_id, decision, t.n, t.out_of_domain, t.with_items)
-            if t.sensitive not in groups:
-                groups[t.sensitive] = group_labels(json.loads(t.sensitive) if t.sensitive else None, spec)
-            for attribute, label in groups[t.sensitive].items():
-                if label not in (MISSING, OUTSIDE):
-                    figures.group(t.window, attribute, label, decision, t.n)
-    return figures.tallied()
-
-
-def _served_from(conn: Connection, system: str, moment: datetime) -> bool:
-    """Whether the system logged a prediction served at or after ``moment`` (one probe of its time index)."""
-    return conn.execute(select(Prediction.id).where(Prediction.system == system, Prediction.served_at >= moment)
-                        .limit(1)).first() is not None
 
 
 def tally_rows(conn: Connection, system: str, start: datetime, end: datetime, size: timedelta, *,

@@ -32,13 +32,8 @@ from sqlalchemy import Connection, and_, delete, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from govflow import canonical as canon
-from govflow.governance.ledger.schema import (
-    ModelVersion,
-    Prediction,
-    PredictionPayload,
-    PredictionRollup,
-    PurgedPayload,
-)
+from govflow.governance.ledger.rollup_table import PredictionRollup
+from govflow.governance.ledger.schema import ModelVersion, Prediction, PredictionPayload, PurgedPayload
 from govflow.governance.trail.dashboard_figures import (
     MISSING,
     OUTSIDE,

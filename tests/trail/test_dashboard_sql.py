@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from govflow.governance.ledger.engine import Ledger
 from govflow.governance.trail import dashboard_data as dd
-from govflow.governance.trail import dashboard_sql
+from govflow.governance.trail import dashboard_sql, dashboard_sums
 from govflow.web.dashboard import dashboard_router
 from tests.web.dashboard import scenario
 from tests.web.dashboard.test_routes import bearer
@@ -75,8 +75,8 @@ def test_sql_cells_tally_to_the_records_figures(logged: tuple[Ledger, datetime],
         tallied = dd.tally(conn, "credit-scoring", start, end, bucket, labels=labels, positive_label=positive, spec=spec)
         from_rows = dd.tally_rows(conn, "credit-scoring", start, end, bucket, labels=labels, positive_label=positive,
                                   spec=spec)
-        summed = dd._from_rollup(conn, "credit-scoring", start, end, bucket, labels=labels, positive_label=positive,
-                                 spec=spec, reading=dd.rollup.Reading.given(spec, positive))
+        summed = dashboard_sums.from_rollup(conn, "credit-scoring", start, end, bucket, labels=labels,
+                                            positive_label=positive, spec=spec)
         cells = dashboard_sql.cells(conn, "credit-scoring", start=start, size=bucket, end=end)
     assert (summed is not None) == (positive == "good" and bucket >= timedelta(hours=1))
     assert tallied == (summed or from_rows) and from_rows.counts == tallied.counts

@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 
 from govflow.governance.ledger.engine import Ledger
-from govflow.governance.ledger.schema import Prediction, PredictionPayload, PredictionRollup
+from govflow.governance.ledger.rollup_table import PredictionRollup
+from govflow.governance.ledger.schema import Prediction, PredictionPayload
 from govflow.governance.ledger.verify import verify
 from govflow.governance.trail import dashboard_data as dd
-from govflow.governance.trail import retention, rollup
+from govflow.governance.trail import dashboard_sums, retention, rollup
 from govflow.governance.trail.records import PredictionRecord
 from tests.web.dashboard import scenario
 
@@ -60,8 +61,8 @@ def page_is_the_records(ledger: Ledger, end: datetime, bucket: timedelta, *, fro
         labels = {v.id: v.label for v in data.versions}
         newest = scenario.SNAPSHOT if len(data.versions) < 3 else OTHER_BINS
         spec = dd.sensitive_spec(newest)
-        summed = dd._from_rollup(conn, SYSTEM, data.start, end, bucket, labels=labels,
-                                 reading=rollup.Reading.given(spec, "good"), positive_label="good", spec=spec)
+        summed = dashboard_sums.from_rollup(conn, SYSTEM, data.start, end, bucket, labels=labels, positive_label="good",
+                                            spec=spec)
         records = dd.latest_records(conn, SYSTEM, data.start, end, max_rows=10**6, labels=labels, positive_label="good",
                                     spec=spec)
     assert (summed is not None) == from_rollup
