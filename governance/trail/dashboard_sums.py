@@ -42,7 +42,6 @@ class Tallied:
     lists: int  # recommended lists among those counted
 
 
-
 class Figures:
     """The page's sums, added cell by cell (from the hourly sums, and from counted rows)."""
 
@@ -112,8 +111,9 @@ def from_rollup(conn: Connection, system: str, start: datetime, end: datetime, s
             if t.sensitive not in groups:
                 groups[t.sensitive] = group_labels(json.loads(t.sensitive) if t.sensitive else None, spec)
             for attribute, label in groups[t.sensitive].items():
-                if label not in (MISSING, OUTSIDE):
-                    figures.group(t.window, attribute, label, decision, t.n)
+                if label not in (MISSING, OUTSIDE):  # a NUL as the sums spell it (`rollup.Sums`), on SQLite too
+                    figures.group(t.window, attribute.replace("\x00", "\ufffd"), label.replace("\x00", "\ufffd"),
+                                  decision, t.n)
     return figures.tallied()
 
 
