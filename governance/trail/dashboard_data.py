@@ -8,10 +8,10 @@ period binned otherwise than the page), the database sums the rows (`tally_rows`
 `govflow.governance.trail.dashboard_sql`), over the period's latest `MAX_ROWS` predictions (a walk of
 the time index finds where they start) or every one, and the period's total and per-version counts
 come from the indexes. The unapproved-serving flags are counted from the indexes over the time
-outside approval. Exposure, which
-needs each recommended list, reads the latest `EXPOSURE_SAMPLE` lists, shown as a sample. The flag
-rules and value objects are pure functions in `govflow.governance.trail.dashboard_figures`
-(re-exported here, so ``dashboard_data`` is the one name callers need).
+outside approval. Exposure, which needs each recommended list, reads the latest `EXPOSURE_SAMPLE`
+lists, shown as a sample. The flag rules and value objects are pure functions in
+`govflow.governance.trail.dashboard_figures` (re-exported here, so ``dashboard_data`` is the one
+name callers need).
 """
 
 from __future__ import annotations
@@ -246,14 +246,10 @@ def tally_rows(conn: Connection, system: str, start: datetime, end: datetime, si
         if c.sensitive not in groups:
             groups[c.sensitive] = group_labels(json.loads(c.sensitive) if c.sensitive else None, spec)
 
-    def decision(c: dashboard_sql.Cell) -> int | None:
-        if c.decision is not None or c.prediction is None:
-            return c.decision
-        return decision_of({"prediction": json.loads(c.prediction)}, positive_label)
-
     return Tallied(total=total, loaded=loaded,
                    counts=tally_counts((c.window, labels.get(c.version_id, c.version_id), c.n) for c in found),
-                   rates=tally_rates((c.window, decision(c), groups[c.sensitive], c.n) for c in found),
+                   rates=tally_rates((c.window, dashboard_sql.decided(c, positive_label), groups[c.sensitive], c.n)
+                                     for c in found),
                    served=served, lists=sum(c.with_items for c in found))
 
 

@@ -23,6 +23,7 @@ condition of ``govflow predictions search --out-of-domain any``, so a count and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from govflow.governance.ledger.column_types import UTCDateTime
+from govflow.governance.trail.dashboard_figures import decision_of
 from govflow.governance.trail.search_sql import nul_safe
 
 PG_DECISION = ("CASE WHEN jsonb_typeof(o -> 'favourable') = 'boolean' THEN (o -> 'favourable' = 'true'::jsonb)::int "
@@ -82,6 +84,14 @@ class Cell:
     n: int  # predictions
     out_of_domain: int  # of those, flagged out of domain
     with_items: int  # of those, a recommended list (exposure reads them)
+
+
+def decided(cell: Cell, positive_label: Any) -> int | None:
+    """The cell's decision: as read in SQL, else (an output only its ``prediction`` decides) that
+    prediction against the positive label, as `dashboard_figures.decision_of` compares them."""
+    if cell.decision is not None or cell.prediction is None:
+        return cell.decision
+    return decision_of({"prediction": json.loads(cell.prediction)}, positive_label)
 
 
 def _query(dialect: str) -> str:

@@ -25,7 +25,6 @@ from govflow.governance.trail.dashboard_figures import (
     OUTSIDE,
     Count,
     Rate,
-    decision_of,
     group_labels,
 )
 
@@ -105,8 +104,7 @@ def from_rollup(conn: Connection, system: str, start: datetime, end: datetime, s
         groups: dict[str | None, dict[str, str]] = {}
         for t in dashboard_sql.cells(conn, system, start=start, size=size, end=end, low=cut,
                                      positive_label_given=positive_label is not None):
-            decision = t.decision if t.decision is not None or t.prediction is None else \
-                decision_of({"prediction": json.loads(t.prediction)}, positive_label)
+            decision = dashboard_sql.decided(t, positive_label)
             figures.everyone(t.window, t.version_id, decision, t.n, t.out_of_domain, t.with_items)
             if t.sensitive not in groups:
                 groups[t.sensitive] = group_labels(json.loads(t.sensitive) if t.sensitive else None, spec)
